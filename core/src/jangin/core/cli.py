@@ -1,0 +1,284 @@
+"""The ``jangin`` command.
+
+Core owns the command and its shared options; each installed stage adds its command group through
+the ``jangin.cli`` entry-point group. An entry point's object is either a ``typer.Typer`` (mounted
+under the entry point's name, e.g. ``jangin capture …``) or a callable ``register(app)`` that adds
+commands itself (the umbrella package registers ``jangin demo`` that way). A box with only
+``jangin-inference`` installed therefore gets ``jangin serve`` and nothing it cannot run.
+
+Commands are thin: parse options, call the library, print a summary. Only the CLI configures logging,
+progress bars and exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jangin.core._errors import JanginError
+
+__all__ = ["DatasetOption", "app", "console", "main", "progress_bar", "resolve_dataset"]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "jangin.cli"
+
+app = typer.Typer(
+    name="jangin",
+    help="Jangin (장인): capture expert know-how on the shop floor and turn it into AI beside the line.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_state: dict[str, Any] = {"debug": False}
+
+
+def console() -> Any:
+    """The shared rich console (stderr for messages, so stdout stays clean for data)."""
+    from rich.console import Console
+
+    if "console" not in _state:
+        _state["console"] = Console(stderr=True, highlight=False)
+    return _state["console"]
+
+
+DatasetOption = Annotated[
+    Path | None,
+    typer.Option("--dataset", "-d", help="Dataset directory [default: $JANGIN_DATASET or ./jangin-data]."),
+]
+
+
+def resolve_dataset(path: Path | None) -> Path:
+    """The dataset directory to use: the option, else the settings' default."""
+    if path is not None:
+        return path
+    from jangin.core.settings import get_settings
+
+    return get_settings().dataset
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress callback (see :mod:`jangin.core.progress`) drawing rich progress bars on stderr."""
+    if not enabled:
+        yield lambda task, done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=False,
+    ) as bar:
+
+        def update(task: str, done: int, total: int | None) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=total)
+            bar.update(tasks[task], completed=done, total=total)
+
+        yield update
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "urllib3", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory for the new dataset.")],
+) -> None:
+    """Create an empty dataset (one Delta table per table of the schema)."""
+    from jangin.core._dataset import Dataset
+
+    ds = Dataset.create(directory)
+    console().print(f"created dataset [bold]{ds.root}[/] with tables: {', '.join(ds.counts())}")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SQL statement (DuckDB dialect) over the dataset's tables.")],
+    dataset: DatasetOption = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (required for parquet).")] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+) -> None:
+    """Run SQL over the dataset. Tables: sessions, sensor_samples, events, frames, media, labels,
+    inspections, reviews; views current_sessions and current_labels."""
+    from jangin.core._dataset import Dataset
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    result = ds.query(sql)
+    _write_result(result, fmt, output, limit)
+
+
+@app.command()
+def info(dataset: DatasetOption = None) -> None:
+    """Show a dataset's tables, row counts and versions."""
+    from rich.table import Table
+
+    from jangin.core._dataset import Dataset
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    t = Table(title=str(ds.root))
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    t.add_column("version", justify="right")
+    snap = ds.snapshot()
+    for name, n in ds.counts().items():
+        t.add_row(name, str(n), str(snap[name]))
+    console().print(t)
+
+
+def _write_result(result: Any, fmt: OutputFormat, output: Path | None, limit: int) -> None:
+    import pyarrow as pa
+
+    if fmt is OutputFormat.parquet:
+        import pyarrow.parquet as pq
+
+        if output is None:
+            raise typer.BadParameter("--format parquet needs --output FILE", param_hint="--output")
+        pq.write_table(result, output)
+        console().print(f"wrote {result.num_rows} rows to {output}")
+        return
+    # Inline images would flood a terminal: show their size instead.
+    cols = {}
+    for name in result.column_names:
+        col = result.column(name)
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            import pyarrow.compute as pc
+
+            col = pc.binary_length(col)
+            name = f"{name}_bytes"
+        cols[name] = col
+    shown = pa.table(cols) if cols else result
+    if fmt is OutputFormat.csv:
+        import pyarrow.csv as pcsv
+
+        sink: Any = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            pcsv.write_csv(_flat(shown), sink)
+        finally:
+            if output:
+                sink.close()
+            else:
+                sys.stdout.flush()
+    elif fmt is OutputFormat.json:
+        import json
+
+        text = "\n".join(json.dumps(row, default=str) for row in shown.to_pylist())
+        if output:
+            output.write_text(text + "\n")
+        else:
+            sys.stdout.write(text + ("\n" if text else ""))
+    else:
+        from rich.table import Table
+
+        t = Table(show_lines=False)
+        for name in shown.column_names:
+            t.add_column(name, overflow="fold")
+        for row in shown.slice(0, limit).to_pylist():
+            t.add_row(*(_cell(v) for v in row.values()))
+        from rich.console import Console
+
+        Console().print(t)
+        if shown.num_rows > limit:
+            console().print(f"… {shown.num_rows - limit} more rows (use --limit, or --format csv)")
+        else:
+            console().print(f"{shown.num_rows} row(s)")
+
+
+def _flat(table: Any) -> Any:
+    """CSV cannot hold nested values: render lists and structs as JSON text."""
+    import json
+
+    import pyarrow as pa
+
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_nested(col.type):
+            col = pa.array([None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
+        cols[name] = col
+    return pa.table(cols) if cols else table
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "∅"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _load_plugins() -> None:
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken stage must not take down the whole CLI
+            log.warning("cannot load command group %r (%s): %s", ep.name, ep.value, exc)
+            continue
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=ep.name)
+        elif callable(obj):
+            obj(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``jangin`` command."""
+    import click
+
+    _load_plugins()
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="jangin", standalone_mode=False)
+    except JanginError as exc:
+        if _state["debug"] or "--debug" in args:
+            traceback.print_exc()
+        console().print(f"[bold red]error:[/] {exc.message}")
+        if exc.hint:
+            console().print(f"[dim]hint:[/] {exc.hint}")
+        raise SystemExit(1) from None
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        console().print("aborted")
+        raise SystemExit(130) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

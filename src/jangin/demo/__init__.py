@@ -1,0 +1,1 @@
+"""`jangin demo`: the whole chain on the sample data, offline, on CPU."""

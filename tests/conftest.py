@@ -1,0 +1,102 @@
+"""Shared fixtures. Tests synthesise their data; none reaches the network."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any("gpu" in item.keywords for item in items) and not _has_cuda():
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+class OutboundConnection(AssertionError):
+    """Raised by the network guard when code tries to reach a non-loopback address."""
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+    elif isinstance(address, str | bytes):  # AF_UNIX paths
+        return True
+    else:
+        return False
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture
+def network_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, object]]]:
+    """Block every outbound connection and DNS lookup that is not loopback; yield the attempts.
+
+    Tests assert the list is empty: an attempt both fails (so the code under test notices) and is
+    recorded (so a swallowed failure is still caught).
+    """
+    attempts: list[tuple[str, object]] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            attempts.append(("connect", address))
+            raise OutboundConnection(f"outbound connection to {address!r} blocked by the test")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            attempts.append(("connect_ex", address))
+            return 111
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host is not None and not _is_loopback((host,)):
+            attempts.append(("getaddrinfo", host))
+            raise socket.gaierror(socket.EAI_NONAME, f"DNS lookup of {host!r} blocked by the test")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield attempts
+
+
+@pytest.fixture
+def dataset(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh, empty dataset."""
+    from jangin.core import Dataset
+
+    return Dataset.create(tmp_path / "ds")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's ~/.jangin and settings."""
+    home = tmp_path_factory.mktemp("jangin-home")
+    monkeypatch.setenv("JANGIN_HOME", str(home))
+    monkeypatch.delenv("JANGIN_DATASET", raising=False)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
