@@ -1,5 +1,7 @@
-"""Labeling: labels from expert judgments and files, and the Label Studio round trip."""
+"""Labeling: labels from expert judgments and label files, and the Label Studio round trip."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from jangin.labeling._labels import append_new_labels, import_box_csv, labels_from_judgments
+
+__all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]

@@ -1,0 +1,380 @@
+"""Import recorded sessions (manifest + video + sensor files + events) and still-image sets."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from jangin.core import CaptureError, Dataset, JanginError
+from jangin.core._ids import stable_id
+from jangin.core.progress import ProgressFn, null_progress
+from jangin.core.settings import Settings, get_settings
+
+from jangin.capture._manifest import SessionManifest, load_manifest
+from jangin.capture._sensors import SensorReport, read_device
+from jangin.capture._video import FaceBlurrer, encode_jpeg, probe_video, sample_frames
+
+__all__ = ["ImportResult", "import_session", "import_sessions", "import_stills", "session_id_for"]
+
+log = logging.getLogger(__name__)
+
+EVENT_KINDS = {"sync", "step_start", "step_end", "adjustment", "judgment", "note"}
+
+
+@dataclass
+class ImportResult:
+    """What one session import did."""
+
+    session_id: str
+    session_key: str
+    skipped: bool = False
+    samples: int = 0
+    events: int = 0
+    frames: int = 0
+    faces_blurred: int = 0
+    sensors: list[SensorReport] = field(default_factory=list)
+    error: str | None = None
+
+
+def session_id_for(site: str, session_key: str) -> str:
+    """The session id of ``session_key`` at ``site``: deterministic, so a re-import finds it."""
+    return stable_id("ses", site, session_key)
+
+
+def _existing_session(ds: Dataset, session_id: str) -> bool:
+    t = ds.read("sessions", columns=["session_id", "status"], filters=[("session_id", "=", session_id)])
+    return any(s in ("finished", "processed") for s in t.column("status").to_pylist())
+
+
+def _ts(dt: datetime) -> datetime:
+    return dt.astimezone(UTC)
+
+
+def read_events(path: Path, session_id: str) -> list[dict[str, Any]]:
+    """Read an events CSV (``timestamp`` in unix seconds or ISO 8601, ``kind``, ``name``, ``value``,
+    ``author``, optional ``segment_start`` / ``segment_end``).
+
+    Raises:
+        CaptureError: Missing column, unknown kind or unreadable time, naming the row.
+    """
+    rows: list[dict[str, Any]] = []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"timestamp", "kind"} - set(reader.fieldnames or [])
+        if missing:
+            raise CaptureError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        for i, r in enumerate(reader, start=2):
+            kind = (r.get("kind") or "").strip()
+            if kind not in EVENT_KINDS:
+                raise CaptureError(f"{path}: row {i}: unknown event kind {kind!r} (expected one of {', '.join(sorted(EVENT_KINDS))})")
+            ts = _parse_time(path, i, r["timestamp"])
+            rows.append(
+                {
+                    "event_id": stable_id("evt", session_id, i, r["timestamp"], kind, r.get("name")),
+                    "session_id": session_id,
+                    "ts": ts,
+                    "kind": kind,
+                    "name": r.get("name") or None,
+                    "value": r.get("value") or None,
+                    "author": r.get("author") or None,
+                    "segment_start": _parse_time(path, i, r["segment_start"]) if r.get("segment_start") else None,
+                    "segment_end": _parse_time(path, i, r["segment_end"]) if r.get("segment_end") else None,
+                }
+            )
+    return rows
+
+
+def _parse_time(path: Path, row: int, text: str) -> datetime:
+    text = text.strip()
+    try:
+        return datetime.fromtimestamp(float(text), tz=UTC)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CaptureError(f"{path}: row {row}: cannot read time {text!r}") from None
+    if dt.tzinfo is None:
+        raise CaptureError(f"{path}: row {row}: time {text!r} has no timezone")
+    return dt.astimezone(UTC)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(1 << 20):
+            h.update(b)
+    return h.hexdigest()
+
+
+def import_session(
+    ds: Dataset,
+    directory: str | Path,
+    *,
+    settings: Settings | None = None,
+    frame_interval_s: float = 1.0,
+    deidentify: bool = True,
+    keep_video: bool = True,
+    progress: ProgressFn = null_progress,
+) -> ImportResult:
+    """Import one recorded session directory (``session.yaml`` + files it names) into ``ds``.
+
+    All files are read and validated before anything is written; the ``sessions`` row is written
+    last, so an interrupted import is invisible (and is redone by the next call). A session already
+    imported is skipped.
+
+    Args:
+        ds: Target dataset.
+        directory: Folder with ``session.yaml``.
+        settings: Site settings (for the pseudonym key); default from the environment.
+        frame_interval_s: Seconds between sampled frames (plus frames around each event).
+        deidentify: Blur faces in stored frames. Turning it off is logged as a warning.
+        keep_video: Copy the video under the dataset's ``media/`` with its checksum.
+        progress: Progress callback.
+
+    Raises:
+        CaptureError: A file is missing or fails validation; nothing was written.
+    """
+    directory = Path(directory)
+    settings = settings or get_settings()
+    m = load_manifest(directory / "session.yaml")
+    sid = session_id_for(m.site, m.session_key)
+    result = ImportResult(session_id=sid, session_key=m.session_key)
+    if _existing_session(ds, sid):
+        result.skipped = True
+        return result
+    if not deidentify:
+        log.warning("session %s: face blurring is OFF (explicit opt-out); stored frames may show faces", m.session_key)
+
+    # 1. Read and validate everything first.
+    sensor_tables = []
+    for dev in m.devices:
+        table, rep = read_device(directory / dev.file, dev, sid)
+        sensor_tables.append(table)
+        result.sensors.append(rep)
+        result.samples += rep.samples
+    events = read_events(directory / m.events, sid) if m.events and (directory / m.events).is_file() else []
+    result.events = len(events)
+
+    frames: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []
+    blur = FaceBlurrer() if deidentify else None
+    for cam in m.cameras:
+        info = probe_video(directory / cam.file)
+        video_start = _ts(cam.started_at) if cam.started_at else m.started_at
+        offset = timedelta(seconds=cam.clock_offset_s)
+        around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
+        total = max(1, int(info.duration_s / frame_interval_s))
+        for n, fr in enumerate(
+            sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=blur), start=1
+        ):
+            progress(f"frames {m.session_key}", min(n, total), total)
+            h, w = fr.image.shape[:2]
+            frames.append(
+                {
+                    "frame_id": stable_id("frm", sid, cam.name, fr.index),
+                    "session_id": sid,
+                    "camera": cam.name,
+                    "ts": video_start + offset + timedelta(seconds=fr.t_s),
+                    "pts": fr.index,
+                    "width": w,
+                    "height": h,
+                    "sharpness": fr.sharpness,
+                    "deidentified": deidentify,
+                    "source_uri": str(Path(m.session_key) / cam.file),
+                    "station": m.station,
+                    "image": encode_jpeg(fr.image),
+                }
+            )
+            result.faces_blurred += fr.faces
+        if keep_video:
+            media.append(
+                {
+                    "session_id": sid,
+                    "camera": cam.name,
+                    "uri": f"media/{sid}/{cam.name}{Path(cam.file).suffix}",
+                    "codec": info.codec,
+                    "fps": info.fps,
+                    "frames": info.frames,
+                    "duration_s": info.duration_s,
+                    "width": info.width,
+                    "height": info.height,
+                    "clock_offset_ns": round(cam.clock_offset_s * 1e9),
+                    "started_at": video_start + offset,
+                    # Full videos are stored as recorded in this version; frames are de-identified.
+                    "deidentified": False,
+                    "sha256": _sha256(directory / cam.file),
+                }
+            )
+    result.frames = len(frames)
+
+    # 2. Write: data tables first, the session row last. Each append carries the transaction id
+    # (import/<session>, 1), so re-running an interrupted import skips the tables already written.
+    txn = (f"import/{sid}", 1)
+    try:
+        if sensor_tables:
+            ds.append("sensor_samples", pa.concat_tables(sensor_tables), source=str(directory), txn=txn)
+        if events:
+            ds.append("events", events, source=str(directory / (m.events or "")), txn=txn)
+        if frames:
+            ds.append("frames", frames, source=str(directory), txn=txn)
+        for row, cam in zip(media, m.cameras, strict=True):
+            dst = ds.root / row["uri"]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(directory / cam.file, dst)
+        if media:
+            ds.append("media", media, txn=txn)
+        ds.append("sessions", [_session_row(m, sid, settings, events, source="file")], txn=txn)
+    except JanginError:
+        raise
+    return result
+
+
+def _session_row(m: SessionManifest, sid: str, settings: Settings, events: list[dict[str, Any]], *, source: str) -> dict[str, Any]:
+    ends = [e["ts"] for e in events]
+    return {
+        "session_id": sid,
+        "technician": settings.pseudonym(m.technician) if m.technician else None,
+        "skill_level": m.skill_level,
+        "site": m.site,
+        "line": m.line,
+        "station": m.station,
+        "process": m.process,
+        "task": m.task,
+        "started_at": m.started_at,
+        "ended_at": max(ends) if ends else None,
+        "devices": [
+            {"name": d.name, "kind": d.kind, "clock_offset_ns": round(d.clock_offset_s * 1e9), "offset_method": "given"}
+            for d in m.devices
+        ]
+        + [
+            {"name": c.name, "kind": "camera", "clock_offset_ns": round(c.clock_offset_s * 1e9), "offset_method": "given"}
+            for c in m.cameras
+        ],
+        "status": "processed",
+        "source": source,
+        "meta_json": json.dumps({"session_key": m.session_key}),
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def import_sessions(
+    ds: Dataset,
+    root: str | Path,
+    *,
+    settings: Settings | None = None,
+    progress: ProgressFn = null_progress,
+    **kwargs: Any,
+) -> list[ImportResult]:
+    """Import every session directory under ``root`` (each with a ``session.yaml``).
+
+    A session that fails validation is reported in its result's ``error`` and does not stop the
+    others.
+    """
+    dirs = sorted(p.parent for p in Path(root).glob("*/session.yaml"))
+    if not dirs:
+        raise CaptureError(f"{root}: no session directories (folders with a session.yaml)")
+    results = []
+    for i, d in enumerate(dirs):
+        progress("import sessions", i, len(dirs))
+        try:
+            results.append(import_session(ds, d, settings=settings, progress=progress, **kwargs))
+        except CaptureError as exc:
+            log.error("%s", exc)
+            results.append(ImportResult(session_id="", session_key=d.name, error=str(exc)))
+    progress("import sessions", len(dirs), len(dirs))
+    return results
+
+
+def import_stills(
+    ds: Dataset,
+    directory: str | Path,
+    *,
+    session_key: str | None = None,
+    site: str = "site",
+    process: str = "inspection",
+    settings: Settings | None = None,
+    deidentify: bool = True,
+    progress: ProgressFn = null_progress,
+) -> ImportResult:
+    """Import a folder of still inspection images as one session (one frame per image).
+
+    Images are listed in ``images.csv`` (``image, station, width, height``) when present, else every
+    ``*.jpg`` / ``*.png`` below the folder. ``frames.source_uri`` keeps each image's relative path
+    so that label files can be matched to frames.
+
+    Raises:
+        CaptureError: An image cannot be read (named), or the folder has none.
+    """
+    import cv2
+    import numpy as np
+
+    directory = Path(directory)
+    settings = settings or get_settings()
+    key = session_key or directory.name
+    sid = session_id_for(site, key)
+    result = ImportResult(session_id=sid, session_key=key)
+    if _existing_session(ds, sid):
+        result.skipped = True
+        return result
+    listing = directory / "images.csv"
+    if listing.is_file():
+        with open(listing, newline="") as f:
+            entries = [(r["image"], r.get("station") or None) for r in csv.DictReader(f)]
+    else:
+        entries = [
+            (str(p.relative_to(directory)), None)
+            for p in sorted(directory.rglob("*"))
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+        ]
+    if not entries:
+        raise CaptureError(f"{directory}: no images found")
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    blur = FaceBlurrer() if deidentify else None
+    frames = []
+    for i, (rel, station) in enumerate(entries):
+        progress(f"stills {key}", i, len(entries))
+        path = directory / rel
+        data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+        if img is None:
+            raise CaptureError(f"{path}: missing or not a readable image")
+        faces = 0
+        if blur is not None:
+            img, faces = blur(img)
+        result.faces_blurred += faces
+        # Keep the original bytes when nothing changed, so no JPEG generation loss.
+        jpeg = path.read_bytes() if faces == 0 and path.suffix.lower() in (".jpg", ".jpeg") else encode_jpeg(img)
+        h, w = img.shape[:2]
+        frames.append(
+            {
+                "frame_id": stable_id("frm", sid, rel),
+                "session_id": sid,
+                "camera": "still",
+                "ts": start + timedelta(seconds=i),
+                "pts": None,
+                "width": w,
+                "height": h,
+                "sharpness": None,
+                "deidentified": deidentify,
+                "source_uri": rel,
+                "station": station,
+                "image": jpeg,
+            }
+        )
+    progress(f"stills {key}", len(entries), len(entries))
+    txn = (f"import/{sid}", 1)
+    ds.append("frames", frames, source=str(directory), txn=txn)
+    m = SessionManifest(session_key=key, site=site, process=process, task="still images", started_at=start)
+    ds.append("sessions", [_session_row(m, sid, settings, [], source="file")], txn=txn)
+    result.frames = len(frames)
+    return result

@@ -1,0 +1,113 @@
+"""The session manifest (``session.yaml``): who recorded what, with which devices and clocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from jangin.core import CaptureError
+
+__all__ = ["CameraSpec", "ChannelSpec", "DeviceSpec", "SessionManifest", "load_manifest"]
+
+
+class ChannelSpec(BaseModel):
+    """One column of a sensor file and the channel it becomes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str
+    channel: str | None = None
+    unit: str | None = None
+    rate_hz: float | None = Field(default=None, gt=0)
+
+    @property
+    def name(self) -> str:
+        return self.channel or self.column
+
+
+class DeviceSpec(BaseModel):
+    """A sensor device: its file, clock offset and channels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: str = "sensor"
+    file: str
+    clock_offset_s: float = 0.0
+    time_column: str = "timestamp"
+    time_unit: Literal["s", "ms", "us", "ns", "iso"] = "s"
+    channels: list[ChannelSpec] = Field(default_factory=list)
+
+
+class CameraSpec(BaseModel):
+    """A video file of the session and its clock."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "camera"
+    file: str
+    clock_offset_s: float = 0.0
+    started_at: datetime | None = None
+
+
+class SessionManifest(BaseModel):
+    """Metadata of one recorded session, as written by a recording app or by hand.
+
+    ``clock_offset_s`` of a device or camera is what to ADD to its timestamps to get the session's
+    reference time (the recording app's clock, which also stamps the events file).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    session_key: str
+    technician: str | None = None
+    skill_level: Literal["expert", "intermediate", "novice", "unknown"] = "unknown"
+    site: str = "site"
+    line: str | None = None
+    station: str | None = None
+    process: str | None = None
+    task: str | None = None
+    started_at: datetime
+    cameras: list[CameraSpec] = Field(default_factory=list)
+    devices: list[DeviceSpec] = Field(default_factory=list)
+    events: str | None = "events.csv"
+
+    @field_validator("started_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("started_at needs a timezone (e.g. 2026-03-02T08:15:00Z)")
+        return v.astimezone(UTC)
+
+    @field_validator("session_key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not v or "/" in v or "\\" in v or v.startswith("."):
+            raise ValueError(f"session_key {v!r} must be a plain name (no slashes, not starting with '.')")
+        return v
+
+
+def load_manifest(path: Path) -> SessionManifest:
+    """Read and validate a ``session.yaml``.
+
+    Raises:
+        CaptureError: The file is missing, is not YAML, or a field is invalid (named in the message).
+    """
+    import yaml
+
+    if not path.is_file():
+        raise CaptureError(f"{path}: session manifest not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CaptureError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CaptureError(f"{path}: expected a mapping of session fields")
+    try:
+        return SessionManifest.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise CaptureError(f"{path}: {problems}") from exc

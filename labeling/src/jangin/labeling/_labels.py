@@ -1,0 +1,143 @@
+"""Labels from the data itself: the expert's judgments in the event stream, and box files."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jangin.core import Dataset, SchemaError
+from jangin.core._ids import stable_id
+
+__all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]
+
+log = logging.getLogger(__name__)
+
+
+def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | None = None) -> int:
+    """Append the label rows whose ``label_id`` is not in the table yet; return how many were new.
+
+    Label ids are deterministic in every importer, so importing the same thing twice adds nothing.
+    """
+    if not rows:
+        return 0
+    ids = [r["label_id"] for r in rows]
+    con = ds.connect()
+    try:
+        existing = {
+            r[0] for r in con.execute("SELECT label_id FROM labels WHERE label_id IN (SELECT unnest(?))", [ids]).fetchall()
+        }
+    finally:
+        con.close()
+    new = [r for r in rows if r["label_id"] not in existing]
+    if new:
+        ds.append("labels", new, source=source)
+    return len(new)
+
+
+def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) -> int:
+    """Turn every ``judgment`` event into a span label (source ``expert``).
+
+    A judgment's value is ``OK`` or ``NG:<defect>``; the label's name is ``OK`` or the defect
+    (``NG`` when no defect is given), over the judged segment (``segment_start``..``segment_end``,
+    else the event time). Returns the number of new labels.
+    """
+    sql = "SELECT event_id, session_id, ts, name, value, author, segment_start, segment_end FROM events WHERE kind = 'judgment'"
+    params: list[Any] = []
+    if session_ids:
+        sql += " AND session_id IN (SELECT unnest(?))"
+        params.append(session_ids)
+    con = ds.connect()
+    try:
+        events = con.execute(sql, params).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    now = datetime.now(UTC)
+    rows = []
+    for e in events:
+        value = (e["value"] or "").strip()
+        verdict, _, defect = value.partition(":")
+        if verdict.upper() not in ("OK", "NG"):
+            log.warning("judgment %s has value %r; expected OK or NG:<defect>; skipped", e["event_id"], value)
+            continue
+        name = "OK" if verdict.upper() == "OK" else (defect.strip() or "NG")
+        rows.append(
+            {
+                "label_id": stable_id("lbl", "judgment", e["event_id"]),
+                "target": "span",
+                "session_id": e["session_id"],
+                "ts_start": e["segment_start"] or e["ts"],
+                "ts_end": e["segment_end"] or e["ts"],
+                "kind": "class",
+                "name": name,
+                "geometry_json": None,
+                "source": "expert",
+                "author": e["author"],
+                "created_at": now,
+                "external_id": e["event_id"],
+            }
+        )
+    return append_new_labels(ds, rows, source="events (judgments)")
+
+
+def import_box_csv(
+    ds: Dataset,
+    path: str | Path,
+    *,
+    session_id: str,
+    source: str = "import",
+    author: str | None = None,
+) -> int:
+    """Import boxes from a CSV (``image, class, xmin, ymin, xmax, ymax`` in pixels, top-left origin)
+    as box labels on the frames of ``session_id`` whose ``source_uri`` is the ``image`` path.
+
+    Raises:
+        SchemaError: A row names an image that is not a frame of the session, or a box outside the
+            image; the row is named and nothing is written.
+    """
+    path = Path(path)
+    con = ds.connect()
+    try:
+        frames = {
+            uri: (fid, w, h)
+            for fid, uri, w, h in con.execute(
+                "SELECT frame_id, source_uri, width, height FROM frames WHERE session_id = ?", [session_id]
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    now = datetime.now(UTC)
+    rows = []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"image", "class", "xmin", "ymin", "xmax", "ymax"}
+        missing = need - set(reader.fieldnames or [])
+        if missing:
+            raise SchemaError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        for i, r in enumerate(reader, start=2):
+            if r["image"] not in frames:
+                raise SchemaError(f"{path}: row {i}: image {r['image']!r} is not a frame of session {session_id}")
+            fid, w, h = frames[r["image"]]
+            try:
+                x1, y1, x2, y2 = (float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
+            except ValueError:
+                raise SchemaError(f"{path}: row {i}: box coordinates must be numbers") from None
+            if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
+                raise SchemaError(f"{path}: row {i}: box ({x1}, {y1}, {x2}, {y2}) is not inside the {w}×{h} image")
+            rows.append(
+                {
+                    "label_id": stable_id("lbl", "boxcsv", fid, r["class"], x1, y1, x2, y2),
+                    "target": "frame",
+                    "frame_id": fid,
+                    "session_id": session_id,
+                    "kind": "box",
+                    "name": r["class"],
+                    "bbox_xyxy_norm": [x1 / w, y1 / h, x2 / w, y2 / h],
+                    "source": source,
+                    "author": author,
+                    "created_at": now,
+                }
+            )
+    return append_new_labels(ds, rows, source=str(path))
