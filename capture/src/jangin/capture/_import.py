@@ -108,6 +108,18 @@ def _parse_time(path: Path, row: int, text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+def _deidentify_author(author: str | None, technician: str | None, settings: Settings) -> str | None:
+    """Event authors are people too: the technician's name, or anything that looks like a personal
+    name (has a space), becomes the same keyed pseudonym as in ``sessions.technician``. Role ids such
+    as ``inspector-1`` or ``app`` stay as they are."""
+    if not author:
+        return author
+    norm = " ".join(author.split()).casefold()
+    if (technician and norm == " ".join(technician.split()).casefold()) or " " in norm:
+        return settings.pseudonym(author)
+    return author
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -163,6 +175,8 @@ def import_session(
         result.sensors.append(rep)
         result.samples += rep.samples
     events = read_events(directory / m.events, sid) if m.events and (directory / m.events).is_file() else []
+    for e in events:
+        e["author"] = _deidentify_author(e["author"], m.technician, settings)
     result.events = len(events)
 
     frames: list[dict[str, Any]] = []
@@ -304,13 +318,14 @@ def import_stills(
     process: str = "inspection",
     settings: Settings | None = None,
     deidentify: bool = True,
+    limit: int | None = None,
     progress: ProgressFn = null_progress,
 ) -> ImportResult:
     """Import a folder of still inspection images as one session (one frame per image).
 
     Images are listed in ``images.csv`` (``image, station, width, height``) when present, else every
-    ``*.jpg`` / ``*.png`` below the folder. ``frames.source_uri`` keeps each image's relative path
-    so that label files can be matched to frames.
+    ``*.jpg`` / ``*.png`` below the folder (the first ``limit`` only, if given). ``frames.source_uri``
+    keeps each image's relative path so that label files can be matched to frames.
 
     Raises:
         CaptureError: An image cannot be read (named), or the folder has none.
@@ -336,6 +351,8 @@ def import_stills(
             for p in sorted(directory.rglob("*"))
             if p.suffix.lower() in (".jpg", ".jpeg", ".png")
         ]
+    if limit is not None:
+        entries = entries[:limit]
     if not entries:
         raise CaptureError(f"{directory}: no images found")
     start = datetime(2000, 1, 1, tzinfo=UTC)

@@ -6,7 +6,7 @@ import csv
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jangin.core import Dataset, SchemaError
 from jangin.core._ids import stable_id
@@ -89,13 +89,18 @@ def import_box_csv(
     session_id: str,
     source: str = "import",
     author: str | None = None,
+    missing: Literal["error", "skip"] = "error",
 ) -> int:
     """Import boxes from a CSV (``image, class, xmin, ymin, xmax, ymax`` in pixels, top-left origin)
     as box labels on the frames of ``session_id`` whose ``source_uri`` is the ``image`` path.
 
+    Args:
+        missing: What to do with a row whose image is not a frame of the session: ``error`` (the
+            default) or ``skip`` (counted in the log, for partial imports).
+
     Raises:
-        SchemaError: A row names an image that is not a frame of the session, or a box outside the
-            image; the row is named and nothing is written.
+        SchemaError: A row names an image that is not a frame of the session (unless ``missing`` is
+            ``skip``), or a box outside the image; the row is named and nothing is written.
     """
     path = Path(path)
     con = ds.connect()
@@ -110,6 +115,7 @@ def import_box_csv(
         con.close()
     now = datetime.now(UTC)
     rows = []
+    skipped = 0
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         need = {"image", "class", "xmin", "ymin", "xmax", "ymax"}
@@ -118,6 +124,9 @@ def import_box_csv(
             raise SchemaError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         for i, r in enumerate(reader, start=2):
             if r["image"] not in frames:
+                if missing == "skip":
+                    skipped += 1
+                    continue
                 raise SchemaError(f"{path}: row {i}: image {r['image']!r} is not a frame of session {session_id}")
             fid, w, h = frames[r["image"]]
             try:
@@ -140,4 +149,6 @@ def import_box_csv(
                     "created_at": now,
                 }
             )
+    if skipped:
+        log.info("%s: skipped %d box(es) of images that are not frames of %s", path, skipped, session_id)
     return append_new_labels(ds, rows, source=str(path))
