@@ -1,0 +1,50 @@
+"""The demo end to end: the full `jangin demo` chain, offline, with every outbound connection blocked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jangin.core import ConfigError, Dataset, ModelRegistry
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_and_beats_chance(tmp_path: Path, network_guard: list[tuple[str, object]]) -> None:
+    from jangin.demo._run import DemoConfig, run_demo
+
+    lines: list[str] = []
+    res = run_demo(DemoConfig(out=tmp_path / "demo"), say=lines.append)
+
+    assert network_guard == [], f"the demo tried to reach the network: {network_guard}"
+    # A trained model's held-out metric, better than the trivial baseline by a clear margin.
+    m = res.metrics
+    assert m["test_images"] >= 20
+    assert m["onnx_mAP50"] > m["baseline_mAP50"] + 0.2, m
+    assert m["parity"]["max_score_diff"] <= 0.02
+    # Every stage wrote its tables.
+    ds = Dataset.open(res.dataset)
+    counts = ds.counts()
+    assert counts["sessions"] >= 6 and counts["sensor_samples"] > 500_000 and counts["frames"] > 200
+    assert counts["labels"] > 100 and counts["inspections"] == m["test_images"]
+    assert ModelRegistry(ds.models_dir).active("weld-defects") == "v1"
+    # The report shows the metric, at least one plot and example images with boxes.
+    html = res.report.read_text()
+    assert f"{m['onnx_mAP50']:.3f}" in html
+    for img in ("signals_expert.png", "signals_novice.png", "examples.jpg", "training_curves.png"):
+        assert (res.report.parent / img).stat().st_size > 5_000, img
+        assert img in html
+    summary = json.loads((res.out / "summary.json").read_text())
+    assert summary["metrics"]["onnx_mAP50"] == pytest.approx(m["onnx_mAP50"])
+    assert any("mAP50" in line for line in lines)
+
+
+def test_demo_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
+    from jangin.demo._run import DemoConfig, run_demo
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="not made by `jangin demo`"):
+        run_demo(DemoConfig(out=tmp_path / "mine"))
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
