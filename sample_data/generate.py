@@ -11,6 +11,7 @@ Only numpy, opencv-python-headless (cv2), pyyaml and the standard library are us
     python sample_data/generate.py                 # (re)generate into sample_data/
     python sample_data/generate.py --check         # regenerate into a temp dir and compare
 """
+# ruff: noqa: RUF046  (int(round(x)) on numpy scalars is intended: round() keeps them numpy)
 from __future__ import annotations
 
 import argparse
@@ -45,10 +46,13 @@ ADJUST_FRACTION = -0.08  # expert lowers wire feed (synergic: current) by 8 %
 EXPERT_TRAVEL_BAND = (4.5, 5.5)  # mm/s, documented expert band
 VIDEO_W, VIDEO_H, VIDEO_FPS = 640, 360, 15
 PX_PER_MM = 4.0
-VIDEO_NOISE = 1.0  # camera noise (grey levels, std)
-TEX_AMP, TEX_AMP2, BG_BLUR, DEP_BLUR = 3.0, 0.0, 1.2, 1.0
-FRAME_BLUR, AMBIENT, FILL, HALO = 1.0, 0.26, 0.25, 1.0
-BASE_TIME = _dt.datetime(2025, 3, 11, 9, 0, 0, tzinfo=_dt.timezone.utc)
+VIDEO_NOISE = 0.8  # camera noise (grey levels, std)
+TEX_AMP, TEX_AMP2, BG_BLUR, DEP_BLUR = 3.0, 0.0, 1.0, 0.8
+FRAME_BLUR, AMBIENT, FILL, HALO = 0.0, 0.26, 0.25, 1.0
+POST_EXPOSURE = 0.75  # scene gain once auto exposure is back on after the arc
+FLICKER = 0.06
+HALO_R = 120.0
+BASE_TIME = _dt.datetime(2025, 3, 11, 9, 0, 0, tzinfo=_dt.UTC)
 
 TECHNICIANS = [
     {"key": "weld-01", "name": "Kim Min-jun", "skill": "expert", "style": "expert", "station": "st-01"},
@@ -80,13 +84,13 @@ STYLE = {
     # ctwd wander sigma (mm); lateral wander (mm); short-circuit rate (1/s); adjusts when hot;
     # crater-fill duration (s)
     "expert": dict(v=5.0, v_sig=0.10, wfs=8.0, ang=15.0, ang_sig=0.8, trem=0.30, ctwd_sig=0.35,
-                   lat_sig=0.12, shorts=28.0, adjusts=True, crater=1.0, sparks=1.5),
+                   lat_sig=0.12, shorts=28.0, adjusts=True, crater=1.0, sparks=1.2),
     "novice_fast_travel": dict(v=5.3, v_sig=0.30, wfs=8.1, ang=17.0, ang_sig=2.0, trem=0.70,
                                ctwd_sig=0.6, lat_sig=0.35, shorts=34.0, adjusts=False, crater=0.6,
-                               sparks=2.5),
+                               sparks=2.0),
     "novice_unstable_arc": dict(v=4.8, v_sig=0.30, wfs=8.0, ang=16.0, ang_sig=2.2, trem=0.80,
                                 ctwd_sig=0.5, lat_sig=0.4, shorts=36.0, adjusts=True, crater=0.7,
-                                sparks=3.0),
+                                sparks=2.2),
 }
 
 INSPECTION_CLASSES = ["porosity", "undercut", "spatter", "crack"]
@@ -112,7 +116,7 @@ def _sec(ms: int) -> float:
 
 
 def _iso(ms: int) -> str:
-    d = _dt.datetime.fromtimestamp(ms // 1000, tz=_dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(ms // 1000, tz=_dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
@@ -159,9 +163,9 @@ def _fmt_col(values: np.ndarray, decimals: int) -> list[str]:
 
 def _write_gz(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
-            gz.write(text.encode("utf-8"))
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                compresslevel=9) as gz:
+        gz.write(text.encode("utf-8"))
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -174,7 +178,7 @@ def _write_text(path: Path, text: str) -> None:
 # Welding session: physics on the reference clock (1 kHz grid)
 # --------------------------------------------------------------------------------------
 class Sim:
-    """All signals of one session on the reference clock, t = k/FS seconds after the grid start."""
+    """All signals of one session on the reference clock, sampled at FS; index k is k ms after started_at."""
 
 
 def simulate_session(seed: int, idx: int, duration_scale: float) -> Sim:
@@ -261,7 +265,6 @@ def simulate_session(seed: int, idx: int, duration_scale: float) -> Sim:
         trem += np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
     ang += st["trem"] * trem / 1.7 * env
     lat = _slow(rng, n, 2.0, st["lat_sig"])
-    s.deviation_windows = []
     if tech["style"] == "novice_unstable_arc":
         a0, a1 = bounds[1], bounds[2]  # segment_2
         w = np.clip(np.minimum((t - a0) / 1.0, (a1 - t) / 1.0), 0.0, 1.0)
@@ -288,7 +291,7 @@ def simulate_session(seed: int, idx: int, duration_scale: float) -> Sim:
         runin = (t >= s.t_trigger) & (t < s.t_strike)
         w[runin] = 2.5
         on = arc > 0
-        level = wfs_nom * (1.0 + 0.0 * t)
+        level = np.full(n, wfs_nom)
         if t_adj is not None:
             level = level * (1.0 + ADJUST_FRACTION * _ramp(t, t_adj, 0.35))
         level = level * (1.0 - 0.38 * _ramp(t, s.t_L, 0.25))  # crater fill
@@ -336,8 +339,6 @@ def simulate_session(seed: int, idx: int, duration_scale: float) -> Sim:
     s.i_set, s.i_mean, s.v_mean = electrical(s.wfs)
     s.temp_true, s.temp_meas = thermal(s.i_mean, s.v_mean, s.t_amb)
     s.i_set = s.i_set * arc
-    s.rng = rng
-    s.deviations = []
     return s
 
 
@@ -396,7 +397,6 @@ def sensor_tables(s: Sim, seed: int) -> dict[str, tuple[list[str], np.ndarray, l
     i[arc == 0] = 0.25 + rng.normal(0, 0.2, int((arc == 0).sum()))
     out["power_source"] = (["timestamp", "arc_current_A", "arc_voltage_V"], dev,
                            [(i, 1), (vv, 2)])
-    s.ps_current = (dev, i)  # kept for the truth file / plausibility
 
     # wire feeder --------------------------------------------------------------------
     rng = _rng(seed, 12, s.idx)
@@ -432,7 +432,7 @@ def write_sensor_csv(path: Path, header: list[str], dev_ms: np.ndarray, cols: li
     ts = [_ts(m) for m in dev_ms.tolist()]
     formatted = [_fmt_col(v, d) for v, d in cols]
     lines = [",".join(header)]
-    lines.extend(",".join(row) for row in zip(ts, *formatted))
+    lines.extend(",".join(row) for row in zip(ts, *formatted, strict=True))
     _write_gz(path, "\n".join(lines) + "\n")
 
 
@@ -519,9 +519,7 @@ def session_yaml(s: Sim) -> dict:
             "plate_thickness_mm": 4.0, "wire": f"ER70S-6 {WIRE_DIAMETER_MM} mm",
             "shielding_gas": "Ar 82% / CO2 18%, 14 l/min",
         },
-        "cameras": [{"name": cam_name, "file": cam_file,
-                     "clock_offset_s": s.offsets_ms[cam_name] / 1000.0,
-                     "width": VIDEO_W, "height": VIDEO_H, "fps": VIDEO_FPS}],
+        "cameras": [{"name": cam_name, "file": cam_file, "clock_offset_s": s.offsets_ms[cam_name] / 1000.0}],
         "devices": devices,
     }
 
@@ -734,7 +732,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
     ripple = np.cos(2 * np.pi * 4.0 * t_dep[None, :] + 3.0 * nd * nd)
     spec = 0.3 * np.exp(-((nd + 0.3) / 0.25) ** 2)
     shade = np.clip(lam * (1 + 0.10 * ripple * h), 0.3, 1.3)
-    dep = np.empty(dy.shape + (3,), np.float32)
+    dep = np.empty((*dy.shape, 3), np.float32)
     dep[:] = (152, 150, 146)
     dep *= shade[..., None].astype(np.float32)
     dep += (spec * 140.0)[..., None].astype(np.float32)
@@ -788,7 +786,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
 
     # ---- lighting maps --------------------------------------------------------------
     yy, xx = np.mgrid[-H:H, -W:W].astype(np.float32)
-    halo = 1.0 / (1.0 + (xx * xx + yy * yy) / 120.0 ** 2)
+    halo = 1.0 / (1.0 + (xx * xx + yy * yy) / HALO_R ** 2)
     R = 120
     glow = _glow_patch(R)
     # camera noise as two saturating uint8 planes (added / subtracted)
@@ -816,6 +814,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
         if arc_on and first_arc is None:
             first_arc = f
         cur = s.i_mean[k] / 165.0 if arc_on else 0.0
+        cur_set = s.i_set[k] / 165.0 if arc_on else 0.0  # smooth level for the arc light on the scene
         xa = x0 + s.x[k] * PX_PER_MM
         ya = ys + s.lat[k] * PX_PER_MM
         age = (t - t_dep).astype(np.float32)
@@ -833,14 +832,16 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
             bb = base_band[:, part]
             bb = bb + tint_a[:, part, None] * tv * (tint[:, part] - bb)
             band[:, part] = bb + dep_a[:, part, None] * vis * (dep[:, part] - bb)
-        # illumination: dim ambient, arc light when burning
+        # illumination: dim ambient (exposure locked for the arc), arc light when burning; after the
+        # arc is off, auto exposure brightens the view of the finished bead
+        amb = AMBIENT + (POST_EXPOSURE - AMBIENT) * min(1.0, max(0.0, (t - s.t_arc_off - 0.3) / 1.2))
         if arc_on:
             ix, iy = int(round(xa)), int(round(ya))
-            light = halo[H - iy:2 * H - iy, W - ix:2 * W - ix] * np.float32(HALO * cur)
-            light += np.float32(AMBIENT + FILL * cur)
+            light = halo[H - iy:2 * H - iy, W - ix:2 * W - ix] * np.float32(HALO * cur_set)
+            light += np.float32(AMBIENT + FILL * cur_set)
             np.multiply(refl, light[..., None], out=lit_buf)
         else:
-            np.multiply(refl, np.float32(AMBIENT), out=lit_buf)
+            np.multiply(refl, np.float32(amb), out=lit_buf)
         frame = lit_buf
         # incandescent fresh bead (and crater after the arc is off)
         glowing = (age >= 0) & (age < 6.0)
@@ -849,7 +850,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
             frame[B0:B1, glowing] += hot_w[:, glowing] * hot
         # torch (nozzle + gooseneck), lifted away after the arc
         lift = 250.0 * min(1.0, max(0.0, (t - s.t_arc_off - 0.6) / 1.0))
-        lit = 0.35 + 0.9 * cur
+        lit = 0.35 * amb / AMBIENT + 0.9 * cur
         ang = s.angle[k]
         nx, ny = int(xa - 12 - 0.5 * ang), int(ya - 10 - lift)
         cv2.line(frame, (nx, ny), (nx - 150, ny - 220), (30 * lit, 30 * lit, 33 * lit), 18, cv2.LINE_AA)
@@ -859,12 +860,12 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
         cv2.ellipse(frame, (nx, ny), (19, 15), 20, -60, 90, (110 * lit, 110 * lit, 118 * lit), 2,
                     cv2.LINE_AA)
         if arc_on:
-            flick = np.float32(cur * (1.0 + 0.08 * float(rng.standard_normal())))
+            flick = np.float32(cur * (1.0 + FLICKER * float(rng.standard_normal())))
             ix, iy = int(round(xa)), int(round(ya))
             y0, y1 = max(0, iy - R), min(H, iy + R + 1)
             x0c, x1c = max(0, ix - R), min(W, ix + R + 1)
             frame[y0:y1, x0c:x1c] += flick * glow[y0 - iy + R:y1 - iy + R, x0c - ix + R:x1c - ix + R]
-            for _ in range(int(rng.poisson(sparks_rate * (1 + 2 * s.unstable_w[k])))):
+            for _ in range(int(rng.poisson(sparks_rate * (1 + 1.5 * s.unstable_w[k])))):
                 a = rng.uniform(0, 2 * np.pi)
                 r0, ln = rng.uniform(6, 30), rng.uniform(8, 30)
                 p0 = (int(xa + r0 * math.cos(a)), int(ya + r0 * math.sin(a)))
@@ -883,7 +884,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
 # --------------------------------------------------------------------------------------
 # Still inspection images
 # --------------------------------------------------------------------------------------
-def _bead_scene(rng: np.random.Generator, station: str):
+def _bead_scene(rng: np.random.Generator):
     """Background metal + one weld bead. Returns float image and bead geometry helpers."""
     n = IMG
     # base metal (BGR), grey-brown with mottling and grinding streaks
@@ -1093,7 +1094,7 @@ def _overlap(a, b, pad=3):
 def render_inspection_image(seed: int, stream: int, i: int, with_defects: bool):
     rng = _rng(seed, stream, i)
     station = INSPECTION_STATIONS[int(rng.integers(0, len(INSPECTION_STATIONS)))]
-    img, geo = _bead_scene(rng, station)
+    img, geo = _bead_scene(rng)
     boxes = []
     if with_defects:
         k = int(rng.choice([1, 2, 2, 3, 3, 4]))
@@ -1180,7 +1181,7 @@ def generate(out_dir: Path, seed: int = 7, sessions: int | None = None, duration
         img, station, boxes = render_inspection_image(seed, 41, i, True)
         rel = f"images/img_{i + 1:04d}.jpg"
         (idir / "images").mkdir(parents=True, exist_ok=True)
-        ok, enc = cv2.imencode(".jpg", img, params)
+        _ok, enc = cv2.imencode(".jpg", img, params)
         (idir / rel).write_bytes(enc.tobytes())
         written.append(idir / rel)
         img_rows.append([rel, station, IMG, IMG])
@@ -1189,7 +1190,7 @@ def generate(out_dir: Path, seed: int = 7, sessions: int | None = None, duration
         img, station, _ = render_inspection_image(seed, 42, i, False)
         rel = f"good/good_{i + 1:04d}.jpg"
         (idir / "good").mkdir(parents=True, exist_ok=True)
-        ok, enc = cv2.imencode(".jpg", img, params)
+        _ok, enc = cv2.imencode(".jpg", img, params)
         (idir / rel).write_bytes(enc.tobytes())
         written.append(idir / rel)
         img_rows.append([rel, station, IMG, IMG])
@@ -1206,7 +1207,7 @@ def generate(out_dir: Path, seed: int = 7, sessions: int | None = None, duration
                            "n_inspection": n_insp, "n_good": n_ok},
                 "files": rel_files}
     _write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    sizes = {f: (out_dir / f).stat().st_size for f in rel_files + ["manifest.json"]}
+    sizes = {f: (out_dir / f).stat().st_size for f in [*rel_files, "manifest.json"]}
     return {"out_dir": str(out_dir), "files": sizes, "n_files": len(sizes),
             "total_bytes": int(sum(sizes.values())), "seconds": round(time.perf_counter() - t_start, 2)}
 
@@ -1241,7 +1242,7 @@ def compare_files(a: Path, b: Path) -> str | None:
         fa, fb = _read_video(a), _read_video(b)
         if len(fa) != len(fb) or not fa:
             return f"frame count {len(fa)} != {len(fb)}"
-        worst = max(float(np.mean(np.abs(x.astype(np.int16) - y.astype(np.int16)))) for x, y in zip(fa, fb))
+        worst = max(float(np.mean(np.abs(x.astype(np.int16) - y.astype(np.int16)))) for x, y in zip(fa, fb, strict=True))
         return None if worst < 1.0 else f"decoded frame mean abs diff up to {worst:.2f}"
     da, db = a.read_bytes(), b.read_bytes()
     if da == db:

@@ -65,8 +65,9 @@ def _frames(path: Path) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------
 # generator: determinism and --check
 # --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_reduced_generation_is_deterministic(two_runs):
-    a, b, sa, sb = two_runs
+    a, b, sa, _sb = two_runs
     files = _files(a)
     assert files == _files(b)
     assert set(sa["files"]) == set(files)
@@ -86,12 +87,13 @@ def test_reduced_generation_is_deterministic(two_runs):
         elif f.endswith(".mp4"):
             fa, fb = _frames(pa), _frames(pb)
             assert len(fa) == len(fb) > 10, f
-            diff = max(float(np.mean(np.abs(x.astype(int) - y.astype(int)))) for x, y in zip(fa, fb))
+            diff = max(float(np.mean(np.abs(x.astype(int) - y.astype(int)))) for x, y in zip(fa, fb, strict=True))
             assert diff < 1.0, f
         else:
             pytest.fail(f"unexpected file type {f}")
 
 
+@pytest.mark.slow
 def test_different_seed_changes_data(tmp_path):
     gen.generate(tmp_path, seed=8, sessions=1, duration_scale=0.2, n_inspection=1, n_good=0)
     ref = tmp_path.parent / (tmp_path.name + "_ref")
@@ -101,6 +103,7 @@ def test_different_seed_changes_data(tmp_path):
     shutil.rmtree(ref)
 
 
+@pytest.mark.slow
 def test_check_passes_then_detects_tampering(tmp_path, capsys):
     gen.generate(tmp_path, seed=7, sessions=1, duration_scale=0.2, n_inspection=2, n_good=1)
     assert gen.check(tmp_path) == 0
@@ -115,23 +118,23 @@ def test_check_passes_then_detects_tampering(tmp_path, capsys):
 # --------------------------------------------------------------------------------------
 # committed data: helpers
 # --------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def meta(key: str) -> dict:
     return yaml.safe_load((DATA / "sessions" / key / "session.yaml").read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def truth(key: str) -> dict:
     return json.loads((DATA / "sessions" / key / "truth.json").read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def events(key: str) -> tuple:
     with open(DATA / "sessions" / key / "events.csv", newline="") as fh:
         return tuple(csv.DictReader(fh))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def device(key: str, name: str):
     """(reference-clock timestamps, {column: values}, raw timestamp strings) of one device."""
     d = next(x for x in meta(key)["devices"] if x["name"] == name)
@@ -209,7 +212,7 @@ def test_session_metadata_and_offsets(key):
 @pytest.mark.parametrize("key", [p.name for p in SESSIONS])
 def test_device_sample_rates(key):
     for d in meta(key)["devices"]:
-        t_ref, cols, ts_raw, t_dev = device(key, d["name"])
+        _t_ref, cols, ts_raw, t_dev = device(key, d["name"])
         assert all(re.fullmatch(r"\d{10}\.\d{3}", s) for s in ts_raw)
         dt = np.diff(t_dev)
         assert np.all(dt > 0)
