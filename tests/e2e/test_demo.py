@@ -26,7 +26,7 @@ def test_demo_runs_offline_and_beats_chance(tmp_path: Path, network_guard: list[
     # Every stage wrote its tables.
     ds = Dataset.open(res.dataset)
     counts = ds.counts()
-    assert counts["sessions"] >= 6 and counts["sensor_samples"] > 500_000 and counts["frames"] > 200
+    assert counts["sessions"] >= 6 and counts["sensor_samples"] > 300_000 and counts["frames"] > 200
     assert counts["labels"] > 100 and counts["inspections"] == m["test_images"]
     assert ModelRegistry(ds.models_dir).active("weld-defects") == "v1"
     # The report shows the metric, at least one plot and example images with boxes.
