@@ -1,0 +1,255 @@
+"""The parity gate: an exported ONNX model must give the training framework's answers.
+
+The ONNX side runs through ONNX Runtime with pre- and post-processing written here in numpy and
+OpenCV, independently of Ultralytics (and of ``jangin.inference``, which this stage may not import):
+letterbox, RGB, 1/255, NCHW; decode of the ``yolo_v8`` output ``(batch, 4 + nc, anchors)``; class-wise
+greedy NMS. Two checks run on a set of images:
+
+* raw outputs: the ONNX output and the PyTorch model's output on the *same* input tensor; the largest
+  class-score difference over every anchor must be within ``max_score_diff``;
+* end to end, at the serving threshold and a very low one: Ultralytics ``predict`` against the ONNX
+  pipeline; boxes are matched per image and class (highest IoU first); matched boxes need IoU ≥
+  ``min_iou`` and score difference ≤ ``max_score_diff``; boxes left unmatched are tolerated when
+  their score is within the raw-output difference of the threshold (they may fall either side), and
+  beyond that up to ``count_tolerance`` of the reference boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jangin.core import TrainingError
+from jangin.core.detections import box_iou
+
+__all__ = ["check_parity"]
+
+#: Class offset for class-wise NMS in one pass (Ultralytics uses the same).
+_MAX_WH = 7680.0
+_MAX_NMS = 30000
+
+
+def letterbox(img: np.ndarray, size: int, pad_value: int = 114) -> tuple[np.ndarray, tuple[float, float, int, int]]:
+    """Resize keeping aspect ratio and pad to ``size`` × ``size``, centred (Ultralytics' ``LetterBox``).
+
+    Returns:
+        The padded BGR image and ``(gain_x, gain_y, pad_left, pad_top)`` to map boxes back.
+    """
+    import cv2
+
+    h, w = img.shape[:2]
+    r = min(size / h, size / w)
+    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = (size - nw) / 2, (size - nh) / 2
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    if (nw, nh) != (w, h):
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    return img, (nw / w, nh / h, left, top)
+
+
+def to_tensor(imgs: Sequence[np.ndarray]) -> np.ndarray:
+    """Letterboxed BGR uint8 images to an RGB NCHW float32 batch in 0..1."""
+    x = np.stack([im[..., ::-1].transpose(2, 0, 1) for im in imgs]).astype(np.float32)
+    return np.ascontiguousarray(x / 255.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy NMS (torchvision semantics: suppress IoU > ``iou``); indices by descending score."""
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        if order.size == 1:
+            break
+        ious = box_iou(boxes[i : i + 1], boxes[order[1:]])[0]
+        order = order[1:][ious <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode(
+    out: np.ndarray, conf: float, iou: float, max_det: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's ``(4 + nc, anchors)`` output to boxes (xyxy, input pixels), scores, class ids."""
+    scores_all = out[4:].T
+    cls = scores_all.argmax(1)
+    score = scores_all[np.arange(len(cls)), cls]
+    keep = score > conf
+    xywh, score, cls = out[:4].T[keep], score[keep], cls[keep]
+    if len(score) > _MAX_NMS:
+        top = np.argsort(-score, kind="stable")[:_MAX_NMS]
+        xywh, score, cls = xywh[top], score[top], cls[top]
+    xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
+    idx = nms(xyxy + cls[:, None] * _MAX_WH, score, iou)[:max_det]
+    return xyxy[idx], score[idx], cls[idx]
+
+
+def onnx_predict(
+    session: Any, imgs: Sequence[np.ndarray], imgsz: int, conf: float, iou: float
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Boxes in original-image pixels, scores and class ids for each BGR image."""
+    name = session.get_inputs()[0].name
+    out = []
+    for img in imgs:
+        lb, (gx, gy, px, py) = letterbox(img, imgsz)
+        raw = session.run(None, {name: to_tensor([lb])})[0][0]
+        xyxy, score, cls = decode(raw, conf, iou)
+        xyxy = (xyxy - [px, py, px, py]) / [gx, gy, gx, gy]
+        h, w = img.shape[:2]
+        xyxy = np.clip(xyxy, 0, [w, h, w, h])
+        out.append((xyxy, score, cls))
+    return out
+
+
+def check_parity(
+    onnx_path: Path,
+    checkpoint: Path,
+    images: Sequence[Path],
+    *,
+    imgsz: int,
+    confs: Sequence[float] = (0.25, 0.001),
+    iou: float = 0.45,
+    min_iou: float = 0.95,
+    max_score_diff: float = 0.02,
+    count_tolerance: float = 0.02,
+) -> dict[str, Any]:
+    """Compare an exported ONNX detector with its Ultralytics checkpoint; refuse a mismatch.
+
+    Boxes are compared at each confidence threshold of ``confs``: the serving one, and a very low one
+    so that boxes are compared even for a model that is barely trained.
+
+    Args:
+        onnx_path: The exported model.
+        checkpoint: The Ultralytics ``.pt`` it was exported from (must be local; loaded with Ultralytics).
+        images: The check set (image files).
+        imgsz: Square input size of the export.
+        confs: Confidence thresholds at which both pipelines are compared.
+        iou: NMS IoU threshold of both pipelines.
+        min_iou: Smallest IoU accepted between matched boxes.
+        max_score_diff: Largest score difference accepted (raw outputs and matched boxes).
+        count_tolerance: Share of the reference boxes that may stay unmatched, beyond boxes whose score
+            is so close to the threshold that the raw-output difference can flip them.
+
+    Returns:
+        The figures (recorded in the model manifest): raw-output differences, and per threshold the
+        box counts, matches, smallest and mean IoU, largest score difference and unmatched boxes.
+
+    Raises:
+        TrainingError: The export does not match; the message gives the figures.
+    """
+    import cv2
+    import onnxruntime as ort
+    import torch
+    from ultralytics import YOLO
+
+    imgs = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
+    if not imgs or any(im is None for im in imgs):
+        raise TrainingError(f"parity check set is empty or unreadable ({len(images)} image files)")
+    try:
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for a broken file
+        raise TrainingError(f"ONNX Runtime cannot load the export {onnx_path}: {exc}") from exc
+    yolo = YOLO(str(checkpoint), task="detect")
+    net = yolo.model.float().eval()
+    name = session.get_inputs()[0].name
+
+    # 1. raw outputs on identical input tensors
+    raw_score_diff, raw_box_diff = 0.0, 0.0
+    for img in imgs:
+        x = to_tensor([letterbox(img, imgsz)[0]])
+        got = session.run(None, {name: x})[0]
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x))
+        ref = (ref[0] if isinstance(ref, list | tuple) else ref).numpy()
+        if ref.shape != got.shape:
+            raise TrainingError(f"parity gate: ONNX output shape {got.shape} differs from PyTorch {ref.shape}")
+        raw_score_diff = max(raw_score_diff, float(np.abs(ref[:, 4:] - got[:, 4:]).max()))
+        raw_box_diff = max(raw_box_diff, float(np.abs(ref[:, :4] - got[:, :4]).max()))
+    figures: dict[str, Any] = {
+        "images": len(imgs),
+        "iou": iou,
+        "raw_max_score_diff": raw_score_diff,
+        "raw_max_box_diff_px": raw_box_diff,
+    }
+    problems = []
+    if raw_score_diff > max_score_diff:
+        problems.append(f"raw class scores differ by up to {raw_score_diff:.4f} (> {max_score_diff})")
+
+    # 2. end to end: Ultralytics predict against the ONNX pipeline
+    band = max(3 * raw_score_diff, 1e-5)  # scores this close to a threshold may fall either side
+    for conf in confs:
+        refs = yolo.predict(imgs, imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False, max_det=300)
+        ours = onnx_predict(session, imgs, imgsz, conf, iou)
+        f = _compare(refs, ours, conf, band)
+        figures[f"conf_{conf:g}"] = f
+        if f["matched"] and f["min_matched_iou"] < min_iou:
+            problems.append(f"conf {conf:g}: matched-box IoU down to {f['min_matched_iou']:.3f} (< {min_iou})")
+        if f["matched"] and f["max_score_diff"] > max_score_diff:
+            problems.append(f"conf {conf:g}: matched-box scores differ by {f['max_score_diff']:.4f} (> {max_score_diff})")
+        if f["unmatched_other"] > int(count_tolerance * f["boxes_reference"]):
+            problems.append(
+                f"conf {conf:g}: {f['unmatched_other']} box(es) unmatched ({f['boxes_reference']} reference, "
+                f"{f['boxes_onnx']} ONNX)"
+            )
+    figures["passed"] = not problems
+    if problems:
+        raise TrainingError(
+            "parity gate refused the ONNX export: " + "; ".join(problems) + f". Figures: {figures}",
+            hint="the export does not reproduce the trained model; check the exporter and opset",
+        )
+    return figures
+
+
+def _compare(refs: Sequence[Any], ours: Sequence[tuple[np.ndarray, ...]], conf: float, band: float) -> dict[str, Any]:
+    ious: list[float] = []
+    sdiffs: list[float] = []
+    unexplained = near = n_ref = n_onnx = 0
+    for res, (xyxy, score, cls) in zip(refs, ours, strict=True):
+        rb = res.boxes
+        r_xyxy, r_score, r_cls = rb.xyxy.cpu().numpy(), rb.conf.cpu().numpy(), rb.cls.cpu().numpy().astype(int)
+        n_ref += len(r_score)
+        n_onnx += len(score)
+        matched_r, matched_o = _match(r_xyxy, r_cls, xyxy, cls)
+        for i, j in zip(matched_r, matched_o, strict=True):
+            ious.append(float(box_iou(r_xyxy[i : i + 1], xyxy[j : j + 1])[0, 0]))
+            sdiffs.append(abs(float(r_score[i]) - float(score[j])))
+        for s in [*np.delete(r_score, matched_r), *np.delete(score, matched_o)]:
+            if abs(float(s) - conf) <= band:
+                near += 1
+            else:
+                unexplained += 1
+    return {
+        "boxes_reference": n_ref,
+        "boxes_onnx": n_onnx,
+        "matched": len(ious),
+        "min_matched_iou": min(ious) if ious else None,
+        "mean_matched_iou": float(np.mean(ious)) if ious else None,
+        "max_score_diff": max(sdiffs) if sdiffs else None,
+        "unmatched_near_threshold": near,
+        "unmatched_other": unexplained,
+    }
+
+
+def _match(
+    r_xyxy: np.ndarray, r_cls: np.ndarray, o_xyxy: np.ndarray, o_cls: np.ndarray
+) -> tuple[list[int], list[int]]:
+    """Greedy one-to-one matching of same-class boxes, highest IoU first (pairs with IoU > 0)."""
+    if not len(r_xyxy) or not len(o_xyxy):
+        return [], []
+    ious = box_iou(r_xyxy, o_xyxy) * (r_cls[:, None] == o_cls[None, :])
+    pairs = sorted(((ious[i, j], i, j) for i, j in zip(*np.nonzero(ious > 0), strict=True)), reverse=True)
+    used_r: set[int] = set()
+    used_o: set[int] = set()
+    mr, mo = [], []
+    for _, i, j in pairs:
+        if i not in used_r and j not in used_o:
+            used_r.add(int(i))
+            used_o.add(int(j))
+            mr.append(int(i))
+            mo.append(int(j))
+    return mr, mo
