@@ -78,8 +78,12 @@ def make_detection_dataset(root: Path, *, n_sessions: int = 4, frames_per_sessio
 _TRAINED: dict[str, Any] = {}
 
 
-def trained_detector(base: Path) -> dict[str, Any]:
-    """Build a set and train a detector once per process (imgsz 64, 2 epochs); return the pieces."""
+def trained_detector(tmp_path_factory: Any, network_attempts: list[Any]) -> dict[str, Any]:
+    """Build a set and train a detector once per process (imgsz 64, 2 epochs); return the pieces.
+
+    ``network_attempts`` is the list of the active network guard: its content right after training
+    is kept as ``network_attempts`` in the result.
+    """
     if "mv" in _TRAINED:
         return _TRAINED
     import time
@@ -87,6 +91,7 @@ def trained_detector(base: Path) -> dict[str, Any]:
     from jangin.core import ModelRegistry
     from jangin.training import build_detection_set, train_detector
 
+    base = tmp_path_factory.mktemp("trained")
     ds = make_detection_dataset(base / "ds")
     data = build_detection_set(ds, cache_dir=base / "cache")
     registry = ModelRegistry(ds.models_dir)
@@ -96,6 +101,8 @@ def trained_detector(base: Path) -> dict[str, Any]:
         data, registry=registry, name="squares", epochs=2, imgsz=64, batch=8, work_dir=base / "work",
         progress=lambda task, done, total: events.append((task, done, total)),
     )
-    _TRAINED.update(ds=ds, data=data, registry=registry, mv=mv, events=events, seconds=time.perf_counter() - t,
-                    work_dir=base / "work")
+    _TRAINED.update(
+        ds=ds, data=data, registry=registry, mv=mv, events=events, seconds=time.perf_counter() - t,
+        work_dir=base / "work", network_attempts=list(network_attempts),
+    )
     return _TRAINED

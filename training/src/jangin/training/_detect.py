@@ -97,7 +97,14 @@ def train_detector(
         # Ultralytics' select_device() resets torch to cpu_count - 1 threads (one here): use them all.
         torch.set_num_threads(threads)
 
+    stopped = [False]
+
     def on_epoch(trainer: Any) -> None:
+        # Fired after each epoch's validation, and once more by the final validation of best.pt (with
+        # epoch + 1): by then the trainer's ``stop`` was already set at the last epoch.
+        if stopped[0]:
+            return
+        stopped[0] = bool(trainer.stop)
         progress(task, int(trainer.epoch) + 1, int(trainer.epochs))
 
     t0 = time.perf_counter()

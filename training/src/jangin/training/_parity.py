@@ -5,8 +5,10 @@ OpenCV, independently of Ultralytics (and of ``jangin.inference``, which this st
 letterbox, RGB, 1/255, NCHW; decode of the ``yolo_v8`` output ``(batch, 4 + nc, anchors)``; class-wise
 greedy NMS. Two checks run on a set of images:
 
-* raw outputs: the ONNX output and the PyTorch model's output on the *same* input tensor; the largest
-  class-score difference over every anchor must be within ``max_score_diff``;
+* raw outputs: the ONNX output and the PyTorch model's output on the *same* input tensor, over every
+  anchor: class scores within ``max_score_diff``, their log-odds within ``max_logit_diff`` (a barely
+  trained model has tiny scores, where an absolute tolerance sees nothing), box coordinates within
+  ``max_box_diff`` of the input size;
 * end to end, at the serving threshold and a very low one: Ultralytics ``predict`` against the ONNX
   pipeline; boxes are matched per image and class (highest IoU first); matched boxes need IoU ≥
   ``min_iou`` and score difference ≤ ``max_score_diff``; boxes left unmatched are tolerated when
@@ -116,6 +118,8 @@ def check_parity(
     iou: float = 0.45,
     min_iou: float = 0.95,
     max_score_diff: float = 0.02,
+    max_logit_diff: float = 0.1,
+    max_box_diff: float = 0.005,
     count_tolerance: float = 0.02,
 ) -> dict[str, Any]:
     """Compare an exported ONNX detector with its Ultralytics checkpoint; refuse a mismatch.
@@ -132,6 +136,8 @@ def check_parity(
         iou: NMS IoU threshold of both pipelines.
         min_iou: Smallest IoU accepted between matched boxes.
         max_score_diff: Largest score difference accepted (raw outputs and matched boxes).
+        max_logit_diff: Largest difference of raw class log-odds (scores clipped to 1e-4 … 1 - 1e-4).
+        max_box_diff: Largest difference of raw box coordinates, as a fraction of ``imgsz``.
         count_tolerance: Share of the reference boxes that may stay unmatched, beyond boxes whose score
             is so close to the threshold that the raw-output difference can flip them.
 
@@ -159,7 +165,7 @@ def check_parity(
     name = session.get_inputs()[0].name
 
     # 1. raw outputs on identical input tensors
-    raw_score_diff, raw_box_diff = 0.0, 0.0
+    raw_score_diff = raw_logit_diff = raw_box_diff = 0.0
     for img in imgs:
         x = to_tensor([letterbox(img, imgsz)[0]])
         got = session.run(None, {name: x})[0]
@@ -169,16 +175,24 @@ def check_parity(
         if ref.shape != got.shape:
             raise TrainingError(f"parity gate: ONNX output shape {got.shape} differs from PyTorch {ref.shape}")
         raw_score_diff = max(raw_score_diff, float(np.abs(ref[:, 4:] - got[:, 4:]).max()))
+        raw_logit_diff = max(raw_logit_diff, float(np.abs(_logit(ref[:, 4:]) - _logit(got[:, 4:])).max()))
         raw_box_diff = max(raw_box_diff, float(np.abs(ref[:, :4] - got[:, :4]).max()))
     figures: dict[str, Any] = {
         "images": len(imgs),
         "iou": iou,
         "raw_max_score_diff": raw_score_diff,
+        "raw_max_logit_diff": raw_logit_diff,
         "raw_max_box_diff_px": raw_box_diff,
     }
     problems = []
     if raw_score_diff > max_score_diff:
         problems.append(f"raw class scores differ by up to {raw_score_diff:.4f} (> {max_score_diff})")
+    # Small scores (a young model, background anchors) hide changes from an absolute tolerance: compare
+    # log-odds too.
+    if raw_logit_diff > max_logit_diff:
+        problems.append(f"raw class log-odds differ by up to {raw_logit_diff:.4f} (> {max_logit_diff})")
+    if raw_box_diff > max_box_diff * imgsz:
+        problems.append(f"raw box coordinates differ by up to {raw_box_diff:.3f} px (> {max_box_diff * imgsz:.3f})")
 
     # 2. end to end: Ultralytics predict against the ONNX pipeline
     band = max(3 * raw_score_diff, 1e-5)  # scores this close to a threshold may fall either side
@@ -233,6 +247,11 @@ def _compare(refs: Sequence[Any], ours: Sequence[tuple[np.ndarray, ...]], conf: 
         "unmatched_near_threshold": near,
         "unmatched_other": unexplained,
     }
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
 
 
 def _match(
