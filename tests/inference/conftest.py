@@ -14,7 +14,9 @@ def _synthetic() -> Any:
     # Loaded by path under one module name, so the inference tests share the same trained model.
     name = "jangin_tests_synthetic"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "training" / "synthetic.py")
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parents[1] / "training" / "synthetic.py"
+        )
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -26,11 +28,14 @@ synthetic = _synthetic()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _matplotlib_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Matplotlib (used by Ultralytics' plots) writes its font cache under MPLCONFIGDIR: keep it in tmp."""
+def _caches_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Matplotlib's font cache (MPLCONFIGDIR) and anything under XDG_CACHE_HOME (e.g. ONNX Runtime's
+    telemetry queue, were it on) go to tmp, where the tests can look at them."""
     import os
 
     os.environ.setdefault("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
+    os.environ.setdefault("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    os.environ.setdefault("JANGIN_TEST_ORT_PRELOADED", str(int("onnxruntime" in sys.modules)))
 
 
 @pytest.fixture

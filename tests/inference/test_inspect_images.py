@@ -28,8 +28,12 @@ CLASSES = ("green", "red")
         ([], [], None, 0.0, ("OK", 0.0)),
     ],
 )
-def test_verdict_rules(scores: list[float], ids: list[int], ng: list[str] | None, min_conf: float, expected: tuple[str, float]) -> None:
-    dets = Detections(np.tile([[0.1, 0.1, 0.2, 0.2]], (len(ids), 1)), np.array(scores), np.array(ids), CLASSES)
+def test_verdict_rules(
+    scores: list[float], ids: list[int], ng: list[str] | None, min_conf: float, expected: tuple[str, float]
+) -> None:
+    dets = Detections(
+        np.tile([[0.1, 0.1, 0.2, 0.2]], (len(ids), 1)), np.array(scores), np.array(ids), CLASSES
+    )
     verdict, score = verdict_of(dets, ng, min_conf)
     assert (verdict, pytest.approx(score)) == (expected[0], pytest.approx(expected[1]))
 
@@ -49,7 +53,12 @@ def test_inspections_are_logged_in_one_commit(trained: dict[str, Any]) -> None:
     stored = ds.query(f"SELECT * FROM inspections ORDER BY ts LIMIT 3 OFFSET {before}").to_pylist()
     assert [r["inspection_id"] for r in stored] == [r["inspection_id"] for r in rows]
     for row, src in zip(stored, items, strict=True):
-        assert (row["model"], row["model_version"], row["station"], row["camera"]) == ("squares", "v1", "st-01", "cam0")
+        assert (row["model"], row["model_version"], row["station"], row["camera"]) == (
+            "squares",
+            "v1",
+            "st-01",
+            "cam0",
+        )
         assert row["latency_ms"] > 0 and row["source_uri"] == src[0]
         names = {d["name"] for d in row["detections"]}
         assert row["verdict"] == ("NG" if "red" in names else "OK")
@@ -74,16 +83,38 @@ def test_inspect_and_models_commands(trained: dict[str, Any], tmp_path) -> None:
     env = {**os.environ, "JANGIN_HOME": str(tmp_path)}
 
     def jangin(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "jangin.core.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "jangin.core.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
 
     n = ds.query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py()
-    r = jangin("inspect", *images, "--model", "squares:v1", "--dataset", str(ds.root), "--station", "st-09", "--conf", "0.001")
+    r = jangin(
+        "inspect",
+        *images,
+        "--model",
+        "squares:v1",
+        "--dataset",
+        str(ds.root),
+        "--station",
+        "st-09",
+        "--conf",
+        "0.001",
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.split("\t")[1] in ("OK", "NG") for line in lines)
-    assert ds.query("SELECT count(*) AS n FROM inspections WHERE station = 'st-09'").column("n")[0].as_py() == 2
+    assert (
+        ds.query("SELECT count(*) AS n FROM inspections WHERE station = 'st-09'").column("n")[0].as_py() == 2
+    )
     r = jangin("inspect", images[0], "--model", "squares", "--dataset", str(ds.root), "--no-log")
-    assert r.returncode == 0 and ds.query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py() == n + 2
+    assert (
+        r.returncode == 0
+        and ds.query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py() == n + 2
+    )
     r = jangin("inspect", __file__, "--model", "squares", "--dataset", str(ds.root))
     assert r.returncode == 1 and "not a decodable image" in r.stderr
     r = jangin("models", "ls", "--dataset", str(ds.root))

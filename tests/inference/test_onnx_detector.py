@@ -57,7 +57,9 @@ def test_predictions_match_ultralytics(trained: dict[str, Any]) -> None:
     det = OnnxDetector.from_version(mv, conf=0.001, iou=0.45)
     imgs = _images(trained)
     ours = det.predict(imgs)
-    theirs = YOLO(str(mv.file("best.pt")), task="detect").predict(imgs, imgsz=64, conf=0.001, iou=0.45, verbose=False)
+    theirs = YOLO(str(mv.file("best.pt")), task="detect").predict(
+        imgs, imgsz=64, conf=0.001, iou=0.45, verbose=False
+    )
     compared = 0
     for d, r, img in zip(ours, theirs, imgs, strict=True):
         h, w = img.shape[:2]
@@ -95,7 +97,9 @@ def test_load_by_name_and_manifest_thresholds(trained: dict[str, Any]) -> None:
     assert (det.conf, det.iou) == (0.25, 0.45)
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"\x89PNG\r\n\x1a\n"])
+@pytest.mark.parametrize(
+    "data", [b"", b"not an image at all", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"\x89PNG\r\n\x1a\n"]
+)
 def test_non_images_are_an_inference_error(trained: dict[str, Any], data: bytes) -> None:
     det = OnnxDetector.from_version(trained["mv"])
     with pytest.raises(InferenceError):
@@ -103,7 +107,13 @@ def test_non_images_are_an_inference_error(trained: dict[str, Any], data: bytes)
 
 
 @pytest.mark.parametrize(
-    "image", [np.zeros((10, 10, 3), np.float32), np.zeros((0, 10, 3), np.uint8), np.zeros((4, 4, 2), np.uint8), "img.jpg"]
+    "image",
+    [
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((0, 10, 3), np.uint8),
+        np.zeros((4, 4, 2), np.uint8),
+        "img.jpg",
+    ],
 )
 def test_bad_arrays_are_an_inference_error(trained: dict[str, Any], image: Any) -> None:
     det = OnnxDetector.from_version(trained["mv"])
@@ -142,7 +152,7 @@ def test_load_session_rejects_garbage_and_remote_providers(tmp_path: Path) -> No
         load_session(bad, ["AzureExecutionProvider"])
 
 
-def test_inference_never_imports_torch(trained: dict[str, Any]) -> None:
+def test_inference_never_imports_torch_nor_sends_telemetry(trained: dict[str, Any], tmp_path: Path) -> None:
     code = """
 import json, sys
 import numpy as np
@@ -157,6 +167,12 @@ print(json.dumps([after_import, sorted(m for m in ("torch", "torchvision", "ultr
     image = trained["data"].images("test")[0]
     out = subprocess.run(
         [sys.executable, "-c", code, str(trained["registry"].root), str(image)],
-        capture_output=True, text=True, env=os.environ.copy(), timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        check=True,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [[], []]
+    # ONNX Runtime's native telemetry would have queued events under $XDG_CACHE_HOME/Microsoft
+    assert list(tmp_path.iterdir()) == []

@@ -26,11 +26,14 @@ synthetic = _synthetic()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _matplotlib_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Matplotlib (used by Ultralytics' plots) writes its font cache under MPLCONFIGDIR: keep it in tmp."""
+def _caches_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Matplotlib's font cache (MPLCONFIGDIR) and anything under XDG_CACHE_HOME (e.g. ONNX Runtime's
+    telemetry queue, were it on) go to tmp, where the tests can look at them."""
     import os
 
     os.environ.setdefault("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
+    os.environ.setdefault("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    os.environ.setdefault("JANGIN_TEST_ORT_PRELOADED", str(int("onnxruntime" in sys.modules)))
 
 
 @pytest.fixture

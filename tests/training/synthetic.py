@@ -42,7 +42,9 @@ def encode(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def make_detection_dataset(root: Path, *, n_sessions: int = 4, frames_per_session: int = 6, seed: int = 0) -> Any:
+def make_detection_dataset(
+    root: Path, *, n_sessions: int = 4, frames_per_session: int = 6, seed: int = 0
+) -> Any:
     """A dataset with ``n_sessions`` sessions of box-labelled frames (two squares each)."""
     from jangin.core import Dataset
 
@@ -58,15 +60,28 @@ def make_detection_dataset(root: Path, *, n_sessions: int = 4, frames_per_sessio
             ts = t0 + timedelta(minutes=10 * s, seconds=k)
             frames.append(
                 {
-                    "frame_id": fid, "session_id": sid, "camera": "cam0", "ts": ts, "width": WIDTH,
-                    "height": HEIGHT, "deidentified": True, "station": f"st-{s % 2:02d}", "image": encode(img),
+                    "frame_id": fid,
+                    "session_id": sid,
+                    "camera": "cam0",
+                    "ts": ts,
+                    "width": WIDTH,
+                    "height": HEIGHT,
+                    "deidentified": True,
+                    "station": f"st-{s % 2:02d}",
+                    "image": encode(img),
                 }
             )
             for j, (name, bbox) in enumerate(boxes):
                 labels.append(
                     {
-                        "label_id": f"{fid}-l{j}", "target": "frame", "frame_id": fid, "session_id": sid,
-                        "kind": "box", "name": name, "bbox_xyxy_norm": bbox, "source": "labeller",
+                        "label_id": f"{fid}-l{j}",
+                        "target": "frame",
+                        "frame_id": fid,
+                        "session_id": sid,
+                        "kind": "box",
+                        "name": name,
+                        "bbox_xyxy_norm": bbox,
+                        "source": "labeller",
                         "created_at": ts,
                     }
                 )
@@ -98,11 +113,23 @@ def trained_detector(tmp_path_factory: Any, network_attempts: list[Any]) -> dict
     events: list[tuple[str, int, int | None]] = []
     t = time.perf_counter()
     mv = train_detector(
-        data, registry=registry, name="squares", epochs=2, imgsz=64, batch=8, work_dir=base / "work",
+        data,
+        registry=registry,
+        name="squares",
+        epochs=2,
+        imgsz=64,
+        batch=8,
+        work_dir=base / "work",
         progress=lambda task, done, total: events.append((task, done, total)),
     )
     _TRAINED.update(
-        ds=ds, data=data, registry=registry, mv=mv, events=events, seconds=time.perf_counter() - t,
-        work_dir=base / "work", network_attempts=list(network_attempts),
+        ds=ds,
+        data=data,
+        registry=registry,
+        mv=mv,
+        events=events,
+        seconds=time.perf_counter() - t,
+        work_dir=base / "work",
+        network_attempts=list(network_attempts),
     )
     return _TRAINED

@@ -25,7 +25,11 @@ def test_no_group_on_two_sides_and_every_split_filled(ds: Any, tmp_path: Path) -
     data = build_detection_set(ds, cache_dir=tmp_path / "cache")
     sessions = {s: {_session(f) for f in data.splits[s]} for s in ("train", "val", "test")}
     assert all(sessions.values()), sessions
-    assert not (sessions["train"] & sessions["val"] or sessions["train"] & sessions["test"] or sessions["val"] & sessions["test"])
+    assert not (
+        sessions["train"] & sessions["val"]
+        or sessions["train"] & sessions["test"]
+        or sessions["val"] & sessions["test"]
+    )
     assert sum(len(v) for v in data.splits.values()) == 15
     for split in ("train", "val", "test"):
         assert data.counts[split]["_frames"] == len(data.splits[split]) == len(data.images(split))
@@ -53,11 +57,22 @@ def test_snapshot_pins_the_data(ds: Any, tmp_path: Path) -> None:
     snap = ds.snapshot()
     before = build_detection_set(ds, cache_dir=tmp_path / "cache")
     frame = before.splits["train"][0]
-    ds.append("labels", [{
-        "label_id": "late-1", "target": "frame", "frame_id": frame, "session_id": _session(frame), "kind": "box",
-        "name": "blue", "bbox_xyxy_norm": [0.1, 0.1, 0.2, 0.2], "source": "labeller",
-        "created_at": "2026-11-03T00:00:00+00:00",
-    }])
+    ds.append(
+        "labels",
+        [
+            {
+                "label_id": "late-1",
+                "target": "frame",
+                "frame_id": frame,
+                "session_id": _session(frame),
+                "kind": "box",
+                "name": "blue",
+                "bbox_xyxy_norm": [0.1, 0.1, 0.2, 0.2],
+                "source": "labeller",
+                "created_at": "2026-11-03T00:00:00+00:00",
+            }
+        ],
+    )
     pinned = build_detection_set(ds, cache_dir=tmp_path / "cache", snapshot=snap)
     assert pinned.path == before.path and pinned.classes == ("green", "red")
     latest = build_detection_set(ds, cache_dir=tmp_path / "cache")
@@ -93,7 +108,9 @@ def test_where_selects_frames_and_too_few_groups_is_an_error(ds: Any, tmp_path: 
     data = build_detection_set(ds, where="f.station = 'st-00'", cache_dir=tmp_path / "cache")
     assert {_session(f) for s in data.splits.values() for f in s} == {"sess-00", "sess-02", "sess-04"}
     with pytest.raises(TrainingError, match="2 group"):
-        build_detection_set(ds, where="f.station = 'st-00' AND f.session_id <> 'sess-04'", cache_dir=tmp_path / "c2")
+        build_detection_set(
+            ds, where="f.station = 'st-00' AND f.session_id <> 'sess-04'", cache_dir=tmp_path / "c2"
+        )
     two = build_detection_set(
         ds, where="f.station = 'st-01'", fractions=(0.5, 0.5, 0.0), cache_dir=tmp_path / "c3"
     )

@@ -40,7 +40,10 @@ def test_half_right_case_derived_by_hand() -> None:
     # Class b: one truth, found by the only prediction: AP_b = 1.0.   mAP = (0.25 + 1.0) / 2 = 0.625.
     img1 = det([[0.5, 0.0, 0.6, 0.1], [0.1, 0.1, 0.3, 0.3]], [0.9, 0.8], [0, 0])
     img2 = det([[0.6, 0.6, 0.9, 0.9]], [0.7], [1])
-    truths = [(GT_BOXES[:1], np.array([0])), (np.array([[0.1, 0.5, 0.2, 0.6], [0.6, 0.6, 0.9, 0.9]]), np.array([0, 1]))]
+    truths = [
+        (GT_BOXES[:1], np.array([0])),
+        (np.array([[0.1, 0.5, 0.2, 0.6], [0.6, 0.6, 0.9, 0.9]]), np.array([0, 1])),
+    ]
     r = detection_map([img1, img2], truths, CLASSES)
     assert r["per_class_ap"]["a"] == pytest.approx(0.25)
     assert r["per_class_ap"]["b"] == pytest.approx(1.0)

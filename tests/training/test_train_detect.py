@@ -20,6 +20,17 @@ def test_training_runs_with_the_network_blocked(trained: dict[str, Any]) -> None
     assert trained["network_attempts"] == []
 
 
+def test_onnx_runtime_telemetry_stays_off(trained: dict[str, Any]) -> None:
+    import os
+
+    if os.environ["JANGIN_TEST_ORT_PRELOADED"] == "1":
+        pytest.skip("onnxruntime was imported by another test before Jangin could configure it")
+    cache = Path(os.environ["XDG_CACHE_HOME"])
+    if not cache.is_relative_to(Path(trained["work_dir"]).parents[1]):
+        pytest.skip("XDG_CACHE_HOME was set outside the tests' tmp directory")
+    assert not (cache / "Microsoft").exists()
+
+
 def test_publishes_a_version_whose_manifest_lists_every_file_with_its_sha256(trained: dict[str, Any]) -> None:
     mv: ModelVersion = trained["mv"]
     m = mv.manifest
@@ -36,13 +47,21 @@ def test_manifest_describes_the_model(trained: dict[str, Any]) -> None:
     m = trained["mv"].manifest
     data = trained["data"]
     assert m.task == "detect" and m.classes == ["green", "red"] and m.framework == "ultralytics 8.4.190"
-    assert (m.input.width, m.input.height, m.input.resize, m.input.color, m.input.pad_value) == (64, 64, "letterbox", "rgb", 114)
+    assert (m.input.width, m.input.height, m.input.resize, m.input.color, m.input.pad_value) == (
+        64,
+        64,
+        "letterbox",
+        "rgb",
+        114,
+    )
     assert m.input.scale == pytest.approx(1 / 255)
     # 64 px: 8x8 + 4x4 + 2x2 anchors at strides 8, 16, 32
     assert m.outputs == {**m.outputs, "format": "yolo_v8", "shape": ["batch", 6, 84], "nms": False}
     assert m.thresholds == {"conf": 0.25, "iou": 0.45}
     assert m.dataset_snapshot == data.snapshot == trained["ds"].snapshot().to_dict()
-    assert m.train_config["epochs"] == 2 and m.train_config["amp"] is False and m.train_config["device"] == "cpu"
+    assert (
+        m.train_config["epochs"] == 2 and m.train_config["amp"] is False and m.train_config["device"] == "cpu"
+    )
     metrics = json.loads((trained["mv"].path / "metrics.json").read_text())
     assert metrics == m.metrics
     assert metrics["split"] == "test" and metrics["images"] == len(data.splits["test"])
@@ -53,7 +72,11 @@ def test_manifest_describes_the_model(trained: dict[str, Any]) -> None:
 
 def test_progress_is_reported_per_epoch(trained: dict[str, Any]) -> None:
     events = trained["events"]
-    assert [e for e in events if e[0] == "train squares"] == [("train squares", 0, 2), ("train squares", 1, 2), ("train squares", 2, 2)]
+    assert [e for e in events if e[0] == "train squares"] == [
+        ("train squares", 0, 2),
+        ("train squares", 1, 2),
+        ("train squares", 2, 2),
+    ]
     assert ("parity", 1, 1) in events and ("export", 1, 1) in events
 
 

@@ -40,7 +40,10 @@ class Letterbox:
     def to_original(self, xyxy: np.ndarray) -> np.ndarray:
         """Boxes in input pixels to pixels of the original image, clipped to it."""
         out = (np.asarray(xyxy, dtype=np.float32) - [self.pad_x, self.pad_y, self.pad_x, self.pad_y]) / [
-            self.gain_x, self.gain_y, self.gain_x, self.gain_y
+            self.gain_x,
+            self.gain_y,
+            self.gain_x,
+            self.gain_y,
         ]
         return np.clip(out, 0, [self.width, self.height, self.width, self.height]).astype(np.float32)
 
@@ -86,7 +89,9 @@ class OnnxDetector:
         >>> det.predict([cv2.imread("part.jpg")])[0].names                  # doctest: +SKIP
     """
 
-    def __init__(self, session: Any, version: ModelVersion, *, conf: float, iou: float, max_det: int = 300) -> None:
+    def __init__(
+        self, session: Any, version: ModelVersion, *, conf: float, iou: float, max_det: int = 300
+    ) -> None:
         m = version.manifest
         if m.input is None:
             raise ValueError(f"{version} has no input spec")
@@ -140,8 +145,15 @@ class OnnxDetector:
             raise ModelLoadError(f"{mv.name}:{mv.version} is a {m.task} model, not a detector")
         fmt = m.outputs.get("format")
         if fmt != "yolo_v8" or m.outputs.get("nms"):
-            raise ModelLoadError(f"{mv.name}:{mv.version} has output format {fmt!r}; this runtime decodes yolo_v8 without NMS")
-        if m.input is None or m.input.resize != "letterbox" or m.input.color not in ("rgb", "bgr") or m.input.channels != 3:
+            raise ModelLoadError(
+                f"{mv.name}:{mv.version} has output format {fmt!r}; this runtime decodes yolo_v8 without NMS"
+            )
+        if (
+            m.input is None
+            or m.input.resize != "letterbox"
+            or m.input.color not in ("rgb", "bgr")
+            or m.input.channels != 3
+        ):
             raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
         path = mv.file("model.onnx")
         blob = path.read_bytes()
@@ -153,7 +165,10 @@ class OnnxDetector:
             raise ModelLoadError(f"{path}: output shape {out} does not fit {len(m.classes)} classes")
         t = m.thresholds
         det = cls(
-            session, mv, conf=t.get("conf", 0.25) if conf is None else conf, iou=t.get("iou", 0.45) if iou is None else iou
+            session,
+            mv,
+            conf=t.get("conf", 0.25) if conf is None else conf,
+            iou=t.get("iou", 0.45) if iou is None else iou,
         )
         # Warm the whole pipeline (OpenCV import, allocations) so the first part on the line is not slow.
         det.predict([np.full((m.input.height, m.input.width, 3), m.input.pad_value, np.uint8)])
@@ -233,7 +248,9 @@ class OnnxDetector:
             padded = padded[..., ::-1]
         x = padded.transpose(2, 0, 1).astype(np.float32) * np.float32(spec.scale)
         if any(spec.mean) or any(s != 1 for s in spec.std):
-            x = (x - np.asarray(spec.mean, np.float32)[:, None, None]) / np.asarray(spec.std, np.float32)[:, None, None]
+            x = (x - np.asarray(spec.mean, np.float32)[:, None, None]) / np.asarray(spec.std, np.float32)[
+                :, None, None
+            ]
         return np.ascontiguousarray(x), lb
 
     def _decode(self, pred: np.ndarray, lb: Letterbox) -> Detections:
@@ -250,7 +267,9 @@ class OnnxDetector:
             xywh, score, cls = xywh[top], score[top], cls[top]
         xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
         idx = nms(xyxy + cls[:, None] * _MAX_WH, score, self.iou)[: self.max_det]
-        boxes = lb.to_original(xyxy[idx]) / np.array([lb.width, lb.height, lb.width, lb.height], np.float32)
+        boxes = (lb.to_original(xyxy[idx]) / np.array([lb.width, lb.height, lb.width, lb.height])).astype(
+            np.float32
+        )
         return Detections(boxes, score[idx], cls[idx], self.classes)
 
     def __repr__(self) -> str:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from jangin.core.detections import Detections
 from jangin.core._ids import new_id
+from jangin.core.detections import Detections
 from jangin.inference._detector import decode_image
 
 if TYPE_CHECKING:
@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 class Detector(Protocol):
     """What :func:`inspect_images` needs of a detector (e.g. :class:`OnnxDetector`)."""
 
-    name: str
-    model_version: str
-    classes: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model_version(self) -> str: ...
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
 
@@ -84,7 +86,7 @@ def inspect_images(
         dets = detector.predict([image])[0]
         latency_ms = (time.perf_counter() - t0) * 1000.0
         verdict, score = verdict_of(dets, ng_classes, min_conf)
-        per_class = {}
+        per_class: dict[str, float] = {}
         for name, s in zip(dets.names, dets.scores, strict=True):
             per_class[name] = max(per_class.get(name, 0.0), float(s))
         rows.append(

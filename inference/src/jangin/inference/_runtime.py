@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jangin.core import ModelLoadError
 
-__all__ = ["PREFERRED_PROVIDERS", "load_session", "ort_errors"]
+__all__ = ["PREFERRED_PROVIDERS", "import_onnxruntime", "load_session", "ort_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +26,37 @@ PREFERRED_PROVIDERS = (
 _REMOTE_PROVIDERS = frozenset({"AzureExecutionProvider"})
 
 
+def import_onnxruntime() -> Any:
+    """Import ``onnxruntime`` with its telemetry switched off, and return the module.
+
+    ONNX Runtime 1.32 on Linux records usage events (a device id, OS, CPU, the executable's path) in
+    ``$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/`` and sends them to
+    ``mobile.events.data.microsoft.com`` from native code (invisible to Python-level network guards).
+    ``ORT_DISABLE_TELEMETRY=1`` switches that off, but only when set before the library loads.
+    """
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    if "onnxruntime" in sys.modules and not _ORT_CHECKED:
+        log.warning(
+            "onnxruntime was imported before Jangin could switch its telemetry off (ORT_DISABLE_TELEMETRY=1)"
+        )
+    _ORT_CHECKED.append(True)
+    import onnxruntime
+
+    return onnxruntime
+
+
+_ORT_CHECKED: list[bool] = []
+
+
 def ort_errors() -> tuple[type[BaseException], ...]:
     """The exception types ONNX Runtime raises (its own classes derive from ``Exception`` directly)."""
+    import_onnxruntime()
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
     own = tuple(
-        v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception) and v.__module__ == state.__name__
+        v
+        for v in vars(state).values()
+        if isinstance(v, type) and issubclass(v, Exception) and v.__module__ == state.__name__
     )
     return (*own, RuntimeError, ValueError, OSError)
 
@@ -59,7 +86,8 @@ def load_session(
         ModelLoadError: The file is missing or not a model ONNX Runtime can run.
     """
     import numpy as np
-    import onnxruntime as ort
+
+    ort = import_onnxruntime()
 
     available = ort.get_available_providers()
     wanted = list(providers) if providers is not None else list(PREFERRED_PROVIDERS)
@@ -79,7 +107,9 @@ def load_session(
     if not isinstance(model, bytes) and not Path(model).is_file():
         raise ModelLoadError(f"model file {where} not found")
     try:
-        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=chosen)
+        session = ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model), opts, providers=chosen
+        )
     except ort_errors() as exc:
         raise ModelLoadError(f"ONNX Runtime cannot load {where}: {exc}") from exc
     inp = session.get_inputs()[0]

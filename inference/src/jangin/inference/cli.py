@@ -13,15 +13,26 @@ __all__ = ["register"]
 
 
 def inspect(
-    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, …).", exists=True, dir_okay=False)],
-    model: Annotated[str, typer.Option("--model", "-m", help="NAME[:VERSION]; no version: the active one, else the latest.")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files (JPEG, PNG, …).", exists=True, dir_okay=False)
+    ],
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="NAME[:VERSION]; no version: the active one, else the latest."),
+    ],
     dataset: DatasetOption = None,
-    registry: Annotated[Path | None, typer.Option(help="Model registry [default: the dataset's models/].")] = None,
+    registry: Annotated[
+        Path | None, typer.Option(help="Model registry [default: the dataset's models/].")
+    ] = None,
     station: Annotated[str | None, typer.Option(help="Station id recorded with each inspection.")] = None,
     camera: Annotated[str | None, typer.Option(help="Camera name recorded with each inspection.")] = None,
-    ng: Annotated[list[str] | None, typer.Option("--ng", help="An NG class (repeat); default every class.")] = None,
+    ng: Annotated[
+        list[str] | None, typer.Option("--ng", help="An NG class (repeat); default every class.")
+    ] = None,
     conf: Annotated[float | None, typer.Option(help="Confidence threshold [default: the model's].")] = None,
-    log: Annotated[bool, typer.Option("--log/--no-log", help="Append the inspections to the dataset.")] = True,
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Append the inspections to the dataset.")
+    ] = True,
 ) -> None:
     """Inspect images with a detector: one line per image (verdict, boxes, latency)."""
     from jangin.core import Dataset
@@ -49,7 +60,9 @@ def inspect(
             f"{': ' + boxes + more if boxes else ''}\t{row['latency_ms']:.1f} ms"
         )
     if log and ds is not None:
-        console().print(f"logged {len(rows)} inspection(s) to {ds.root} ({detector.name}:{detector.model_version})")
+        console().print(
+            f"logged {len(rows)} inspection(s) to {ds.root} ({detector.name}:{detector.model_version})"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from jangin.core.artifacts import InputSpec
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.training._detection_set import DetectionSet
 from jangin.training._parity import check_parity
-from jangin.training._ultralytics_env import ultralytics_offline
+from jangin.training._ultralytics_env import import_onnxruntime, ultralytics_offline
 
 __all__ = ["SERVING_THRESHOLDS", "train_detector"]
 
@@ -117,11 +117,23 @@ def train_detector(
         yolo.add_callback("on_fit_epoch_end", on_epoch)
         progress(task, 0, epochs)
         yolo.train(
-            data=str(data.yaml_path), epochs=epochs, imgsz=imgsz, batch=batch, device=dev, patience=patience,
-            seed=seed, deterministic=True, workers=workers, project=str(work_dir), name=run_name, exist_ok=True,
-            amp=amp, plots=True, verbose=False,
+            data=str(data.yaml_path),
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            device=dev,
+            patience=patience,
+            seed=seed,
+            deterministic=True,
+            workers=workers,
+            project=str(work_dir),
+            name=run_name,
+            exist_ok=True,
+            amp=amp,
+            plots=True,
+            verbose=False,
         )
-        trainer = yolo.trainer
+        trainer: Any = yolo.trainer
     except Exception as exc:  # Ultralytics raises anything from RuntimeError to AssertionError
         raise TrainingError(f"training {name} failed: {exc}", hint=f"see the run in {run_dir}") from exc
     train_s = time.perf_counter() - t0
@@ -132,8 +144,11 @@ def train_detector(
     progress("evaluate", 0, 1)
     split = "test" if data.splits["test"] else "val"
     metrics = _evaluate(YOLO, best, data, split, imgsz, batch, dev, save_dir, set_threads)
-    metrics.update(train_seconds=round(train_s, 2), epochs_run=epochs_run,
-                   seconds_per_epoch=round(train_s / max(epochs_run, 1), 3))
+    metrics.update(
+        train_seconds=round(train_s, 2),
+        epochs_run=epochs_run,
+        seconds_per_epoch=round(train_s / max(epochs_run, 1), 3),
+    )
     progress("evaluate", 1, 1)
 
     progress("export", 0, 1)
@@ -144,7 +159,11 @@ def train_detector(
     check_set = data.images(split)[:PARITY_IMAGES] or data.images("val")[:PARITY_IMAGES]
     torch.set_num_threads(threads)
     parity = check_parity(
-        onnx_path, best, check_set, imgsz=imgsz, confs=(SERVING_THRESHOLDS["conf"], 0.001),
+        onnx_path,
+        best,
+        check_set,
+        imgsz=imgsz,
+        confs=(SERVING_THRESHOLDS["conf"], 0.001),
         iou=SERVING_THRESHOLDS["iou"],
     )
     progress("parity", 1, 1)
@@ -164,7 +183,9 @@ def train_detector(
         task="detect",
         framework=f"ultralytics {ultralytics.__version__}",
         classes=list(data.classes),
-        input=InputSpec(width=imgsz, height=imgsz, color="rgb", resize="letterbox", scale=1 / 255, pad_value=114),
+        input=InputSpec(
+            width=imgsz, height=imgsz, color="rgb", resize="letterbox", scale=1 / 255, pad_value=114
+        ),
         outputs={
             "format": "yolo_v8",
             "shape": out_shape,
@@ -178,9 +199,20 @@ def train_detector(
         dataset=data.dataset,
         dataset_snapshot=data.snapshot,
         train_config={
-            "model": model, "weights": str(weights) if weights else None, "epochs": epochs, "imgsz": imgsz,
-            "batch": batch, "device": dev, "amp": amp, "patience": patience, "seed": seed, "workers": workers,
-            "threads": threads, "torch": torch.__version__, "set": str(data.path), "set_params": data.params,
+            "model": model,
+            "weights": str(weights) if weights else None,
+            "epochs": epochs,
+            "imgsz": imgsz,
+            "batch": batch,
+            "device": dev,
+            "amp": amp,
+            "patience": patience,
+            "seed": seed,
+            "workers": workers,
+            "threads": threads,
+            "torch": torch.__version__,
+            "set": str(data.path),
+            "set_params": data.params,
             "split_counts": data.counts,
         },
         parity=parity,
@@ -237,15 +269,30 @@ def _cpu_threads() -> int:
 
 
 def _evaluate(
-    yolo_cls: Any, best: Path, data: DetectionSet, split: str, imgsz: int, batch: int, dev: str,
-    save_dir: Path, set_threads: Any,
+    yolo_cls: Any,
+    best: Path,
+    data: DetectionSet,
+    split: str,
+    imgsz: int,
+    batch: int,
+    dev: str,
+    save_dir: Path,
+    set_threads: Any,
 ) -> dict[str, Any]:
     try:
         ev = yolo_cls(str(best), task="detect")
         ev.add_callback("on_val_start", set_threads)
         res = ev.val(
-            data=str(data.yaml_path), split=split, imgsz=imgsz, batch=batch, device=dev, plots=True,
-            project=str(save_dir), name="eval", exist_ok=True, verbose=False,
+            data=str(data.yaml_path),
+            split=split,
+            imgsz=imgsz,
+            batch=batch,
+            device=dev,
+            plots=True,
+            project=str(save_dir),
+            name="eval",
+            exist_ok=True,
+            verbose=False,
         )
     except Exception as exc:  # Ultralytics raises anything from RuntimeError to AssertionError
         raise TrainingError(f"evaluating {best} on the {split} split failed: {exc}") from exc
@@ -267,12 +314,20 @@ def _evaluate(
 def _export(yolo_cls: Any, best: Path, imgsz: int, nc: int) -> tuple[Path, list[Any]]:
     """ONNX, dynamic batch (the runtime may batch), no NMS inside, no onnxslim (it would be installed)."""
     import numpy as np
-    import onnxruntime as ort
+
+    ort = import_onnxruntime()
 
     try:
         ex = yolo_cls(str(best), task="detect")
         out = ex.export(
-            format="onnx", imgsz=imgsz, opset=OPSET, simplify=False, dynamic=True, nms=False, device="cpu", batch=1
+            format="onnx",
+            imgsz=imgsz,
+            opset=OPSET,
+            simplify=False,
+            dynamic=True,
+            nms=False,
+            device="cpu",
+            batch=1,
         )
         strides = [int(s) for s in ex.model.stride]
     except Exception as exc:  # Ultralytics raises anything from RuntimeError to AssertionError

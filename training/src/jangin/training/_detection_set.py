@@ -178,7 +178,9 @@ def _read(
         frows = con.sql(frames_sql).to_arrow_table().to_pylist()
         brows = con.sql(boxes_sql).fetchall()
     except duckdb.Error as exc:
-        raise DatasetError(f"selecting labelled frames failed: {exc}", hint="check the --where predicate") from exc
+        raise DatasetError(
+            f"selecting labelled frames failed: {exc}", hint="check the --where predicate"
+        ) from exc
     finally:
         con.close()
     frames: dict[str, dict[str, Any]] = {}
@@ -234,7 +236,8 @@ def _split(
         n = len(groups[g])
         st = by_stratum[stratum[g]]
         deficit = [
-            fractions[i] * (sum(st) + n) - st[i] + fractions[i] * (sum(total) + n) - total[i] for i in range(3)
+            fractions[i] * (sum(st) + n) - st[i] + fractions[i] * (sum(total) + n) - total[i]
+            for i in range(3)
         ]
         best = max((i for i in range(3) if fractions[i] > 0), key=lambda i: (deficit[i], -i))
         split_of[g] = best
@@ -292,8 +295,12 @@ def _materialise(
         if n < MIN_BOXES_PER_CLASS:
             log.warning("class %r has only %d box(es); a detector needs many more to learn it", name, n)
     for split in SPLITS:
-        log.info("split %s: %d frames, boxes %s", split, counts[split]["_frames"],
-                 {n: counts[split][n] for n in names})
+        log.info(
+            "split %s: %d frames, boxes %s",
+            split,
+            counts[split]["_frames"],
+            {n: counts[split][n] for n in names},
+        )
     yaml_text = _data_yaml(final, names)
     (staging / "data.yaml").write_text(yaml_text)
     meta = {

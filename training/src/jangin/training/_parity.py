@@ -26,6 +26,7 @@ import numpy as np
 
 from jangin.core import TrainingError
 from jangin.core.detections import box_iou
+from jangin.training._ultralytics_env import import_onnxruntime
 
 __all__ = ["check_parity"]
 
@@ -34,7 +35,9 @@ _MAX_WH = 7680.0
 _MAX_NMS = 30000
 
 
-def letterbox(img: np.ndarray, size: int, pad_value: int = 114) -> tuple[np.ndarray, tuple[float, float, int, int]]:
+def letterbox(
+    img: np.ndarray, size: int, pad_value: int = 114
+) -> tuple[np.ndarray, tuple[float, float, int, int]]:
     """Resize keeping aspect ratio and pad to ``size`` × ``size``, centred (Ultralytics' ``LetterBox``).
 
     Returns:
@@ -149,11 +152,12 @@ def check_parity(
         TrainingError: The export does not match; the message gives the figures.
     """
     import cv2
-    import onnxruntime as ort
+
+    ort = import_onnxruntime()
     import torch
     from ultralytics import YOLO
 
-    imgs = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
+    imgs: list[Any] = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
     if not imgs or any(im is None for im in imgs):
         raise TrainingError(f"parity check set is empty or unreadable ({len(images)} image files)")
     try:
@@ -173,7 +177,9 @@ def check_parity(
             ref = net(torch.from_numpy(x))
         ref = (ref[0] if isinstance(ref, list | tuple) else ref).numpy()
         if ref.shape != got.shape:
-            raise TrainingError(f"parity gate: ONNX output shape {got.shape} differs from PyTorch {ref.shape}")
+            raise TrainingError(
+                f"parity gate: ONNX output shape {got.shape} differs from PyTorch {ref.shape}"
+            )
         raw_score_diff = max(raw_score_diff, float(np.abs(ref[:, 4:] - got[:, 4:]).max()))
         raw_logit_diff = max(raw_logit_diff, float(np.abs(_logit(ref[:, 4:]) - _logit(got[:, 4:])).max()))
         raw_box_diff = max(raw_box_diff, float(np.abs(ref[:, :4] - got[:, :4]).max()))
@@ -192,7 +198,9 @@ def check_parity(
     if raw_logit_diff > max_logit_diff:
         problems.append(f"raw class log-odds differ by up to {raw_logit_diff:.4f} (> {max_logit_diff})")
     if raw_box_diff > max_box_diff * imgsz:
-        problems.append(f"raw box coordinates differ by up to {raw_box_diff:.3f} px (> {max_box_diff * imgsz:.3f})")
+        problems.append(
+            f"raw box coordinates differ by up to {raw_box_diff:.3f} px (> {max_box_diff * imgsz:.3f})"
+        )
 
     # 2. end to end: Ultralytics predict against the ONNX pipeline
     band = max(3 * raw_score_diff, 1e-5)  # scores this close to a threshold may fall either side
@@ -202,9 +210,13 @@ def check_parity(
         f = _compare(refs, ours, conf, band)
         figures[f"conf_{conf:g}"] = f
         if f["matched"] and f["min_matched_iou"] < min_iou:
-            problems.append(f"conf {conf:g}: matched-box IoU down to {f['min_matched_iou']:.3f} (< {min_iou})")
+            problems.append(
+                f"conf {conf:g}: matched-box IoU down to {f['min_matched_iou']:.3f} (< {min_iou})"
+            )
         if f["matched"] and f["max_score_diff"] > max_score_diff:
-            problems.append(f"conf {conf:g}: matched-box scores differ by {f['max_score_diff']:.4f} (> {max_score_diff})")
+            problems.append(
+                f"conf {conf:g}: matched-box scores differ by {f['max_score_diff']:.4f} (> {max_score_diff})"
+            )
         if f["unmatched_other"] > int(count_tolerance * f["boxes_reference"]):
             problems.append(
                 f"conf {conf:g}: {f['unmatched_other']} box(es) unmatched ({f['boxes_reference']} reference, "
@@ -219,13 +231,19 @@ def check_parity(
     return figures
 
 
-def _compare(refs: Sequence[Any], ours: Sequence[tuple[np.ndarray, ...]], conf: float, band: float) -> dict[str, Any]:
+def _compare(
+    refs: Sequence[Any], ours: Sequence[tuple[np.ndarray, ...]], conf: float, band: float
+) -> dict[str, Any]:
     ious: list[float] = []
     sdiffs: list[float] = []
     unexplained = near = n_ref = n_onnx = 0
     for res, (xyxy, score, cls) in zip(refs, ours, strict=True):
         rb = res.boxes
-        r_xyxy, r_score, r_cls = rb.xyxy.cpu().numpy(), rb.conf.cpu().numpy(), rb.cls.cpu().numpy().astype(int)
+        r_xyxy, r_score, r_cls = (
+            rb.xyxy.cpu().numpy(),
+            rb.conf.cpu().numpy(),
+            rb.cls.cpu().numpy().astype(int),
+        )
         n_ref += len(r_score)
         n_onnx += len(score)
         matched_r, matched_o = _match(r_xyxy, r_cls, xyxy, cls)

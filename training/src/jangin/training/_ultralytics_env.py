@@ -22,6 +22,8 @@ Every network access of Ultralytics 8.4.190 on the detect train / val / predict 
   ``data.yaml`` has no such key.
 * ``settings.json`` written under ``~/.config/Ultralytics``: ``YOLO_CONFIG_DIR`` (read at import).
 
+Not Ultralytics but on the same path: ONNX Runtime's native telemetry (see :func:`import_onnxruntime`).
+
 ``YOLO_CONFIG_DIR``, ``YOLO_OFFLINE`` and ``ULTRALYTICS_API_KEY`` are read when Ultralytics is first
 imported; a process that imported it earlier keeps its first config directory (the fonts are then put
 there as well).
@@ -34,8 +36,9 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ultralytics_offline"]
+__all__ = ["import_onnxruntime", "ultralytics_offline"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ def ultralytics_offline(config_dir: Path) -> Path:
     os.environ["YOLO_AUTOINSTALL"] = "0"
     # A library prints nothing of its own accord: Ultralytics' per-step logs only when asked for.
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # in case Ultralytics loads onnxruntime (see below)
     # The Platform callbacks stream metrics and upload checkpoints whenever this key is set.
     os.environ.pop("ULTRALYTICS_API_KEY", None)
     ours = config_dir / "Ultralytics"
@@ -98,6 +102,28 @@ def ultralytics_offline(config_dir: Path) -> Path:
     if any(current.get(k) != v for k, v in updates.items()):
         current.update(updates)
     return in_use
+
+
+def import_onnxruntime() -> Any:
+    """Import ``onnxruntime`` with its telemetry switched off, and return the module.
+
+    ONNX Runtime 1.32 on Linux records usage events (a device id, OS, CPU, the executable's path) in
+    ``$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/`` and sends them to
+    ``mobile.events.data.microsoft.com`` from native code (invisible to Python-level network guards).
+    ``ORT_DISABLE_TELEMETRY=1`` switches that off, but only when set before the library loads.
+    """
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    if "onnxruntime" in sys.modules and not _ORT_CHECKED:
+        log.warning(
+            "onnxruntime was imported before Jangin could switch its telemetry off (ORT_DISABLE_TELEMETRY=1)"
+        )
+    _ORT_CHECKED.append(True)
+    import onnxruntime
+
+    return onnxruntime
+
+
+_ORT_CHECKED: list[bool] = []
 
 
 def _install_fonts(directory: Path) -> None:

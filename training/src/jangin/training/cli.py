@@ -24,15 +24,24 @@ RegistryOption = Annotated[
 def detect(
     name: Annotated[str, typer.Option("--name", "-n", help="Model name in the registry.")],
     dataset: DatasetOption = None,
-    where: Annotated[str | None, typer.Option(help="Extra SQL predicate on frames (alias f), e.g. \"f.station = 'st-01'\".")] = None,
-    classes: Annotated[str | None, typer.Option(help="Comma-separated classes in id order [default: all, sorted].")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(help="Extra SQL predicate on frames (alias f), e.g. \"f.station = 'st-01'\"."),
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated classes in id order [default: all, sorted].")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
     imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32).")] = 256,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, 0, cuda:1 …")] = "auto",
-    model: Annotated[str, typer.Option(help="Model YAML (random init), e.g. yolo11n.yaml, or a local .pt file.")] = "yolo11n.yaml",
+    model: Annotated[
+        str, typer.Option(help="Model YAML (random init), e.g. yolo11n.yaml, or a local .pt file.")
+    ] = "yolo11n.yaml",
     weights: Annotated[Path | None, typer.Option(help="Local weights to load into a YAML model.")] = None,
-    group_by: Annotated[str, typer.Option(help="frames column kept on one side of the split (frame_id for stills).")] = "session_id",
+    group_by: Annotated[
+        str, typer.Option(help="frames column kept on one side of the split (frame_id for stills).")
+    ] = "session_id",
     seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 50,
     registry: RegistryOption = None,
@@ -60,12 +69,24 @@ def detect(
         console().print(f"{split:5} {c['_frames']:5d} frames  {boxes}")
     with progress_bar() as progress:
         mv = train_detector(
-            data, registry=ModelRegistry(registry or ds.models_dir), name=name, model=model, weights=weights,
-            epochs=epochs, imgsz=imgsz, batch=batch, device=device, patience=patience, seed=seed,
-            progress=progress, work_dir=work_dir or home / "runs",
+            data,
+            registry=ModelRegistry(registry or ds.models_dir),
+            name=name,
+            model=model,
+            weights=weights,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            device=device,
+            patience=patience,
+            seed=seed,
+            progress=progress,
+            work_dir=work_dir or home / "runs",
         )
     m = mv.manifest.metrics
-    per_class = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in m["per_class_ap50"].items())
+    per_class = ", ".join(
+        f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in m["per_class_ap50"].items()
+    )
     console().print(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
         f"{m['split']}: mAP50 {m['mAP50']:.3f}  mAP50-95 {m['mAP50-95']:.3f}  P {m['precision']:.3f}  "
@@ -77,7 +98,9 @@ def detect(
 def _registry(dataset: Path | None, registry: Path | None):  # type: ignore[no-untyped-def]
     from jangin.core import Dataset, ModelRegistry
 
-    return ModelRegistry(registry if registry is not None else Dataset.open(resolve_dataset(dataset)).models_dir)
+    return ModelRegistry(
+        registry if registry is not None else Dataset.open(resolve_dataset(dataset)).models_dir
+    )
 
 
 @models_app.command("ls")
@@ -92,10 +115,17 @@ def ls(dataset: DatasetOption = None, registry: RegistryOption = None) -> None:
         t.add_column(col)
     for mv in reg.list():
         m = mv.manifest
-        metric = next((f"{k} {m.metrics[k]:.3f}" for k in ("mAP50", "accuracy", "auroc") if k in m.metrics), "")
+        metric = next(
+            (f"{k} {m.metrics[k]:.3f}" for k in ("mAP50", "accuracy", "auroc") if k in m.metrics), ""
+        )
         t.add_row(
-            m.name, m.version, "*" if reg.active(m.name) == m.version else "", m.task, ", ".join(m.classes),
-            metric, m.created_at.strftime("%Y-%m-%d %H:%M"),
+            m.name,
+            m.version,
+            "*" if reg.active(m.name) == m.version else "",
+            m.task,
+            ", ".join(m.classes),
+            metric,
+            m.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     Console().print(t)
 
