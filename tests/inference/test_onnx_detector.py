@@ -58,7 +58,12 @@ def test_predictions_match_ultralytics(trained: dict[str, Any]) -> None:
     imgs = _images(trained)
     ours = det.predict(imgs)
     theirs = YOLO(str(mv.file("best.pt")), task="detect").predict(
-        imgs, imgsz=64, conf=0.001, iou=0.45, verbose=False
+        imgs,
+        imgsz=64,
+        conf=0.001,
+        iou=0.45,
+        verbose=False,
+        rect=False,  # a square letterbox, like the export
     )
     compared = 0
     for d, r, img in zip(ours, theirs, imgs, strict=True):

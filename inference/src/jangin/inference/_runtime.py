@@ -34,8 +34,9 @@ def import_onnxruntime() -> Any:
     ``mobile.events.data.microsoft.com`` from native code (invisible to Python-level network guards).
     ``ORT_DISABLE_TELEMETRY=1`` switches that off, but only when set before the library loads.
     """
+    was_off = os.environ.get("ORT_DISABLE_TELEMETRY") == "1"
     os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-    if "onnxruntime" in sys.modules and not _ORT_CHECKED:
+    if "onnxruntime" in sys.modules and not was_off and not _ORT_CHECKED:
         log.warning(
             "onnxruntime was imported before Jangin could switch its telemetry off (ORT_DISABLE_TELEMETRY=1)"
         )
