@@ -2,7 +2,154 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from jangin.core.cli import DatasetOption, console, progress_bar, resolve_dataset
+
+__all__ = ["models_app", "train_app"]
 
 train_app = typer.Typer(name="train", help="Train and evaluate models.", no_args_is_help=True)
 models_app = typer.Typer(name="models", help="The model registry: list, show, promote.", no_args_is_help=True)
+
+RegistryOption = Annotated[
+    Path | None, typer.Option("--registry", help="Model registry directory [default: the dataset's models/].")
+]
+
+
+@train_app.command("detect")
+def detect(
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name in the registry.")],
+    dataset: DatasetOption = None,
+    where: Annotated[
+        str | None,
+        typer.Option(help="Extra SQL predicate on frames (alias f), e.g. \"f.station = 'st-01'\"."),
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated classes in id order [default: all, sorted].")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32).")] = 256,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, 0, cuda:1 …")] = "auto",
+    model: Annotated[
+        str, typer.Option(help="Model YAML (random init), e.g. yolo11n.yaml, or a local .pt file.")
+    ] = "yolo11n.yaml",
+    weights: Annotated[Path | None, typer.Option(help="Local weights to load into a YAML model.")] = None,
+    group_by: Annotated[
+        str, typer.Option(help="frames column kept on one side of the split (frame_id for stills).")
+    ] = "session_id",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
+    patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 50,
+    registry: RegistryOption = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
+) -> None:
+    """Train a detector on the dataset's box labels, check its ONNX export and publish it."""
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.core.settings import get_settings
+    from jangin.training._detect import train_detector
+    from jangin.training._detection_set import build_detection_set
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    home = get_settings().home
+    data = build_detection_set(
+        ds,
+        where=where,
+        classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+        group_by=group_by,
+        seed=seed,
+        cache_dir=home / "cache" / "detection-sets",
+    )
+    for split in ("train", "val", "test"):
+        c = data.counts[split]
+        boxes = ", ".join(f"{k} {v}" for k, v in c.items() if k != "_frames")
+        console().print(f"{split:5} {c['_frames']:5d} frames  {boxes}")
+    with progress_bar() as progress:
+        mv = train_detector(
+            data,
+            registry=ModelRegistry(registry or ds.models_dir),
+            name=name,
+            model=model,
+            weights=weights,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            device=device,
+            patience=patience,
+            seed=seed,
+            progress=progress,
+            work_dir=work_dir or home / "runs",
+        )
+    m = mv.manifest.metrics
+    per_class = ", ".join(
+        f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in m["per_class_ap50"].items()
+    )
+    console().print(
+        f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
+        f"{m['split']}: mAP50 {m['mAP50']:.3f}  mAP50-95 {m['mAP50-95']:.3f}  P {m['precision']:.3f}  "
+        f"R {m['recall']:.3f}  ({per_class})\n"
+        f"parity: raw score diff {mv.manifest.parity['raw_max_score_diff']:.2e}, passed"
+    )
+
+
+def _registry(dataset: Path | None, registry: Path | None):  # type: ignore[no-untyped-def]
+    from jangin.core import Dataset, ModelRegistry
+
+    return ModelRegistry(
+        registry if registry is not None else Dataset.open(resolve_dataset(dataset)).models_dir
+    )
+
+
+@models_app.command("ls")
+def ls(dataset: DatasetOption = None, registry: RegistryOption = None) -> None:
+    """List every model version."""
+    from rich.console import Console
+    from rich.table import Table
+
+    reg = _registry(dataset, registry)
+    t = Table(title=str(reg.root))
+    for col in ("name", "version", "active", "task", "classes", "metric", "created"):
+        t.add_column(col)
+    for mv in reg.list():
+        m = mv.manifest
+        metric = next(
+            (f"{k} {m.metrics[k]:.3f}" for k in ("mAP50", "accuracy", "auroc") if k in m.metrics), ""
+        )
+        t.add_row(
+            m.name,
+            m.version,
+            "*" if reg.active(m.name) == m.version else "",
+            m.task,
+            ", ".join(m.classes),
+            metric,
+            m.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    Console().print(t)
+
+
+@models_app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME[:VERSION]")],
+    dataset: DatasetOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Print a version's manifest (JSON) after checking its files' checksums."""
+    from jangin.core.artifacts import manifest_json
+
+    mv = _registry(dataset, registry).get(ref)
+    typer.echo(json.dumps(manifest_json(mv), indent=2, default=str))
+
+
+@models_app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version, e.g. v3.")],
+    dataset: DatasetOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Make NAME:VERSION the active version (what `inspect` and the server load by default)."""
+    mv = _registry(dataset, registry).promote(name, version)
+    console().print(f"{mv.name}:{mv.version} is now active")

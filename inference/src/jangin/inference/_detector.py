@@ -1,0 +1,312 @@
+"""Object detection with an exported YOLO model on ONNX Runtime: numpy and OpenCV, no torch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion
+from jangin.core.detections import Detections, box_iou
+from jangin.inference._runtime import load_session, ort_errors
+
+__all__ = ["Letterbox", "OnnxDetector", "letterbox"]
+
+log = logging.getLogger(__name__)
+
+#: Class offset that separates classes in one NMS pass (as Ultralytics does).
+_MAX_WH = 7680.0
+_MAX_NMS = 30000
+#: Images per ONNX Runtime call when the model takes a dynamic batch.
+MAX_BATCH = 8
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was fitted into the model input: ``input = original * gain + pad``."""
+
+    gain_x: float
+    gain_y: float
+    pad_x: int
+    pad_y: int
+    width: int
+    height: int
+
+    def to_original(self, xyxy: np.ndarray) -> np.ndarray:
+        """Boxes in input pixels to pixels of the original image, clipped to it."""
+        out = (np.asarray(xyxy, dtype=np.float32) - [self.pad_x, self.pad_y, self.pad_x, self.pad_y]) / [
+            self.gain_x,
+            self.gain_y,
+            self.gain_x,
+            self.gain_y,
+        ]
+        return np.clip(out, 0, [self.width, self.height, self.width, self.height]).astype(np.float32)
+
+
+def letterbox(img: np.ndarray, width: int, height: int, pad_value: int = 114) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio, then pad to ``width`` × ``height`` with the image centred.
+
+    The same arithmetic as Ultralytics' ``LetterBox`` (``auto=False``): scale ``r = min(H/h, W/w)``,
+    resized size ``round(w·r) × round(h·r)`` (at least 1), padding split in two with the odd pixel on
+    the right / bottom, bilinear resize.
+
+    Args:
+        img: ``(h, w, 3)`` uint8 image.
+        width: Input width of the model.
+        height: Input height of the model.
+        pad_value: Grey level of the padding.
+
+    Returns:
+        The ``(height, width, 3)`` image and the :class:`Letterbox` that maps boxes back.
+    """
+    import cv2
+
+    h, w = img.shape[:2]
+    r = min(height / h, width / w)
+    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = (width - nw) / 2, (height - nh) / 2
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    if (nw, nh) != (w, h):
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    return img, Letterbox(nw / w, nh / h, left, top, w, h)
+
+
+class OnnxDetector:
+    """A detector exported as ONNX (``outputs.format == "yolo_v8"``), run with ONNX Runtime.
+
+    Loads the manifest and the ONNX file only: nothing is unpickled, and torch is never imported.
+    Build it with :meth:`from_version` or :meth:`load`.
+
+    Example:
+        >>> det = OnnxDetector.load("jangin-data/models", "weld-defects")   # doctest: +SKIP
+        >>> det.predict([cv2.imread("part.jpg")])[0].names                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, session: Any, version: ModelVersion, *, conf: float, iou: float, max_det: int = 300
+    ) -> None:
+        m = version.manifest
+        if m.input is None:
+            raise ValueError(f"{version} has no input spec")
+        self.session = session
+        self.version = version
+        self.classes: tuple[str, ...] = tuple(m.classes)
+        self.conf = float(conf)
+        self.iou = float(iou)
+        self.max_det = max_det
+        self.input = m.input
+        inp = session.get_inputs()[0]
+        self._input_name = inp.name
+        self._dynamic_batch = not (isinstance(inp.shape[0], int) and inp.shape[0] > 0)
+
+    @property
+    def name(self) -> str:
+        """Model name."""
+        return self.version.name
+
+    @property
+    def model_version(self) -> str:
+        """Model version, e.g. ``v3``."""
+        return self.version.version
+
+    @classmethod
+    def from_version(
+        cls,
+        mv: ModelVersion,
+        *,
+        providers: Sequence[str] | None = None,
+        conf: float | None = None,
+        iou: float | None = None,
+    ) -> OnnxDetector:
+        """Load a published detector version.
+
+        The manifest is read again and every file's sha256 checked; the ONNX bytes that were hashed
+        are the ones given to ONNX Runtime.
+
+        Args:
+            mv: The model version.
+            providers: ONNX Runtime providers (see :func:`load_session`).
+            conf: Confidence threshold; default the manifest's (else 0.25).
+            iou: NMS IoU threshold; default the manifest's (else 0.45).
+
+        Raises:
+            ModelLoadError: Not a detector this runtime decodes, a checksum mismatch, or a broken file.
+        """
+        mv = ModelVersion.load(mv.path, verify=True)
+        m = mv.manifest
+        if m.task != "detect":
+            raise ModelLoadError(f"{mv.name}:{mv.version} is a {m.task} model, not a detector")
+        fmt = m.outputs.get("format")
+        if fmt != "yolo_v8" or m.outputs.get("nms"):
+            raise ModelLoadError(
+                f"{mv.name}:{mv.version} has output format {fmt!r}; this runtime decodes yolo_v8 without NMS"
+            )
+        if (
+            m.input is None
+            or m.input.resize != "letterbox"
+            or m.input.color not in ("rgb", "bgr")
+            or m.input.channels != 3
+        ):
+            raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
+        path = mv.file("model.onnx")
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
+            raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
+        session = load_session(blob, providers)
+        out = session.get_outputs()[0].shape
+        if len(out) != 3 or (isinstance(out[1], int) and out[1] != 4 + len(m.classes)):
+            raise ModelLoadError(f"{path}: output shape {out} does not fit {len(m.classes)} classes")
+        t = m.thresholds
+        det = cls(
+            session,
+            mv,
+            conf=t.get("conf", 0.25) if conf is None else conf,
+            iou=t.get("iou", 0.45) if iou is None else iou,
+        )
+        # Warm the whole pipeline (OpenCV import, allocations) so the first part on the line is not slow.
+        det.predict([np.full((m.input.height, m.input.width, 3), m.input.pad_value, np.uint8)])
+        return det
+
+    @classmethod
+    def load(
+        cls,
+        registry_root: str | Path,
+        ref: str,
+        *,
+        providers: Sequence[str] | None = None,
+        conf: float | None = None,
+        iou: float | None = None,
+    ) -> OnnxDetector:
+        """Load ``name[:version]`` from a registry (no version: the active one, else the latest).
+
+        Raises:
+            NotFoundError: No such model or version.
+            ModelLoadError: As :meth:`from_version`.
+        """
+        mv = ModelRegistry(registry_root).get(ref, verify=False)
+        return cls.from_version(mv, providers=providers, conf=conf, iou=iou)
+
+    # -- prediction ---------------------------------------------------------------------------------
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in BGR uint8 images of any size.
+
+        Args:
+            images: ``(h, w, 3)`` BGR (OpenCV order) uint8 arrays; ``(h, w)`` grey and ``(h, w, 4)``
+                BGRA are converted.
+
+        Returns:
+            One :class:`Detections` per image, boxes as fractions of that image's size.
+
+        Raises:
+            InferenceError: An input is not such an image, or ONNX Runtime fails on it.
+        """
+        prepared = [self._prepare(im, i) for i, im in enumerate(images)]
+        out: list[Detections] = []
+        step = MAX_BATCH if self._dynamic_batch else 1
+        for start in range(0, len(prepared), step):
+            chunk = prepared[start : start + step]
+            x = np.stack([t for t, _ in chunk])
+            try:
+                raw = self.session.run(None, {self._input_name: x})[0]
+            except ort_errors() as exc:
+                raise InferenceError(f"ONNX Runtime failed on {len(chunk)} image(s): {exc}") from exc
+            for (_, lb), pred in zip(chunk, raw, strict=True):
+                out.append(self._decode(pred, lb))
+        return out
+
+    def predict_bytes(self, data: bytes) -> Detections:
+        """Detect objects in an encoded image (JPEG, PNG, BMP, TIFF, WebP …).
+
+        Raises:
+            InferenceError: ``data`` is not a decodable image.
+        """
+        return self.predict([decode_image(data)])[0]
+
+    def _prepare(self, img: Any, index: int) -> tuple[np.ndarray, Letterbox]:
+        import cv2
+
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
+            kind = img.dtype if isinstance(img, np.ndarray) else type(img).__name__
+            raise InferenceError(f"image {index}: expected a uint8 numpy array, got {kind}")
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif img.ndim == 3 and img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] == 0 or img.shape[1] == 0:
+            raise InferenceError(f"image {index}: expected an (h, w, 3) BGR image, got shape {img.shape}")
+        spec = self.input
+        padded, lb = letterbox(img, spec.width, spec.height, spec.pad_value)
+        if spec.color == "rgb":
+            padded = padded[..., ::-1]
+        x = padded.transpose(2, 0, 1).astype(np.float32) * np.float32(spec.scale)
+        if any(spec.mean) or any(s != 1 for s in spec.std):
+            x = (x - np.asarray(spec.mean, np.float32)[:, None, None]) / np.asarray(spec.std, np.float32)[
+                :, None, None
+            ]
+        return np.ascontiguousarray(x), lb
+
+    def _decode(self, pred: np.ndarray, lb: Letterbox) -> Detections:
+        """``(4 + nc, anchors)`` → best class per anchor → threshold → class-wise NMS → normalised boxes."""
+        scores_all = pred[4:]
+        cls = scores_all.argmax(0)
+        score = scores_all[cls, np.arange(scores_all.shape[1])]
+        keep = score > self.conf
+        if not keep.any():
+            return Detections.empty(self.classes)
+        xywh, score, cls = pred[:4, keep].T, score[keep], cls[keep]
+        if len(score) > _MAX_NMS:
+            top = np.argsort(-score, kind="stable")[:_MAX_NMS]
+            xywh, score, cls = xywh[top], score[top], cls[top]
+        xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
+        idx = nms(xyxy + cls[:, None] * _MAX_WH, score, self.iou)[: self.max_det]
+        boxes = (lb.to_original(xyxy[idx]) / np.array([lb.width, lb.height, lb.width, lb.height])).astype(
+            np.float32
+        )
+        return Detections(boxes, score[idx], cls[idx], self.classes)
+
+    def __repr__(self) -> str:
+        return f"OnnxDetector({self.name}:{self.model_version}, {self.session.get_providers()[0]})"
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression (a box is dropped when its IoU with a kept one is > ``iou``).
+
+    Returns:
+        Indices of the kept boxes, highest score first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        if order.size == 1:
+            break
+        order = order[1:][box_iou(boxes[i : i + 1], boxes[order[1:]])[0] <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode image bytes to a BGR uint8 array.
+
+    Raises:
+        InferenceError: Empty or not a decodable image.
+    """
+    import cv2
+
+    if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
+        raise InferenceError("no image data")
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        head = bytes(data[:8])
+        raise InferenceError(
+            f"{len(data)} bytes are not a decodable image (starting {head!r})", hint="send a JPEG or PNG"
+        )
+    return img
