@@ -159,6 +159,36 @@ def info(dataset: DatasetOption = None) -> None:
     console().print(t)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    dataset: DatasetOption = None,
+    router: Annotated[list[str] | None, typer.Option("--router", help="Mount only these routers (repeatable).")] = None,
+    camera: Annotated[list[str] | None, typer.Option("--camera", help="NAME=SOURCE camera worker (rtsp://…, /dev/video0, file.mp4); repeatable.")] = None,
+) -> None:
+    """Serve the HTTP API (ingest, inspection, review, models, metrics) of the installed stages."""
+    import uvicorn
+
+    from jangin.core.server import create_app, json_logging
+    from jangin.core.settings import get_settings
+
+    cams = {}
+    for spec in camera or []:
+        name, sep, source = spec.partition("=")
+        if not sep or not name or not source:
+            raise typer.BadParameter(f"{spec!r}: expected NAME=SOURCE", param_hint="--camera")
+        cams[name] = source
+    overrides: dict[str, Any] = {"dataset": resolve_dataset(dataset)}
+    if cams:
+        overrides["cameras"] = cams
+    settings = get_settings(**overrides)
+    if not settings.api_keys:
+        console().print("[yellow]warning:[/] no API keys configured (JANGIN_API_KEYS): only /healthz will answer")
+    json_logging()
+    uvicorn.run(create_app(settings, routers=router), host=host, port=port, log_config=None)
+
+
 def _write_result(result: Any, fmt: OutputFormat, output: Path | None, limit: int) -> None:
     import pyarrow as pa
 

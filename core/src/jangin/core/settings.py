@@ -38,6 +38,8 @@ class Settings(BaseSettings):
         label_studio_url: Label Studio base URL; empty means no server (offline import only).
         label_studio_token: Label Studio API token (legacy token or personal access token).
         offline: Refuse anything that would reach the network (always true by default).
+        max_body_mb: Largest HTTP request body the server accepts (413 above).
+        cameras: ``{name: source}`` camera workers for ``jangin serve`` (RTSP URL, device, file).
     """
 
     model_config = SettingsConfigDict(env_prefix="JANGIN_", env_file=".env", extra="ignore", frozen=True)
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     label_studio_url: str = ""
     label_studio_token: SecretStr = SecretStr("")
     offline: bool = True
+    max_body_mb: int = 32
+    cameras: dict[str, str] = Field(default_factory=dict)
 
     def role_of(self, api_key: str | None) -> Role | None:
         """The role of ``api_key``, or ``None`` when the key is unknown (compared in constant time)."""
