@@ -12,7 +12,9 @@ import pyarrow.parquet as pq
 
 
 def jangin(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jangin.core.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "jangin.core.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_help_lists_core_and_stage_commands() -> None:
@@ -29,7 +31,18 @@ def test_init_query_formats(tmp_path: Path) -> None:
     from jangin.core import Dataset
 
     ds = Dataset.open(ds_dir)
-    ds.append("events", [{"event_id": "e1", "session_id": "s1", "ts": datetime(2026, 1, 1, tzinfo=UTC), "kind": "judgment", "value": "NG:porosity"}])
+    ds.append(
+        "events",
+        [
+            {
+                "event_id": "e1",
+                "session_id": "s1",
+                "ts": datetime(2026, 1, 1, tzinfo=UTC),
+                "kind": "judgment",
+                "value": "NG:porosity",
+            }
+        ],
+    )
     sql = "SELECT event_id, kind, value FROM events"
     r = jangin("query", sql, "--dataset", str(ds_dir), "--format", "csv")
     assert r.returncode == 0, r.stderr

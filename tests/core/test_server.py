@@ -22,8 +22,11 @@ def _extra(app: FastAPI, settings: Settings) -> None:
 
     @r.get("/boom/{kind}", dependencies=[Depends(require(Role.RECORDER))])
     def boom(kind: str) -> None:
-        raise {"missing": NotFoundError("no session s9"), "schema": SchemaError("column 'ts' bad", hint="use UTC"),
-               "value": ValueError("bad argument")}[kind]
+        raise {
+            "missing": NotFoundError("no session s9"),
+            "schema": SchemaError("column 'ts' bad", hint="use UTC"),
+            "value": ValueError("bad argument"),
+        }[kind]
 
     @r.post("/upload", dependencies=[Depends(require(Role.RECORDER))])
     def upload() -> dict[str, str]:
@@ -40,7 +43,10 @@ def client() -> TestClient:
         yield c  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("key", "status"), [(None, 401), ("nope", 401), ("k-rec", 403), ("k-lab", 403), ("k-eng", 200), ("k-adm", 200)])
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [(None, 401), ("nope", 401), ("k-rec", 403), ("k-lab", 403), ("k-eng", 200), ("k-adm", 200)],
+)
 def test_roles(client: TestClient, key: str | None, status: int) -> None:
     headers = {"X-API-Key": key} if key else {}
     assert client.get("/eng", headers=headers).status_code == status
@@ -56,7 +62,10 @@ def test_health_is_open_metrics_are_not(client: TestClient) -> None:
     assert client.app.state.started is True  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("kind", "status", "text"), [("missing", 404, "no session s9"), ("schema", 422, "use UTC"), ("value", 422, "bad argument")])
+@pytest.mark.parametrize(
+    ("kind", "status", "text"),
+    [("missing", 404, "no session s9"), ("schema", 422, "use UTC"), ("value", 422, "bad argument")],
+)
 def test_errors_map_to_statuses(client: TestClient, kind: str, status: int, text: str) -> None:
     r = client.get(f"/boom/{kind}", headers={"X-API-Key": "k-rec"})
     assert r.status_code == status and text in r.text

@@ -15,7 +15,13 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def event(i: int, **over: object) -> dict[str, object]:
-    row: dict[str, object] = {"event_id": f"e{i}", "session_id": "s1", "ts": T0 + timedelta(seconds=i), "kind": "note", "name": f"n{i}"}
+    row: dict[str, object] = {
+        "event_id": f"e{i}",
+        "session_id": "s1",
+        "ts": T0 + timedelta(seconds=i),
+        "kind": "note",
+        "name": f"n{i}",
+    }
     row.update(over)
     return row
 
@@ -61,7 +67,9 @@ def test_append_and_read_round_trip(dataset: Dataset) -> None:
         ([event(1), "not a row"], "row 1 is a str"),
     ],
 )
-def test_bad_rows_are_rejected_and_nothing_is_written(dataset: Dataset, rows: list[object], message: str) -> None:
+def test_bad_rows_are_rejected_and_nothing_is_written(
+    dataset: Dataset, rows: list[object], message: str
+) -> None:
     dataset.append("events", [event(0)])
     before = (dataset.version("events"), dataset.read("events").num_rows)
     with pytest.raises(SchemaError, match=message):
@@ -71,8 +79,24 @@ def test_bad_rows_are_rejected_and_nothing_is_written(dataset: Dataset, rows: li
 
 def test_wrong_type_names_column_and_row(dataset: Dataset) -> None:
     rows = [
-        {"frame_id": "f1", "session_id": "s", "ts": T0, "width": 10, "height": 10, "deidentified": True, "image": b"x"},
-        {"frame_id": "f2", "session_id": "s", "ts": T0, "width": "wide", "height": 10, "deidentified": True, "image": b"x"},
+        {
+            "frame_id": "f1",
+            "session_id": "s",
+            "ts": T0,
+            "width": 10,
+            "height": 10,
+            "deidentified": True,
+            "image": b"x",
+        },
+        {
+            "frame_id": "f2",
+            "session_id": "s",
+            "ts": T0,
+            "width": "wide",
+            "height": 10,
+            "deidentified": True,
+            "image": b"x",
+        },
     ]
     with pytest.raises(SchemaError, match=r"frames: column 'width' expects int32 at row 1"):
         dataset.append("frames", rows)
@@ -81,19 +105,31 @@ def test_wrong_type_names_column_and_row(dataset: Dataset) -> None:
 
 @pytest.mark.parametrize("box", [[0.1, 0.2, 0.3], [0.5, 0.1, 0.4, 0.3], [0.1, 0.1, 1.5, 0.3]])
 def test_bad_boxes_are_rejected(dataset: Dataset, box: list[float]) -> None:
-    row = {"label_id": "l", "target": "frame", "session_id": "s", "kind": "box", "name": "pore",
-           "bbox_xyxy_norm": box, "source": "labeller", "created_at": T0}
+    row = {
+        "label_id": "l",
+        "target": "frame",
+        "session_id": "s",
+        "kind": "box",
+        "name": "pore",
+        "bbox_xyxy_norm": box,
+        "source": "labeller",
+        "created_at": T0,
+    }
     with pytest.raises(SchemaError, match="bbox_xyxy_norm"):
         dataset.append("labels", [row])
     assert dataset.read("labels").num_rows == 0
 
 
 def test_arrow_input_is_cast_and_nullable_columns_filled(dataset: Dataset) -> None:
-    t = pa.table({
-        "session_id": ["s1"] * 3, "device": ["ps"] * 3, "channel": ["arc_current_A"] * 3,
-        "ts": pa.array([1, 2, 3], pa.timestamp("ns", tz="UTC")),
-        "value": pa.array([1, 2, 3], pa.int64()),
-    })
+    t = pa.table(
+        {
+            "session_id": ["s1"] * 3,
+            "device": ["ps"] * 3,
+            "channel": ["arc_current_A"] * 3,
+            "ts": pa.array([1, 2, 3], pa.timestamp("ns", tz="UTC")),
+            "value": pa.array([1, 2, 3], pa.int64()),
+        }
+    )
     dataset.append("sensor_samples", t)
     out = dataset.read("sensor_samples")
     assert out.column("value").type == pa.float64()
@@ -124,14 +160,20 @@ def test_snapshot_and_time_travel(dataset: Dataset) -> None:
 
 def test_duckdb_views_and_current_labels(dataset: Dataset) -> None:
     base = {"target": "frame", "session_id": "s", "kind": "class", "source": "labeller", "created_at": T0}
-    dataset.append("labels", [
-        {**base, "label_id": "a", "name": "pore"},
-        {**base, "label_id": "b", "name": "crack"},
-    ])
-    dataset.append("labels", [
-        {**base, "label_id": "a2", "name": "spatter", "supersedes": "a"},
-        {**base, "label_id": "b2", "name": "crack", "supersedes": "b", "deleted": True},
-    ])
+    dataset.append(
+        "labels",
+        [
+            {**base, "label_id": "a", "name": "pore"},
+            {**base, "label_id": "b", "name": "crack"},
+        ],
+    )
+    dataset.append(
+        "labels",
+        [
+            {**base, "label_id": "a2", "name": "spatter", "supersedes": "a"},
+            {**base, "label_id": "b2", "name": "crack", "supersedes": "b", "deleted": True},
+        ],
+    )
     all_rows = dataset.query("SELECT count(*) AS n FROM labels").column("n")[0].as_py()
     current = dataset.query("SELECT label_id, name FROM current_labels ORDER BY label_id").to_pylist()
     assert all_rows == 4

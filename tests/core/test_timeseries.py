@@ -17,9 +17,16 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 def _samples(channel: str, rate: float, seconds: float, fn, unit: str = "") -> pa.Table:  # type: ignore[no-untyped-def]
     n = int(rate * seconds)
     t_us = (T0.timestamp() * 1e6 + np.arange(n) * 1e6 / rate).astype(np.int64)
-    return pa.table({"session_id": ["s"] * n, "device": ["d"] * n, "channel": [channel] * n,
-                     "ts": pa.array(t_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                     "value": fn(np.arange(n) / rate), "unit": [unit] * n})
+    return pa.table(
+        {
+            "session_id": ["s"] * n,
+            "device": ["d"] * n,
+            "channel": [channel] * n,
+            "ts": pa.array(t_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "value": fn(np.arange(n) / rate),
+            "unit": [unit] * n,
+        }
+    )
 
 
 @pytest.fixture
@@ -39,13 +46,17 @@ def test_asof_at_frame_times(ds: Dataset) -> None:
 
 
 def test_linear_grid_and_window(ds: Dataset) -> None:
-    t = read_aligned(ds, "s", rate_hz=4, start=T0 + timedelta(seconds=1), end=T0 + timedelta(seconds=2), method="linear")
+    t = read_aligned(
+        ds, "s", rate_hz=4, start=T0 + timedelta(seconds=1), end=T0 + timedelta(seconds=2), method="linear"
+    )
     assert t.num_rows == 4
     assert t.column("temp").to_pylist() == pytest.approx([25.0, 26.25, 27.5, 28.75])
 
 
 def test_gaps_and_edges_are_nan(ds: Dataset) -> None:
-    t = read_aligned(ds, "s", at=[T0 - timedelta(seconds=1), T0 + timedelta(seconds=10)], channels=["current"])
+    t = read_aligned(
+        ds, "s", at=[T0 - timedelta(seconds=1), T0 + timedelta(seconds=10)], channels=["current"]
+    )
     assert np.isnan(t.column("current").to_numpy()).all()
 
 

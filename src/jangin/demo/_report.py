@@ -38,14 +38,22 @@ def plot_sensor_session(samples: Any, events: Any, out: Path, title: str) -> Pat
     ev_kind = events.column("kind").to_pylist() if events.num_rows else []
     ev_name = events.column("name").to_pylist() if events.num_rows else []
     ev_value = events.column("value").to_pylist() if events.num_rows else []
-    colours = {"adjustment": "tab:orange", "judgment": "tab:red", "sync": "tab:green", "step_start": "0.6", "step_end": "0.8"}
+    colours = {
+        "adjustment": "tab:orange",
+        "judgment": "tab:red",
+        "sync": "tab:green",
+        "step_start": "0.6",
+        "step_end": "0.8",
+    }
     for ax, ch in zip(axes, channels, strict=True):
         m = ch_col == ch
         order = np.argsort(ts[m])
         x, y = ts[m][order] - t0, vals[m][order]
         if len(x) > 4000:  # keep the plot light: min/max envelope of the 1 kHz channels
             step = len(x) // 2000
-            ax.fill_between(x[::step], _roll(y, step, np.min), _roll(y, step, np.max), lw=0, color="tab:blue", alpha=0.35)
+            ax.fill_between(
+                x[::step], _roll(y, step, np.min), _roll(y, step, np.max), lw=0, color="tab:blue", alpha=0.35
+            )
             ax.plot(x[::step], _roll(y, step, np.mean), lw=0.7, color="tab:blue")
         else:
             ax.plot(x, y, lw=0.9, color="tab:blue")
@@ -56,8 +64,15 @@ def plot_sensor_session(samples: Any, events: Any, out: Path, title: str) -> Pat
         ax.grid(alpha=0.3)
     for t, k, n, v in zip(ev_t, ev_kind, ev_name, ev_value, strict=True):
         if k in ("adjustment", "judgment"):
-            axes[0].annotate(f"{n or ''} {v or ''}".strip(), (t, 1.0), xycoords=("data", "axes fraction"),
-                             fontsize=7, rotation=30, color=colours[k], va="bottom")
+            axes[0].annotate(
+                f"{n or ''} {v or ''}".strip(),
+                (t, 1.0),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                rotation=30,
+                color=colours[k],
+                va="bottom",
+            )
     axes[-1].set_xlabel("session time [s]")
     fig.suptitle(title, fontsize=10, y=1.0)
     fig.tight_layout()
@@ -87,30 +102,49 @@ def plot_training_curves(results_csv: Path, out: Path) -> Path | None:
     for key in ("train/box_loss", "train/cls_loss", "val/box_loss", "val/cls_loss"):
         if key in rows[0]:
             a.plot(ep, [float(r[key]) for r in rows], label=key)
-    a.set_xlabel("epoch"); a.set_title("losses"); a.legend(fontsize=7); a.grid(alpha=0.3)  # noqa: E702
+    a.set_xlabel("epoch")
+    a.set_title("losses")
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3)  # noqa: E702
     for key in ("metrics/mAP50(B)", "metrics/mAP50-95(B)"):
         if key in rows[0]:
             b.plot(ep, [float(r[key]) for r in rows], label=key.replace("metrics/", ""))
-    b.set_xlabel("epoch"); b.set_title("validation mAP"); b.legend(fontsize=7); b.grid(alpha=0.3)  # noqa: E702
+    b.set_xlabel("epoch")
+    b.set_title("validation mAP")
+    b.legend(fontsize=7)
+    b.grid(alpha=0.3)  # noqa: E702
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
 
 
-def draw_boxes(image: np.ndarray, truths: Sequence[tuple[str, Sequence[float]]], preds: Sequence[tuple[str, float, Sequence[float]]]) -> np.ndarray:
+def draw_boxes(
+    image: np.ndarray,
+    truths: Sequence[tuple[str, Sequence[float]]],
+    preds: Sequence[tuple[str, float, Sequence[float]]],
+) -> np.ndarray:
     """Ground truth in green, predictions in red (with scores), boxes as fractions of the image."""
     import cv2
 
     img = image.copy()
     h, w = img.shape[:2]
-    for name, b in truths:
+    for _name, b in truths:
         x1, y1, x2, y2 = (int(round(v * s)) for v, s in zip(b, (w, h, w, h), strict=True))
         cv2.rectangle(img, (x1, y1), (x2, y2), (60, 200, 60), 1)
     for name, score, b in preds:
         x1, y1, x2, y2 = (int(round(v * s)) for v, s in zip(b, (w, h, w, h), strict=True))
         cv2.rectangle(img, (x1, y1), (x2, y2), (40, 40, 230), 2)
-        cv2.putText(img, f"{name} {score:.2f}", (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 230), 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{name} {score:.2f}",
+            (x1, max(10, y1 - 3)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.38,
+            (40, 40, 230),
+            1,
+            cv2.LINE_AA,
+        )
     return img
 
 
@@ -119,7 +153,9 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         return "<p><em>none</em></p>"
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -131,7 +167,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_report(out_dir: Path, sections: Sequence[dict[str, Any]], *, title: str, summary: Sequence[str]) -> Path:
+def write_report(
+    out_dir: Path, sections: Sequence[dict[str, Any]], *, title: str, summary: Sequence[str]
+) -> Path:
     """Write ``index.html``. Each section: ``title``, optional ``text``, ``table`` (rows), ``images``
     (paths relative to ``out_dir``), ``links`` ((label, href))."""
     parts = [
@@ -155,7 +193,13 @@ def write_report(out_dir: Path, sections: Sequence[dict[str, Any]], *, title: st
         for img in s.get("images", []):
             parts.append(f"<img src='{html.escape(str(img))}' alt='{html.escape(str(img))}'>")
         if s.get("links"):
-            parts.append("<ul>" + "".join(f"<li><a href='{html.escape(h)}'>{html.escape(lbl)}</a></li>" for lbl, h in s["links"]) + "</ul>")
+            parts.append(
+                "<ul>"
+                + "".join(
+                    f"<li><a href='{html.escape(h)}'>{html.escape(lbl)}</a></li>" for lbl, h in s["links"]
+                )
+                + "</ul>"
+            )
         if s.get("code"):
             parts.append("<pre><code>" + html.escape(s["code"]) + "</code></pre>")
     parts.append("</body></html>")

@@ -62,7 +62,11 @@ def find_sample_data(explicit: Path | None = None) -> Path:
     Raises:
         ConfigError: None of them exists.
     """
-    candidates = [explicit] if explicit else [Path.cwd() / "sample_data", Path(__file__).resolve().parents[3] / "sample_data"]
+    candidates = (
+        [explicit]
+        if explicit
+        else [Path.cwd() / "sample_data", Path(__file__).resolve().parents[3] / "sample_data"]
+    )
     for c in candidates:
         if c is not None and (c / "sessions").is_dir():
             return c.resolve()
@@ -76,8 +80,10 @@ def _prepare_out(out: Path) -> Path:
     out = out.resolve()
     if out.exists():
         if not (out / MARKER).exists():
-            raise ConfigError(f"{out} exists and was not made by `jangin demo`; refusing to overwrite it",
-                              hint="remove it or pass --out with another directory")
+            raise ConfigError(
+                f"{out} exists and was not made by `jangin demo`; refusing to overwrite it",
+                hint="remove it or pass --out with another directory",
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / MARKER).write_text("made by jangin demo; safe to delete\n")
@@ -103,15 +109,21 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     failed = [r for r in results if r.error]
     if failed:
         raise ConfigError(f"sample session {failed[0].session_key} failed to import: {failed[0].error}")
-    stills = import_stills(ds, data / "inspection", session_key="inspection", limit=cfg.max_stills, progress=progress)
+    stills = import_stills(
+        ds, data / "inspection", session_key="inspection", limit=cfg.max_stills, progress=progress
+    )
     timings["capture_s"] = time.perf_counter() - t
-    say(f"capture: {len(results)} sessions ({sum(r.samples for r in results):,} sensor samples, "
-        f"{sum(r.frames for r in results)} frames) and {stills.frames} still images")
+    say(
+        f"capture: {len(results)} sessions ({sum(r.samples for r in results):,} sensor samples, "
+        f"{sum(r.frames for r in results)} frames) and {stills.frames} still images"
+    )
 
     # 2. labels --------------------------------------------------------------------------------
     t = time.perf_counter()
     n_judg = labels_from_judgments(ds)
-    n_box = import_box_csv(ds, data / "inspection" / "boxes.csv", session_id=stills.session_id, missing="skip")
+    n_box = import_box_csv(
+        ds, data / "inspection" / "boxes.csv", session_id=stills.session_id, missing="skip"
+    )
     timings["labels_s"] = time.perf_counter() - t
     say(f"labels: {n_judg} expert judgments, {n_box} defect boxes")
 
@@ -121,32 +133,60 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
 
     t = time.perf_counter()
     det_set = build_detection_set(
-        ds, where=f"f.session_id = '{stills.session_id}'", group_by="frame_id", seed=cfg.seed, cache_dir=out / "work" / "cache"
+        ds,
+        where=f"f.session_id = '{stills.session_id}'",
+        group_by="frame_id",
+        seed=cfg.seed,
+        cache_dir=out / "work" / "cache",
     )
     registry = ModelRegistry(ds.models_dir)
     mv = train_detector(
-        det_set, registry=registry, name="weld-defects", epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch,
-        device=cfg.device, seed=cfg.seed, work_dir=out / "work" / "train", progress=progress,
+        det_set,
+        registry=registry,
+        name="weld-defects",
+        epochs=cfg.epochs,
+        imgsz=cfg.imgsz,
+        batch=cfg.batch,
+        device=cfg.device,
+        seed=cfg.seed,
+        work_dir=out / "work" / "train",
+        progress=progress,
     )
     registry.promote(mv.name, mv.version)
     timings["train_s"] = time.perf_counter() - t
-    say(f"training: {mv.name}:{mv.version} test mAP50 {mv.manifest.metrics.get('mAP50', float('nan')):.3f} "
-        f"({timings['train_s']:.0f} s)")
+    say(
+        f"training: {mv.name}:{mv.version} test mAP50 {mv.manifest.metrics.get('mAP50', float('nan')):.3f} "
+        f"({timings['train_s']:.0f} s)"
+    )
 
     # 4. inference on the held-out test split, logged as inspections --------------------------
     t = time.perf_counter()
     metrics, examples = _inspect_test_split(ds, mv, det_set, seed=cfg.seed)
     timings["inference_s"] = time.perf_counter() - t
-    say(f"inference (ONNX Runtime) on {metrics['test_images']} held-out images: mAP50 {metrics['onnx_mAP50']:.3f} "
-        f"vs {metrics['baseline_mAP50']:.3f} for random boxes")
+    say(
+        f"inference (ONNX Runtime) on {metrics['test_images']} held-out images: mAP50 {metrics['onnx_mAP50']:.3f} "
+        f"vs {metrics['baseline_mAP50']:.3f} for random boxes"
+    )
 
     # 5. report --------------------------------------------------------------------------------
     t = time.perf_counter()
     report = _write_report(out, ds, mv, metrics, examples, results, timings)
     timings["report_s"] = time.perf_counter() - t
-    res = DemoResult(out=out, dataset=ds.root, report=report, metrics=metrics, timings=timings, counts=ds.counts())
-    (out / "summary.json").write_text(json.dumps(
-        {"metrics": metrics, "timings": timings, "counts": res.counts, "model": f"{mv.name}:{mv.version}"}, indent=2, default=str))
+    res = DemoResult(
+        out=out, dataset=ds.root, report=report, metrics=metrics, timings=timings, counts=ds.counts()
+    )
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "metrics": metrics,
+                "timings": timings,
+                "counts": res.counts,
+                "model": f"{mv.name}:{mv.version}",
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return res
 
 
@@ -158,7 +198,9 @@ def _subset_sessions(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
-def _inspect_test_split(ds: Dataset, mv: Any, det_set: Any, *, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _inspect_test_split(
+    ds: Dataset, mv: Any, det_set: Any, *, seed: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     import cv2
 
     from jangin.inference import OnnxDetector, inspect_images
@@ -167,26 +209,40 @@ def _inspect_test_split(ds: Dataset, mv: Any, det_set: Any, *, seed: int) -> tup
     test_ids = list(det_set.splits["test"])
     con = ds.connect(det_set.snapshot)
     try:
-        frames = con.execute(
-            "SELECT frame_id, station, image FROM frames WHERE frame_id IN (SELECT unnest(?)) ORDER BY frame_id", [test_ids]
-        ).to_arrow_table().to_pylist()
-        labels = con.execute(
-            "SELECT frame_id, name, bbox_xyxy_norm FROM current_labels WHERE kind = 'box' AND frame_id IN (SELECT unnest(?))",
-            [test_ids],
-        ).to_arrow_table().to_pylist()
+        frames = (
+            con.sql(
+                "SELECT frame_id, station, image FROM frames WHERE frame_id IN (SELECT unnest($1)) ORDER BY frame_id",
+                params=[test_ids],
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
+        labels = (
+            con.sql(
+                "SELECT frame_id, name, bbox_xyxy_norm FROM current_labels WHERE kind = 'box' AND frame_id IN (SELECT unnest($1))",
+                params=[test_ids],
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
     finally:
         con.close()
     classes = list(mv.manifest.classes)
     truth: dict[str, list[tuple[str, list[float]]]] = {f["frame_id"]: [] for f in frames}
     for lbl in labels:
         truth[lbl["frame_id"]].append((lbl["name"], lbl["bbox_xyxy_norm"]))
-    images = [(f["frame_id"], cv2.imdecode(np.frombuffer(f["image"], np.uint8), cv2.IMREAD_COLOR)) for f in frames]
+    images = [
+        (f["frame_id"], cv2.imdecode(np.frombuffer(f["image"], np.uint8), cv2.IMREAD_COLOR)) for f in frames
+    ]
 
     detector = OnnxDetector.from_version(mv)
     rows = inspect_images(ds, detector, images, station="demo-station", camera="still", ng_classes=None)
     preds = [detector.predict([img])[0] for _, img in images]
     gts = [
-        (np.array([b for _, b in truth[fid]], np.float64).reshape(-1, 4), np.array([classes.index(n) for n, _ in truth[fid]], np.int64))
+        (
+            np.array([b for _, b in truth[fid]], np.float64).reshape(-1, 4),
+            np.array([classes.index(n) for n, _ in truth[fid]], np.int64),
+        )
         for fid, _ in images
     ]
     onnx = detection_map(preds, gts, classes)
@@ -203,8 +259,14 @@ def _inspect_test_split(ds: Dataset, mv: Any, det_set: Any, *, seed: int) -> tup
         "median_latency_ms": float(np.median([r["latency_ms"] for r in rows])) if rows else None,
     }
     examples = [
-        {"frame_id": fid, "image": img, "truth": truth[fid],
-         "preds": [(n, float(s), list(map(float, b))) for n, s, b in zip(p.names, p.scores, p.xyxy, strict=True)]}
+        {
+            "frame_id": fid,
+            "image": img,
+            "truth": truth[fid],
+            "preds": [
+                (n, float(s), list(map(float, b))) for n, s, b in zip(p.names, p.scores, p.xyxy, strict=True)
+            ],
+        }
         for (fid, img), p in list(zip(images, preds, strict=True))[:12]
     ]
     return metrics, examples
@@ -216,19 +278,37 @@ def _random_boxes(gts: list[tuple[np.ndarray, np.ndarray]], classes: list[str], 
     from jangin.core.detections import Detections
 
     rng = np.random.default_rng(seed)
-    all_boxes = np.concatenate([b for b, _ in gts if len(b)]) if any(len(b) for b, _ in gts) else np.array([[0.4, 0.4, 0.6, 0.6]])
+    all_boxes = (
+        np.concatenate([b for b, _ in gts if len(b)])
+        if any(len(b) for b, _ in gts)
+        else np.array([[0.4, 0.4, 0.6, 0.6]])
+    )
     wh = all_boxes[:, 2:] - all_boxes[:, :2]
     out = []
     for _ in gts:
         n = 5
         size = wh[rng.integers(0, len(wh), n)]
         xy = rng.uniform(0, 1, (n, 2)) * (1 - size)
-        out.append(Detections(np.hstack([xy, xy + size]), rng.uniform(0.05, 1, n), rng.integers(0, len(classes), n), tuple(classes)))
+        out.append(
+            Detections(
+                np.hstack([xy, xy + size]),
+                rng.uniform(0.05, 1, n),
+                rng.integers(0, len(classes), n),
+                tuple(classes),
+            )
+        )
     return out
 
 
-def _write_report(out: Path, ds: Dataset, mv: Any, metrics: dict[str, Any], examples: list[dict[str, Any]],
-                  results: list[Any], timings: dict[str, float]) -> Path:
+def _write_report(
+    out: Path,
+    ds: Dataset,
+    mv: Any,
+    metrics: dict[str, Any],
+    examples: list[dict[str, Any]],
+    results: list[Any],
+    timings: dict[str, float],
+) -> Path:
     import cv2
 
     from jangin.demo._report import draw_boxes, plot_sensor_session, plot_training_curves, write_report
@@ -244,8 +324,13 @@ def _write_report(out: Path, ds: Dataset, mv: Any, metrics: dict[str, Any], exam
         "(SELECT string_agg(name, ', ') FROM current_labels l WHERE l.session_id = s.session_id AND l.kind = 'class' AND l.name <> 'OK') AS ng_judgments "
         "FROM current_sessions s ORDER BY s.skill_level, s.session_id"
     ).to_pylist()
-    sections.append({"title": "Captured sessions", "table": sess,
-                     "text": "Technicians appear only as keyed pseudonyms. Each sensor channel keeps its own rate; clock offsets are applied."})
+    sections.append(
+        {
+            "title": "Captured sessions",
+            "table": sess,
+            "text": "Technicians appear only as keyed pseudonyms. Each sensor channel keeps its own rate; clock offsets are applied.",
+        }
+    )
     plots = []
     for skill in ("expert", "novice"):
         row = next((s for s in sess if s["skill_level"] == skill and s["samples"]), None)
@@ -254,24 +339,36 @@ def _write_report(out: Path, ds: Dataset, mv: Any, metrics: dict[str, Any], exam
         sid = row["session_id"]
         samples = ds.read("sensor_samples", filters=[("session_id", "=", sid)])
         events = ds.read("events", filters=[("session_id", "=", sid)])
-        p = plot_sensor_session(samples, events, rdir / f"signals_{skill}.png", f"{skill} session {sid} ({row['technician']})")
+        p = plot_sensor_session(
+            samples, events, rdir / f"signals_{skill}.png", f"{skill} session {sid} ({row['technician']})"
+        )
         plots.append(p.name)
-    sections.append({"title": "Process signals", "images": plots,
-                     "text": "Orange lines: expert adjustments; red: OK/NG judgments; green: arc-start sync."})
+    sections.append(
+        {
+            "title": "Process signals",
+            "images": plots,
+            "text": "Orange lines: expert adjustments; red: OK/NG judgments; green: arc-start sync.",
+        }
+    )
 
     m = mv.manifest.metrics
-    sections.append({
-        "title": f"Defect detector {mv.name}:{mv.version}",
-        "text": "YOLO trained from scratch (no pretrained weights) on the still inspection images; metrics on the held-out test split.",
-        "table": [
-            {"metric": "mAP50 (ONNX Runtime, our evaluator)", "value": metrics["onnx_mAP50"]},
-            {"metric": "mAP50 random-box baseline", "value": metrics["baseline_mAP50"]},
-            {"metric": "mAP50 (Ultralytics val, test split)", "value": m.get("mAP50")},
-            {"metric": "mAP50-95 (Ultralytics val, test split)", "value": m.get("mAP50-95")},
-            {"metric": "ONNX vs PyTorch max score difference", "value": mv.manifest.parity.get("max_score_diff")},
-            {"metric": "median inference latency [ms]", "value": metrics["median_latency_ms"]},
-        ],
-    })
+    sections.append(
+        {
+            "title": f"Defect detector {mv.name}:{mv.version}",
+            "text": "YOLO trained from scratch (no pretrained weights) on the still inspection images; metrics on the held-out test split.",
+            "table": [
+                {"metric": "mAP50 (ONNX Runtime, our evaluator)", "value": metrics["onnx_mAP50"]},
+                {"metric": "mAP50 random-box baseline", "value": metrics["baseline_mAP50"]},
+                {"metric": "mAP50 (Ultralytics val, test split)", "value": m.get("mAP50")},
+                {"metric": "mAP50-95 (Ultralytics val, test split)", "value": m.get("mAP50-95")},
+                {
+                    "metric": "ONNX vs PyTorch max score difference",
+                    "value": mv.manifest.parity.get("max_score_diff"),
+                },
+                {"metric": "median inference latency [ms]", "value": metrics["median_latency_ms"]},
+            ],
+        }
+    )
     per_class = [{"class": k, "AP50 (ONNX)": v} for k, v in metrics["onnx_per_class_AP50"].items()]
     sections.append({"title": "Per-class AP50 on the test split", "table": per_class})
     imgs = []
@@ -292,15 +389,32 @@ def _write_report(out: Path, ds: Dataset, mv: Any, metrics: dict[str, Any], exam
             tiles.append(np.full((size, size, 3), 255, np.uint8))
         grid = np.vstack([np.hstack(tiles[i : i + 4]) for i in range(0, len(tiles), 4)])
         cv2.imwrite(str(rdir / "examples.jpg"), grid, [cv2.IMWRITE_JPEG_QUALITY, 88])
-        sections.append({"title": "Held-out examples", "images": ["examples.jpg"],
-                         "text": "Green: ground truth boxes; red: predictions of the exported ONNX model with scores."})
-    sections.append({"title": "Inspections logged", "table": [{"verdict": k, "count": v} for k, v in metrics["verdicts"].items()]})
-    sections.append({"title": "Explore the data", "code": "\n".join([
-        f"jangin info -d {ds.root}",
-        f"jangin query -d {ds.root} \"SELECT skill_level, count(*) FROM current_sessions GROUP BY 1\"",
-        f"jangin query -d {ds.root} \"SELECT channel, count(*) AS n, min(ts), max(ts) FROM sensor_samples GROUP BY 1\"",
-        f"jangin models ls -d {ds.root}",
-    ])})
+        sections.append(
+            {
+                "title": "Held-out examples",
+                "images": ["examples.jpg"],
+                "text": "Green: ground truth boxes; red: predictions of the exported ONNX model with scores.",
+            }
+        )
+    sections.append(
+        {
+            "title": "Inspections logged",
+            "table": [{"verdict": k, "count": v} for k, v in metrics["verdicts"].items()],
+        }
+    )
+    sections.append(
+        {
+            "title": "Explore the data",
+            "code": "\n".join(
+                [
+                    f"jangin info -d {ds.root}",
+                    f'jangin query -d {ds.root} "SELECT skill_level, count(*) FROM current_sessions GROUP BY 1"',
+                    f'jangin query -d {ds.root} "SELECT channel, count(*) AS n, min(ts), max(ts) FROM sensor_samples GROUP BY 1"',
+                    f"jangin models ls -d {ds.root}",
+                ]
+            ),
+        }
+    )
     summary = [
         f"dataset: {ds.root}",
         f"model: {mv.path}",

@@ -13,8 +13,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (replaced if made by an earlier demo).")] = Path("jangin-demo"),
-        data: Annotated[Path | None, typer.Option("--data", help="sample_data folder [default: ./sample_data or the source tree's].")] = None,
+        out: Annotated[
+            Path, typer.Option("--out", "-o", help="Output directory (replaced if made by an earlier demo).")
+        ] = Path("jangin-demo"),
+        data: Annotated[
+            Path | None,
+            typer.Option("--data", help="sample_data folder [default: ./sample_data or the source tree's]."),
+        ] = None,
         epochs: Annotated[int, typer.Option(help="Detector training epochs.")] = 40,
         imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 256,
         device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
@@ -25,7 +30,6 @@ def register(app: typer.Typer) -> None:
         import time
 
         from jangin.core.cli import console, progress_bar
-
         from jangin.demo._run import DemoConfig, run_demo
 
         t0 = time.perf_counter()
@@ -36,6 +40,8 @@ def register(app: typer.Typer) -> None:
         c.print()
         c.print(f"[bold]Jangin demo finished in {time.perf_counter() - t0:.0f} s[/]")
         c.print(f"  dataset : {res.dataset}")
-        c.print(f"  rows    : " + ", ".join(f"{k} {v:,}" for k, v in res.counts.items() if v))
-        c.print(f"  held-out: mAP50 {res.metrics['onnx_mAP50']:.3f} (ONNX Runtime) vs {res.metrics['baseline_mAP50']:.3f} random boxes")
+        c.print("  rows    : " + ", ".join(f"{k} {v:,}" for k, v in res.counts.items() if v))
+        c.print(
+            f"  held-out: mAP50 {res.metrics['onnx_mAP50']:.3f} (ONNX Runtime) vs {res.metrics['baseline_mAP50']:.3f} random boxes"
+        )
         c.print(f"  report  : [bold]{res.report}[/]")

@@ -6,7 +6,13 @@ offset applied, frames are sampled (sharp, not near-duplicate, around events) wi
 
 from __future__ import annotations
 
-from jangin.capture._import import ImportResult, import_session, import_sessions, import_stills, session_id_for
+from jangin.capture._import import (
+    ImportResult,
+    import_session,
+    import_sessions,
+    import_stills,
+    session_id_for,
+)
 from jangin.capture._manifest import CameraSpec, ChannelSpec, DeviceSpec, SessionManifest, load_manifest
 
 __all__ = [

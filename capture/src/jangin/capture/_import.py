@@ -14,14 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from jangin.capture._manifest import SessionManifest, load_manifest
+from jangin.capture._sensors import SensorReport, read_device
+from jangin.capture._video import FaceBlurrer, encode_jpeg, probe_video, sample_frames
 from jangin.core import CaptureError, Dataset, JanginError
 from jangin.core._ids import stable_id
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.settings import Settings, get_settings
-
-from jangin.capture._manifest import SessionManifest, load_manifest
-from jangin.capture._sensors import SensorReport, read_device
-from jangin.capture._video import FaceBlurrer, encode_jpeg, probe_video, sample_frames
 
 __all__ = ["ImportResult", "import_session", "import_sessions", "import_stills", "session_id_for"]
 

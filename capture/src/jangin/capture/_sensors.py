@@ -10,10 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jangin.capture._manifest import DeviceSpec
 from jangin.core import CaptureError
 from jangin.core.schema import TS
-
-from jangin.capture._manifest import DeviceSpec
 
 __all__ = ["SensorReport", "read_device"]
 

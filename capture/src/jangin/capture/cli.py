@@ -21,9 +21,8 @@ def import_(
     no_deidentify: Annotated[bool, typer.Option("--no-deidentify", help="Do NOT blur faces (logged).")] = False,
 ) -> None:
     """Import recorded sessions (or still images) into the dataset."""
-    from jangin.core import Dataset
-
     from jangin.capture import import_session, import_sessions, import_stills
+    from jangin.core import Dataset
 
     ds = Dataset.open_or_create(resolve_dataset(dataset))
     with progress_bar() as progress:

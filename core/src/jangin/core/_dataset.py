@@ -111,9 +111,13 @@ class Dataset:
         if (root / MARKER).exists():
             if exist_ok:
                 return cls.open(root)
-            raise DatasetError(f"{root} is already a Jangin dataset", hint="open it, or pick another directory")
+            raise DatasetError(
+                f"{root} is already a Jangin dataset", hint="open it, or pick another directory"
+            )
         if root.exists() and any(root.iterdir()):
-            raise DatasetError(f"{root} is not empty and is not a Jangin dataset", hint="pick an empty directory")
+            raise DatasetError(
+                f"{root} is not empty and is not a Jangin dataset", hint="pick an empty directory"
+            )
         for sub in (TABLES_DIR, MEDIA_DIR, MODELS_DIR):
             (root / sub).mkdir(parents=True, exist_ok=True)
         for spec in TABLES.values():
@@ -286,7 +290,9 @@ class Dataset:
         """
         import duckdb
 
-        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        con = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
         for name in TABLES:
             version = snapshot[name] if snapshot is not None and name in snapshot else None
             con.register(name, self.dataset(name, version=version))
@@ -306,7 +312,9 @@ class Dataset:
         try:
             return con.sql(sql).to_arrow_table() if _returns_rows(sql) else _empty(con.execute(sql))
         except duckdb.Error as exc:
-            raise DatasetError(f"query failed: {exc}", hint="`jangin query 'DESCRIBE frames'` shows a table's columns") from exc
+            raise DatasetError(
+                f"query failed: {exc}", hint="`jangin query 'DESCRIBE frames'` shows a table's columns"
+            ) from exc
         finally:
             con.close()
 
@@ -324,7 +332,9 @@ class Dataset:
         try:
             return DeltaTable(str(path), version=version)
         except TableNotFoundError as exc:
-            raise DatasetError(f"table {name} is missing under {self.root}", hint="is this a Jangin dataset?") from exc
+            raise DatasetError(
+                f"table {name} is missing under {self.root}", hint="is this a Jangin dataset?"
+            ) from exc
         except DeltaError as exc:
             if version is not None:
                 raise SchemaError(f"table {name} has no version {version}: {exc}") from exc
@@ -336,7 +346,19 @@ class Dataset:
 
 def _returns_rows(sql: str) -> bool:
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    return head in {"SELECT", "WITH", "FROM", "DESCRIBE", "SHOW", "SUMMARIZE", "PIVOT", "UNPIVOT", "VALUES", "EXPLAIN", "TABLE"}
+    return head in {
+        "SELECT",
+        "WITH",
+        "FROM",
+        "DESCRIBE",
+        "SHOW",
+        "SUMMARIZE",
+        "PIVOT",
+        "UNPIVOT",
+        "VALUES",
+        "EXPLAIN",
+        "TABLE",
+    }
 
 
 def _empty(_: Any) -> pa.Table:

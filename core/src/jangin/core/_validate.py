@@ -95,9 +95,7 @@ def _cast_column(where: str, field: pa.Field, values: Any) -> pa.Array | pa.Chun
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
         row = _first_bad_row(field, values)
         at = f" at row {row}" if row is not None else ""
-        raise SchemaError(
-            f"{where}: column {field.name!r} expects {field.type}{at}: {exc}".rstrip()
-        ) from exc
+        raise SchemaError(f"{where}: column {field.name!r} expects {field.type}{at}: {exc}".rstrip()) from exc
 
 
 def _to_timestamp(where: str, field: pa.Field, arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -128,7 +126,7 @@ def _to_timestamp(where: str, field: pa.Field, arr: pa.Array | pa.ChunkedArray) 
 def _first_bad_row(field: pa.Field, values: Any) -> int | None:
     try:
         seq = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
-    except Exception:  # noqa: BLE001 - only used to improve an error message
+    except Exception:
         return None
     for i, v in enumerate(seq):
         try:
@@ -143,7 +141,9 @@ def _check_boxes(where: str, name: str, col: pa.ChunkedArray) -> None:
         if box is None:
             continue
         if len(box) != 4 or any(v is None for v in box):
-            raise SchemaError(f"{where}: column {name!r} row {i}: a box needs 4 numbers [x1, y1, x2, y2], got {box}")
+            raise SchemaError(
+                f"{where}: column {name!r} row {i}: a box needs 4 numbers [x1, y1, x2, y2], got {box}"
+            )
         x1, y1, x2, y2 = box
         if not (0.0 <= x1 < x2 <= 1.0 and 0.0 <= y1 < y2 <= 1.0):
             raise SchemaError(

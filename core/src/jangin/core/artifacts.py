@@ -163,7 +163,11 @@ class ModelRegistry:
         d = self.root / name
         if not d.is_dir():
             return []
-        found = [p.name for p in d.iterdir() if p.is_dir() and (p / MANIFEST).is_file() and re.fullmatch(r"v\d+", p.name)]
+        found = [
+            p.name
+            for p in d.iterdir()
+            if p.is_dir() and (p / MANIFEST).is_file() and re.fullmatch(r"v\d+", p.name)
+        ]
         return sorted(found, key=lambda v: int(v[1:]))
 
     def active(self, name: str) -> str | None:
@@ -184,7 +188,9 @@ class ModelRegistry:
         _check_name(name)
         versions = self.versions(name)
         if not versions:
-            raise NotFoundError(f"no model named {name!r} in {self.root}", hint="`jangin models ls` lists the models")
+            raise NotFoundError(
+                f"no model named {name!r} in {self.root}", hint="`jangin models ls` lists the models"
+            )
         if version in (None, "", "active"):
             version = self.active(name) or versions[-1]
         elif version == "latest":
@@ -195,7 +201,9 @@ class ModelRegistry:
 
     def list(self) -> list[ModelVersion]:
         """Every published version of every model."""
-        return [ModelVersion.load(self.root / n / v, verify=False) for n in self.names() for v in self.versions(n)]
+        return [
+            ModelVersion.load(self.root / n / v, verify=False) for n in self.names() for v in self.versions(n)
+        ]
 
     def promote(self, name: str, version: str) -> ModelVersion:
         """Mark ``name:version`` as the active one (atomically)."""

@@ -129,7 +129,9 @@ def query(
     sql: Annotated[str, typer.Argument(help="One SQL statement (DuckDB dialect) over the dataset's tables.")],
     dataset: DatasetOption = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (required for parquet).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (required for parquet).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
     """Run SQL over the dataset. Tables: sessions, sensor_samples, events, frames, media, labels,
@@ -164,8 +166,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     dataset: DatasetOption = None,
-    router: Annotated[list[str] | None, typer.Option("--router", help="Mount only these routers (repeatable).")] = None,
-    camera: Annotated[list[str] | None, typer.Option("--camera", help="NAME=SOURCE camera worker (rtsp://…, /dev/video0, file.mp4); repeatable.")] = None,
+    router: Annotated[
+        list[str] | None, typer.Option("--router", help="Mount only these routers (repeatable).")
+    ] = None,
+    camera: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--camera", help="NAME=SOURCE camera worker (rtsp://…, /dev/video0, file.mp4); repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (ingest, inspection, review, models, metrics) of the installed stages."""
     import uvicorn
@@ -184,7 +193,9 @@ def serve(
         overrides["cameras"] = cams
     settings = get_settings(**overrides)
     if not settings.api_keys:
-        console().print("[yellow]warning:[/] no API keys configured (JANGIN_API_KEYS): only /healthz will answer")
+        console().print(
+            "[yellow]warning:[/] no API keys configured (JANGIN_API_KEYS): only /healthz will answer"
+        )
     json_logging()
     uvicorn.run(create_app(settings, routers=router), host=host, port=port, log_config=None)
 
@@ -257,7 +268,9 @@ def _flat(table: Any) -> Any:
     for name in table.column_names:
         col = table.column(name)
         if pa.types.is_nested(col.type):
-            col = pa.array([None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
+            col = pa.array(
+                [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string()
+            )
         cols[name] = col
     return pa.table(cols) if cols else table
 
@@ -274,7 +287,7 @@ def _load_plugins() -> None:
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
             obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken stage must not take down the whole CLI
+        except Exception as exc:
             log.warning("cannot load command group %r (%s): %s", ep.name, ep.value, exc)
             continue
         if isinstance(obj, typer.Typer):

@@ -44,7 +44,9 @@ class Detections:
     @classmethod
     def empty(cls, classes: Sequence[str]) -> Detections:
         """No detections."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), tuple(classes))
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), tuple(classes)
+        )
 
     def __len__(self) -> int:
         return len(self.scores)

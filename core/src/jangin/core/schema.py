@@ -144,7 +144,12 @@ EVENTS = TableSpec(
             _f("event_id", pa.string(), "unique event id", nullable=False),
             _f("session_id", pa.string(), "session id", nullable=False),
             _f("ts", TS, "event time, reference clock", nullable=False),
-            _f("kind", pa.string(), "step_start | step_end | adjustment | judgment | note | sync", nullable=False),
+            _f(
+                "kind",
+                pa.string(),
+                "step_start | step_end | adjustment | judgment | note | sync",
+                nullable=False,
+            ),
             _f("name", pa.string(), "step, channel or segment name"),
             _f("value", pa.string(), "value as text, e.g. OK, NG:undercut, -8%"),
             _f("author", pa.string(), "who set the marker (pseudonym or role)"),

@@ -98,7 +98,9 @@ def require(*roles: Role) -> Callable[..., Any]:
         if role is None:
             raise HTTPException(401, "missing or unknown API key", headers={"WWW-Authenticate": "Bearer"})
         if not any(r in _GRANTS[role] for r in roles):
-            raise HTTPException(403, f"role {role.value!r} may not do this (needs {' or '.join(r.value for r in roles)})")
+            raise HTTPException(
+                403, f"role {role.value!r} may not do this (needs {' or '.join(r.value for r in roles)})"
+            )
         return role
 
     return dependency
@@ -106,7 +108,12 @@ def require(*roles: Role) -> Callable[..., Any]:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        out = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         for key in ("station", "camera", "path", "status", "ms"):
             if hasattr(record, key):
                 out[key] = getattr(record, key)
@@ -153,11 +160,15 @@ def create_app(
                     res = hook()
                     if inspect.isawaitable(res):
                         await res
-                except Exception:  # noqa: BLE001 - one failing hook must not skip the others
+                except Exception:
                     log.exception("shutdown hook failed")
 
-    app = FastAPI(title="Jangin", version="0.1.0", lifespan=lifespan,
-                  description="Capture, labelling, inspection and review beside the line. Every route but /healthz needs an API key.")
+    app = FastAPI(
+        title="Jangin",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Capture, labelling, inspection and review beside the line. Every route but /healthz needs an API key.",
+    )
     app.state.settings = settings
     app.state.startup = []
     app.state.shutdown = []
@@ -192,7 +203,9 @@ def create_app(
         """Liveness: answers without an API key."""
         return {"status": "ok", "routers": app.state.mounted}
 
-    @app.get("/metrics", tags=["core"], response_class=PlainTextResponse, dependencies=[Depends(require(*Role))])
+    @app.get(
+        "/metrics", tags=["core"], response_class=PlainTextResponse, dependencies=[Depends(require(*Role))]
+    )
     def metrics() -> Response:
         """Prometheus metrics (any valid API key)."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -205,7 +218,7 @@ def create_app(
             continue
         try:
             register = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken stage must not take the server down
+        except Exception as exc:
             log.warning("cannot load router %r (%s): %s", ep.name, ep.value, exc)
             continue
         register(app, settings)

@@ -110,10 +110,20 @@ def read_aligned(
 
     if (rate_hz is None) == (at is None):
         raise ValueError("give exactly one of rate_hz (a regular grid) or at (explicit times)")
-    data = read_channels(ds, session_id, channels=channels, start=None if at is not None else start,
-                         end=None if at is not None else end, snapshot=snapshot)
+    data = read_channels(
+        ds,
+        session_id,
+        channels=channels,
+        start=None if at is not None else start,
+        end=None if at is not None else end,
+        snapshot=snapshot,
+    )
     if at is not None:
-        grid = np.asarray([_us(t) for t in at], dtype=np.int64) if not isinstance(at, np.ndarray) or at.dtype != np.int64 else at
+        grid = (
+            np.asarray([_us(t) for t in at], dtype=np.int64)
+            if not isinstance(at, np.ndarray) or at.dtype != np.int64
+            else at
+        )
     else:
         assert rate_hz is not None
         if rate_hz <= 0:
@@ -130,7 +140,9 @@ def read_aligned(
     return pa.table(cols)
 
 
-def _align(ts: np.ndarray, vals: np.ndarray, grid: np.ndarray, method: str, tolerance_s: float | None) -> np.ndarray:
+def _align(
+    ts: np.ndarray, vals: np.ndarray, grid: np.ndarray, method: str, tolerance_s: float | None
+) -> np.ndarray:
     out = np.full(len(grid), np.nan)
     if len(ts) == 0 or len(grid) == 0:
         return out

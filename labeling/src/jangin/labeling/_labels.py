@@ -51,7 +51,7 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
         params.append(session_ids)
     con = ds.connect()
     try:
-        events = con.execute(sql, params).to_arrow_table().to_pylist()
+        events = con.sql(sql, params=params or None).to_arrow_table().to_pylist()
     finally:
         con.close()
     now = datetime.now(UTC)

@@ -16,7 +16,6 @@ app = typer.Typer(name="label", help="Label frames, sensor spans and sessions.",
 def judgments(dataset: DatasetOption = None) -> None:
     """Turn the experts' OK/NG judgment events into span labels."""
     from jangin.core import Dataset
-
     from jangin.labeling import labels_from_judgments
 
     n = labels_from_judgments(Dataset.open(resolve_dataset(dataset)))
@@ -31,7 +30,6 @@ def import_boxes(
 ) -> None:
     """Import boxes from a CSV file as box labels."""
     from jangin.core import Dataset
-
     from jangin.labeling import import_box_csv
 
     n = import_box_csv(Dataset.open(resolve_dataset(dataset)), csv_file, session_id=session)
