@@ -119,9 +119,9 @@ def import_box_csv(
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         need = {"image", "class", "xmin", "ymin", "xmax", "ymax"}
-        missing = need - set(reader.fieldnames or [])
-        if missing:
-            raise SchemaError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        absent = need - set(reader.fieldnames or [])
+        if absent:
+            raise SchemaError(f"{path}: missing column(s) {', '.join(sorted(absent))}")
         for i, r in enumerate(reader, start=2):
             if r["image"] not in frames:
                 if missing == "skip":
