@@ -1,7 +1,31 @@
-"""Labeling: labels from expert judgments and label files, and the Label Studio round trip."""
+"""Labeling: labels from expert judgments and label files, and the Label Studio round trip.
+
+Push frames and sensor windows to a Label Studio server (with model pre-annotations read from the
+``labels`` table), pull the annotations back as label rows, import a Label Studio JSON export without
+a server, and export labels as YOLO, COCO or a Hugging Face–loadable Parquet dataset.
+"""
 
 from __future__ import annotations
 
+from jangin.labeling._client import LabelStudioClient
+from jangin.labeling._export import export_labels
 from jangin.labeling._labels import append_new_labels, import_box_csv, labels_from_judgments
+from jangin.labeling._pull import PullResult, import_export, pull
+from jangin.labeling._push import PushResult, push
+from jangin.labeling._schema import LabelGroup, LabelSchema, load_schema
 
-__all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]
+__all__ = [
+    "LabelGroup",
+    "LabelSchema",
+    "LabelStudioClient",
+    "PullResult",
+    "PushResult",
+    "append_new_labels",
+    "export_labels",
+    "import_box_csv",
+    "import_export",
+    "labels_from_judgments",
+    "load_schema",
+    "pull",
+    "push",
+]

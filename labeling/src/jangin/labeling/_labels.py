@@ -27,7 +27,10 @@ def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | 
     con = ds.connect()
     try:
         existing = {
-            r[0] for r in con.execute("SELECT label_id FROM labels WHERE label_id IN (SELECT unnest(?))", [ids]).fetchall()
+            r[0]
+            for r in con.execute(
+                "SELECT label_id FROM labels WHERE label_id IN (SELECT unnest(?))", [ids]
+            ).fetchall()
         }
     finally:
         con.close()
@@ -127,14 +130,18 @@ def import_box_csv(
                 if missing == "skip":
                     skipped += 1
                     continue
-                raise SchemaError(f"{path}: row {i}: image {r['image']!r} is not a frame of session {session_id}")
+                raise SchemaError(
+                    f"{path}: row {i}: image {r['image']!r} is not a frame of session {session_id}"
+                )
             fid, w, h = frames[r["image"]]
             try:
                 x1, y1, x2, y2 = (float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
             except ValueError:
                 raise SchemaError(f"{path}: row {i}: box coordinates must be numbers") from None
             if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
-                raise SchemaError(f"{path}: row {i}: box ({x1}, {y1}, {x2}, {y2}) is not inside the {w}×{h} image")
+                raise SchemaError(
+                    f"{path}: row {i}: box ({x1}, {y1}, {x2}, {y2}) is not inside the {w}×{h} image"
+                )
             rows.append(
                 {
                     "label_id": stable_id("lbl", "boxcsv", fid, r["class"], x1, y1, x2, y2),
