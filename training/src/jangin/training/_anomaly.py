@@ -89,8 +89,12 @@ def train_anomaly(
         raise ValueError(f"imgsz must be a multiple of 32, got {cfg.imgsz}")
     if data is None:
         data = select_anomaly_images(
-            ds, where=cfg.where, good_where=cfg.good_where, group_by=cfg.group_by,
-            fractions=cfg.fractions, seed=cfg.seed,
+            ds,
+            where=cfg.where,
+            good_where=cfg.good_where,
+            group_by=cfg.group_by,
+            fractions=cfg.fractions,
+            seed=cfg.seed,
         )
     work_dir = Path(work_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -112,8 +116,10 @@ def train_anomaly(
             progress(task, min(i + cfg.batch, len(train)), len(train))
         if cfg.algorithm == "patchcore":
             if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
-                log.warning("MALLOC_MMAP_THRESHOLD_ is not set: PatchCore's coreset may fragment memory "
-                            "on large sets (start the process with MALLOC_MMAP_THRESHOLD_=1048576)")
+                log.warning(
+                    "MALLOC_MMAP_THRESHOLD_ is not set: PatchCore's coreset may fragment memory "
+                    "on large sets (start the process with MALLOC_MMAP_THRESHOLD_=1048576)"
+                )
             model.subsample_embedding(cfg.coreset_ratio)
         else:
             model.fit()
@@ -131,8 +137,10 @@ def train_anomaly(
     else:
         thr, how = float(val_s.max()), "max score of good val images (no defective images)"
     norm = {
-        "score_min": float(val_s.min()), "score_max": float(val_s.max()),
-        "map_min": float(val_m.min()), "map_max": float(val_m.max()),
+        "score_min": float(val_s.min()),
+        "score_max": float(val_s.max()),
+        "map_min": float(val_m.min()),
+        "map_max": float(val_m.max()),
     }
     if norm["score_max"] <= norm["score_min"]:
         norm["score_max"] = norm["score_min"] + 1e-6
@@ -173,8 +181,9 @@ def train_anomaly(
     files: dict[str, Path] = {"model.onnx": onnx_path, "model.pt": pt_path}
     from jangin.training._report import anomaly_report
 
-    report_files = anomaly_report(work_dir / "report", cfg.name, metrics, y, test_s, thr, test, test_m, norm,
-                                  cfg.imgsz)
+    report_files = anomaly_report(
+        work_dir / "report", cfg.name, metrics, y, test_s, thr, test, test_m, norm, cfg.imgsz
+    )
     files.update({f"report/{p.name}": p for p in report_files})
     (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     files["metrics.json"] = work_dir / "metrics.json"
@@ -185,16 +194,34 @@ def train_anomaly(
         task="anomaly",
         framework=f"anomalib {anomalib.__version__} ({cfg.algorithm}, torch {torch.__version__})",
         classes=["good", "anomalous"],
-        input=InputSpec(width=cfg.imgsz, height=cfg.imgsz, color="rgb", resize="stretch", scale=1 / 255,
-                        mean=MEAN, std=STD),
-        outputs={"format": "anomaly_v1", "norm": norm, "inputs": ["images"],
-                 "names": ["pred_score", "anomaly_map"], "dynamic_batch": True, "opset": OPSET},
+        input=InputSpec(
+            width=cfg.imgsz,
+            height=cfg.imgsz,
+            color="rgb",
+            resize="stretch",
+            scale=1 / 255,
+            mean=MEAN,
+            std=STD,
+        ),
+        outputs={
+            "format": "anomaly_v1",
+            "norm": norm,
+            "inputs": ["images"],
+            "names": ["pred_score", "anomaly_map"],
+            "dynamic_batch": True,
+            "opset": OPSET,
+        },
         thresholds={"image": thr, "pixel": thr},
         metrics=metrics,
         dataset=data.dataset,
         dataset_snapshot=data.snapshot,
-        train_config={**json.loads(cfg.model_dump_json()), "backbone_init": backbone_init, "device": dev,
-                      "set_params": data.params, "split_counts": data.counts()},
+        train_config={
+            **json.loads(cfg.model_dump_json()),
+            "backbone_init": backbone_init,
+            "device": dev,
+            "set_params": data.params,
+            "split_counts": data.counts(),
+        },
         parity=parity,
         extra={"report": "report/index.html"},
     )
@@ -216,14 +243,19 @@ def _build(cfg: AnomalyConfig, torch: Any) -> tuple[Any, str]:
         else:
             from anomalib.models.image.padim.torch_model import PadimModel
 
-            model = PadimModel(layers=list(cfg.layers), backbone=cfg.backbone, pre_trained=False,
-                               n_features=cfg.n_features)
+            model = PadimModel(
+                layers=list(cfg.layers), backbone=cfg.backbone, pre_trained=False, n_features=cfg.n_features
+            )
     except (ImportError, RuntimeError, ValueError) as exc:
-        raise TrainingError(f"building {cfg.algorithm} on {cfg.backbone} failed: {exc}",
-                            hint="pip install anomalib==2.7.0") from exc
+        raise TrainingError(
+            f"building {cfg.algorithm} on {cfg.backbone} failed: {exc}", hint="pip install anomalib==2.7.0"
+        ) from exc
     if cfg.weights is None:
-        log.warning("no backbone weights given: %s starts from RANDOM initialisation (nothing is downloaded); "
-                    "give --weights with a local state_dict for better features", cfg.backbone)
+        log.warning(
+            "no backbone weights given: %s starts from RANDOM initialisation (nothing is downloaded); "
+            "give --weights with a local state_dict for better features",
+            cfg.backbone,
+        )
         return model, "random"
     if not Path(cfg.weights).is_file():
         raise TrainingError(f"backbone weights {cfg.weights} not found; Jangin never downloads weights")
@@ -258,11 +290,13 @@ def _scorer_class() -> Any:
     return Scorer
 
 
-def _Scorer(model: Any) -> Any:  # noqa: N802 - reads as the class it builds
+def _Scorer(model: Any) -> Any:
     return _scorer_class()(model)
 
 
-def _score(net: Any, rows: list[dict[str, Any]], cfg: AnomalyConfig, torch: Any, dev: str) -> tuple[np.ndarray, np.ndarray]:
+def _score(
+    net: Any, rows: list[dict[str, Any]], cfg: AnomalyConfig, torch: Any, dev: str
+) -> tuple[np.ndarray, np.ndarray]:
     scores, maps = [], []
     with torch.no_grad():
         for i in range(0, len(rows), cfg.batch):
@@ -361,18 +395,22 @@ def check_anomaly_parity(
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     if names[:2] != ["pred_score", "anomaly_map"] or sess.get_inputs()[0].name != "images":
-        raise TrainingError(f"{onnx_path}: outputs {names} / input {sess.get_inputs()[0].name} break anomaly_v1")
+        raise TrainingError(
+            f"{onnx_path}: outputs {names} / input {sess.get_inputs()[0].name} break anomaly_v1"
+        )
     o_s, o_m = sess.run(["pred_score", "anomaly_map"], {"images": images.astype(np.float32)})
     net = net.cpu().eval()
     with torch.no_grad():
         t_s, t_m = (t.numpy() for t in net(torch.from_numpy(images)))
     lo, hi = norm["score_min"], norm["score_max"]
     ds = np.abs(normalise(o_s, threshold, lo, hi) - normalise(t_s, threshold, lo, hi))
-    dm = np.abs(normalise(o_m, threshold, norm["map_min"], norm["map_max"])
-                - normalise(t_m, threshold, norm["map_min"], norm["map_max"]))
+    dm = np.abs(
+        normalise(o_m, threshold, norm["map_min"], norm["map_max"])
+        - normalise(t_m, threshold, norm["map_min"], norm["map_max"])
+    )
     flips = int(((o_s >= threshold) != (t_s >= threshold)).sum())
     figures = {
-        "images": int(len(images)),
+        "images": len(images),
         "max_norm_score_diff": float(ds.max()),
         "max_raw_score_diff": float(np.abs(o_s - t_s).max()),
         "max_norm_map_diff": float(dm.max()),

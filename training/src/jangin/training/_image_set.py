@@ -126,8 +126,13 @@ def select_anomaly_images(
         splits[n].extend(bads[g])
     if not splits["val"] or not any(not r["bad"] for r in splits["val"]):
         raise TrainingError("no good image left for threshold calibration (val)", hint="add good images")
-    params = {"where": where, "good_where": good_where, "group_by": group_by, "fractions": list(fractions),
-              "seed": seed}
+    params = {
+        "where": where,
+        "good_where": good_where,
+        "group_by": group_by,
+        "fractions": list(fractions),
+        "seed": seed,
+    }
     res = ImageSet(splits=splits, snapshot=snap, dataset=str(ds.root), params=params)
     log.info("anomaly image set: %s", res.counts())
     return res

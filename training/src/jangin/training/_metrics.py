@@ -61,5 +61,8 @@ def binary_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
         "precision": round(precision, 5),
         "recall": round(recall, 5),
         "f1": round(f1, 5),
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
     }

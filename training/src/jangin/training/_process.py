@@ -22,7 +22,7 @@ from jangin.core import Dataset, DatasetError, ModelManifest, ModelRegistry, Mod
 from jangin.core.features import feature_names, fit_feature_spec, window_features
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.timeseries import read_channels
-from jangin.training._metrics import best_f1_threshold, binary_metrics, roc_auc
+from jangin.training._metrics import binary_metrics, roc_auc
 
 __all__ = ["ProcessConfig", "load_windows", "train_process"]
 
@@ -40,7 +40,9 @@ class ProcessConfig(BaseModel):
     where: str | None = Field(None, description="SQL predicate on current_labels aliased l")
     ok_name: str = "OK"
     features: Literal["deviation", "all"] = Field(
-        "deviation", description="deviation: only scale-free deviations from OK (absz_*, frac_out, max_absz_*)")
+        "deviation",
+        description="deviation: only scale-free deviations from OK (absz_*, frac_out, max_absz_*)",
+    )
     n_estimators: int = Field(100, ge=1)
     max_depth: int = Field(2, ge=1)
     learning_rate: float = Field(0.1, gt=0)
@@ -49,7 +51,10 @@ class ProcessConfig(BaseModel):
 
 
 def load_windows(
-    ds: Dataset, *, where: str | None = None, snapshot: dict[str, int] | None = None,
+    ds: Dataset,
+    *,
+    where: str | None = None,
+    snapshot: dict[str, int] | None = None,
     channels: tuple[str, ...] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Span-labelled windows and their raw samples: ``[{session_id, name, ts_start, ts_end, samples}]``."""
@@ -66,7 +71,9 @@ def load_windows(
     try:
         rows = con.sql(sql).to_arrow_table().to_pylist()
         if channels is None:
-            channels = tuple(r[0] for r in con.sql("SELECT DISTINCT channel FROM sensor_samples ORDER BY 1").fetchall())
+            channels = tuple(
+                r[0] for r in con.sql("SELECT DISTINCT channel FROM sensor_samples ORDER BY 1").fetchall()
+            )
     except duckdb.Error as exc:
         raise DatasetError(f"selecting span labels failed: {exc}", hint="check --where") from exc
     finally:
@@ -81,8 +88,16 @@ def load_windows(
         for ch, (t, v) in by_session[sid].items():
             m = (t >= r["t0"]) & (t < r["t1"])
             samples[ch] = (t[m], v[m])
-        out.append({"label_id": r["label_id"], "session_id": sid, "name": r["name"], "ts_start": r["t0"],
-                    "ts_end": r["t1"], "samples": samples})
+        out.append(
+            {
+                "label_id": r["label_id"],
+                "session_id": sid,
+                "name": r["name"],
+                "ts_start": r["t0"],
+                "ts_end": r["t1"],
+                "samples": samples,
+            }
+        )
     return out, list(channels)
 
 
@@ -98,7 +113,9 @@ def _features(windows: list[dict[str, Any]], spec: dict[str, Any], index: list[i
     return np.stack([window_features(w["samples"], spec)[index] for w in windows])
 
 
-def _fit(cfg: ProcessConfig, channels: list[str], windows: list[dict[str, Any]], y: np.ndarray) -> tuple[Any, dict[str, Any]]:
+def _fit(
+    cfg: ProcessConfig, channels: list[str], windows: list[dict[str, Any]], y: np.ndarray
+) -> tuple[Any, dict[str, Any]]:
     from sklearn.ensemble import GradientBoostingClassifier
 
     spec = fit_feature_spec(channels, [w["samples"] for w, bad in zip(windows, y, strict=True) if not bad])
@@ -106,8 +123,12 @@ def _fit(cfg: ProcessConfig, channels: list[str], windows: list[dict[str, Any]],
     X = _features(windows, spec, spec["index"])
     if y.all() or not y.any():
         return None, spec  # one class only: nothing to learn (scored as the prior)
-    clf = GradientBoostingClassifier(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth,
-                                     learning_rate=cfg.learning_rate, random_state=cfg.seed)
+    clf = GradientBoostingClassifier(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        learning_rate=cfg.learning_rate,
+        random_state=cfg.seed,
+    )
     clf.fit(X, y)
     return clf, spec
 
@@ -140,7 +161,9 @@ def train_process(
     if len(sessions) < 2 or not y.any() or y.all():
         raise TrainingError(
             f"{len(windows)} span label(s) in {len(sessions)} session(s), {int(y.sum())} NG: need ≥ 2 sessions "
-            "and both OK and NG windows", hint="label judgments first (`jangin label judgments`)")
+            "and both OK and NG windows",
+            hint="label judgments first (`jangin label judgments`)",
+        )
     work_dir = Path(work_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     work_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -157,7 +180,6 @@ def train_process(
             f = window_features(windows[i]["samples"], spec)
             base[i] = [f[j * 9 + 7] for j in range(len(channels))]  # absz_mean of each channel
     progress("cross-validate", len(sessions), len(sessions))
-    thr = best_f1_threshold(oof, y) if len(set(oof.tolist())) > 1 else 0.5
     per_channel = {ch: roc_auc(y, base[:, j]) for j, ch in enumerate(channels)}
     best_ch = max(per_channel, key=lambda c: per_channel[c] or 0)
     metrics: dict[str, Any] = {
@@ -196,9 +218,17 @@ def train_process(
         task="process",
         framework=f"scikit-learn {sklearn.__version__} GradientBoostingClassifier",
         classes=[cfg.ok_name, "NG"],
-        outputs={"format": "process_v1", "input": "features", "n_features": int(X.shape[1]),
-                 "outputs": ["label", "probabilities"], "ng_column": 1, "feature_names": names,
-                 "feature_spec": spec, "feature_index": spec["index"], "features": "jangin.core.features.window_features v1"},
+        outputs={
+            "format": "process_v1",
+            "input": "features",
+            "n_features": int(X.shape[1]),
+            "outputs": ["label", "probabilities"],
+            "ng_column": 1,
+            "feature_names": names,
+            "feature_spec": spec,
+            "feature_index": spec["index"],
+            "features": "jangin.core.features.window_features v1",
+        },
         thresholds={"ng": 0.5},
         metrics=metrics,
         dataset=str(ds.root),
@@ -208,8 +238,13 @@ def train_process(
         extra={"report": "report/index.html"},
     )
     mv = registry.add(manifest, files)
-    log.info("published %s:%s (LOSO AUROC %s vs baseline %s)", mv.name, mv.version, metrics["auroc"],
-             metrics["baseline_auroc"])
+    log.info(
+        "published %s:%s (LOSO AUROC %s vs baseline %s)",
+        mv.name,
+        mv.version,
+        metrics["auroc"],
+        metrics["baseline_auroc"],
+    )
     return mv
 
 
@@ -219,15 +254,23 @@ def export_process_onnx(clf: Any, n_features: int, path: Path) -> Path:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType
 
-        onx = convert_sklearn(clf, initial_types=[("features", FloatTensorType([None, n_features]))],
-                              options={id(clf): {"zipmap": False}}, target_opset={"": OPSET, "ai.onnx.ml": 3})
+        onx = convert_sklearn(
+            clf,
+            initial_types=[("features", FloatTensorType([None, n_features]))],
+            options={id(clf): {"zipmap": False}},
+            target_opset={"": OPSET, "ai.onnx.ml": 3},
+        )
     except Exception as exc:  # skl2onnx raises many kinds
-        raise TrainingError(f"ONNX export of the process model failed: {exc}", hint="pip install skl2onnx") from exc
+        raise TrainingError(
+            f"ONNX export of the process model failed: {exc}", hint="pip install skl2onnx"
+        ) from exc
     path.write_bytes(onx.SerializeToString())
     return path
 
 
-def check_process_parity(onnx_path: Path, clf: Any, X: np.ndarray, *, tolerance: float = 1e-4) -> dict[str, Any]:
+def check_process_parity(
+    onnx_path: Path, clf: Any, X: np.ndarray, *, tolerance: float = 1e-4
+) -> dict[str, Any]:
     """ONNX Runtime vs ``predict_proba`` on ``X``; refuse beyond ``tolerance``.
 
     Raises:
@@ -237,14 +280,27 @@ def check_process_parity(onnx_path: Path, clf: Any, X: np.ndarray, *, tolerance:
 
     ort = import_onnxruntime()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"features": X.astype(np.float32)}), strict=True))
+    out = dict(
+        zip(
+            [o.name for o in sess.get_outputs()],
+            sess.run(None, {"features": X.astype(np.float32)}),
+            strict=True,
+        )
+    )
     ref = clf.predict_proba(X.astype(np.float32))[:, 1]
     got = np.asarray(out["probabilities"])[:, 1]
     diff = float(np.abs(got - ref).max())
     flips = int(((got >= 0.5) != (ref >= 0.5)).sum())
-    figures = {"windows": int(len(X)), "max_proba_diff": diff, "decision_flips": flips, "tolerance": tolerance,
-               "passed": diff <= tolerance and flips == 0}
+    figures = {
+        "windows": len(X),
+        "max_proba_diff": diff,
+        "decision_flips": flips,
+        "tolerance": tolerance,
+        "passed": diff <= tolerance and flips == 0,
+    }
     if not figures["passed"]:
-        raise TrainingError(f"parity gate refused {onnx_path}: P(NG) differs by up to {diff:.3g} "
-                            f"(tolerance {tolerance}), {flips} decision flip(s) on {len(X)} windows")
+        raise TrainingError(
+            f"parity gate refused {onnx_path}: P(NG) differs by up to {diff:.3g} "
+            f"(tolerance {tolerance}), {flips} decision flip(s) on {len(X)} windows"
+        )
     return figures

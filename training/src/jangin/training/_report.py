@@ -55,8 +55,15 @@ def _confusion(out: Path, m: dict[str, Any], labels: tuple[str, str]) -> Path:
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=labels, yticklabels=labels, xlabel="predicted",
-           ylabel="true", title="confusion matrix")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="true",
+        title="confusion matrix",
+    )
     fig.tight_layout()
     path = out / "confusion_matrix.png"
     fig.savefig(path, dpi=80)
@@ -125,8 +132,13 @@ def anomaly_report(
 
 
 def process_report(
-    out: Path, name: str, metrics: dict[str, Any], y: np.ndarray, scores: np.ndarray,
-    threshold: float, windows: list[dict[str, Any]],
+    out: Path,
+    name: str,
+    metrics: dict[str, Any],
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    windows: list[dict[str, Any]],
 ) -> list[Path]:
     """ROC / PR / histogram of the out-of-fold scores, confusion matrix, the worst windows in a table."""
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +152,9 @@ def process_report(
         f"<td>{scores[i]:.3f}</td></tr>"
         for i in order
     )
-    notes = ("<p>Scores are out-of-fold (leave-one-session-out). Worst windows:</p>"
-             f"<table><tr><th>session</th><th>label</th><th>P(NG)</th></tr>{worst}</table>")
+    notes = (
+        "<p>Scores are out-of-fold (leave-one-session-out). Worst windows:</p>"
+        f"<table><tr><th>session</th><th>label</th><th>P(NG)</th></tr>{worst}</table>"
+    )
     files.append(_page(out, f"process model {name}", metrics, files, notes))
     return files
