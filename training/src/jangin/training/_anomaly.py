@@ -52,6 +52,7 @@ class AnomalyConfig(BaseModel):
     good_where: str | None = None
     group_by: str = "frame_id"
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    max_defective: int | None = Field(None, ge=1, description="cap on defective images per split (val, test)")
     seed: int = 0
     batch: int = Field(16, ge=1)
     device: str = "auto"
@@ -95,6 +96,7 @@ def train_anomaly(
             group_by=cfg.group_by,
             fractions=cfg.fractions,
             seed=cfg.seed,
+            max_defective=cfg.max_defective,
         )
     work_dir = Path(work_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,9 @@ def train_anomaly(
                     "MALLOC_MMAP_THRESHOLD_ is not set: PatchCore's coreset may fragment memory "
                     "on large sets (start the process with MALLOC_MMAP_THRESHOLD_=1048576)"
                 )
-            model.subsample_embedding(cfg.coreset_ratio)
+            emb = torch.vstack(model.embedding_store)
+            model.embedding_store.clear()
+            model.memory_bank = emb[k_center_greedy(emb, cfg.coreset_ratio, cfg.seed)]
         else:
             model.fit()
     except (RuntimeError, ValueError) as exc:
@@ -271,6 +275,37 @@ def _build(cfg: AnomalyConfig, torch: Any) -> tuple[Any, str]:
         raise TrainingError(f"{cfg.weights} holds no weight of a {cfg.backbone} backbone")
     log.info("backbone %s: %d tensors loaded from %s", cfg.backbone, loaded, cfg.weights)
     return model, f"file:{Path(cfg.weights).name}"
+
+
+def k_center_greedy(emb: Any, ratio: float, seed: int = 0, proj_dim: int = 128) -> Any:
+    """Indices of a PatchCore coreset: greedy k-center on a Gaussian random projection of ``emb``.
+
+    The algorithm of anomalib's ``KCenterGreedy``, vectorised in torch (anomalib's took ~66 s for
+    1,227 centres from 12k patches on 2 busy cores; this ~1 s).
+    """
+    import torch
+
+    n = max(1, int(len(emb) * ratio))
+    g = torch.Generator().manual_seed(seed)
+    x = emb.detach().float().cpu()
+    if x.shape[1] > proj_dim:
+        x = x @ (torch.randn(x.shape[1], proj_dim, generator=g) / proj_dim**0.5)
+    first = int(torch.randint(len(x), (1,), generator=g))
+    idx = torch.empty(n, dtype=torch.long)
+    idx[0] = first
+    # One mat-vec per centre, on one thread: these small ops only lose to thread hand-offs on a busy box.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sq = (x * x).sum(1)
+        dmin = sq - 2 * (x @ x[first]) + sq[first]
+        for k in range(1, n):
+            i = int(torch.argmax(dmin))
+            idx[k] = i
+            dmin = torch.minimum(dmin, sq - 2 * (x @ x[i]) + sq[i])
+    finally:
+        torch.set_num_threads(threads)
+    return idx.to(emb.device)
 
 
 def _scorer_class() -> Any:

@@ -51,6 +51,7 @@ def select_anomaly_images(
     group_by: str = "frame_id",
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     seed: int = 0,
+    max_defective: int | None = None,
     snapshot: Mapping[str, int] | None = None,
 ) -> ImageSet:
     """Select good and defective frames with SQL and split them by group.
@@ -69,6 +70,7 @@ def select_anomaly_images(
         group_by: ``frames`` column kept on one side of the split (``frame_id`` for still images).
         fractions: Train / val / test shares of the good groups.
         seed: Seed of the split.
+        max_defective: Keep at most this many defective images in val and in test (a seeded choice).
         snapshot: Dataset snapshot to read; default the current one.
 
     Raises:
@@ -124,6 +126,11 @@ def select_anomaly_images(
         splits[n].extend(goods[g])
     for g, n in _assign(sorted(bads), (0.0, 0.5, 0.5), seed, "bad").items():
         splits[n].extend(bads[g])
+    if max_defective is not None:
+        for name in ("val", "test"):
+            bad = [r for r in splits[name] if r["bad"]]
+            keep = {id(r) for r in _pick(bad, max_defective, seed)}
+            splits[name] = [r for r in splits[name] if not r["bad"] or id(r) in keep]
     if not splits["val"] or not any(not r["bad"] for r in splits["val"]):
         raise TrainingError("no good image left for threshold calibration (val)", hint="add good images")
     params = {
@@ -132,10 +139,16 @@ def select_anomaly_images(
         "group_by": group_by,
         "fractions": list(fractions),
         "seed": seed,
+        "max_defective": max_defective,
     }
     res = ImageSet(splits=splits, snapshot=snap, dataset=str(ds.root), params=params)
     log.info("anomaly image set: %s", res.counts())
     return res
+
+
+def _pick(rows: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    order = sorted(rows, key=lambda r: hashlib.sha256(f"{seed}:pick:{r['frame_id']}".encode()).hexdigest())
+    return order[:n]
 
 
 def _assign(groups: Sequence[str], fractions: Sequence[float], seed: int, salt: str) -> dict[str, str]:
