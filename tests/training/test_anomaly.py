@@ -10,7 +10,6 @@ import pytest
 
 from jangin.core import ModelRegistry, TrainingError
 
-
 _RUN: dict[str, Any] = {}
 
 

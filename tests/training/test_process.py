@@ -52,7 +52,7 @@ def test_process_onnx_follows_the_contract(adata: Any, tmp_path: Path) -> None:
     window = read_channels(ds, lab["session_id"], start=lab["ts_start"], end=lab["ts_end"])
     x = window_features(window, out["feature_spec"])[out["feature_index"]][None]
     sess = ort.InferenceSession(str(mv.path / "model.onnx"), providers=["CPUExecutionProvider"])
-    label, proba = sess.run(["label", "probabilities"], {"features": x})
+    _, proba = sess.run(["label", "probabilities"], {"features": x})
     assert proba.shape == (1, 2) and abs(float(proba.sum()) - 1) < 1e-5
     assert x.shape[1] == out["n_features"] == len(out["feature_names"])
 
