@@ -46,3 +46,19 @@ def synth() -> Any:
 def trained(network_guard: list, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A detector trained once per process (imgsz 64, 2 epochs), with the network blocked while it trains."""
     return synthetic.trained_detector(tmp_path_factory, network_guard)
+
+
+def _load(name: str, file: str) -> Any:
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def adata() -> Any:
+    """Synthetic anomaly and process data (``make_anomaly_dataset``, ``make_process_dataset``)."""
+    return _load("jangin_tests_anomaly_data", "anomaly_data.py")

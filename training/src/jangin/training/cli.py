@@ -116,7 +116,12 @@ def ls(dataset: DatasetOption = None, registry: RegistryOption = None) -> None:
     for mv in reg.list():
         m = mv.manifest
         metric = next(
-            (f"{k} {m.metrics[k]:.3f}" for k in ("mAP50", "accuracy", "auroc") if k in m.metrics), ""
+            (
+                f"{k} {m.metrics[k]:.3f}"
+                for k in ("mAP50", "auroc", "accuracy")
+                if m.metrics.get(k) is not None
+            ),
+            "",
         )
         t.add_row(
             m.name,
@@ -153,3 +158,140 @@ def promote(
     """Make NAME:VERSION the active version (what `inspect` and the server load by default)."""
     mv = _registry(dataset, registry).promote(name, version)
     console().print(f"{mv.name}:{mv.version} is now active")
+
+
+@train_app.command("anomaly")
+def anomaly(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name in the registry.")] = "anomaly",
+    dataset: DatasetOption = None,
+    algorithm: Annotated[str, typer.Option(help="patchcore or padim.")] = "patchcore",
+    where: Annotated[
+        str | None, typer.Option(help="SQL predicate on frames (alias f), e.g. \"f.session_id = 'ses-…'\".")
+    ] = None,
+    good_where: Annotated[
+        str | None, typer.Option(help="SQL predicate marking good frames [default: no defect label].")
+    ] = None,
+    imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32).")] = 128,
+    backbone: Annotated[str, typer.Option(help="timm backbone (random init unless --weights).")] = "resnet18",
+    weights: Annotated[Path | None, typer.Option(help="Local backbone state_dict (.pt/.pth).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
+    group_by: Annotated[str, typer.Option(help="frames column kept on one side of the split.")] = "frame_id",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the backbone's init.")] = 0,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML with AnomalyConfig fields (flags override).")
+    ] = None,
+    registry: RegistryOption = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
+) -> None:
+    """Train an anomaly model on good images, calibrate it, check its ONNX export and publish it."""
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.core.settings import get_settings
+    from jangin.training._anomaly import AnomalyConfig, train_anomaly
+
+    cfg = AnomalyConfig(
+        **_merge(
+            ctx,
+            config,
+            dict(
+                name=name,
+                algorithm=algorithm,
+                where=where,
+                good_where=good_where,
+                imgsz=imgsz,
+                backbone=backbone,
+                weights=weights,
+                device=device,
+                group_by=group_by,
+                seed=seed,
+            ),
+        )
+    )
+    ds = Dataset.open(resolve_dataset(dataset))
+    with progress_bar() as progress:
+        mv = train_anomaly(
+            ds,
+            cfg,
+            registry=ModelRegistry(registry or ds.models_dir),
+            work_dir=work_dir or get_settings().home / "runs",
+            progress=progress,
+        )
+    m = mv.manifest.metrics
+    console().print(
+        f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
+        f"test: {m['good']} good + {m['defective']} defective: image AUROC {m['auroc']}  F1 {m['f1']:.3f} "
+        f"(intensity baseline AUROC {m['baseline_intensity_auroc']})\n"
+        f"parity: normalised score diff {mv.manifest.parity['max_norm_score_diff']:.2e}, passed"
+    )
+
+
+@train_app.command("process")
+def process(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Option("--name", "-n", help="Model name in the registry.")
+    ] = "process-quality",
+    dataset: DatasetOption = None,
+    where: Annotated[str | None, typer.Option(help="SQL predicate on current_labels (alias l).")] = None,
+    channels: Annotated[str | None, typer.Option(help="Comma-separated channels [default: all].")] = None,
+    features: Annotated[str, typer.Option(help="deviation or all.")] = "deviation",
+    seed: Annotated[int, typer.Option(help="Seed of the gradient boosting.")] = 0,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML with ProcessConfig fields (flags override).")
+    ] = None,
+    registry: RegistryOption = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
+) -> None:
+    """Train the OK/NG model of seam segments from their sensor windows (span labels) and publish it."""
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.core.settings import get_settings
+    from jangin.training._process import ProcessConfig, train_process
+
+    chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
+    cfg = ProcessConfig(
+        **_merge(ctx, config, dict(name=name, where=where, channels=chans, features=features, seed=seed))
+    )
+    ds = Dataset.open(resolve_dataset(dataset))
+    with progress_bar() as progress:
+        mv = train_process(
+            ds,
+            cfg,
+            registry=ModelRegistry(registry or ds.models_dir),
+            work_dir=work_dir or get_settings().home / "runs",
+            progress=progress,
+        )
+    m = mv.manifest.metrics
+    console().print(
+        f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
+        f"{m['evaluation']}: {m['windows']} windows, {m['ng']} NG: AUROC {m['auroc']} vs best single-channel "
+        f"threshold {m['baseline_auroc']} ({m['baseline_best_channel']})\n"
+        f"parity: P(NG) diff {mv.manifest.parity['max_proba_diff']:.2e}, passed"
+    )
+
+
+def _merge(ctx: typer.Context, config: Path | None, flags: dict) -> dict:  # type: ignore[type-arg]
+    """Flag defaults, then the YAML config's fields, then the flags given on the command line."""
+    from click.core import ParameterSource
+
+    given = {
+        k: v
+        for k, v in flags.items()
+        if k not in ctx.params or ctx.get_parameter_source(k) != ParameterSource.DEFAULT
+    }
+    return {**flags, **_yaml(config), **given}
+
+
+def _yaml(path: Path | None) -> dict:  # type: ignore[type-arg]
+    if path is None:
+        return {}
+    import yaml
+
+    from jangin.core import ConfigError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config fields")
+    return data
