@@ -20,6 +20,7 @@ from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.settings import Settings, get_settings
 
 from jangin.capture._manifest import SessionManifest, load_manifest
+from jangin.capture._offsets import step_time, video_step_time
 from jangin.capture._sensors import SensorReport, read_device
 from jangin.capture._video import FaceBlurrer, encode_jpeg, probe_video, sample_frames
 
@@ -42,6 +43,7 @@ class ImportResult:
     frames: int = 0
     faces_blurred: int = 0
     sensors: list[SensorReport] = field(default_factory=list)
+    offsets: dict[str, tuple[float, str]] = field(default_factory=dict)  # device -> (offset_s, method)
     error: str | None = None
 
 
@@ -167,25 +169,37 @@ def import_session(
     if not deidentify:
         log.warning("session %s: face blurring is OFF (explicit opt-out); stored frames may show faces", m.session_key)
 
-    # 1. Read and validate everything first.
-    sensor_tables = []
-    for dev in m.devices:
-        table, rep = read_device(directory / dev.file, dev, sid)
-        sensor_tables.append(table)
-        result.sensors.append(rep)
-        result.samples += rep.samples
+    # 1. Read and validate everything first (events first: the sync event sets missing offsets).
     events = read_events(directory / m.events, sid) if m.events and (directory / m.events).is_file() else []
     for e in events:
         e["author"] = _deidentify_author(e["author"], m.technician, settings)
     result.events = len(events)
-
+    sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
+    sensor_tables = []
+    for dev in m.devices:
+        given = dev.clock_offset_s is not None
+        table, rep = read_device(directory / dev.file, dev if given else dev.model_copy(update={"clock_offset_s": 0.0}), sid)
+        if given:
+            result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given")
+        else:
+            off, method = _estimate_sensor_offset(table, dev, sync, directory / dev.file)
+            table = shift_times(table, off)
+            result.offsets[dev.name] = (off, method)
+        sensor_tables.append(table)
+        result.sensors.append(rep)
+        result.samples += rep.samples
     frames: list[dict[str, Any]] = []
     media: list[dict[str, Any]] = []
     blur = FaceBlurrer() if deidentify else None
     for cam in m.cameras:
         info = probe_video(directory / cam.file)
         video_start = _ts(cam.started_at) if cam.started_at else m.started_at
-        offset = timedelta(seconds=cam.clock_offset_s)
+        if cam.clock_offset_s is not None:
+            result.offsets[cam.name] = (float(cam.clock_offset_s), "given")
+        else:
+            result.offsets[cam.name] = _estimate_video_offset(directory / cam.file, video_start, sync)
+        cam_offset_s = result.offsets[cam.name][0]
+        offset = timedelta(seconds=cam_offset_s)
         around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
         total = max(1, int(info.duration_s / frame_interval_s))
         for n, fr in enumerate(
@@ -222,7 +236,7 @@ def import_session(
                     "duration_s": info.duration_s,
                     "width": info.width,
                     "height": info.height,
-                    "clock_offset_ns": round(cam.clock_offset_s * 1e9),
+                    "clock_offset_ns": round(cam_offset_s * 1e9),
                     "started_at": video_start + offset,
                     # Full videos are stored as recorded in this version; frames are de-identified.
                     "deidentified": False,
@@ -247,14 +261,62 @@ def import_session(
             shutil.copy2(directory / cam.file, dst)
         if media:
             ds.append("media", media, txn=txn)
-        ds.append("sessions", [_session_row(m, sid, settings, events, source="file")], txn=txn)
+        ds.append("sessions", [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)], txn=txn)
     except JanginError:
         raise
     return result
 
 
-def _session_row(m: SessionManifest, sid: str, settings: Settings, events: list[dict[str, Any]], *, source: str) -> dict[str, Any]:
+def shift_times(table: pa.Table, offset_s: float) -> pa.Table:
+    """``table`` with ``offset_s`` seconds added to its ``ts`` column."""
+    import pyarrow.compute as pc
+
+    from jangin.core.schema import TS
+
+    i = table.schema.get_field_index("ts")
+    us = pc.add(table.column("ts").cast(pa.int64()), pa.scalar(round(offset_s * 1e6), pa.int64()))
+    return table.set_column(i, table.schema.field(i), us.cast(TS))
+
+
+def _estimate_sensor_offset(table: pa.Table, dev: Any, sync: datetime | None, path: Path) -> tuple[float, str]:
+    import pyarrow.compute as pc
+
+    if sync is None:
+        log.warning("%s: no clock_offset_s and no sync event: offset 0 assumed", path)
+        return 0.0, "none"
+    channel = dev.sync_channel or (dev.channels[0].name if dev.channels else None)
+    part = table.filter(pc.equal(table.column("channel"), channel)) if channel else table
+    t_s = part.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    step = step_time(t_s, part.column("value").to_numpy(zero_copy_only=False), name=f"{path} channel {channel}")
+    return round(sync.timestamp() - step, 6), f"sync_event:{channel}"
+
+
+def _estimate_video_offset(path: Path, video_start: datetime, sync: datetime | None) -> tuple[float, str]:
+    if sync is None:
+        log.warning("%s: no clock_offset_s and no sync event: offset 0 assumed", path)
+        return 0.0, "none"
+    t_video = video_step_time(path)
+    return round((sync - video_start).total_seconds() - t_video, 6), "sync_event:video_brightness"
+
+
+def _session_row(
+    m: SessionManifest,
+    sid: str,
+    settings: Settings,
+    events: list[dict[str, Any]],
+    *,
+    source: str,
+    offsets: dict[str, tuple[float, str]] | None = None,
+    status: str = "processed",
+    ended_at: datetime | None = None,
+) -> dict[str, Any]:
     ends = [e["ts"] for e in events]
+    offsets = offsets or {}
+
+    def dev(name: str, kind: str, given: float | None) -> dict[str, Any]:
+        off, method = offsets.get(name, (given or 0.0, "given" if given is not None else "none"))
+        return {"name": name, "kind": kind, "clock_offset_ns": round(off * 1e9), "offset_method": method}
+
     return {
         "session_id": sid,
         "technician": settings.pseudonym(m.technician) if m.technician else None,
@@ -265,16 +327,10 @@ def _session_row(m: SessionManifest, sid: str, settings: Settings, events: list[
         "process": m.process,
         "task": m.task,
         "started_at": m.started_at,
-        "ended_at": max(ends) if ends else None,
-        "devices": [
-            {"name": d.name, "kind": d.kind, "clock_offset_ns": round(d.clock_offset_s * 1e9), "offset_method": "given"}
-            for d in m.devices
-        ]
-        + [
-            {"name": c.name, "kind": "camera", "clock_offset_ns": round(c.clock_offset_s * 1e9), "offset_method": "given"}
-            for c in m.cameras
-        ],
-        "status": "processed",
+        "ended_at": ended_at or (max(ends) if ends else None),
+        "devices": [dev(d.name, d.kind, d.clock_offset_s) for d in m.devices]
+        + [dev(c.name, "camera", c.clock_offset_s) for c in m.cameras],
+        "status": status,
         "source": source,
         "meta_json": json.dumps({"session_key": m.session_key}),
         "updated_at": datetime.now(UTC),

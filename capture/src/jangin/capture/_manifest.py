@@ -36,10 +36,11 @@ class DeviceSpec(BaseModel):
     name: str
     kind: str = "sensor"
     file: str
-    clock_offset_s: float = 0.0
+    clock_offset_s: float | None = None
     time_column: str = "timestamp"
     time_unit: Literal["s", "ms", "us", "ns", "iso"] = "s"
     channels: list[ChannelSpec] = Field(default_factory=list)
+    sync_channel: str | None = None
 
 
 class CameraSpec(BaseModel):
@@ -49,7 +50,7 @@ class CameraSpec(BaseModel):
 
     name: str = "camera"
     file: str
-    clock_offset_s: float = 0.0
+    clock_offset_s: float | None = None
     started_at: datetime | None = None
 
 
@@ -57,7 +58,9 @@ class SessionManifest(BaseModel):
     """Metadata of one recorded session, as written by a recording app or by hand.
 
     ``clock_offset_s`` of a device or camera is what to ADD to its timestamps to get the session's
-    reference time (the recording app's clock, which also stamps the events file).
+    reference time (the recording app's clock, which also stamps the events file). Left out, it is
+    estimated from the session's ``sync`` event (a step in the device's ``sync_channel``, default its
+    first channel; a brightness jump in video); with no sync event it is 0 (recorded as ``none``).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
