@@ -51,7 +51,7 @@ def test_import_estimates_missing_offsets_and_records_method(tmp_path: Path) -> 
     (d / "session.yaml").write_text(yaml.safe_dump(m))
     truth = json.loads((SESSIONS / "weld-02" / "truth.json").read_text())["clock_offsets_s"]
     ds = Dataset.create(tmp_path / "ds")
-    r = import_session(ds, d, frame_interval_s=5.0)
+    r = import_session(ds, d, frame_interval_s=5.0, keep_video=False)
     devices = {x["name"]: x for x in ds.query("SELECT devices FROM sessions").column("devices")[0].as_py()}
     assert devices["power_source"]["offset_method"] == "sync_event:arc_current_A"
     assert abs(devices["power_source"]["clock_offset_ns"] / 1e9 - truth["power_source"]) < 0.002

@@ -22,7 +22,7 @@ from jangin.core.settings import Settings, get_settings
 from jangin.capture._manifest import SessionManifest, load_manifest
 from jangin.capture._offsets import step_time, video_step_time
 from jangin.capture._sensors import SensorReport, read_device
-from jangin.capture._video import FaceBlurrer, encode_jpeg, probe_video, sample_frames
+from jangin.capture._video import FaceBlurrer, deidentify_video, encode_jpeg, probe_video, sample_frames
 
 __all__ = ["ImportResult", "import_session", "import_sessions", "import_stills", "session_id_for"]
 
@@ -192,57 +192,20 @@ def import_session(
     media: list[dict[str, Any]] = []
     blur = FaceBlurrer() if deidentify else None
     for cam in m.cameras:
-        info = probe_video(directory / cam.file)
         video_start = _ts(cam.started_at) if cam.started_at else m.started_at
         if cam.clock_offset_s is not None:
             result.offsets[cam.name] = (float(cam.clock_offset_s), "given")
         else:
             result.offsets[cam.name] = _estimate_video_offset(directory / cam.file, video_start, sync)
-        cam_offset_s = result.offsets[cam.name][0]
-        offset = timedelta(seconds=cam_offset_s)
-        around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
-        total = max(1, int(info.duration_s / frame_interval_s))
-        for n, fr in enumerate(
-            sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=blur), start=1
-        ):
-            progress(f"frames {m.session_key}", min(n, total), total)
-            h, w = fr.image.shape[:2]
-            frames.append(
-                {
-                    "frame_id": stable_id("frm", sid, cam.name, fr.index),
-                    "session_id": sid,
-                    "camera": cam.name,
-                    "ts": video_start + offset + timedelta(seconds=fr.t_s),
-                    "pts": fr.index,
-                    "width": w,
-                    "height": h,
-                    "sharpness": fr.sharpness,
-                    "deidentified": deidentify,
-                    "source_uri": str(Path(m.session_key) / cam.file),
-                    "station": m.station,
-                    "image": encode_jpeg(fr.image),
-                }
-            )
-            result.faces_blurred += fr.faces
+        cam_frames, cam_media, faces = camera_rows(
+            sid, cam.name, directory / cam.file, video_start=video_start, offset_s=result.offsets[cam.name][0],
+            events=events, frame_interval_s=frame_interval_s, blur=blur, source_uri=str(Path(m.session_key) / cam.file),
+            station=m.station, progress=progress, task=f"frames {m.session_key}",
+        )
+        frames += cam_frames
+        result.faces_blurred += faces
         if keep_video:
-            media.append(
-                {
-                    "session_id": sid,
-                    "camera": cam.name,
-                    "uri": f"media/{sid}/{cam.name}{Path(cam.file).suffix}",
-                    "codec": info.codec,
-                    "fps": info.fps,
-                    "frames": info.frames,
-                    "duration_s": info.duration_s,
-                    "width": info.width,
-                    "height": info.height,
-                    "clock_offset_ns": round(cam_offset_s * 1e9),
-                    "started_at": video_start + offset,
-                    # Full videos are stored as recorded in this version; frames are de-identified.
-                    "deidentified": False,
-                    "sha256": _sha256(directory / cam.file),
-                }
-            )
+            media.append(cam_media)
     result.frames = len(frames)
 
     # 2. Write: data tables first, the session row last. Each append carries the transaction id
@@ -256,15 +219,101 @@ def import_session(
         if frames:
             ds.append("frames", frames, source=str(directory), txn=txn)
         for row, cam in zip(media, m.cameras, strict=True):
-            dst = ds.root / row["uri"]
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(directory / cam.file, dst)
+            store_video(ds, directory / cam.file, row, blur=blur)
         if media:
             ds.append("media", media, txn=txn)
         ds.append("sessions", [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)], txn=txn)
     except JanginError:
         raise
     return result
+
+
+def camera_rows(
+    sid: str,
+    camera: str,
+    path: Path,
+    *,
+    video_start: datetime,
+    offset_s: float,
+    events: list[dict[str, Any]],
+    frame_interval_s: float,
+    blur: FaceBlurrer | None,
+    source_uri: str,
+    station: str | None,
+    progress: ProgressFn = null_progress,
+    task: str = "frames",
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """Sample one camera's video into ``frames`` rows and describe it as a ``media`` row.
+
+    Returns:
+        ``(frame rows, media row, faces blurred)``. The media row's ``uri`` is where
+        :func:`store_video` puts the file.
+
+    Raises:
+        CaptureError: The video is missing, truncated or corrupt.
+    """
+    info = probe_video(path)
+    offset = timedelta(seconds=offset_s)
+    around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
+    total = max(1, int(info.duration_s / frame_interval_s))
+    frames: list[dict[str, Any]] = []
+    faces = 0
+    for n, fr in enumerate(sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=blur), start=1):
+        progress(task, min(n, total), total)
+        h, w = fr.image.shape[:2]
+        frames.append(
+            {
+                "frame_id": stable_id("frm", sid, camera, fr.index),
+                "session_id": sid,
+                "camera": camera,
+                "ts": video_start + offset + timedelta(seconds=fr.t_s),
+                "pts": fr.index,
+                "width": w,
+                "height": h,
+                "sharpness": fr.sharpness,
+                "deidentified": blur is not None,
+                "source_uri": source_uri,
+                "station": station,
+                "image": encode_jpeg(fr.image),
+            }
+        )
+        faces += fr.faces
+    media = {
+        "session_id": sid,
+        "camera": camera,
+        "uri": f"media/{sid}/{camera}.mp4",
+        "codec": info.codec,
+        "fps": info.fps,
+        "frames": info.frames,
+        "duration_s": info.duration_s,
+        "width": info.width,
+        "height": info.height,
+        "clock_offset_ns": round(offset_s * 1e9),
+        "started_at": video_start + offset,
+        "deidentified": blur is not None,
+        "sha256": "",  # set by store_video
+    }
+    return frames, media, faces
+
+
+def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlurrer | None) -> None:
+    """Put a video under the dataset's ``media/`` (at ``media['uri']``) and set its ``sha256``.
+
+    With ``blur``, the stored file is re-encoded with every face blurred (``deidentified``); without
+    it, the file is copied as recorded (an explicit opt-out, logged by the caller).
+    """
+    if blur is None:
+        media["uri"] = str(Path(media["uri"]).with_suffix(src.suffix or ".mp4"))
+    dst = ds.root / media["uri"]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
+    if blur is not None:
+        deidentify_video(src, tmp, blur)
+    else:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+    media["sha256"] = _sha256(dst)
+    media["deidentified"] = blur is not None
 
 
 def shift_times(table: pa.Table, offset_s: float) -> pa.Table:
