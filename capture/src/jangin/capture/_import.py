@@ -218,7 +218,7 @@ def import_session(
             ds.append("events", events, source=str(directory / (m.events or "")), txn=txn)
         if frames:
             ds.append("frames", frames, source=str(directory), txn=txn)
-        for row, cam in zip(media, m.cameras, strict=True):
+        for row, cam in zip(media, m.cameras if keep_video else [], strict=True):
             store_video(ds, directory / cam.file, row, blur=blur)
         if media:
             ds.append("media", media, txn=txn)
