@@ -159,12 +159,13 @@ class IngestClient:
 
 
 def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.0, chunk_size: int = 1 << 20,
-                   give_offsets: bool = True, frame_interval_s: float = 1.0) -> tuple[str, dict[str, int]]:
+                   estimate: tuple[str, ...] = (), frame_interval_s: float = 1.0) -> tuple[str, dict[str, int]]:
     """Send a recorded session folder (``session.yaml`` + files) as a recording app would: create,
     sensor batches of ``batch_s`` seconds per device, events, chunked video, finish.
 
     Args:
-        give_offsets: Send the manifest's clock offsets; False leaves them to the sync event.
+        estimate: Devices and cameras whose clock offset is NOT sent: the server estimates it from
+            the sync event.
 
     Returns:
         ``(session_id, counts)`` with ``batches``, ``samples``, ``events``, ``video_bytes``.
@@ -177,10 +178,10 @@ def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.
     m = load_manifest(directory / "session.yaml")
     devices = []
     for d in m.devices:
-        devices.append({"name": d.name, "kind": d.kind, "clock_offset_s": d.clock_offset_s if give_offsets else None,
+        devices.append({"name": d.name, "kind": d.kind, "clock_offset_s": None if d.name in estimate else d.clock_offset_s,
                         "sync_channel": d.sync_channel,
                         "channels": [{"name": c.name, "unit": c.unit, "rate_hz": c.rate_hz} for c in d.channels]})
-    cameras = [{"name": c.name, "clock_offset_s": c.clock_offset_s if give_offsets else None} for c in m.cameras]
+    cameras = [{"name": c.name, "clock_offset_s": None if c.name in estimate else c.clock_offset_s} for c in m.cameras]
     sid = client.create_session(session_key=m.session_key, technician=m.technician, skill_level=m.skill_level, site=m.site,
                                 line=m.line, station=m.station, process=m.process, task=m.task, started_at=m.started_at,
                                 devices=devices, cameras=cameras)
@@ -194,7 +195,7 @@ def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.
             if b > a:
                 client.send_sensors(sid, d.name, seq, t[a:b], {k: v[a:b] for k, v in cols.items()})
                 counts["batches"] += 1
-                counts["samples"] += (b - a) * len(cols)
+                counts["samples"] += int(b - a) * len(cols)
     if m.events and (directory / m.events).is_file():
         with open(directory / m.events, newline="") as f:
             rows = list(csv.DictReader(f))

@@ -136,7 +136,7 @@ class FaceBlurrer:
         return out
 
 
-def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: float = 3.0) -> int:
+def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: float = 2.0) -> int:
     """Re-encode ``src`` to ``dst`` (MP4, ``mp4v``) with faces blurred in every frame.
 
     Haar detection costs ~100x a frame decode, so faces are detected ``detect_hz`` times a second
