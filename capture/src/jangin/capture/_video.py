@@ -96,13 +96,19 @@ class FaceBlurrer:
         scale = min(1.0, self.max_side / max(gray.shape[:2]))
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        gray = cv2.equalizeHist(gray)
+        # Local contrast (CLAHE), not a global histogram equalisation: a large flat background
+        # (a welding table) would otherwise squash the face's contrast and hide it.
+        gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
         found: list[tuple[int, int, int, int]] = []
         for cascade in self._faces:
             boxes = cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(self.min_size, self.min_size))
             for x, y, w, h in boxes:
+                # Eyes are ~w/6 px: look for them in the upper face, upscaled so they exceed the eye
+                # cascade's 20 px window even on a small face.
                 top = gray[y : y + int(h * 0.6), x : x + w]
-                eyes = self._eyes.detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(max(6, w // 8), max(6, w // 8)))
+                f = max(1.0, 160.0 / max(1, w))
+                top = cv2.equalizeHist(cv2.resize(top, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR))
+                eyes = self._eyes.detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
                 if len(eyes):
                     found.append(tuple(int(round(v / scale)) for v in (x, y, w, h)))  # type: ignore[arg-type]
         return found
