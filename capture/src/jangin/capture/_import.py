@@ -21,7 +21,7 @@ from jangin.core.settings import Settings, get_settings
 
 from jangin.capture._manifest import SessionManifest, load_manifest
 from jangin.capture._offsets import step_time, video_step_time
-from jangin.capture._sensors import SensorReport, read_device
+from jangin.capture._sensors import Policy, SensorReport, read_device, read_long
 from jangin.capture._video import FaceBlurrer, deidentify_video, encode_jpeg, probe_video, sample_frames
 
 __all__ = ["ImportResult", "import_session", "import_sessions", "import_stills", "session_id_for"]
@@ -138,6 +138,8 @@ def import_session(
     frame_interval_s: float = 1.0,
     deidentify: bool = True,
     keep_video: bool = True,
+    policy: Policy | None = None,
+    manifest: SessionManifest | None = None,
     progress: ProgressFn = null_progress,
 ) -> ImportResult:
     """Import one recorded session directory (``session.yaml`` + files it names) into ``ds``.
@@ -152,7 +154,9 @@ def import_session(
         settings: Site settings (for the pseudonym key); default from the environment.
         frame_interval_s: Seconds between sampled frames (plus frames around each event).
         deidentify: Blur faces in stored frames. Turning it off is logged as a warning.
-        keep_video: Copy the video under the dataset's ``media/`` with its checksum.
+        keep_video: Store the video under the dataset's ``media/`` with its checksum.
+        policy: What to do about each kind of problem in sensor files (default: :class:`Policy`).
+        manifest: Use this instead of ``directory/session.yaml`` (metadata given as flags).
         progress: Progress callback.
 
     Raises:
@@ -160,7 +164,7 @@ def import_session(
     """
     directory = Path(directory)
     settings = settings or get_settings()
-    m = load_manifest(directory / "session.yaml")
+    m = manifest or load_manifest(directory / "session.yaml")
     sid = session_id_for(m.site, m.session_key)
     result = ImportResult(session_id=sid, session_key=m.session_key)
     if _existing_session(ds, sid):
@@ -176,9 +180,19 @@ def import_session(
     result.events = len(events)
     sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
     sensor_tables = []
+    for lf in m.long_files:
+        table, rep = read_long(directory / lf.file, sid, devices={d.name: d for d in m.devices}, column_map=lf.column_map,
+                               time_unit=lf.time_unit, policy=policy)
+        sensor_tables.append(table)
+        result.sensors.append(rep)
+        result.samples += rep.samples
     for dev in m.devices:
+        if dev.file is None:
+            result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given" if dev.clock_offset_s is not None else "none")
+            continue
         given = dev.clock_offset_s is not None
-        table, rep = read_device(directory / dev.file, dev if given else dev.model_copy(update={"clock_offset_s": 0.0}), sid)
+        table, rep = read_device(directory / dev.file, dev if given else dev.model_copy(update={"clock_offset_s": 0.0}), sid,
+                                 policy=policy)
         if given:
             result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given")
         else:
