@@ -14,13 +14,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from jangin.capture._manifest import SessionManifest, load_manifest
-from jangin.capture._sensors import SensorReport, read_device
-from jangin.capture._video import FaceBlurrer, encode_jpeg, probe_video, sample_frames
 from jangin.core import CaptureError, Dataset, JanginError
 from jangin.core._ids import stable_id
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.settings import Settings, get_settings
+
+from jangin.capture._manifest import SessionManifest, load_manifest
+from jangin.capture._offsets import step_time, video_step_time
+from jangin.capture._sensors import Policy, SensorReport, read_device, read_long
+from jangin.capture._video import FaceBlurrer, deidentify_video, encode_jpeg, probe_video, sample_frames
 
 __all__ = ["ImportResult", "import_session", "import_sessions", "import_stills", "session_id_for"]
 
@@ -41,6 +43,7 @@ class ImportResult:
     frames: int = 0
     faces_blurred: int = 0
     sensors: list[SensorReport] = field(default_factory=list)
+    offsets: dict[str, tuple[float, str]] = field(default_factory=dict)  # device -> (offset_s, method)
     error: str | None = None
 
 
@@ -135,6 +138,8 @@ def import_session(
     frame_interval_s: float = 1.0,
     deidentify: bool = True,
     keep_video: bool = True,
+    policy: Policy | None = None,
+    manifest: SessionManifest | None = None,
     progress: ProgressFn = null_progress,
 ) -> ImportResult:
     """Import one recorded session directory (``session.yaml`` + files it names) into ``ds``.
@@ -149,7 +154,9 @@ def import_session(
         settings: Site settings (for the pseudonym key); default from the environment.
         frame_interval_s: Seconds between sampled frames (plus frames around each event).
         deidentify: Blur faces in stored frames. Turning it off is logged as a warning.
-        keep_video: Copy the video under the dataset's ``media/`` with its checksum.
+        keep_video: Store the video under the dataset's ``media/`` with its checksum.
+        policy: What to do about each kind of problem in sensor files (default: :class:`Policy`).
+        manifest: Use this instead of ``directory/session.yaml`` (metadata given as flags).
         progress: Progress callback.
 
     Raises:
@@ -157,7 +164,7 @@ def import_session(
     """
     directory = Path(directory)
     settings = settings or get_settings()
-    m = load_manifest(directory / "session.yaml")
+    m = manifest or load_manifest(directory / "session.yaml")
     sid = session_id_for(m.site, m.session_key)
     result = ImportResult(session_id=sid, session_key=m.session_key)
     if _existing_session(ds, sid):
@@ -166,68 +173,53 @@ def import_session(
     if not deidentify:
         log.warning("session %s: face blurring is OFF (explicit opt-out); stored frames may show faces", m.session_key)
 
-    # 1. Read and validate everything first.
-    sensor_tables = []
-    for dev in m.devices:
-        table, rep = read_device(directory / dev.file, dev, sid)
-        sensor_tables.append(table)
-        result.sensors.append(rep)
-        result.samples += rep.samples
+    # 1. Read and validate everything first (events first: the sync event sets missing offsets).
     events = read_events(directory / m.events, sid) if m.events and (directory / m.events).is_file() else []
     for e in events:
         e["author"] = _deidentify_author(e["author"], m.technician, settings)
     result.events = len(events)
-
+    sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
+    sensor_tables = []
+    for lf in m.long_files:
+        table, rep = read_long(directory / lf.file, sid, devices={d.name: d for d in m.devices}, column_map=lf.column_map,
+                               time_unit=lf.time_unit, policy=policy)
+        sensor_tables.append(table)
+        result.sensors.append(rep)
+        result.samples += rep.samples
+    for dev in m.devices:
+        if dev.file is None:
+            result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given" if dev.clock_offset_s is not None else "none")
+            continue
+        given = dev.clock_offset_s is not None
+        table, rep = read_device(directory / dev.file, dev if given else dev.model_copy(update={"clock_offset_s": 0.0}), sid,
+                                 policy=policy)
+        if given:
+            result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given")
+        else:
+            off, method = _estimate_sensor_offset(table, dev, sync, directory / dev.file)
+            table = shift_times(table, off)
+            result.offsets[dev.name] = (off, method)
+        sensor_tables.append(table)
+        result.sensors.append(rep)
+        result.samples += rep.samples
     frames: list[dict[str, Any]] = []
     media: list[dict[str, Any]] = []
     blur = FaceBlurrer() if deidentify else None
     for cam in m.cameras:
-        info = probe_video(directory / cam.file)
         video_start = _ts(cam.started_at) if cam.started_at else m.started_at
-        offset = timedelta(seconds=cam.clock_offset_s)
-        around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
-        total = max(1, int(info.duration_s / frame_interval_s))
-        for n, fr in enumerate(
-            sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=blur), start=1
-        ):
-            progress(f"frames {m.session_key}", min(n, total), total)
-            h, w = fr.image.shape[:2]
-            frames.append(
-                {
-                    "frame_id": stable_id("frm", sid, cam.name, fr.index),
-                    "session_id": sid,
-                    "camera": cam.name,
-                    "ts": video_start + offset + timedelta(seconds=fr.t_s),
-                    "pts": fr.index,
-                    "width": w,
-                    "height": h,
-                    "sharpness": fr.sharpness,
-                    "deidentified": deidentify,
-                    "source_uri": str(Path(m.session_key) / cam.file),
-                    "station": m.station,
-                    "image": encode_jpeg(fr.image),
-                }
-            )
-            result.faces_blurred += fr.faces
+        if cam.clock_offset_s is not None:
+            result.offsets[cam.name] = (float(cam.clock_offset_s), "given")
+        else:
+            result.offsets[cam.name] = _estimate_video_offset(directory / cam.file, video_start, sync)
+        cam_frames, cam_media, faces = camera_rows(
+            sid, cam.name, directory / cam.file, video_start=video_start, offset_s=result.offsets[cam.name][0],
+            events=events, frame_interval_s=frame_interval_s, blur=blur, source_uri=str(Path(m.session_key) / cam.file),
+            station=m.station, progress=progress, task=f"frames {m.session_key}",
+        )
+        frames += cam_frames
+        result.faces_blurred += faces
         if keep_video:
-            media.append(
-                {
-                    "session_id": sid,
-                    "camera": cam.name,
-                    "uri": f"media/{sid}/{cam.name}{Path(cam.file).suffix}",
-                    "codec": info.codec,
-                    "fps": info.fps,
-                    "frames": info.frames,
-                    "duration_s": info.duration_s,
-                    "width": info.width,
-                    "height": info.height,
-                    "clock_offset_ns": round(cam.clock_offset_s * 1e9),
-                    "started_at": video_start + offset,
-                    # Full videos are stored as recorded in this version; frames are de-identified.
-                    "deidentified": False,
-                    "sha256": _sha256(directory / cam.file),
-                }
-            )
+            media.append(cam_media)
     result.frames = len(frames)
 
     # 2. Write: data tables first, the session row last. Each append carries the transaction id
@@ -240,20 +232,155 @@ def import_session(
             ds.append("events", events, source=str(directory / (m.events or "")), txn=txn)
         if frames:
             ds.append("frames", frames, source=str(directory), txn=txn)
-        for row, cam in zip(media, m.cameras, strict=True):
-            dst = ds.root / row["uri"]
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(directory / cam.file, dst)
+        for row, cam in zip(media, m.cameras if keep_video else [], strict=True):
+            store_video(ds, directory / cam.file, row, blur=blur)
         if media:
             ds.append("media", media, txn=txn)
-        ds.append("sessions", [_session_row(m, sid, settings, events, source="file")], txn=txn)
+        ds.append("sessions", [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)], txn=txn)
     except JanginError:
         raise
     return result
 
 
-def _session_row(m: SessionManifest, sid: str, settings: Settings, events: list[dict[str, Any]], *, source: str) -> dict[str, Any]:
+def camera_rows(
+    sid: str,
+    camera: str,
+    path: Path,
+    *,
+    video_start: datetime,
+    offset_s: float,
+    events: list[dict[str, Any]],
+    frame_interval_s: float,
+    blur: FaceBlurrer | None,
+    source_uri: str,
+    station: str | None,
+    progress: ProgressFn = null_progress,
+    task: str = "frames",
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """Sample one camera's video into ``frames`` rows and describe it as a ``media`` row.
+
+    Returns:
+        ``(frame rows, media row, faces blurred)``. The media row's ``uri`` is where
+        :func:`store_video` puts the file.
+
+    Raises:
+        CaptureError: The video is missing, truncated or corrupt.
+    """
+    info = probe_video(path)
+    offset = timedelta(seconds=offset_s)
+    around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
+    total = max(1, int(info.duration_s / frame_interval_s))
+    frames: list[dict[str, Any]] = []
+    faces = 0
+    for n, fr in enumerate(sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=blur), start=1):
+        progress(task, min(n, total), total)
+        h, w = fr.image.shape[:2]
+        frames.append(
+            {
+                "frame_id": stable_id("frm", sid, camera, fr.index),
+                "session_id": sid,
+                "camera": camera,
+                "ts": video_start + offset + timedelta(seconds=fr.t_s),
+                "pts": fr.index,
+                "width": w,
+                "height": h,
+                "sharpness": fr.sharpness,
+                "deidentified": blur is not None,
+                "source_uri": source_uri,
+                "station": station,
+                "image": encode_jpeg(fr.image),
+            }
+        )
+        faces += fr.faces
+    media = {
+        "session_id": sid,
+        "camera": camera,
+        "uri": f"media/{sid}/{camera}.mp4",
+        "codec": info.codec,
+        "fps": info.fps,
+        "frames": info.frames,
+        "duration_s": info.duration_s,
+        "width": info.width,
+        "height": info.height,
+        "clock_offset_ns": round(offset_s * 1e9),
+        "started_at": video_start + offset,
+        "deidentified": blur is not None,
+        "sha256": "",  # set by store_video
+    }
+    return frames, media, faces
+
+
+def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlurrer | None) -> None:
+    """Put a video under the dataset's ``media/`` (at ``media['uri']``) and set its ``sha256``.
+
+    With ``blur``, the stored file is re-encoded with every face blurred (``deidentified``); without
+    it, the file is copied as recorded (an explicit opt-out, logged by the caller).
+    """
+    if blur is None:
+        media["uri"] = str(Path(media["uri"]).with_suffix(src.suffix or ".mp4"))
+    dst = ds.root / media["uri"]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
+    if blur is not None:
+        # The whole video is scanned: detect on a 640 px copy (faces of ~50 px at 720p still found).
+        deidentify_video(src, tmp, FaceBlurrer(min_size=blur.min_size, max_side=min(blur.max_side, 640)))
+    else:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+    media["sha256"] = _sha256(dst)
+    media["deidentified"] = blur is not None
+
+
+def shift_times(table: pa.Table, offset_s: float) -> pa.Table:
+    """``table`` with ``offset_s`` seconds added to its ``ts`` column."""
+    import pyarrow.compute as pc
+
+    from jangin.core.schema import TS
+
+    i = table.schema.get_field_index("ts")
+    us = pc.add(table.column("ts").cast(pa.int64()), pa.scalar(round(offset_s * 1e6), pa.int64()))
+    return table.set_column(i, table.schema.field(i), us.cast(TS))
+
+
+def _estimate_sensor_offset(table: pa.Table, dev: Any, sync: datetime | None, path: Path) -> tuple[float, str]:
+    import pyarrow.compute as pc
+
+    if sync is None:
+        log.warning("%s: no clock_offset_s and no sync event: offset 0 assumed", path)
+        return 0.0, "none"
+    channel = dev.sync_channel or (dev.channels[0].name if dev.channels else None)
+    part = table.filter(pc.equal(table.column("channel"), channel)) if channel else table
+    t_s = part.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    step = step_time(t_s, part.column("value").to_numpy(zero_copy_only=False), name=f"{path} channel {channel}")
+    return round(sync.timestamp() - step, 6), f"sync_event:{channel}"
+
+
+def _estimate_video_offset(path: Path, video_start: datetime, sync: datetime | None) -> tuple[float, str]:
+    if sync is None:
+        log.warning("%s: no clock_offset_s and no sync event: offset 0 assumed", path)
+        return 0.0, "none"
+    t_video = video_step_time(path)
+    return round((sync - video_start).total_seconds() - t_video, 6), "sync_event:video_brightness"
+
+
+def _session_row(
+    m: SessionManifest,
+    sid: str,
+    settings: Settings,
+    events: list[dict[str, Any]],
+    *,
+    source: str,
+    offsets: dict[str, tuple[float, str]] | None = None,
+    status: str = "processed",
+    ended_at: datetime | None = None,
+) -> dict[str, Any]:
     ends = [e["ts"] for e in events]
+    offsets = offsets or {}
+
+    def dev(name: str, kind: str, given: float | None) -> dict[str, Any]:
+        off, method = offsets.get(name, (given or 0.0, "given" if given is not None else "none"))
+        return {"name": name, "kind": kind, "clock_offset_ns": round(off * 1e9), "offset_method": method}
+
     return {
         "session_id": sid,
         "technician": settings.pseudonym(m.technician) if m.technician else None,
@@ -264,16 +391,10 @@ def _session_row(m: SessionManifest, sid: str, settings: Settings, events: list[
         "process": m.process,
         "task": m.task,
         "started_at": m.started_at,
-        "ended_at": max(ends) if ends else None,
-        "devices": [
-            {"name": d.name, "kind": d.kind, "clock_offset_ns": round(d.clock_offset_s * 1e9), "offset_method": "given"}
-            for d in m.devices
-        ]
-        + [
-            {"name": c.name, "kind": "camera", "clock_offset_ns": round(c.clock_offset_s * 1e9), "offset_method": "given"}
-            for c in m.cameras
-        ],
-        "status": "processed",
+        "ended_at": ended_at or (max(ends) if ends else None),
+        "devices": [dev(d.name, d.kind, d.clock_offset_s) for d in m.devices]
+        + [dev(c.name, "camera", c.clock_offset_s) for c in m.cameras],
+        "status": status,
         "source": source,
         "meta_json": json.dumps({"session_key": m.session_key}),
         "updated_at": datetime.now(UTC),

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from jangin.core import CaptureError
 
-__all__ = ["CameraSpec", "ChannelSpec", "DeviceSpec", "SessionManifest", "load_manifest"]
+__all__ = ["CameraSpec", "ChannelSpec", "DeviceSpec", "LongFileSpec", "SessionManifest", "load_manifest"]
 
 
 class ChannelSpec(BaseModel):
@@ -35,11 +35,22 @@ class DeviceSpec(BaseModel):
 
     name: str
     kind: str = "sensor"
-    file: str
-    clock_offset_s: float = 0.0
+    file: str | None = None  # None: the device's samples come from a long-format file
+    clock_offset_s: float | None = None
     time_column: str = "timestamp"
     time_unit: Literal["s", "ms", "us", "ns", "iso"] = "s"
     channels: list[ChannelSpec] = Field(default_factory=list)
+    sync_channel: str | None = None
+
+
+class LongFileSpec(BaseModel):
+    """A long-format sensor file (``device, channel, ts, value, unit`` rows) holding any devices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    column_map: dict[str, str] = Field(default_factory=dict)  # file column -> standard column
+    time_unit: Literal["s", "ms", "us", "ns"] = "s"
 
 
 class CameraSpec(BaseModel):
@@ -49,7 +60,7 @@ class CameraSpec(BaseModel):
 
     name: str = "camera"
     file: str
-    clock_offset_s: float = 0.0
+    clock_offset_s: float | None = None
     started_at: datetime | None = None
 
 
@@ -57,7 +68,9 @@ class SessionManifest(BaseModel):
     """Metadata of one recorded session, as written by a recording app or by hand.
 
     ``clock_offset_s`` of a device or camera is what to ADD to its timestamps to get the session's
-    reference time (the recording app's clock, which also stamps the events file).
+    reference time (the recording app's clock, which also stamps the events file). Left out, it is
+    estimated from the session's ``sync`` event (a step in the device's ``sync_channel``, default its
+    first channel; a brightness jump in video); with no sync event it is 0 (recorded as ``none``).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -73,6 +86,7 @@ class SessionManifest(BaseModel):
     started_at: datetime
     cameras: list[CameraSpec] = Field(default_factory=list)
     devices: list[DeviceSpec] = Field(default_factory=list)
+    long_files: list[LongFileSpec] = Field(default_factory=list)
     events: str | None = "events.csv"
 
     @field_validator("started_at")

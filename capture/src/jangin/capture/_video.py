@@ -96,13 +96,19 @@ class FaceBlurrer:
         scale = min(1.0, self.max_side / max(gray.shape[:2]))
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        gray = cv2.equalizeHist(gray)
+        # Local contrast (CLAHE), not a global histogram equalisation: a large flat background
+        # (a welding table) would otherwise squash the face's contrast and hide it.
+        gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
         found: list[tuple[int, int, int, int]] = []
         for cascade in self._faces:
             boxes = cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(self.min_size, self.min_size))
             for x, y, w, h in boxes:
+                # Eyes are ~w/6 px: look for them in the upper face, upscaled so they exceed the eye
+                # cascade's 20 px window even on a small face.
                 top = gray[y : y + int(h * 0.6), x : x + w]
-                eyes = self._eyes.detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(max(6, w // 8), max(6, w // 8)))
+                f = max(1.0, 160.0 / max(1, w))
+                top = cv2.equalizeHist(cv2.resize(top, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR))
+                eyes = self._eyes.detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
                 if len(eyes):
                     found.append(tuple(int(round(v / scale)) for v in (x, y, w, h)))  # type: ignore[arg-type]
         return found
@@ -112,8 +118,15 @@ class FaceBlurrer:
         import cv2
 
         faces = self.faces(bgr)
+        return self.blur_boxes(bgr, faces), len(faces)
+
+    @staticmethod
+    def blur_boxes(bgr: np.ndarray, faces: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """Return a copy of ``bgr`` with each (x, y, w, h) box (grown by a quarter) blurred."""
+        import cv2
+
         if not faces:
-            return bgr, 0
+            return bgr
         out = bgr.copy()
         h, w = out.shape[:2]
         for x, y, fw, fh in faces:
@@ -126,7 +139,58 @@ class FaceBlurrer:
             out[y0:y1, x0:x1] = cv2.GaussianBlur(
                 cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST), (k, k), 0
             )
-        return out, len(faces)
+        return out
+
+
+def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: float = 2.0) -> int:
+    """Re-encode ``src`` to ``dst`` (MP4, ``mp4v``) with faces blurred in every frame.
+
+    Haar detection costs ~100x a frame decode, so faces are detected ``detect_hz`` times a second
+    (every frame if the video is slower); each frame blurs the boxes of the last two detections,
+    so a face that moves between detections stays covered.
+
+    Returns:
+        Frames in which at least one face was blurred.
+
+    Raises:
+        CaptureError: ``src`` cannot be decoded or ``dst`` cannot be written.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    if not cap.isOpened():
+        raise CaptureError(f"{src}: not a readable video")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
+    detect_every = max(1, round(fps / detect_hz))
+    writer = None
+    prev: list[tuple[int, int, int, int]] = []
+    cur: list[tuple[int, int, int, int]] = []
+    blurred = i = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                if not writer.isOpened():
+                    raise CaptureError(f"{dst}: cannot write an mp4v video here")
+            if i % detect_every == 0:
+                prev, cur = cur, blur.faces(frame)
+            boxes = prev + cur
+            if boxes:
+                frame = blur.blur_boxes(frame, boxes)
+                blurred += 1
+            writer.write(frame)
+            i += 1
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    if i == 0:
+        raise CaptureError(f"{src}: no decodable frame")
+    return blurred
 
 
 def encode_jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:

@@ -1,0 +1,214 @@
+"""Turn a finished staged session (see ``_staging``) into dataset rows.
+
+Every append carries the transaction id ``(ingest/<session>, 1)`` and the session row is written
+last, so processing that a crash interrupted is simply run again: tables already written are
+skipped, nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from jangin.core import CaptureError, Dataset
+from jangin.core._ids import stable_id
+from jangin.core.schema import TS
+from jangin.core.settings import Settings
+
+from jangin.capture._staging import Staging
+
+__all__ = ["process_staged", "sensor_long_table"]
+
+log = logging.getLogger(__name__)
+
+#: Transaction sequence numbers of the sessions-table rows one ingested session goes through.
+SEQ_CREATED, SEQ_FINISHED, SEQ_PROCESSED = 1, 2, 3
+
+
+def _const(value: str | None, n: int) -> pa.Array:
+    """``n`` copies of one string, built in C++ (no Python list of ``n`` items)."""
+    if value is None:
+        return pa.nulls(n, pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())).cast(pa.string())
+
+
+def sensor_long_table(
+    session_id: str, device: str, t_us: np.ndarray, channels: dict[str, np.ndarray], units: dict[str, str | None], offset_us: int
+) -> tuple[pa.Table, int]:
+    """Wide device samples → long ``sensor_samples`` rows, vectorised; NaN / inf dropped.
+
+    Returns:
+        The table and the number of dropped non-finite values.
+    """
+    parts = []
+    dropped = 0
+    ts_all = t_us.astype(np.int64) + int(offset_us)
+    for name, values in channels.items():
+        ok = np.isfinite(values)
+        dropped += int(len(ok) - ok.sum())
+        n = int(ok.sum())
+        parts.append(
+            pa.table(
+                {
+                    "session_id": _const(session_id, n),
+                    "device": _const(device, n),
+                    "channel": _const(name, n),
+                    "ts": pa.array(ts_all[ok], pa.int64()).cast(TS),
+                    "value": pa.array(values[ok], pa.float64()),
+                    "unit": _const(units.get(name), n),
+                }
+            )
+        )
+    return (pa.concat_tables(parts) if parts else pa.table({})), dropped
+
+
+def _dt(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, tz=UTC)
+
+
+def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Settings) -> dict[str, Any]:
+    """Process one finished staged session into ``ds``; idempotent.
+
+    Returns:
+        Counts and timings: samples, events, frames, faces_blurred, dropped, offsets, seconds.
+
+    Raises:
+        CaptureError: The staged data cannot be processed (e.g. no sync step to estimate an offset).
+    """
+    import json
+
+    from jangin.capture._import import _deidentify_author, camera_rows, store_video
+    from jangin.capture._offsets import step_time, video_step_time
+    from jangin.capture._video import FaceBlurrer
+
+    t0 = time.perf_counter()
+    meta = staging.meta(session_id)
+    finish = json.loads((staging.dir(session_id) / "finish.json").read_text())
+    deidentify = bool(finish.get("deidentify", True))
+    started_at = datetime.fromisoformat(meta["started_at"])
+    out: dict[str, Any] = {"session_id": session_id, "samples": 0, "events": 0, "frames": 0, "faces_blurred": 0,
+                           "dropped_nonfinite": 0, "dropped_duplicate_times": 0, "offsets": {}}
+
+    events = []
+    for seq, i, e in staging.events(session_id):
+        events.append({
+            "event_id": stable_id("evt", session_id, seq, i),
+            "session_id": session_id,
+            "ts": _dt(e["ts"]),
+            "kind": e["kind"],
+            "name": e.get("name"),
+            "value": e.get("value"),
+            "author": _deidentify_author(e.get("author"), None, settings),
+            "segment_start": _dt(e.get("segment_start")),
+            "segment_end": _dt(e.get("segment_end")),
+        })
+    events.sort(key=lambda e: e["ts"])
+    sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
+    out["events"] = len(events)
+
+    devices = {d["name"]: d for d in meta.get("devices", [])}
+    offsets: dict[str, tuple[float, str]] = {}
+    sensor_parts = []
+    for device, files in staging.sensor_batches(session_id).items():
+        spec = devices[device]
+        tables = [pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in files]
+        wide = pa.concat_tables(tables, promote_options="default").combine_chunks()
+        t_us = wide.column("t_us").to_numpy()
+        order = np.argsort(t_us, kind="stable")
+        t_us = t_us[order]
+        keep = np.ones(len(t_us), bool)
+        keep[1:] = np.diff(t_us) > 0  # overlapping batches: keep the first sample at each time
+        out["dropped_duplicate_times"] += int((~keep).sum())
+        t_us = t_us[keep]
+        chans = {c: np.asarray(wide.column(c).to_numpy(zero_copy_only=False), np.float64)[order][keep]
+                 for c in wide.column_names if c != "t_us"}
+        units = {c["name"]: c.get("unit") for c in spec.get("channels", [])}
+        if spec.get("clock_offset_s") is not None:
+            offsets[device] = (float(spec["clock_offset_s"]), "given")
+        elif sync is None:
+            log.warning("session %s device %s: no clock offset and no sync event: offset 0", session_id, device)
+            offsets[device] = (0.0, "none")
+        else:
+            ch = spec.get("sync_channel") or next(iter(units), None)
+            if ch not in chans:
+                raise CaptureError(f"session {session_id} device {device}: sync channel {ch!r} has no samples")
+            step = step_time(t_us / 1e6, chans[ch], name=f"session {session_id} device {device} channel {ch}")
+            offsets[device] = (round(sync.timestamp() - step, 6), f"sync_event:{ch}")
+        table, dropped = sensor_long_table(session_id, device, t_us, chans, units, round(offsets[device][0] * 1e6))
+        out["dropped_nonfinite"] += dropped
+        sensor_parts.append(table)
+        out["samples"] += table.num_rows
+
+    blur = FaceBlurrer() if deidentify else None
+    if not deidentify:
+        log.warning("session %s: face blurring is OFF (explicit opt-out at finish); stored frames and video may show faces", session_id)
+    frames: list[dict[str, Any]] = []
+    media: list[tuple[Any, dict[str, Any]]] = []
+    cams = {c["name"]: c for c in meta.get("cameras", [])}
+    for camera, path in staging.videos(session_id).items():
+        spec = cams[camera]
+        if spec.get("clock_offset_s") is not None:
+            offsets[camera] = (float(spec["clock_offset_s"]), "given")
+        elif sync is None:
+            offsets[camera] = (0.0, "none")
+        else:
+            offsets[camera] = (round((sync - started_at).total_seconds() - video_step_time(path), 6), "sync_event:video_brightness")
+        cf, cm, faces = camera_rows(
+            session_id, camera, path, video_start=started_at, offset_s=offsets[camera][0], events=events,
+            frame_interval_s=float(finish.get("frame_interval_s", 1.0)), blur=blur,
+            source_uri=f"upload/{session_id}/{camera}", station=meta.get("station"),
+        )
+        frames += cf
+        out["faces_blurred"] += faces
+        media.append((path, cm))
+    out["frames"] = len(frames)
+    out["offsets"] = offsets
+
+    txn = (f"ingest/{session_id}", 1)
+    if sensor_parts:
+        ds.append("sensor_samples", pa.concat_tables(sensor_parts), source=f"ingest {session_id}", txn=txn)
+    if events:
+        ds.append("events", events, source=f"ingest {session_id}", txn=txn)
+    if frames:
+        ds.append("frames", frames, source=f"ingest {session_id}", txn=txn)
+    for path, row in media:
+        store_video(ds, path, row, blur=blur)
+    if media:
+        ds.append("media", [row for _, row in media], txn=txn)
+    ended = _dt(finish.get("ended_at")) or (events[-1]["ts"] if events else None)
+    ds.append("sessions", [session_row(meta, offsets, status="processed", ended_at=ended)], txn=(f"ingest/{session_id}", SEQ_PROCESSED))
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def session_row(meta: dict[str, Any], offsets: dict[str, tuple[float, str]], *, status: str, ended_at: datetime | None = None) -> dict[str, Any]:
+    """A ``sessions`` row from staged metadata (the technician is already a pseudonym)."""
+    import json
+
+    def dev(name: str, kind: str, given: float | None) -> dict[str, Any]:
+        off, method = offsets.get(name, (given or 0.0, "given" if given is not None else "pending"))
+        return {"name": name, "kind": kind, "clock_offset_ns": round(off * 1e9), "offset_method": method}
+
+    return {
+        "session_id": meta["session_id"],
+        "technician": meta.get("technician"),
+        "skill_level": meta.get("skill_level", "unknown"),
+        "site": meta.get("site"),
+        "line": meta.get("line"),
+        "station": meta.get("station"),
+        "process": meta.get("process"),
+        "task": meta.get("task"),
+        "started_at": datetime.fromisoformat(meta["started_at"]),
+        "ended_at": ended_at,
+        "devices": [dev(d["name"], d.get("kind", "sensor"), d.get("clock_offset_s")) for d in meta.get("devices", [])]
+        + [dev(c["name"], "camera", c.get("clock_offset_s")) for c in meta.get("cameras", [])],
+        "status": status,
+        "source": "api",
+        "meta_json": json.dumps({"session_key": meta.get("session_key")}),
+        "updated_at": datetime.now(UTC),
+    }
