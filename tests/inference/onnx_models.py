@@ -25,7 +25,6 @@ def _save(model: Any, path: Path) -> Path:
 
 def detector_onnx(path: Path, size: int = 64) -> Path:
     """(N,3,S,S) → (N, 6, 1): [cx, cy, w, h, mean G, mean R]."""
-    import onnx
     from onnx import TensorProto, helper
 
     inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, size, size])

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from onnx_models import solid
 
 RED, GREEN, DIM_RED = (0, 0, 255), (0, 255, 0), (0, 0, 100)  # BGR

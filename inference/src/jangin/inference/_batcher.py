@@ -129,7 +129,7 @@ class MicroBatcher:
                 results = self.run([item for item, _ in batch])
                 if len(results) != len(batch):
                     raise InferenceError(f"model returned {len(results)} results for {len(batch)} inputs")
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request, none is lost
+            except Exception as exc:
                 for f in futures:
                     f.set_exception(exc)
                 continue

@@ -139,7 +139,7 @@ class CameraWorker:
             try:
                 pending[1].result(10)
                 self._finish(pending)
-            except Exception:  # noqa: BLE001 - shutting down; the error was logged by _finish
+            except Exception:
                 pass
         if cap is not None:
             cap.release()
@@ -150,7 +150,7 @@ class CameraWorker:
             out = fut.result()
             res = self.service.record(item, out, t0=t0, data=None, station=self.station, camera=self.name,
                                       source=f"camera:{self.name}")
-        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the camera
+        except Exception as exc:
             self.errors += 1
             self.last_error = str(exc)
             log.warning("camera %s: %s", self.name, exc, extra={"camera": self.name, "station": self.station})

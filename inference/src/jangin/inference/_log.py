@@ -20,7 +20,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jangin.core import JanginError
@@ -99,7 +98,7 @@ class InspectionLog:
                 self.flush()
                 if time.monotonic() - self._last_prune > 60:
                     self.prune()
-            except Exception:  # noqa: BLE001 - the flusher must survive a failing disk; rows stay buffered
+            except Exception:
                 log.exception("inspection log flush failed; will retry")
 
     # -- writing --------------------------------------------------------------------------------

@@ -456,7 +456,7 @@ class InspectionService:
 
         img = decode_checked(data, max_pixels=self.config.max_pixels)
         if sniff(data) != "jpeg":
-            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
             data = buf.tobytes()
         ts = row["ts"] if isinstance(row["ts"], datetime) else datetime.fromisoformat(str(row["ts"]))
         self.ds.append("frames", [{
