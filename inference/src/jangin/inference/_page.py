@@ -23,10 +23,10 @@ th,td{text-align:left;padding:3px 6px;border-bottom:1px solid #eee;white-space:n
 tr.sel{background:#ffe9a8}
 tbody tr{cursor:pointer}
 .NG{color:#b00;font-weight:bold}.DOUBTFUL{color:#b60;font-weight:bold}.OK{color:#070;font-weight:bold}
-#view img{max-width:100%;max-height:420px;display:block;margin:auto;image-rendering:pixelated;background:#333}
+#view img{width:min(100%,480px);max-height:480px;object-fit:contain;display:block;margin:auto;image-rendering:pixelated;background:#333}
 .keys{font-size:12px;color:#555}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 4px;background:#fafafa}
-#charts svg{max-width:100%;height:auto;display:block;margin-bottom:8px}
+#charts{display:flex;flex-wrap:wrap;gap:8px}#charts svg{max-width:100%;height:auto;display:block}
 #msg{font-size:13px;min-height:1em}
 button{font-size:14px;padding:4px 12px}
 """
@@ -67,7 +67,7 @@ const qs=new URLSearchParams(location.search);
 if(qs.get('api_key')){{sessionStorage.setItem('jangin_key',qs.get('api_key'));history.replaceState(null,'','/review');}}
 const KEY=sessionStorage.getItem('jangin_key')||'';
 const $=id=>document.getElementById(id);
-let rows=[],cur=-1,imgUrl=null;
+let rows=[],cur=-1,imgUrl=null,shown=null;
 function api(path,opts){{opts=opts||{{}};opts.headers=Object.assign({{'X-API-Key':KEY}},opts.headers||{{}});
   return fetch(path,opts).then(r=>{{if(r.status===401){{location.replace('/review');throw new Error('signed out');}}
   if(!r.ok)return r.json().then(b=>{{throw new Error(b.detail||r.status)}});return r;}});}}
@@ -84,7 +84,7 @@ function select(i){{if(!rows.length)return;cur=Math.max(0,Math.min(rows.length-1
   const h=document.createElement('div');h.innerHTML='<b></b> · <span></span> · model <span></span>';
   h.children[0].textContent=r.inspection_id;h.children[1].textContent=r.verdict;h.children[1].className=r.verdict;
   h.children[2].textContent=r.model+':'+r.model_version;d.appendChild(h);
-  $('comment').value=r.review_comment||'';
+  if(shown!==r.inspection_id){{$('comment').value=r.review_comment||'';shown=r.inspection_id;}}
   const isAnomaly=(r.scores||[]).some(s=>s.name==='anomaly');
   const url='/v1/inspections/'+r.inspection_id+(isAnomaly?'/anomaly.png':'/image?overlay=true');
   api(url).then(x=>x.blob()).then(b=>{{if(imgUrl)URL.revokeObjectURL(imgUrl);imgUrl=URL.createObjectURL(b);$('img').src=imgUrl;$('img').alt=r.inspection_id;}})

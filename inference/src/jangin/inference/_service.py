@@ -312,7 +312,7 @@ class InspectionService:
         self.log.flush()
         con = self.ds.connect()
         try:
-            rows = con.execute("SELECT * FROM inspections WHERE inspection_id = ? LIMIT 1", [inspection_id]).to_arrow_table().to_pylist()
+            rows = con.sql("SELECT * FROM inspections WHERE inspection_id = ? LIMIT 1", params=[inspection_id]).to_arrow_table().to_pylist()
         finally:
             con.close()
         if not rows:
@@ -400,7 +400,7 @@ class InspectionService:
             WHERE {' AND '.join(where)} ORDER BY i.ts DESC LIMIT ? OFFSET ?"""
         con = self.ds.connect()
         try:
-            rows = con.execute(sql, [*params, int(limit), int(offset)]).to_arrow_table().to_pylist()
+            rows = con.sql(sql, params=[*params, int(limit), int(offset)]).to_arrow_table().to_pylist()
         finally:
             con.close()
         return json.loads(json.dumps(rows, default=_json_default))
