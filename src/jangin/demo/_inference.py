@@ -114,7 +114,7 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
         "latency_ms": {"client_p50": _pct(wall, 50), "client_p99": _pct(wall, 99), "server_p50": _pct(server_ms, 50),
                        "server_p99": _pct(server_ms, 99), "client_mean": statistics.fmean(wall) if wall else None},
         "reviews": [{k: r[k] for k in ("inspection_id", "model_verdict", "verdict", "comment", "label_id")} for r in reviews],
-        "overrides": sum(r["verdict"] != r["model_verdict"] for r in reviews),
+        "overrides": sum(r["model_verdict"] != "DOUBTFUL" and r["verdict"] != r["model_verdict"] for r in reviews),
         "precision": precision,
         "drift": drift,
         "chart_subgroup": every,
