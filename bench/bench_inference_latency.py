@@ -1,0 +1,302 @@
+"""Inspection server benchmark: HTTP vs raw ONNX Runtime, same model, same images, same run.
+
+Measures
+  1. latency at batch 1: p50 / p99 of ``POST /v1/inspect`` (keep-alive client) against raw
+     ``InferenceSession.run`` on the preprocessed input, and against ``OnnxDetector.predict`` (pre + run +
+     post); the goal is an HTTP p99 overhead of at most 3 ms over raw ``run``;
+  2. throughput with 1, 8 and 32 concurrent clients, micro-batching on (max_batch 8) and off
+     (max_batch 1), against raw ``run`` at batch 1 and batch 8;
+  3. server memory (RSS) over a sustained run of ``--duration`` seconds.
+
+The server runs in a subprocess (its own interpreter, as in production), so the client does not share
+its GIL. Usage::
+
+    python bench/bench_inference_latency.py --registry DATASET/models --model NAME [--duration 60]
+    python bench/bench_inference_latency.py --train          # trains a tiny YOLO first (imgsz 128)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def images(n: int, size: int, seed: int = 0) -> list[bytes]:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img = np.full((size, size, 3), 90, np.uint8)
+        for _ in range(3):
+            x, y = rng.integers(0, size - size // 4, 2)
+            img[y : y + size // 6, x : x + size // 6] = rng.integers(0, 255, 3)
+        out.append(cv2.imencode(".jpg", img)[1].tobytes())
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- server subprocess ----------------------------------------------------------------------------
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from jangin.core import Dataset
+    from jangin.core.server import create_app
+    from jangin.core.settings import Settings
+    from jangin.inference._service import InferenceConfig
+    from jangin.inference.server import make_register
+
+    ds = Dataset.open(args.dataset)
+    cfg = InferenceConfig(model=args.model, max_batch=args.max_batch, max_queue=256, ok_sample_every=0)
+    settings = Settings(dataset=ds.root, api_keys={"bench": "engineer"})
+    app = create_app(settings, routers=[], extra=[make_register(cfg, dataset=ds)])
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+class Server:
+    def __init__(self, dataset: Path, model: str, max_batch: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE), "--serve", "--dataset", str(dataset), "--model", model,
+             "--max-batch", str(max_batch), "--port", str(self.port)],
+        )
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("bench server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+HEADERS = {"X-API-Key": "bench", "Content-Type": "image/jpeg"}
+
+
+def http_latency(url: str, bodies: list[bytes], n: int) -> tuple[list[float], list[float]]:
+    """Sequential requests on one keep-alive connection (stdlib ``http.client``: a lean client, so the
+    numbers are the server's, not the client library's)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    wall, server = [], []
+    for i in range(n + 10):
+        t = time.perf_counter()
+        conn.request("POST", "/v1/inspect", body=bodies[i % len(bodies)], headers=HEADERS)
+        r = conn.getresponse()
+        data = r.read()
+        dt = (time.perf_counter() - t) * 1e3
+        if r.status != 200:
+            raise RuntimeError(f"HTTP {r.status}: {data[:200]!r}")
+        if i >= 10:
+            wall.append(dt)
+            server.append(json.loads(data)["latency_ms"])
+    conn.close()
+    return wall, server
+
+
+async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, int]:
+    """``clients`` keep-alive connections posting back to back (a minimal asyncio HTTP/1.1 client)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    reqs = [
+        (f"POST /v1/inspect HTTP/1.1\r\nHost: {u.netloc}\r\nX-API-Key: bench\r\nContent-Type: image/jpeg\r\n"
+         f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+        for b in bodies
+    ]
+    done = errors = 0
+    stop = time.monotonic() + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal done, errors
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        i = k
+        while time.monotonic() < stop:
+            writer.write(reqs[i % len(reqs)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+            await reader.readexactly(length)
+            if head.startswith(b"HTTP/1.1 200"):
+                done += 1
+            else:
+                errors += 1
+        writer.close()
+
+    await asyncio.gather(*(worker(k) for k in range(clients)))
+    return done, errors
+
+
+def throughput(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[float, int]:
+    t = time.perf_counter()
+    done, errors = asyncio.run(_load(url, bodies, clients, seconds))
+    return done / (time.perf_counter() - t), errors
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--registry", type=Path, help="model registry (a dataset's models/)")
+    ap.add_argument("--model", default=None, help="model name[:version]")
+    ap.add_argument("--train", action="store_true", help="train a tiny YOLO (needs jangin-training) instead")
+    ap.add_argument("--imgsz", type=int, default=128, help="input size when training (--train)")
+    ap.add_argument("--requests", type=int, default=300, help="sequential requests for the latency test")
+    ap.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput configuration")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of the sustained memory run")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--max-batch", type=int, default=8, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args)
+        return
+
+    import shutil
+
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.inference import OnnxDetector
+    from jangin.inference._detector import decode_image
+
+    work = Path(tempfile.mkdtemp(prefix="jangin-bench-"))
+    ds = Dataset.create(work / "ds")
+    if args.train:
+        sys.path.insert(0, str(HERE.parents[1] / "tests" / "training"))
+        import synthetic  # type: ignore[import-not-found]
+
+        from jangin.training import build_detection_set, train_detector
+
+        src = synthetic.make_detection_dataset(work / "train-ds")
+        data = build_detection_set(src, cache_dir=work / "cache")
+        mv = train_detector(data, registry=ModelRegistry(ds.models_dir), name="bench", epochs=1, imgsz=args.imgsz,
+                            batch=8, work_dir=work / "work")
+    else:
+        if args.registry is None or args.model is None:
+            ap.error("give --registry and --model, or --train")
+        src_mv = ModelRegistry(args.registry).get(args.model)
+        shutil.copytree(src_mv.path, ds.models_dir / "bench" / src_mv.version)
+        mv = ModelRegistry(ds.models_dir).get("bench", verify=False)
+        mv.manifest.name = "bench"
+        (mv.path / "manifest.json").write_text(mv.manifest.model_dump_json(indent=2))
+    size = mv.manifest.input.width
+    bodies = images(16, max(size, 64))
+    det = OnnxDetector.from_version(ModelRegistry(ds.models_dir).get("bench"))
+    sess = det.session
+    name = sess.get_inputs()[0].name
+    x1 = [det._prepare(decode_image(b), 0)[0][None] for b in bodies]
+    res: dict[str, Any] = {"model": f"{mv.manifest.framework} {size}px", "provider": sess.get_providers()[0],
+                           "cpus": os.cpu_count()}
+
+    def timed(fn: Any, n: int) -> list[float]:
+        out = []
+        for i in range(n + 10):
+            t = time.perf_counter()
+            fn(i)
+            if i >= 10:
+                out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+    imgs = [decode_image(b) for b in bodies]
+    print(f"model {res['model']}, provider {res['provider']}, {res['cpus']} CPUs", flush=True)
+    raw = timed(lambda i: sess.run(None, {name: x1[i % len(x1)]}), args.requests)
+    full = timed(lambda i: det.predict([imgs[i % len(imgs)]]), args.requests)
+    servers = {b: Server(ds.root, "bench", b) for b in (8, 1)}
+    try:
+        wall, server_ms = http_latency(servers[8].url, bodies, args.requests)
+        lat = {"raw_run": raw, "predict": full, "http": wall, "http_server_side": server_ms}
+        res["latency_ms"] = {k: {"p50": pct(v, 50), "p99": pct(v, 99), "mean": statistics.fmean(v)} for k, v in lat.items()}
+        print("\nlatency at batch 1 (ms)           p50      p99")
+        for k, v in res["latency_ms"].items():
+            print(f"  {k:<28} {v['p50']:8.2f} {v['p99']:8.2f}")
+        ov50 = res["latency_ms"]["http"]["p50"] - res["latency_ms"]["raw_run"]["p50"]
+        ov99 = res["latency_ms"]["http"]["p99"] - res["latency_ms"]["raw_run"]["p99"]
+        res["http_overhead_ms"] = {"p50": ov50, "p99": ov99}
+        print(f"  HTTP overhead over raw run: p50 {ov50:+.2f} ms, p99 {ov99:+.2f} ms (goal p99 <= 3 ms); "
+              f"ratio p50 {res['latency_ms']['http']['p50'] / res['latency_ms']['raw_run']['p50']:.2f}x", flush=True)
+
+        def raw_rate(batch: int, seconds: float) -> float:
+            xb = np.concatenate([x1[i % len(x1)] for i in range(batch)])
+            n, t = 0, time.perf_counter()
+            while time.perf_counter() - t < seconds:
+                sess.run(None, {name: xb})
+                n += batch
+            return n / (time.perf_counter() - t)
+
+        res["raw_ips"] = {"batch1": raw_rate(1, args.seconds), "batch8": raw_rate(8, args.seconds)}
+        res["throughput_ips"] = {}
+        print(f"\nthroughput (images/s)   raw ORT: batch 1 {res['raw_ips']['batch1']:.0f}, batch 8 {res['raw_ips']['batch8']:.0f}")
+        print("  clients  batching-on  batching-off  on/raw1  errors")
+        for clients in (1, 8, 32):
+            on, e1 = throughput(servers[8].url, bodies, clients, args.seconds)
+            off, e2 = throughput(servers[1].url, bodies, clients, args.seconds)
+            res["throughput_ips"][clients] = {"batching": on, "no_batching": off, "errors": e1 + e2}
+            print(f"  {clients:>7}  {on:11.0f}  {off:12.0f}  {on / res['raw_ips']['batch1']:7.2f}  {e1 + e2:6d}", flush=True)
+
+        pid = servers[8].proc.pid
+        samples = [(0.0, rss_mb(pid))]
+        t0 = time.monotonic()
+        step = max(1.0, args.duration / 12)
+        total = 0
+        while time.monotonic() - t0 < args.duration:
+            done, _ = asyncio.run(_load(servers[8].url, bodies, 8, min(step, args.duration - (time.monotonic() - t0))))
+            total += done
+            samples.append((time.monotonic() - t0, rss_mb(pid)))
+        half = [m for t, m in samples if t >= args.duration / 2]
+        res["memory_mb"] = {"start": samples[1][1] if len(samples) > 1 else samples[0][1], "end": samples[-1][1],
+                            "max": max(m for _, m in samples), "second_half_growth": (half[-1] - half[0]) if half else 0.0,
+                            "requests": total, "seconds": args.duration}
+        m = res["memory_mb"]
+        print(f"\nmemory over {args.duration:.0f} s sustained ({total} requests, 8 clients): RSS start {m['start']:.0f} MB, "
+              f"end {m['end']:.0f} MB, max {m['max']:.0f} MB, growth over the second half {m['second_half_growth']:+.1f} MB")
+    finally:
+        for s in servers.values():
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The inspection routers of ``jangin serve``: ``/v1/inspect``, ``/v1/models…``, ``/v1/inspections…``,
+``/v1/quality…``, ``/v1/cameras`` and the review page ``/review``.
+
+Roles (API keys, see ``jangin.core.server``): ``engineer`` (and ``admin``) inspect, read the log and
+review; ``admin`` alone switches models. ``recorder`` and ``labeller`` keys get 403 here. A line PC or
+camera gateway that posts images therefore gets an ``engineer`` key.
+
+Registered through the ``jangin.routers`` entry point ``inference = "jangin.inference.server:register"``;
+settings of this router come from ``JANGIN_INFERENCE_*`` (:class:`InferenceConfig`). Tests and embedding
+applications use :func:`make_register` to pass a config directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from jangin.core import Dataset
+from jangin.core.server import current_role, require
+from jangin.core.settings import Role, Settings
+from jangin.inference._batcher import Overloaded
+from jangin.inference._images import ImageTooLarge, UnsupportedMedia
+from jangin.inference._service import InferenceConfig, InspectionService
+
+__all__ = ["make_register", "register"]
+
+log = logging.getLogger(__name__)
+
+_ID = r"^insp-[0-9a-f]{20}$"
+_TAG = r"^[A-Za-z0-9_.:-]{1,64}$"
+_INLINE_DECODE_BYTES = 256 * 1024
+_IMAGE_TYPES = {"image/jpeg", "image/jpg", "image/png", "application/octet-stream"}
+InspectionId = Annotated[str, Path(pattern=_ID, description="inspection id, e.g. insp-0123456789abcdef0123")]
+Tag = Annotated[str | None, Query(pattern=_TAG)]
+
+
+class ReviewIn(BaseModel):
+    """A quality engineer's verdict on an inspection."""
+
+    verdict: str = Field(pattern="^(OK|NG)$", description="OK or NG")
+    comment: str | None = Field(None, max_length=2000)
+    reviewer: str | None = Field(None, max_length=200, description="name; stored as a keyed pseudonym")
+
+
+def _service(request: Request) -> InspectionService:
+    return request.app.state.inspection  # type: ignore[no-any-return]
+
+
+def _reviewer(request: Request, settings: Settings, name: str | None) -> str:
+    if name and name.strip():
+        return settings.pseudonym(name)
+    key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:].strip()
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out = [v.strip().upper() for item in values for v in item.split(",") if v.strip()]
+    bad = [v for v in out if v not in ("OK", "NG", "DOUBTFUL")]
+    if bad:
+        raise ValueError(f"unknown verdict(s) {bad}; use OK, NG, DOUBTFUL")
+    return out
+
+
+def _router(settings: Settings) -> APIRouter:
+    engineer = [Depends(require(Role.ENGINEER))]
+    r = APIRouter(tags=["inference"])
+
+    @r.post(
+        "/v1/inspect",
+        dependencies=engineer,
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+        }}},
+    )
+    async def inspect(request: Request, station: Tag = None, camera: Tag = None) -> Response:
+        """Inspect one image (JPEG or PNG, raw body or multipart field ``file``) → verdict, detections,
+        scores, anomaly-map link, latency and ids. 415 for other types, 413 above the pixel limit, 422 for
+        broken images, 503 + Retry-After when the queue is full."""
+        t0 = time.perf_counter()
+        svc = _service(request)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file") or next((v for v in form.values() if hasattr(v, "read")), None)
+            if upload is None or isinstance(upload, str):
+                raise UnsupportedMedia("multipart request without a file field", hint="send the image as field 'file'")
+            data = await upload.read()
+        elif ctype in _IMAGE_TYPES:
+            data = await request.body()
+        else:
+            raise UnsupportedMedia(f"content type {ctype or 'none'!r} is not an image",
+                                   hint="send image/jpeg, image/png, application/octet-stream or multipart/form-data")
+        # Small images (most line cameras at model size) decode in well under a millisecond: do it here
+        # rather than pay a thread hop; large ones go to the thread pool so the event loop stays free.
+        if len(data) <= _INLINE_DECODE_BYTES:
+            img = svc.decode(data)
+        else:
+            img = await run_in_threadpool(svc.decode, data)
+        try:
+            item, fut = svc.submit(img)
+        except Overloaded:
+            if svc.metrics is not None:
+                svc.metrics.shed.inc()
+            raise
+        out = await asyncio.wrap_future(fut)
+        res = svc.record(item, out, t0=t0, data=data, station=station, camera=camera, source=f"http:{camera or ''}")
+        return Response(json.dumps(res), media_type="application/json")
+
+    @r.get("/v1/models", dependencies=engineer)
+    def models(request: Request) -> dict[str, Any]:
+        """Every model version in the registry, and the one serving."""
+        svc = _service(request)
+        return {"serving": svc.model.info() if svc.model else None, "models": svc.models()}
+
+    @r.post("/v1/models/{name}/activate", dependencies=[Depends(require(Role.ADMIN))])
+    def activate(request: Request, name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
+                 version: Annotated[str | None, Query(pattern=r"^(v\d+|latest|active)$")] = None,
+                 promote: bool = False) -> dict[str, Any]:
+        """Load, warm and hot-swap to ``name`` (``version``: default ACTIVE, else latest). No request
+        fails or is dropped during the swap. ``promote`` also marks it ACTIVE in the registry."""
+        m = _service(request).activate(name, version, promote=promote)
+        return {"serving": m.info()}
+
+    @r.get("/v1/inspections", dependencies=engineer)
+    def inspections(
+        request: Request,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        station: Tag = None,
+        verdict: Annotated[list[str] | None, Query(description="OK, NG, DOUBTFUL; repeat or comma-separate")] = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        reviewed: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Inspections, newest first, with their latest review."""
+        rows = _service(request).query(since=since, until=until, station=station, verdict=_split(verdict),
+                                       min_score=min_score, max_score=max_score, reviewed=reviewed,
+                                       limit=limit, offset=offset)
+        return {"inspections": rows, "count": len(rows)}
+
+    @r.get("/v1/inspections/{inspection_id}", dependencies=engineer)
+    def inspection(request: Request, inspection_id: InspectionId) -> Response:
+        """One inspection."""
+        row = _service(request).get(inspection_id)
+        return Response(json.dumps(row, default=str), media_type="application/json")
+
+    @r.get("/v1/inspections/{inspection_id}/image", dependencies=engineer, response_class=Response)
+    def image(request: Request, inspection_id: InspectionId, overlay: bool = False) -> Response:
+        """The inspected image (kept NG / DOUBTFUL, sampled OK, or recent); ``overlay`` draws the boxes."""
+        svc = _service(request)
+        if overlay:
+            return Response(svc.overlay(inspection_id), media_type="image/jpeg")
+        data, mtype = svc.image_bytes(inspection_id)
+        return Response(data, media_type=mtype)
+
+    @r.get("/v1/inspections/{inspection_id}/anomaly.png", dependencies=engineer, response_class=Response)
+    def anomaly_png(request: Request, inspection_id: InspectionId) -> Response:
+        """Heat-map overlay of an anomaly inspection (PNG)."""
+        return Response(_service(request).anomaly_png(inspection_id), media_type="image/png")
+
+    @r.post("/v1/inspections/{inspection_id}/review", dependencies=engineer)
+    def review(request: Request, inspection_id: InspectionId, body: ReviewIn) -> dict[str, Any]:
+        """Confirm or override a verdict: appended to ``reviews`` and, as a class label (source
+        ``review``) on the image stored as a frame, to ``labels``."""
+        return _service(request).review(inspection_id, body.verdict, reviewer=_reviewer(request, settings, body.reviewer),
+                                        comment=body.comment)
+
+    @r.get("/v1/quality/precision", dependencies=engineer)
+    def precision(request: Request, last: Annotated[int, Query(ge=1, le=10000)] = 200) -> dict[str, Any]:
+        """The model's recent precision as measured by reviews."""
+        return _service(request).precision(last)
+
+    @r.get("/v1/quality/charts", dependencies=engineer)
+    def charts(request: Request, every: Annotated[int, Query(ge=1, le=10000)] = 20,
+               last: Annotated[int, Query(ge=1, le=100000)] = 2000, svg: bool = True) -> dict[str, Any]:
+        """Control charts per station: p-chart of the NG rate, X̄ chart of the mean score, with Western
+        Electric rule violations (``drift``); ``svg`` adds each chart as inline SVG."""
+        from jangin.inference._spc import render_svg
+
+        out: dict[str, Any] = {}
+        for st, ch in _service(request).charts(every=every, last=last).items():
+            out[st] = {}
+            for kind, chart in ch.items():
+                d = chart.to_dict()
+                if svg:
+                    title = f"{st or '(no station)'}: " + ("NG rate (p-chart)" if kind == "p" else "mean score (X̄ chart)")
+                    d["svg"] = render_svg(chart, title=title)
+                out[st][kind] = d
+        return {"every": every, "stations": out}
+
+    @r.get("/v1/cameras", dependencies=engineer)
+    def cameras(request: Request) -> dict[str, Any]:
+        """Camera workers: frames grabbed, inspected, dropped, reconnects."""
+        return {"cameras": [w.stats() for w in request.app.state.cameras]}
+
+    @r.get("/review", response_class=HTMLResponse, include_in_schema=True)
+    def review_page(request: Request) -> HTMLResponse:
+        """The review page (engineer key as ``?api_key=`` once, or through its login form; the page then
+        keeps it in sessionStorage and sends it as ``X-API-Key``)."""
+        from jangin.inference._page import LOGIN_HTML, REVIEW_HTML
+
+        role = current_role(request)
+        if role is None:
+            return HTMLResponse(LOGIN_HTML, status_code=401, headers={"Cache-Control": "no-store"})
+        if role not in (Role.ENGINEER, Role.ADMIN):
+            return HTMLResponse(LOGIN_HTML.replace("<!--msg-->", f"role {role.value} may not review"), status_code=403)
+        return HTMLResponse(REVIEW_HTML, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+    return r
+
+
+def _status_handler(code: int) -> Callable[..., Any]:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        body = {"detail": getattr(exc, "message", str(exc)), "error": type(exc).__name__}
+        if getattr(exc, "hint", None):
+            body["hint"] = exc.hint  # type: ignore[attr-defined]
+        return JSONResponse(body, status_code=code, headers=headers)
+
+    return handler
+
+
+def make_register(config: InferenceConfig | None = None, *, dataset: Dataset | None = None) -> Callable[[FastAPI, Settings], None]:
+    """A ``register(app, settings)`` with this config (default from ``JANGIN_INFERENCE_*``).
+
+    Args:
+        config: Server settings.
+        dataset: The dataset; default ``settings.dataset`` (opened, or created when missing).
+    """
+
+    def _register(app: FastAPI, settings: Settings) -> None:
+        from jangin.inference._cameras import CameraWorker
+        from jangin.inference._metrics import metrics
+
+        cfg = config or InferenceConfig()
+        ds = dataset or Dataset.open_or_create(settings.dataset)
+        svc = InspectionService(ds, cfg, metrics=metrics())
+        app.state.inspection = svc
+        app.state.cameras = [
+            CameraWorker(name, src, svc, interval_s=cfg.camera_interval_s, metrics=svc.metrics)
+            for name, src in settings.cameras.items()
+            if re.match(_TAG, name)
+        ]
+        app.include_router(_router(settings))
+        app.add_exception_handler(Overloaded, _status_handler(503))
+        app.add_exception_handler(UnsupportedMedia, _status_handler(415))
+        app.add_exception_handler(ImageTooLarge, _status_handler(413))
+
+        def start() -> None:
+            svc.start()
+            for w in app.state.cameras:
+                w.start()
+
+        def stop() -> None:
+            for w in app.state.cameras:
+                w.stop()
+            svc.stop()
+
+        app.state.startup.append(start)
+        app.state.shutdown.append(stop)
+
+    return _register
+
+
+def register(app: FastAPI, settings: Settings) -> None:
+    """The ``jangin.routers`` entry point: the inspection routers with settings from the environment."""
+    make_register()(app, settings)

@@ -1,0 +1,203 @@
+"""Hot swap under load, shedding, the anomaly runtime over HTTP, shutdown flush, camera workers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from onnx_models import solid
+
+from jangin.core import Dataset, ModelRegistry
+from jangin.inference._service import InferenceConfig
+
+RED = (0, 0, 255)
+
+
+def _dataset(tmp_path: Path, onnx_models: Any) -> Dataset:
+    ds = Dataset.create(tmp_path / "ds")
+    reg = ModelRegistry(ds.models_dir)
+    mv = onnx_models.publish_detector(reg, tmp=tmp_path)
+    reg.promote(mv.name, mv.version)
+    onnx_models.publish_detector(reg, tmp=tmp_path)  # colors:v2
+    onnx_models.publish_anomaly(reg, tmp=tmp_path)
+    return ds
+
+
+def test_hot_swap_under_concurrent_requests(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    srv = live.start(_dataset(tmp_path, onnx_models).root, InferenceConfig(flush_s=0.2))
+    stop = threading.Event()
+    seen: list[tuple[int, str]] = []
+    body = solid(RED)
+
+    def client() -> None:
+        with httpx.Client(headers={**srv.headers(), "Content-Type": "image/jpeg"}, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post(f"{srv.url}/v1/inspect", content=body, params={"station": "swap"})
+                seen.append((r.status_code, f"{r.json().get('model')}:{r.json().get('model_version')}"))
+
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            futs = [pool.submit(client) for _ in range(6)]
+            time.sleep(0.3)
+            for ref, version in (("colors", "v2"), ("bright", None), ("colors", "v1")):
+                r = httpx.post(f"{srv.url}/v1/models/{ref}/activate", params={"version": version} if version else {},
+                               headers=srv.headers("admin"), timeout=60)
+                assert r.status_code == 200, r.text
+                time.sleep(0.4)
+            stop.set()
+            for f in futs:
+                f.result()
+    finally:
+        stop.set()
+        srv.stop()
+    codes = {c for c, _ in seen}
+    assert codes == {200}, [s for s in seen if s[0] != 200][:5]
+    assert {"colors:v1", "colors:v2", "bright:v1"} <= {m for _, m in seen}
+    assert len(seen) > 20
+
+
+def test_overload_sheds_with_503_and_retry_after(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    srv = live.start(_dataset(tmp_path, onnx_models).root, InferenceConfig(max_queue=2, max_batch=1))
+    batcher = srv.service.batcher
+    real = batcher.run
+    batcher.run = lambda items: (time.sleep(0.25), real(items))[1]
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            rs = list(pool.map(lambda _: httpx.post(f"{srv.url}/v1/inspect", content=solid(RED), timeout=30,
+                                                    headers={**srv.headers(), "Content-Type": "image/jpeg"}), range(10)))
+        codes = [r.status_code for r in rs]
+        assert set(codes) == {200, 503} and codes.count(200) >= 2
+        shed = next(r for r in rs if r.status_code == 503)
+        assert shed.headers["Retry-After"] == "1" and "waiting" in shed.json()["detail"]
+        batcher.run = real
+        assert httpx.post(f"{srv.url}/v1/inspect", content=solid(RED), headers={**srv.headers(), "Content-Type": "image/jpeg"}).status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_anomaly_model_over_http_and_shutdown_flush(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    ds = _dataset(tmp_path, onnx_models)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("default:\n  anomaly_doubtful: [0.45, 0.55]\n")
+    srv = live.start(ds.root, InferenceConfig(model="bright", rules=rules, flush_s=60))
+    try:
+        h = {**srv.headers(), "Content-Type": "image/png"}
+        got = {name: httpx.post(f"{srv.url}/v1/inspect", content=solid(bgr, fmt=".png"), headers=h, params={"station": "an"}).json()
+               for name, bgr in (("white", (255, 255, 255)), ("grey", (128, 128, 128)), ("dark", (20, 20, 20)))}
+        assert [got[k]["verdict"] for k in ("white", "grey", "dark")] == ["NG", "DOUBTFUL", "OK"]
+        assert got["white"]["scores"]["anomaly"] == pytest.approx(1.0) and got["white"]["task"] == "anomaly"
+        png = httpx.get(f"{srv.url}{got['white']['anomaly_map_url']}", headers=srv.headers())
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert srv.service.log.pending == 3  # flush_s is 60: still buffered
+    finally:
+        srv.stop()  # the shutdown hook commits the buffer
+    rows = ds.query("SELECT verdict, image_uri FROM inspections WHERE station = 'an' ORDER BY ts").to_pylist()
+    assert [r["verdict"] for r in rows] == ["NG", "DOUBTFUL", "OK"]
+    heat = (ds.root / rows[0]["image_uri"]).with_name(rows[0]["image_uri"].rsplit("/", 1)[1].split(".")[0] + ".heat.png")
+    assert heat.is_file()
+
+
+def _video(path: Path, n: int = 20, fps: float = 20.0) -> Path:
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 64))
+    for i in range(n):
+        frame = np.zeros((64, 64, 3), np.uint8)
+        frame[:] = (0, 0, 255) if i % 2 else (0, 255, 0)
+        w.write(frame)
+    w.release()
+    return path
+
+
+def test_camera_workers_drop_frames_reconnect_and_log(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    ds = _dataset(tmp_path, onnx_models)
+    video = _video(tmp_path / "line.avi")
+    srv = live.start(ds.root, InferenceConfig(camera_interval_s=0.15, flush_s=0.2),
+                     cameras={"cam1": str(video), "gone": str(tmp_path / "missing.avi")})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            stats = {c["camera"]: c for c in httpx.get(f"{srv.url}/v1/cameras", headers=srv.headers()).json()["cameras"]}
+            if stats["cam1"]["reconnects"] >= 1 and stats["cam1"]["inspected"] >= 3:
+                break
+            time.sleep(0.2)
+        cam = stats["cam1"]
+        assert cam["alive"] and cam["inspected"] >= 3 and cam["dropped"] > 0 and cam["reconnects"] >= 1, cam
+        assert cam["grabbed"] >= cam["inspected"] + cam["dropped"] - 1
+        assert stats["gone"]["alive"] and stats["gone"]["reconnects"] >= 1 and stats["gone"]["inspected"] == 0
+        assert httpx.get(f"{srv.url}/healthz").status_code == 200
+    finally:
+        srv.stop()
+    rows = ds.query("SELECT camera, station, source_uri, verdict FROM inspections WHERE camera = 'cam1'").to_pylist()
+    assert len(rows) >= 3 and {r["station"] for r in rows} == {"cam1"} and {r["source_uri"] for r in rows} == {"camera:cam1"}
+
+
+_SERVER = """
+import sys, uvicorn
+from jangin.core import Dataset
+from jangin.core.server import create_app
+from jangin.core.settings import Settings
+from jangin.inference._service import InferenceConfig
+from jangin.inference.server import make_register
+ds = Dataset.open(sys.argv[1])
+cfg = InferenceConfig(flush_s=float(sys.argv[3]))
+app = create_app(Settings(dataset=ds.root, api_keys={"k": "engineer"}), routers=[], extra=[make_register(cfg, dataset=ds)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def test_a_killed_server_loses_at_most_its_buffer(tmp_path: Path, onnx_models: Any) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    ds = _dataset(tmp_path, onnx_models)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(ds.root), str(port), "0.3"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+                time.sleep(0.1)
+        h = {"X-API-Key": "k", "Content-Type": "image/jpeg"}
+        for _ in range(5):
+            assert httpx.post(f"{url}/v1/inspect", content=solid(RED), headers=h).status_code == 200
+        time.sleep(1.2)  # > flush_s: these five are committed
+        for _ in range(5):
+            httpx.post(f"{url}/v1/inspect", content=solid(RED), headers=h)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    n = Dataset.open(ds.root).query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py()
+    assert 5 <= n <= 10
+    assert Dataset.open(ds.root).read("inspections").num_rows == n  # the table reads whole
+
+
+def test_log_maintenance_keeps_rows(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from jangin.inference._log import InspectionLog
+
+    ds = Dataset.create(tmp_path / "ds")
+    log = InspectionLog(ds, flush_s=60)
+    for i in range(5):
+        log.add({"inspection_id": f"insp-{i:020x}", "ts": datetime.now(UTC), "model": "m", "model_version": "v1",
+                 "verdict": "OK", "score": 0.0})
+        log.flush()
+    log.maintain(force=True)
+    assert ds.read("inspections").num_rows == 5
+    assert list(ds.table_path("inspections").glob("_delta_log/*.checkpoint.parquet"))
