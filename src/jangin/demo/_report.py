@@ -105,14 +105,14 @@ def plot_training_curves(results_csv: Path, out: Path) -> Path | None:
     a.set_xlabel("epoch")
     a.set_title("losses")
     a.legend(fontsize=7)
-    a.grid(alpha=0.3)  # noqa: E702
+    a.grid(alpha=0.3)
     for key in ("metrics/mAP50(B)", "metrics/mAP50-95(B)"):
         if key in rows[0]:
             b.plot(ep, [float(r[key]) for r in rows], label=key.replace("metrics/", ""))
     b.set_xlabel("epoch")
     b.set_title("validation mAP")
     b.legend(fontsize=7)
-    b.grid(alpha=0.3)  # noqa: E702
+    b.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)

@@ -100,22 +100,41 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     timings: dict[str, float] = {}
     t = time.perf_counter()
 
-    # 1. capture -------------------------------------------------------------------------------
+    # 1. capture: files for all sessions but the last, which a "recording app" uploads over HTTP ----
+    from jangin.core.settings import get_settings
+    from jangin.demo._capture import demo_http_ingest
+
     ds = Dataset.create(out / "dataset")
-    sessions_dir = data / "sessions"
+    settings = get_settings(dataset=ds.root)
+    sessions = sorted(p.parent for p in (data / "sessions").glob("*/session.yaml"))
     if cfg.max_sessions is not None:
-        sessions_dir = _subset_sessions(sessions_dir, out / "work" / "sessions", cfg.max_sessions)
-    results = import_sessions(ds, sessions_dir, frame_interval_s=cfg.frame_interval_s, progress=progress)
+        sessions = sessions[: cfg.max_sessions]
+    if len(sessions) < 2:
+        raise ConfigError(f"{data / 'sessions'}: the demo needs at least 2 sessions")
+    file_dir = _subset_sessions(sessions[:-1], out / "work" / "sessions")
+    results = import_sessions(
+        ds, file_dir, settings=settings, frame_interval_s=cfg.frame_interval_s, progress=progress
+    )
     failed = [r for r in results if r.error]
     if failed:
         raise ConfigError(f"sample session {failed[0].session_key} failed to import: {failed[0].error}")
     stills = import_stills(
-        ds, data / "inspection", session_key="inspection", limit=cfg.max_stills, progress=progress
+        ds,
+        data / "inspection",
+        session_key="inspection",
+        settings=settings,
+        limit=cfg.max_stills,
+        progress=progress,
     )
+    say(
+        f"capture: {len(results)} sessions from files ({sum(r.samples for r in results):,} sensor samples, "
+        f"{sum(r.frames for r in results)} frames) and {stills.frames} still images"
+    )
+    ingest = demo_http_ingest(ds.root, sessions[-1], settings)
     timings["capture_s"] = time.perf_counter() - t
     say(
-        f"capture: {len(results)} sessions ({sum(r.samples for r in results):,} sensor samples, "
-        f"{sum(r.frames for r in results)} frames) and {stills.frames} still images"
+        f"capture: session {sessions[-1].name} uploaded over HTTP as a recording app would "
+        f"({ingest.get('samples', 0):,} samples, state {ingest.get('state')}, {ingest.get('total_s', 0):.1f} s)"
     )
 
     # 2. labels --------------------------------------------------------------------------------
@@ -158,14 +177,37 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
         f"training: {mv.name}:{mv.version} test mAP50 {mv.manifest.metrics.get('mAP50', float('nan')):.3f} "
         f"({timings['train_s']:.0f} s)"
     )
+    from jangin.demo._training import demo_training
 
-    # 4. inference on the held-out test split, logged as inspections --------------------------
     t = time.perf_counter()
-    metrics, examples = _inspect_test_split(ds, mv, det_set, seed=cfg.seed)
-    timings["inference_s"] = time.perf_counter() - t
+    other_models = demo_training(ds, out / "work" / "models", progress=progress)
+    timings["train_other_s"] = time.perf_counter() - t
+    an, pr = other_models.get("anomaly", {}), other_models.get("process", {})
+    if "auroc" in an:
+        say(f"training: {an['model']} image AUROC {an['auroc']:.3f} (baseline {an['baseline_auroc']:.3f})")
+    if "auroc" in pr:
+        say(
+            f"training: {pr['model']} OK/NG from process signals AUROC {pr['auroc']:.3f} (best threshold {pr['baseline_auroc']:.3f})"
+        )
+
+    # 4. inference: ONNX Runtime scored in-process on the held-out test split, then served over HTTP,
+    #    every verdict logged, a few reviewed (one override), control charts drawn --------------
+    from jangin.demo._inference import demo_serve
+
+    t = time.perf_counter()
+    metrics, examples, test_images = _evaluate_test_split(ds, mv, det_set, seed=cfg.seed)
     say(
         f"inference (ONNX Runtime) on {metrics['test_images']} held-out images: mAP50 {metrics['onnx_mAP50']:.3f} "
         f"vs {metrics['baseline_mAP50']:.3f} for random boxes"
+    )
+    serve = demo_serve(ds, f"{mv.name}:{mv.version}", test_images, out / "serve")
+    timings["inference_s"] = time.perf_counter() - t
+    metrics["serve"] = serve
+    metrics["other_models"] = other_models
+    metrics["ingest"] = ingest
+    say(
+        f"serve: {sum(serve.get('counts', {}).values())} inspections over HTTP, verdicts {serve.get('counts')}, "
+        f"{len(serve.get('reviews', []))} reviews ({serve.get('overrides', 0)} override)"
     )
 
     # 5. report --------------------------------------------------------------------------------
@@ -190,20 +232,20 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     return res
 
 
-def _subset_sessions(src: Path, dst: Path, n: int) -> Path:
-    """Symlink the first ``n`` session folders (for reduced test runs)."""
+def _subset_sessions(dirs: list[Path], dst: Path) -> Path:
+    """A folder of symlinks to the given session folders (what a batch import reads)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for d in sorted(p.parent for p in src.glob("*/session.yaml"))[:n]:
-        (dst / d.name).symlink_to(d, target_is_directory=True)
+    for d in dirs:
+        (dst / d.name).symlink_to(d.resolve(), target_is_directory=True)
     return dst
 
 
-def _inspect_test_split(
+def _evaluate_test_split(
     ds: Dataset, mv: Any, det_set: Any, *, seed: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     import cv2
 
-    from jangin.inference import OnnxDetector, inspect_images
+    from jangin.inference import OnnxDetector
     from jangin.training import detection_map
 
     test_ids = list(det_set.splits["test"])
@@ -236,7 +278,6 @@ def _inspect_test_split(
     ]
 
     detector = OnnxDetector.from_version(mv)
-    rows = inspect_images(ds, detector, images, station="demo-station", camera="still", ng_classes=None)
     preds = [detector.predict([img])[0] for _, img in images]
     gts = [
         (
@@ -247,7 +288,6 @@ def _inspect_test_split(
     ]
     onnx = detection_map(preds, gts, classes)
     baseline = detection_map(_random_boxes(gts, classes, seed), gts, classes)
-    verdicts = [r["verdict"] for r in rows]
     metrics = {
         "test_images": len(images),
         "onnx_mAP50": float(onnx["mAP50"]),
@@ -255,8 +295,6 @@ def _inspect_test_split(
         "baseline_mAP50": float(baseline["mAP50"]),
         "ultralytics_test": mv.manifest.metrics,
         "parity": mv.manifest.parity,
-        "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
-        "median_latency_ms": float(np.median([r["latency_ms"] for r in rows])) if rows else None,
     }
     examples = [
         {
@@ -269,7 +307,13 @@ def _inspect_test_split(
         }
         for (fid, img), p in list(zip(images, preds, strict=True))[:12]
     ]
-    return metrics, examples
+    raw = [(f["frame_id"], f["image"]) for f in frames]
+    return metrics, examples, raw
+
+
+def _p50_p99(lat: dict[str, Any]) -> str:
+    p50, p99 = lat.get("client_p50"), lat.get("client_p99")
+    return "–" if p50 is None or p99 is None else f"{p50:.1f} / {p99:.1f}"
 
 
 def _random_boxes(gts: list[tuple[np.ndarray, np.ndarray]], classes: list[str], seed: int) -> list[Any]:
@@ -365,7 +409,10 @@ def _write_report(
                     "metric": "ONNX vs PyTorch max score difference",
                     "value": mv.manifest.parity.get("max_score_diff"),
                 },
-                {"metric": "median inference latency [ms]", "value": metrics["median_latency_ms"]},
+                {
+                    "metric": "HTTP round trip p50 / p99 [ms]",
+                    "value": _p50_p99(metrics["serve"].get("latency_ms", {})),
+                },
             ],
         }
     )
@@ -396,10 +443,67 @@ def _write_report(
                 "text": "Green: ground truth boxes; red: predictions of the exported ONNX model with scores.",
             }
         )
+    serve = metrics["serve"]
+    charts = []
+    for _key, path in sorted(serve.get("paths", {}).get("charts", {}).items()):
+        dst = rdir / Path(path).name
+        shutil.copy(path, dst)
+        charts.append(dst.name)
     sections.append(
         {
-            "title": "Inspections logged",
-            "table": [{"verdict": k, "count": v} for k, v in metrics["verdicts"].items()],
+            "title": "Inspection beside the line (HTTP, ONNX Runtime)",
+            "text": (
+                "The held-out images were inspected through POST /v1/inspect; every verdict is in the inspections "
+                "table. A quality engineer's reviews (one override) became labels for the next training run. "
+                f"Review page while the demo served: {serve.get('urls', {}).get('review_page')}; to serve again: "
+                f"{serve.get('serve_command', '')}"
+            ),
+            "table": [{"verdict": k, "count": v} for k, v in sorted(serve.get("counts", {}).items())]
+            + [
+                {
+                    "verdict": "reviews (overrides)",
+                    "count": f"{len(serve.get('reviews', []))} ({serve.get('overrides', 0)})",
+                }
+            ],
+            "images": charts,
+        }
+    )
+    other = metrics.get("other_models", {})
+    rows = []
+    an, pr = other.get("anomaly", {}), other.get("process", {})
+    if "auroc" in an:
+        rows.append(
+            {
+                "model": an["model"],
+                "task": "anomaly (good images only)",
+                "metric": "image AUROC",
+                "value": an["auroc"],
+                "baseline": an["baseline_auroc"],
+                "baseline is": an["baseline"],
+            }
+        )
+    if "auroc" in pr:
+        rows.append(
+            {
+                "model": pr["model"],
+                "task": "OK/NG from process signals",
+                "metric": f"AUROC ({pr['evaluation']})",
+                "value": pr["auroc"],
+                "baseline": pr["baseline_auroc"],
+                "baseline is": pr["baseline"],
+            }
+        )
+    errors = [f"{k}: {v['error']}" for k, v in other.items() if isinstance(v, dict) and v.get("error")]
+    sections.append(
+        {"title": "Anomaly and process-signal models", "table": rows, "text": "; ".join(errors) or None}
+    )
+    ing = metrics.get("ingest", {})
+    sections.append(
+        {
+            "title": "HTTP ingest of one session (as a recording app)",
+            "table": [{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in ing.items()}]
+            if ing
+            else [],
         }
     )
     sections.append(
