@@ -72,11 +72,10 @@ def pull(
     client.check()
     proj = client.project(project)
     known = config_labels(proj.get("label_config") or "")
-    tasks = []
-    for i, t in enumerate(client.iter_tasks(int(proj["id"]), fields="all")):
-        tasks.append(t)
-        if i % 1000 == 0:
-            progress(f"pull {project}", i, None)
+    # The JSON export holds every annotated task with full annotations in one request; a task whose
+    # annotations were all deleted is absent from it, so its earlier rows are retracted below.
+    progress(f"pull {project}", 0, None)
+    tasks = client.export(int(proj["id"]))
     progress(f"pull {project}", len(tasks), len(tasks))
     return _apply(
         ds, tasks, known=known, where=f"project {project!r}", complete=True, project_id=int(proj["id"])
