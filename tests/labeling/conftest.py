@@ -124,7 +124,7 @@ def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("label-studio")
     data = base / "data"
     shutil.copytree(template, data)
-    root = base / "root"
+    root = base / "label-studio-root"  # = Settings(home=base)'s default document root
     root.mkdir()
     url, secs = _start(data, root)
     print(

@@ -233,7 +233,9 @@ def _select_sessions(ds: Dataset, where: str | None) -> list[dict[str, Any]]:
     )
     if where:
         sql += f" WHERE ({where})"
-    return _query(ds, sql + " ORDER BY s.started_at, s.session_id")
+    # Sessions without sensor samples (e.g. a folder of stills) have nothing to draw.
+    sql = f"SELECT * FROM ({sql}) WHERE last_sample IS NOT NULL"
+    return _query(ds, sql + " ORDER BY started_at, session_id")
 
 
 def _channels_of(ds: Dataset, session_ids: list[str]) -> list[str]:
