@@ -46,6 +46,7 @@ class Server:
     root: Path
     data: Path
     start_s: float
+    outbound: list[bytes]
 
 
 def _free_port() -> int:
@@ -54,8 +55,54 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _script(*args: str, timeout: float) -> str:
-    env = {**os.environ, "JANGIN_LS_VENV": str(VENV)}
+class OutboundRecorder:
+    """A loopback "proxy" that records every connection made to it and answers nothing.
+
+    The test server gets it as HTTP(S)_PROXY (loopback excluded), so an outbound call the settings
+    failed to switch off (version check, analytics, Sentry) is recorded here instead of leaving the
+    machine. Checked at the end of the run and by a test.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.attempts: list[bytes] = []
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.attempts.append(conn.recv(300).split(b"\r\n", 1)[0])
+                except OSError:
+                    self.attempts.append(b"(connection without a request line)")
+
+    def env(self) -> dict[str, str]:
+        local = "127.0.0.1,localhost,::1"
+        return {
+            "HTTP_PROXY": self.url,
+            "HTTPS_PROXY": self.url,
+            "http_proxy": self.url,
+            "https_proxy": self.url,
+            "NO_PROXY": local,
+            "no_proxy": local,
+        }
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _script(*args: str, timeout: float, extra_env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, "JANGIN_LS_VENV": str(VENV), **(extra_env or {})}
     proc = subprocess.run(
         ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -67,7 +114,7 @@ def _script(*args: str, timeout: float) -> str:
     return proc.stdout
 
 
-def _start(data: Path, root: Path) -> tuple[str, float]:
+def _start(data: Path, root: Path, extra_env: dict[str, str] | None = None) -> tuple[str, float]:
     port = _free_port()
     t = time.perf_counter()
     _script(
@@ -87,6 +134,7 @@ def _start(data: Path, root: Path) -> tuple[str, float]:
         "--wait",
         "600",
         timeout=900,
+        extra_env=extra_env,
     )
     return f"http://127.0.0.1:{port}", time.perf_counter() - t
 
@@ -124,17 +172,21 @@ def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("label-studio")
     data = base / "data"
     shutil.copytree(template, data)
-    root = base / "root"
+    root = base / "label-studio-root"  # = Settings(home=base)'s default document root
     root.mkdir()
-    url, secs = _start(data, root)
+    outbound = OutboundRecorder()
+    url, secs = _start(data, root, extra_env=outbound.env())
     print(
         f"\nLabel Studio {LS_VERSION} at {url}: install check {install_s:.1f} s, start {secs:.1f} s",
         file=sys.stderr,
     )
     try:
-        yield Server(url=url, token=TOKEN, root=root, data=data, start_s=secs)
+        yield Server(url=url, token=TOKEN, root=root, data=data, start_s=secs, outbound=outbound.attempts)
     finally:
         _script("stop", "--data-dir", str(data), timeout=120)
+        outbound.close()
+    # Also checked at the end of the run, after every test has used the server.
+    assert not outbound.attempts, f"Label Studio tried to reach the network: {outbound.attempts}"
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+import urllib.request
 
 import pytest
 from factories import STILLS, model_box
@@ -116,3 +118,19 @@ def test_project_title_too_long(ls_server, ls_client, make_ds) -> None:
             schema=FRAME_SCHEMA,
             where=f"f.session_id = '{STILLS}'",
         )
+
+
+def test_server_makes_no_outbound_calls(ls_server, ls_client, make_ds, project_name) -> None:
+    """Pages and API calls that would trigger the version check, analytics or Sentry reach nothing
+    but loopback (the server's proxy is a recorder; see conftest)."""
+    from jangin.labeling import push
+
+    push(make_ds(n_frames=1), project_name, client=ls_client, root=ls_server.root, schema=FRAME_SCHEMA)
+    for path in ("/", "/user/login/", "/api/version", "/projects/"):
+        req = urllib.request.Request(
+            ls_server.url + path, headers={"Authorization": f"Token {ls_server.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+    time.sleep(2)  # a background call would come within a moment
+    assert ls_server.outbound == []

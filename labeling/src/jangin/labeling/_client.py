@@ -199,23 +199,66 @@ class LabelStudioClient:
         return list(_dump(resp).get("task_ids") or [])
 
     def iter_tasks(
-        self, project_id: int, *, page_size: int = 1000, fields: str = "all"
+        self, project_id: int, *, include: str = "id,data,annotations,predictions", page_size: int = 1000
     ) -> Iterator[dict[str, Any]]:
-        """Every task of the project (with annotations and predictions when ``fields='all'``)."""
-        pager = self.call(
-            f"list tasks of project {project_id}",
-            self.sdk.tasks.list,
-            project=project_id,
-            page_size=page_size,
-            fields=fields,
-        )
-        it = iter(pager)
+        """Every task of the project, with only the fields in ``include`` (comma-separated).
+
+        Goes to ``GET /api/tasks`` through the SDK's HTTP client (its auth and token refresh) rather
+        than the typed pager: asking only for what is needed and skipping the per-task model parsing
+        lists 20,000 tasks in ~15 s instead of minutes.
+        """
+        from label_studio_sdk.core.api_error import ApiError
+
+        fields = "all" if {"annotations", "predictions"} & set(include.split(",")) else "task_only"
+        http = self.sdk._client_wrapper.httpx_client
+        page = 1
         while True:
-            # The pager fetches the next page lazily: translate errors there too.
-            task = self.call(f"list tasks of project {project_id}", next, it, None)
-            if task is None:
+            what = f"list tasks of project {project_id} (page {page})"
+            params = {
+                "project": project_id,
+                "page": page,
+                "page_size": page_size,
+                "fields": fields,
+                "include": include,
+            }
+            resp = self.call(what, http.request, "api/tasks/", method="GET", params=params)
+            if resp.status_code == 404 and page > 1:
+                return  # past the last page
+            if not 200 <= resp.status_code < 300:
+                self.call(what, _raise, ApiError(status_code=resp.status_code, body=_json_or_text(resp)))
+            items = resp.json().get("tasks") or []
+            yield from items
+            if len(items) < page_size:
                 return
-            yield _dump(task)
+            page += 1
+
+    def export(self, project_id: int, *, all_tasks: bool = False) -> list[dict[str, Any]]:
+        """The project's Label Studio JSON export: every annotated task (or every task) with its full
+        annotations, the same document the UI's *Export → JSON* downloads."""
+        from label_studio_sdk.core.api_error import ApiError
+
+        http = self.sdk._client_wrapper.httpx_client
+        what = f"export project {project_id}"
+        params = {"exportType": "JSON", "download_all_tasks": "true" if all_tasks else "false"}
+        resp = self.call(what, http.request, f"api/projects/{project_id}/export", method="GET", params=params)
+        if not 200 <= resp.status_code < 300:
+            self.call(what, _raise, ApiError(status_code=resp.status_code, body=_json_or_text(resp)))
+        data = resp.json()
+        if not isinstance(data, list):
+            raise LabelStudioError(
+                f"Label Studio at {self.url}: the export of project {project_id} is not a list"
+            )
+        return data
+
+    def model_versions(self, project_id: int) -> dict[int, set[str]]:
+        """``{task id: model versions of its predictions}`` for the whole project (one request)."""
+        out: dict[int, set[str]] = {}
+        for p in self.call(
+            f"list predictions of project {project_id}", self.sdk.predictions.list, project=project_id
+        ):
+            d = _dump(p)
+            out.setdefault(int(d["task"]), set()).add(str(d.get("model_version") or ""))
+        return out
 
     def add_prediction(
         self, task_id: int, result: list[dict[str, Any]], *, score: float | None, model_version: str
@@ -273,6 +316,17 @@ def _dump(obj: Any) -> Any:
     if hasattr(obj, "dict"):
         return obj.dict()
     return obj
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def _json_or_text(resp: Any) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
 
 
 def _body(body: Any) -> str:

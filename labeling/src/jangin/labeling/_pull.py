@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jangin.core import Dataset, LabelStudioError, SchemaError
 from jangin.core._ids import stable_id
@@ -45,6 +45,8 @@ class PullResult:
         superseding: Rows that replace an earlier version of a changed annotation.
         retracted: Retracting rows (results or annotations deleted).
         unchanged: Rows already in the table.
+        skipped: Rows left out because their frame or session is not in the dataset (import with
+            ``missing='skip'``).
     """
 
     annotations: int = 0
@@ -52,6 +54,7 @@ class PullResult:
     superseding: int = 0
     retracted: int = 0
     unchanged: int = 0
+    skipped: int = 0
 
     @property
     def written(self) -> int:
@@ -72,18 +75,23 @@ def pull(
     client.check()
     proj = client.project(project)
     known = config_labels(proj.get("label_config") or "")
-    tasks = []
-    for i, t in enumerate(client.iter_tasks(int(proj["id"]), fields="all")):
-        tasks.append(t)
-        if i % 1000 == 0:
-            progress(f"pull {project}", i, None)
+    # The JSON export holds every annotated task with full annotations in one request; a task whose
+    # annotations were all deleted is absent from it, so its earlier rows are retracted below.
+    progress(f"pull {project}", 0, None)
+    tasks = client.export(int(proj["id"]))
     progress(f"pull {project}", len(tasks), len(tasks))
     return _apply(
         ds, tasks, known=known, where=f"project {project!r}", complete=True, project_id=int(proj["id"])
     )
 
 
-def import_export(ds: Dataset, path: str | Path, *, label_config: str | None = None) -> PullResult:
+def import_export(
+    ds: Dataset,
+    path: str | Path,
+    *,
+    label_config: str | None = None,
+    missing: Literal["error", "skip"] = "error",
+) -> PullResult:
     """Import a Label Studio JSON export (the ``JSON`` format: a list of tasks with annotations).
 
     Only tasks that Jangin pushed (their data has a ``jangin`` block) can be mapped to frames and
@@ -92,10 +100,12 @@ def import_export(ds: Dataset, path: str | Path, *, label_config: str | None = N
 
     Args:
         label_config: The project's labelling config, to reject labels it does not define.
+        missing: A label on a frame or session that is not in the dataset: ``error`` (the default)
+            or ``skip`` (counted in :attr:`PullResult.skipped`, for partial datasets).
 
     Raises:
         SchemaError: The file is not a Label Studio JSON export, a task refers to a frame that is not
-            in the dataset, or an annotation uses a label the config does not define.
+            in the dataset (unless ``missing='skip'``), or an annotation uses a label the config does not define.
     """
     path = Path(path)
     try:
@@ -105,7 +115,7 @@ def import_export(ds: Dataset, path: str | Path, *, label_config: str | None = N
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise SchemaError(f"{path}: a Label Studio JSON export is a list of tasks")
     known = config_labels(label_config) if label_config else None
-    return _apply(ds, tasks, known=known, where=str(path), complete=False, project_id=None)
+    return _apply(ds, tasks, known=known, where=str(path), complete=False, project_id=None, missing=missing)
 
 
 def config_labels(label_config: str) -> dict[str, tuple[str, set[str]]]:
@@ -255,6 +265,7 @@ def _apply(
     where: str,
     complete: bool,
     project_id: int | None,
+    missing: str = "error",
 ) -> PullResult:
     result = PullResult()
     new_rows: list[dict[str, Any]] = []
@@ -277,7 +288,17 @@ def _apply(
             if ann.get("was_cancelled"):
                 continue
             new_rows += _rows_of_annotation(task, ann, origin=origin, known=known, where=where)
-    _check_targets(ds, new_rows, where)
+    unknown = _missing_targets(ds, new_rows)
+    if unknown and missing == "skip":
+        result.skipped = sum(1 for r in new_rows if r["label_id"] in unknown)
+        new_rows = [r for r in new_rows if r["label_id"] not in unknown]
+    elif unknown:
+        r = next(r for r in new_rows if r["label_id"] in unknown)
+        what = f"frame {r['frame_id']}" if r["frame_id"] else f"session {r['session_id']}"
+        raise SchemaError(
+            f"{where}: {r['external_id']}: {what} is not in the dataset",
+            hint="import the frames and sessions first (jangin capture import)",
+        )
     if project_id is not None:
         origins.add(f"ls:{project_id}")
     current = _current_rows(ds, origins)
@@ -385,38 +406,28 @@ def _existing_ids(ds: Dataset, ids: list[str]) -> set[str]:
         con.close()
 
 
-def _check_targets(ds: Dataset, rows: list[dict[str, Any]], where: str) -> None:
-    frame_ids = sorted({r["frame_id"] for r in rows if r["frame_id"]})
-    session_ids = sorted({r["session_id"] for r in rows if r["session_id"]})
+def _missing_targets(ds: Dataset, rows: list[dict[str, Any]]) -> set[str]:
+    """Label ids of ``rows`` whose frame or session is not in the dataset."""
+    if not rows:
+        return set()
+
+    def present(sql: str, ids: list[str]) -> set[str]:
+        return {r[0] for r in con.execute(sql, [ids]).fetchall()} if ids else set()
+
     con = ds.connect()
     try:
-        have_f = (
-            {
-                r[0]
-                for r in con.execute(
-                    "SELECT frame_id FROM frames WHERE frame_id IN (SELECT unnest(?))", [frame_ids]
-                ).fetchall()
-            }
-            if frame_ids
-            else set()
+        have_f = present(
+            "SELECT frame_id FROM frames WHERE frame_id IN (SELECT unnest(?))",
+            sorted({r["frame_id"] for r in rows if r["frame_id"]}),
         )
-        have_s = (
-            {
-                r[0]
-                for r in con.execute(
-                    "SELECT session_id FROM sessions WHERE session_id IN (SELECT unnest(?))", [session_ids]
-                ).fetchall()
-            }
-            if session_ids
-            else set()
+        have_s = present(
+            "SELECT session_id FROM sessions WHERE session_id IN (SELECT unnest(?))",
+            sorted({r["session_id"] for r in rows if r["session_id"]}),
         )
     finally:
         con.close()
-    for r in rows:
-        if r["frame_id"] and r["frame_id"] not in have_f:
-            raise SchemaError(
-                f"{where}: {r['external_id']}: frame {r['frame_id']} is not in the dataset",
-                hint="import the frames first (jangin capture import)",
-            )
-        if r["session_id"] not in have_s:
-            raise SchemaError(f"{where}: {r['external_id']}: session {r['session_id']} is not in the dataset")
+    return {
+        r["label_id"]
+        for r in rows
+        if (r["frame_id"] and r["frame_id"] not in have_f) or r["session_id"] not in have_s
+    }

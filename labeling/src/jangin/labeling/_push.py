@@ -123,7 +123,7 @@ def push(
     files.mkdir(parents=True, exist_ok=True)
     client.ensure_local_storage(pid, str(files))
     existing: dict[str, dict[str, Any]] = {}
-    for task in client.iter_tasks(pid, fields="all"):
+    for task in client.iter_tasks(pid, include="id,data"):
         key = (task.get("data") or {}).get("jangin_key")
         if key:
             existing[key] = task
@@ -167,9 +167,12 @@ def push(
             )
         result.created += len(tasks)
         progress(f"push {project}", min(i + chunk_size, total), total)
-    if author:
+    if author and result.existing:
+        # Tasks pushed earlier get this model's predictions once (a later push with a new model).
+        selected = {k for k, _ in items}
+        versions = client.model_versions(pid)
         for key, task in existing.items():
-            if key not in dict(items) or any(p.get("model_version") == author for p in _preds_of(task)):
+            if key not in selected or author in versions.get(int(task["id"]), set()):
                 continue
             pred = _prediction(sch, project, author, task["data"].get("jangin") or {}, preds)
             if pred:
@@ -177,6 +180,7 @@ def push(
                     int(task["id"]), pred["result"], score=pred["score"], model_version=author
                 )
                 result.predictions += 1
+    if author:
         client.set_model_version(pid, author)
     result.seconds = time.perf_counter() - t0
     log.info(
@@ -229,7 +233,9 @@ def _select_sessions(ds: Dataset, where: str | None) -> list[dict[str, Any]]:
     )
     if where:
         sql += f" WHERE ({where})"
-    return _query(ds, sql + " ORDER BY s.started_at, s.session_id")
+    # Sessions without sensor samples (e.g. a folder of stills) have nothing to draw.
+    sql = f"SELECT * FROM ({sql}) WHERE last_sample IS NOT NULL"
+    return _query(ds, sql + " ORDER BY started_at, session_id")
 
 
 def _channels_of(ds: Dataset, session_ids: list[str]) -> list[str]:
@@ -423,11 +429,6 @@ def _window_task(
             "window_end_us": b,
         },
     }
-
-
-def _preds_of(task: dict[str, Any]) -> list[dict[str, Any]]:
-    preds = task.get("predictions") or []
-    return [p for p in preds if isinstance(p, dict)]
 
 
 def _result_id(label_id: str) -> str:
