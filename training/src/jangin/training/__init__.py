@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jangin.training._anomaly import AnomalyConfig, train_anomaly
+    from jangin.training._classify import ClassificationSet, build_classification_set, train_classifier
     from jangin.training._detect import train_detector
     from jangin.training._detection_set import DetectionSet, build_detection_set
     from jangin.training._eval import detection_map
@@ -45,18 +46,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnomalyConfig",
+    "ClassificationSet",
     "DetectionSet",
     "ProcessConfig",
+    "build_classification_set",
     "build_detection_set",
     "check_parity",
     "detection_map",
     "train_anomaly",
+    "train_classifier",
     "train_detector",
     "train_process",
     "ultralytics_offline",
 ]
 
 _LAZY = {
+    "ClassificationSet": "jangin.training._classify",
+    "build_classification_set": "jangin.training._classify",
+    "train_classifier": "jangin.training._classify",
     "AnomalyConfig": "jangin.training._anomaly",
     "train_anomaly": "jangin.training._anomaly",
     "ProcessConfig": "jangin.training._process",

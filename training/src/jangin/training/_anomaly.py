@@ -47,6 +47,13 @@ class AnomalyConfig(BaseModel):
     weights: Path | None = Field(None, description="local backbone state_dict; none: random init (logged)")
     imgsz: int = Field(128, ge=32, le=1024)
     coreset_ratio: float = Field(0.1, gt=0, le=1)
+    num_neighbors: int = Field(
+        1,
+        ge=1,
+        description="PatchCore: 1 = max patch distance. anomalib's default 9 re-weights the score by a "
+        "top-k over expanded distances whose near-ties flip between PyTorch and ONNX Runtime (the parity "
+        "gate measured 0.5 % score differences), so it is not served by default",
+    )
     n_features: int | None = Field(None, description="PaDiM: random feature subset size")
     where: str | None = None
     good_where: str | None = None
@@ -243,7 +250,12 @@ def _build(cfg: AnomalyConfig, torch: Any) -> tuple[Any, str]:
         if cfg.algorithm == "patchcore":
             from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
-            model = PatchcoreModel(layers=list(cfg.layers), backbone=cfg.backbone, pre_trained=False)
+            model = PatchcoreModel(
+                layers=list(cfg.layers),
+                backbone=cfg.backbone,
+                pre_trained=False,
+                num_neighbors=cfg.num_neighbors,
+            )
         else:
             from anomalib.models.image.padim.torch_model import PadimModel
 

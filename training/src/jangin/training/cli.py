@@ -271,12 +271,11 @@ def process(
 
 def _merge(ctx: typer.Context, config: Path | None, flags: dict) -> dict:  # type: ignore[type-arg]
     """Flag defaults, then the YAML config's fields, then the flags given on the command line."""
-    from click.core import ParameterSource
-
+    # By name: Typer may bring its own copy of click, whose ParameterSource is another class.
     given = {
         k: v
         for k, v in flags.items()
-        if k not in ctx.params or ctx.get_parameter_source(k) != ParameterSource.DEFAULT
+        if k not in ctx.params or getattr(ctx.get_parameter_source(k), "name", "") != "DEFAULT"
     }
     return {**flags, **_yaml(config), **given}
 
@@ -295,3 +294,60 @@ def _yaml(path: Path | None) -> dict:  # type: ignore[type-arg]
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of config fields")
     return data
+
+
+@train_app.command("classify")
+def classify(
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name in the registry.")] = "classifier",
+    dataset: DatasetOption = None,
+    source: Annotated[
+        str, typer.Option(help="boxes (crops of box labels) or frames (frame class labels).")
+    ] = "boxes",
+    where: Annotated[str | None, typer.Option(help="SQL predicate on frames (alias f).")] = None,
+    group_by: Annotated[str, typer.Option(help="frames column kept on one side of the split.")] = "frame_id",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
+    imgsz: Annotated[int, typer.Option(help="Square input size.")] = 64,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, 0 …")] = "auto",
+    model: Annotated[str, typer.Option(help="Model YAML (random init) or a local .pt.")] = "yolo11n-cls.yaml",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
+    registry: RegistryOption = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
+) -> None:
+    """Train an image classifier (frame class labels or box crops), check its ONNX export and publish it."""
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.core.settings import get_settings
+    from jangin.training._classify import build_classification_set, train_classifier
+
+    if source not in ("boxes", "frames"):
+        raise typer.BadParameter("--source must be boxes or frames")
+    ds = Dataset.open(resolve_dataset(dataset))
+    home = get_settings().home
+    data = build_classification_set(
+        ds,
+        cache_dir=home / "cache" / "cls-sets",
+        source=source,  # type: ignore[arg-type]
+        where=where,
+        group_by=group_by,
+        seed=seed,
+    )
+    with progress_bar() as progress:
+        mv = train_classifier(
+            data,
+            registry=ModelRegistry(registry or ds.models_dir),
+            name=name,
+            model=model,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            device=device,
+            seed=seed,
+            work_dir=work_dir or home / "runs",
+            progress=progress,
+        )
+    m = mv.manifest.metrics
+    console().print(
+        f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
+        f"{m['split']}: accuracy {m['accuracy']:.3f} (majority class {m['baseline_accuracy']:.3f})  "
+        f"macro F1 {m['macro_f1']:.3f}\nparity: probability diff {mv.manifest.parity['max_prob_diff']:.2e}, passed"
+    )
