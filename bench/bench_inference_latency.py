@@ -113,41 +113,59 @@ HEADERS = {"X-API-Key": "bench", "Content-Type": "image/jpeg"}
 
 
 def http_latency(url: str, bodies: list[bytes], n: int) -> tuple[list[float], list[float]]:
-    import httpx
+    """Sequential requests on one keep-alive connection (stdlib ``http.client``: a lean client, so the
+    numbers are the server's, not the client library's)."""
+    import http.client
+    from urllib.parse import urlsplit
 
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     wall, server = [], []
-    with httpx.Client(headers=HEADERS, timeout=30) as c:
-        for i in range(n + 10):
-            t = time.perf_counter()
-            r = c.post(f"{url}/v1/inspect", content=bodies[i % len(bodies)])
-            dt = (time.perf_counter() - t) * 1e3
-            r.raise_for_status()
-            if i >= 10:
-                wall.append(dt)
-                server.append(r.json()["latency_ms"])
+    for i in range(n + 10):
+        t = time.perf_counter()
+        conn.request("POST", "/v1/inspect", body=bodies[i % len(bodies)], headers=HEADERS)
+        r = conn.getresponse()
+        data = r.read()
+        dt = (time.perf_counter() - t) * 1e3
+        if r.status != 200:
+            raise RuntimeError(f"HTTP {r.status}: {data[:200]!r}")
+        if i >= 10:
+            wall.append(dt)
+            server.append(json.loads(data)["latency_ms"])
+    conn.close()
     return wall, server
 
 
 async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, int]:
-    import httpx
+    """``clients`` keep-alive connections posting back to back (a minimal asyncio HTTP/1.1 client)."""
+    from urllib.parse import urlsplit
 
+    u = urlsplit(url)
+    reqs = [
+        (f"POST /v1/inspect HTTP/1.1\r\nHost: {u.netloc}\r\nX-API-Key: bench\r\nContent-Type: image/jpeg\r\n"
+         f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+        for b in bodies
+    ]
     done = errors = 0
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers=HEADERS, timeout=30, limits=limits) as c:
 
-        async def worker(k: int) -> None:
-            nonlocal done, errors
-            i = k
-            while time.monotonic() < stop:
-                r = await c.post(f"{url}/v1/inspect", content=bodies[i % len(bodies)])
-                i += 1
-                if r.status_code == 200:
-                    done += 1
-                else:
-                    errors += 1
+    async def worker(k: int) -> None:
+        nonlocal done, errors
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        i = k
+        while time.monotonic() < stop:
+            writer.write(reqs[i % len(reqs)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+            await reader.readexactly(length)
+            if head.startswith(b"HTTP/1.1 200"):
+                done += 1
+            else:
+                errors += 1
+        writer.close()
 
-        await asyncio.gather(*(worker(k) for k in range(clients)))
+    await asyncio.gather(*(worker(k) for k in range(clients)))
     return done, errors
 
 
