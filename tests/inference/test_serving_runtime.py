@@ -185,3 +185,19 @@ def test_a_killed_server_loses_at_most_its_buffer(tmp_path: Path, onnx_models: A
     n = Dataset.open(ds.root).query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py()
     assert 5 <= n <= 10
     assert Dataset.open(ds.root).read("inspections").num_rows == n  # the table reads whole
+
+
+def test_log_maintenance_keeps_rows(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from jangin.inference._log import InspectionLog
+
+    ds = Dataset.create(tmp_path / "ds")
+    log = InspectionLog(ds, flush_s=60)
+    for i in range(5):
+        log.add({"inspection_id": f"insp-{i:020x}", "ts": datetime.now(UTC), "model": "m", "model_version": "v1",
+                 "verdict": "OK", "score": 0.0})
+        log.flush()
+    log.maintain(force=True)
+    assert ds.read("inspections").num_rows == 5
+    assert list(ds.table_path("inspections").glob("_delta_log/*.checkpoint.parquet"))

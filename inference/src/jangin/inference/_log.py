@@ -75,6 +75,10 @@ class InspectionLog:
         self._last_prune = 0.0
         self.flushed_rows = 0
         self.failed_flushes = 0
+        self.commits = 0
+        self.checkpoint_every = 100
+        self.compact_every_s = 3600.0
+        self._last_compact = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -96,6 +100,7 @@ class InspectionLog:
         while not self._stop.wait(self.flush_s):
             try:
                 self.flush()
+                self.maintain()
                 if time.monotonic() - self._last_prune > 60:
                     self.prune()
             except Exception:
@@ -165,7 +170,26 @@ class InspectionLog:
                 self.failed_flushes += 1
                 raise
             self.flushed_rows += len(batch)
+            self.commits += 1
             return len(batch)
+
+    def maintain(self, *, force: bool = False) -> None:
+        """Keep the ``inspections`` table fast to open under one commit a second: a Delta checkpoint
+        every ``checkpoint_every`` commits, and small files compacted every ``compact_every_s`` (a
+        compaction is one more atomic commit; time travel keeps the old files until a vacuum)."""
+        from deltalake import DeltaTable
+
+        due_ckpt = force or (self.commits and self.commits % self.checkpoint_every == 0)
+        due_compact = force or time.monotonic() - self._last_compact > self.compact_every_s
+        if not (due_ckpt or due_compact):
+            return
+        with self._flush_lock:
+            dt = DeltaTable(str(self.ds.table_path("inspections")))
+            if due_compact:
+                self._last_compact = time.monotonic()
+                dt.optimize.compact()
+                dt = DeltaTable(str(self.ds.table_path("inspections")))
+            dt.create_checkpoint()
 
     def prune(self) -> int:
         """Apply the retention policy to the kept images; returns how many files were deleted."""
