@@ -201,3 +201,31 @@ def test_log_maintenance_keeps_rows(tmp_path: Path) -> None:
     log.maintain(force=True)
     assert ds.read("inspections").num_rows == 5
     assert list(ds.table_path("inspections").glob("_delta_log/*.checkpoint.parquet"))
+
+
+@pytest.mark.slow  # trains the shared detector when no other test has (about a minute on 2 cores)
+def test_trained_yolo_over_http_matches_the_runtime(trained: dict[str, Any], tmp_path: Path, live: Any) -> None:
+    """The detector trained by the training tests (Ultralytics, imgsz 64), served: HTTP answers what
+    OnnxDetector answers for the same bytes, micro-batched or not."""
+    import shutil
+
+    from jangin.inference import OnnxDetector
+
+    ds = Dataset.create(tmp_path / "ds")
+    shutil.copytree(trained["mv"].path, ds.models_dir / "squares" / trained["mv"].version)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("default: {min_conf: 0.05}\n")
+    srv = live.start(ds.root, InferenceConfig(model="squares", rules=rules))
+    try:
+        paths = trained["data"].images("test")[:6]
+        det = OnnxDetector.from_version(trained["mv"], conf=0.05)
+        h = {**srv.headers(), "Content-Type": "image/jpeg"}
+        with ThreadPoolExecutor(6) as pool:  # concurrently, so some run as one micro-batch
+            got = list(pool.map(lambda p: httpx.post(f"{srv.url}/v1/inspect", content=p.read_bytes(), headers=h, timeout=60).json(), paths))
+        for p, r in zip(paths, got, strict=True):
+            want = det.predict_bytes(p.read_bytes())
+            assert [d["name"] for d in r["detections"]] == want.names
+            np.testing.assert_allclose([d["score"] for d in r["detections"]], want.scores, atol=1e-4)
+            assert r["model"] == "squares" and r["verdict"] == ("NG" if len(want) else "OK")
+    finally:
+        srv.stop()

@@ -46,7 +46,7 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
     import uvicorn
 
     from jangin.core.server import create_app
-    from jangin.core.settings import Settings
+    from jangin.core.settings import Role, Settings
     from jangin.inference._service import InferenceConfig
     from jangin.inference.server import make_register
 
@@ -55,7 +55,7 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
     rules = out_dir / "verdict-rules.yaml"
     rules.write_text(DEMO_RULES)
     key = secrets.token_urlsafe(18)
-    settings = Settings(dataset=ds.root, api_keys={key: "admin"}, home=out_dir / "home")
+    settings = Settings(dataset=ds.root, api_keys={key: Role.ADMIN}, home=out_dir / "home")
     cfg = InferenceConfig(model=model_name, rules=rules, flush_s=0.5, ok_sample_every=5)
     app = create_app(settings, routers=[], extra=[make_register(cfg, dataset=ds)])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 __all__ = ["metrics"]
 
 _LOCK = threading.Lock()
-_METRICS: Any = None
 
 
 class _Metrics:
@@ -26,6 +24,9 @@ class _Metrics:
         self.frames = Counter("jangin_camera_frames", "Camera frames grabbed", ["camera"])
         self.dropped = Counter("jangin_camera_frames_dropped", "Camera frames dropped to stay current", ["camera"])
         self.reconnects = Counter("jangin_camera_reconnects", "Camera reconnects", ["camera"])
+
+
+_METRICS: _Metrics | None = None
 
 
 def metrics() -> _Metrics:

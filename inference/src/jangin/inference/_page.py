@@ -103,7 +103,7 @@ function loadStats(){{api('/v1/quality/precision').then(r=>r.json()).then(p=>{{c
     if(!el.children.length)el.textContent='No inspections yet.';}});}}
 function review(verdict){{if(cur<0)return;const r=rows[cur];
   api('/v1/inspections/'+r.inspection_id+'/review',{{method:'POST',headers:{{'Content-Type':'application/json'}},body:JSON.stringify({{verdict:verdict,comment:$('comment').value||null}})}})
-   .then(x=>x.json()).then(b=>{{r.review_verdict=b.verdict;r.review_comment=b.comment;say('reviewed '+r.inspection_id+': '+b.verdict+(b.verdict!==b.model_verdict?' (override of '+b.model_verdict+')':''));
+   .then(x=>x.json()).then(b=>{{r.review_verdict=b.verdict;r.review_comment=b.comment;say('reviewed '+r.inspection_id+': '+b.verdict+(b.model_verdict==='DOUBTFUL'?' (resolves DOUBTFUL)':b.verdict!==b.model_verdict?' (override of '+b.model_verdict+')':' (confirmed)'));
      render();select(cur+1);loadStats();}}).catch(e=>say('review failed: '+e.message));}}
 document.addEventListener('keydown',e=>{{
   if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT'){{if(e.key==='Escape'||e.key==='Enter')e.target.blur();return;}}

@@ -44,10 +44,10 @@ class StationRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ng_classes: list[str] | None = None
-    min_conf: float = Field(0.25, ge=0, le=1)
-    min_area: float = Field(0.0, ge=0, le=1)
+    min_conf: float = Field(default=0.25, ge=0, le=1)
+    min_area: float = Field(default=0.0, ge=0, le=1)
     doubtful: tuple[float, float] | None = None
-    anomaly_threshold: float | None = Field(None, ge=0, le=1)
+    anomaly_threshold: float | None = Field(default=None, ge=0, le=1)
     anomaly_doubtful: tuple[float, float] | None = None
 
     @model_validator(mode="after")

@@ -61,15 +61,15 @@ class InferenceConfig(BaseSettings):
     model: str | None = None
     rules: Path | None = None
     providers: list[str] | None = None
-    max_batch: int = Field(8, ge=1, le=256)
-    max_wait_ms: float = Field(0.0, ge=0, le=1000)
-    max_queue: int = Field(64, ge=1)
-    flush_s: float = Field(1.0, gt=0, le=60)
-    keep_days: int = Field(30, ge=0)
-    keep_max: int = Field(100_000, ge=0)
-    ok_sample_every: int = Field(20, ge=0)
-    max_pixels: int = Field(MAX_PIXELS, gt=0)
-    camera_interval_s: float = Field(0.5, ge=0)
+    max_batch: int = Field(default=8, ge=1, le=256)
+    max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    max_queue: int = Field(default=64, ge=1)
+    flush_s: float = Field(default=1.0, gt=0, le=60)
+    keep_days: int = Field(default=30, ge=0)
+    keep_max: int = Field(default=100_000, ge=0)
+    ok_sample_every: int = Field(default=20, ge=0)
+    max_pixels: int = Field(default=MAX_PIXELS, gt=0)
+    camera_interval_s: float = Field(default=0.5, ge=0)
 
 
 class ServedModel:
