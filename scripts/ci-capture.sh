@@ -13,4 +13,4 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   (command -v systemctl >/dev/null && $SUDO systemctl disable --now mosquitto >/dev/null 2>&1) || true
 fi
 "$PY" -c "import paho.mqtt, skimage" 2>/dev/null || "$PY" -m pip install -q "paho-mqtt>=2.0" "scikit-image>=0.22"
-echo "capture CI dependencies ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 || mosquitto -h | head -1)"
+echo "capture CI dependencies ready"

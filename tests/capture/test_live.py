@@ -102,7 +102,7 @@ def test_mqtt_samples_reach_the_dataset_in_batches(tmp_path: Path, broker: int) 
     for i in infos:
         i.wait_for_publish(5)
     deadline = time.monotonic() + 20
-    while src.samples + src._n < 1010 and time.monotonic() < deadline:
+    while (src.samples + src._n < 1010 or src.bad_messages < 1) and time.monotonic() < deadline:
         time.sleep(0.05)
     src.stop()
     pub.loop_stop()

@@ -234,8 +234,9 @@ class MqttSensorSource:
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True)
-        connected = threading.Event()
-        client.on_connect = lambda c, u, f, rc, p=None: (c.subscribe(self.topic, qos=1), connected.set())
+        connected = threading.Event()  # set on SUBACK: only then is nothing published to the topic missed
+        client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(self.topic, qos=1)
+        client.on_subscribe = lambda c, u, mid, rcs, p=None: connected.set()
         client.on_message = self._on_message
         try:
             client.connect(self.host, self.port, keepalive=30)
@@ -244,7 +245,7 @@ class MqttSensorSource:
         client.loop_start()
         if not connected.wait(connect_timeout_s):
             client.loop_stop()
-            raise CaptureError(f"MQTT broker {self.host}:{self.port}: no CONNACK in {connect_timeout_s} s")
+            raise CaptureError(f"MQTT broker {self.host}:{self.port}: not subscribed to {self.topic} after {connect_timeout_s} s")
         self._client = client
         self._thread = threading.Thread(target=self._run, name="jangin-mqtt-flush", daemon=True)
         self._thread.start()

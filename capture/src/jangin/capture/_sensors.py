@@ -112,7 +112,9 @@ def _read_table(path: Path) -> pa.Table:
         if name.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            # Name columns repeat a handful of values: read them as dictionaries (no string copies).
+            names = set(pq.read_schema(path).names) & {"device", "channel", "unit", "session", "session_id", "sensor"}
+            return pq.read_table(path, read_dictionary=sorted(names) or None)
         if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
             import pyarrow.json as pjson
 
@@ -362,8 +364,8 @@ def read_long(
     n = int(keep.sum())
     out = pa.table({
         "session_id": _const(session_id, n),
-        "device": table.column("device").cast(pa.string()).filter(mask),
-        "channel": table.column("channel").cast(pa.string()).filter(mask),
+        "device": pa.DictionaryArray.from_arrays(pa.array(di[keep].astype(np.int32)), dev.dictionary).cast(pa.string()),
+        "channel": pa.DictionaryArray.from_arrays(pa.array(ci[keep].astype(np.int32)), ch.dictionary).cast(pa.string()),
         "ts": pa.array(us[keep], pa.int64()).cast(TS),
         "value": pa.array(values[keep], pa.float64()),
         "unit": unit.filter(mask) if unit is not None else pa.nulls(n, pa.string()),
