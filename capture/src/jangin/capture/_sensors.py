@@ -317,8 +317,15 @@ def read_long(
     extra = [c for c in table.column_names if c not in ("device", "channel", "ts", "value", "unit", "session", "session_id")]
     if extra:
         rep.note(policy.unknown_columns, "unknown_columns", None, len(extra), f"undeclared column(s) {', '.join(extra)} ignored")
-    dev = pc.dictionary_encode(table.column("device").cast(pa.string())).combine_chunks()
-    ch = pc.dictionary_encode(table.column("channel").cast(pa.string())).combine_chunks()
+    table = table.unify_dictionaries()
+
+    def encoded(name: str) -> pa.DictionaryArray:
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
+            return col.combine_chunks()  # already dictionary-encoded (Parquet): no string copies
+        return pc.dictionary_encode(col.cast(pa.string())).combine_chunks()
+
+    dev, ch = encoded("device"), encoded("channel")
     dev_names, ch_names = dev.dictionary.to_pylist(), ch.dictionary.to_pylist()
     if len(dev_names) * len(ch_names) > 32767:
         raise CaptureError(f"{path}: too many device x channel combinations ({len(dev_names)} x {len(ch_names)})")
@@ -348,14 +355,14 @@ def read_long(
                  f"{n_bad} value(s) are NaN or infinite")
         rep.dropped_nonfinite += n_bad
     keep &= ok
-    unit = table.column("unit").cast(pa.string()) if "unit" in table.column_names else None
+    unit = table.column("unit") if "unit" in table.column_names else None
     for d in dev_names:
         spec = devices.get(d)
         if spec is None or not spec.channels or unit is None:
             continue
         declared = {c.name: c.unit for c in spec.channels}
         pairs = pc.unique(pc.binary_join_element_wise(table.column("device").cast(pa.string()), table.column("channel").cast(pa.string()),
-                                                       pc.fill_null(unit, ""), "\x1f")).to_pylist()
+                                                       pc.fill_null(unit.cast(pa.string()), ""), "\x1f")).to_pylist()
         for p in pairs:
             dd, cc, uu = p.split("\x1f")
             if dd == d and cc in declared and declared[cc] and uu and _norm_unit(uu) != _norm_unit(declared[cc]):
@@ -368,7 +375,7 @@ def read_long(
         "channel": pa.DictionaryArray.from_arrays(pa.array(ci[keep].astype(np.int32)), ch.dictionary).cast(pa.string()),
         "ts": pa.array(us[keep], pa.int64()).cast(TS),
         "value": pa.array(values[keep], pa.float64()),
-        "unit": unit.filter(mask) if unit is not None else pa.nulls(n, pa.string()),
+        "unit": unit.filter(mask).cast(pa.string()) if unit is not None else pa.nulls(n, pa.string()),
     })
     rep.samples = n
     return out, rep
