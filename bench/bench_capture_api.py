@@ -92,7 +92,7 @@ def main() -> None:
                         try:
                             c.send_sensors(sid, "power_source", seq, t + seq * a.batch / 1000.0, {"arc_current_A": v})
                             counts[i] += 1
-                        except Exception:  # noqa: BLE001 - count and go on
+                        except Exception:
                             errors[i] += 1
                         seq += 1
 

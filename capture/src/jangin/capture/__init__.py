@@ -8,8 +8,21 @@ from __future__ import annotations
 
 from jangin.capture._align import align_session
 from jangin.capture._client import IngestClient, upload_session
-from jangin.capture._import import ImportResult, import_session, import_sessions, import_stills, session_id_for
-from jangin.capture._manifest import CameraSpec, ChannelSpec, DeviceSpec, LongFileSpec, SessionManifest, load_manifest
+from jangin.capture._import import (
+    ImportResult,
+    import_session,
+    import_sessions,
+    import_stills,
+    session_id_for,
+)
+from jangin.capture._manifest import (
+    CameraSpec,
+    ChannelSpec,
+    DeviceSpec,
+    LongFileSpec,
+    SessionManifest,
+    load_manifest,
+)
 from jangin.capture._offsets import step_time, video_step_time
 from jangin.capture._sensors import Policy, Problem, read_long
 

@@ -256,7 +256,7 @@ class MqttSensorSource:
             if self._n >= self.batch_size or time.monotonic() - last >= self.batch_s:
                 try:
                     self.flush()
-                except Exception:  # noqa: BLE001 - keep the messages unacked; the broker redelivers
+                except Exception:
                     log.exception("mqtt: writing a batch failed")
                 last = time.monotonic()
 

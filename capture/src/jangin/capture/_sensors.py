@@ -11,10 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jangin.capture._manifest import DeviceSpec
 from jangin.core import CaptureError
 from jangin.core.schema import TS
-
-from jangin.capture._manifest import DeviceSpec
 
 __all__ = ["Policy", "Problem", "SensorReport", "read_device", "read_long"]
 
@@ -54,7 +53,7 @@ class Policy:
         kw: dict[str, Any] = {}
         for item in items:
             key, _, val = item.partition("=")
-            if key not in cls.__dataclass_fields__ or key == "gap_factor" and not val:
+            if key not in cls.__dataclass_fields__ or (key == "gap_factor" and not val):
                 raise ValueError(f"unknown problem {key!r}: use one of backwards, duplicate, nonfinite, gap, unit_mismatch, unknown_columns")
             if key != "gap_factor" and val not in ("reject", "drop", "flag"):
                 raise ValueError(f"{key}={val!r}: the action must be reject, drop or flag")

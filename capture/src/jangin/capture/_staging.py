@@ -420,8 +420,7 @@ def _numbers(col: pa.ChunkedArray | pa.Array, where: str, name: str) -> np.ndarr
         return np.full(len(col), np.nan)
     if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
         raise CaptureError(f"{where}: column {name!r} is {col.type}, expected numbers")
-    arr = col.to_numpy(zero_copy_only=False) if isinstance(col, pa.ChunkedArray) else col.to_numpy(zero_copy_only=False)
-    return np.asarray(arr, dtype=np.float64)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _time(value: Any, where: str) -> float:

@@ -86,10 +86,9 @@ def import_(
     on: Annotated[list[str], typer.Option("--on", help="Policy per problem, e.g. duplicate=drop, gap=reject (repeatable).")] = [],  # noqa: B006
 ) -> None:
     """Import recorded sessions (or still images, or one video with sensor files given as flags)."""
-    from jangin.core import Dataset
-
     from jangin.capture import import_session, import_sessions, import_stills
     from jangin.capture._sensors import Policy
+    from jangin.core import Dataset
 
     try:
         policy = Policy.parse(on)
@@ -155,9 +154,8 @@ def sessions_ls(dataset: DatasetOption = None, as_json: Annotated[bool, typer.Op
 @sessions_app.command("show")
 def sessions_show(session_id: str, dataset: DatasetOption = None) -> None:
     """Show one session: metadata, device clock offsets and row counts (JSON on stdout)."""
-    from jangin.core import Dataset, NotFoundError
-
     from jangin.capture._staging import check_name
+    from jangin.core import Dataset, NotFoundError
 
     check_name("session id", session_id)
     ds = Dataset.open(resolve_dataset(dataset))
@@ -175,11 +173,10 @@ def sessions_show(session_id: str, dataset: DatasetOption = None) -> None:
 @sessions_app.command("finish")
 def sessions_finish(session_id: str, dataset: DatasetOption = None, no_deidentify: Annotated[bool, typer.Option("--no-deidentify")] = False) -> None:
     """Finish a session recorded through the API and process it now (when no server runs)."""
-    from jangin.core import Dataset
-    from jangin.core.settings import get_settings
-
     from jangin.capture._process import process_staged
     from jangin.capture._staging import Staging
+    from jangin.core import Dataset
+    from jangin.core.settings import get_settings
 
     ds = Dataset.open(resolve_dataset(dataset))
     staging = Staging(ds.root / "staging")
@@ -208,9 +205,8 @@ def align(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (csv: default stdout).")] = None,
 ) -> None:
     """Write a session's channels aligned on a grid (--rate) or at frame times (--at-frames)."""
-    from jangin.core import Dataset
-
     from jangin.capture._align import align_session
+    from jangin.core import Dataset
 
     if (rate is None) == (not at_frames):
         raise ConfigError("give exactly one of --rate or --at-frames")
