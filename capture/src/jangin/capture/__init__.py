@@ -6,6 +6,8 @@ offset applied, frames are sampled (sharp, not near-duplicate, around events) wi
 
 from __future__ import annotations
 
+from jangin.capture._align import align_session
+from jangin.capture._client import IngestClient, upload_session
 from jangin.capture._import import (
     ImportResult,
     import_session,
@@ -13,17 +15,35 @@ from jangin.capture._import import (
     import_stills,
     session_id_for,
 )
-from jangin.capture._manifest import CameraSpec, ChannelSpec, DeviceSpec, SessionManifest, load_manifest
+from jangin.capture._manifest import (
+    CameraSpec,
+    ChannelSpec,
+    DeviceSpec,
+    LongFileSpec,
+    SessionManifest,
+    load_manifest,
+)
+from jangin.capture._offsets import step_time, video_step_time
+from jangin.capture._sensors import Policy, Problem, read_long
 
 __all__ = [
     "CameraSpec",
     "ChannelSpec",
     "DeviceSpec",
     "ImportResult",
+    "IngestClient",
+    "LongFileSpec",
+    "Policy",
+    "Problem",
     "SessionManifest",
+    "align_session",
     "import_session",
     "import_sessions",
     "import_stills",
     "load_manifest",
+    "read_long",
     "session_id_for",
+    "step_time",
+    "upload_session",
+    "video_step_time",
 ]

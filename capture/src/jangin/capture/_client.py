@@ -7,6 +7,7 @@ their offset and checksum, and :meth:`IngestClient.upload_video` asks the server
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -191,7 +192,7 @@ def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.
         t = table.column(d.time_column).to_numpy().astype(np.float64)
         cols = {c.name: table.column(c.column).to_numpy(zero_copy_only=False).astype(np.float64) for c in d.channels}
         edges = np.searchsorted(t, np.arange(t[0], t[-1] + batch_s, batch_s))
-        for seq, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        for seq, (a, b) in enumerate(itertools.pairwise(edges)):
             if b > a:
                 client.send_sensors(sid, d.name, seq, t[a:b], {k: v[a:b] for k, v in cols.items()})
                 counts["batches"] += 1

@@ -14,15 +14,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from jangin.core import CaptureError, Dataset, JanginError
-from jangin.core._ids import stable_id
-from jangin.core.progress import ProgressFn, null_progress
-from jangin.core.settings import Settings, get_settings
-
 from jangin.capture._manifest import SessionManifest, load_manifest
 from jangin.capture._offsets import step_time, video_step_time
 from jangin.capture._sensors import Policy, SensorReport, read_device, read_long
 from jangin.capture._video import FaceBlurrer, deidentify_video, encode_jpeg, probe_video, sample_frames
+from jangin.core import CaptureError, Dataset, JanginError
+from jangin.core._ids import stable_id
+from jangin.core.progress import ProgressFn, null_progress
+from jangin.core.settings import Settings, get_settings
 
 __all__ = ["ImportResult", "import_session", "import_sessions", "import_stills", "session_id_for"]
 
@@ -140,6 +139,7 @@ def import_session(
     keep_video: bool = True,
     policy: Policy | None = None,
     manifest: SessionManifest | None = None,
+    video_detect_hz: float = 2.0,
     progress: ProgressFn = null_progress,
 ) -> ImportResult:
     """Import one recorded session directory (``session.yaml`` + files it names) into ``ds``.
@@ -157,6 +157,8 @@ def import_session(
         keep_video: Store the video under the dataset's ``media/`` with its checksum.
         policy: What to do about each kind of problem in sensor files (default: :class:`Policy`).
         manifest: Use this instead of ``directory/session.yaml`` (metadata given as flags).
+        video_detect_hz: Face detections per second of the stored video (each costs ~100 frame
+            decodes; a face is covered from the detection before to the one after).
         progress: Progress callback.
 
     Raises:
@@ -233,7 +235,7 @@ def import_session(
         if frames:
             ds.append("frames", frames, source=str(directory), txn=txn)
         for row, cam in zip(media, m.cameras if keep_video else [], strict=True):
-            store_video(ds, directory / cam.file, row, blur=blur)
+            store_video(ds, directory / cam.file, row, blur=blur, detect_hz=video_detect_hz)
         if media:
             ds.append("media", media, txn=txn)
         ds.append("sessions", [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)], txn=txn)
@@ -272,26 +274,38 @@ def camera_rows(
     total = max(1, int(info.duration_s / frame_interval_s))
     frames: list[dict[str, Any]] = []
     faces = 0
-    for n, fr in enumerate(sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=blur), start=1):
-        progress(task, min(n, total), total)
-        h, w = fr.image.shape[:2]
-        frames.append(
-            {
-                "frame_id": stable_id("frm", sid, camera, fr.index),
-                "session_id": sid,
-                "camera": camera,
-                "ts": video_start + offset + timedelta(seconds=fr.t_s),
-                "pts": fr.index,
-                "width": w,
-                "height": h,
-                "sharpness": fr.sharpness,
-                "deidentified": blur is not None,
-                "source_uri": source_uri,
-                "station": station,
-                "image": encode_jpeg(fr.image),
-            }
-        )
-        faces += fr.faces
+
+    def finish(fr: Any) -> tuple[dict[str, Any], int]:
+        image, n_faces = blur(fr.image) if blur is not None else (fr.image, 0)
+        h, w = image.shape[:2]
+        return {
+            "frame_id": stable_id("frm", sid, camera, fr.index),
+            "session_id": sid,
+            "camera": camera,
+            "ts": video_start + offset + timedelta(seconds=fr.t_s),
+            "pts": fr.index,
+            "width": w,
+            "height": h,
+            "sharpness": fr.sharpness,
+            "deidentified": blur is not None,
+            "source_uri": source_uri,
+            "station": station,
+            "image": encode_jpeg(image),
+        }, n_faces
+
+    # Face blurring and JPEG run in a worker thread while the main thread keeps decoding (OpenCV
+    # releases the GIL): on 2 cores the import costs about max(decode, blur) instead of their sum.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jangin-frames") as pool:
+        futures = []
+        for n, fr in enumerate(sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=None), start=1):
+            progress(task, min(n, total), total)
+            futures.append(pool.submit(finish, fr))
+        for fut in futures:
+            row, n_faces = fut.result()
+            frames.append(row)
+            faces += n_faces
     media = {
         "session_id": sid,
         "camera": camera,
@@ -310,7 +324,7 @@ def camera_rows(
     return frames, media, faces
 
 
-def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlurrer | None) -> None:
+def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlurrer | None, detect_hz: float = 2.0) -> None:
     """Put a video under the dataset's ``media/`` (at ``media['uri']``) and set its ``sha256``.
 
     With ``blur``, the stored file is re-encoded with every face blurred (``deidentified``); without
@@ -323,7 +337,7 @@ def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlur
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     if blur is not None:
         # The whole video is scanned: detect on a 640 px copy (faces of ~50 px at 720p still found).
-        deidentify_video(src, tmp, FaceBlurrer(min_size=blur.min_size, max_side=min(blur.max_side, 640)))
+        deidentify_video(src, tmp, FaceBlurrer(min_size=blur.min_size, max_side=min(blur.max_side, 640)), detect_hz=detect_hz)
     else:
         shutil.copyfile(src, tmp)
     tmp.replace(dst)

@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from jangin.capture._staging import Staging
 from jangin.core import CaptureError, Dataset
 from jangin.core._ids import stable_id
 from jangin.core.schema import TS
 from jangin.core.settings import Settings
-
-from jangin.capture._staging import Staging
 
 __all__ = ["process_staged", "sensor_long_table"]
 

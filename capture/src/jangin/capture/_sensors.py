@@ -11,10 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jangin.capture._manifest import DeviceSpec
 from jangin.core import CaptureError
 from jangin.core.schema import TS
-
-from jangin.capture._manifest import DeviceSpec
 
 __all__ = ["Policy", "Problem", "SensorReport", "read_device", "read_long"]
 
@@ -54,7 +53,7 @@ class Policy:
         kw: dict[str, Any] = {}
         for item in items:
             key, _, val = item.partition("=")
-            if key not in cls.__dataclass_fields__ or key == "gap_factor" and not val:
+            if key not in cls.__dataclass_fields__ or (key == "gap_factor" and not val):
                 raise ValueError(f"unknown problem {key!r}: use one of backwards, duplicate, nonfinite, gap, unit_mismatch, unknown_columns")
             if key != "gap_factor" and val not in ("reject", "drop", "flag"):
                 raise ValueError(f"{key}={val!r}: the action must be reject, drop or flag")
@@ -112,7 +111,9 @@ def _read_table(path: Path) -> pa.Table:
         if name.endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            # Name columns repeat a handful of values: read them as dictionaries (no string copies).
+            names = set(pq.read_schema(path).names) & {"device", "channel", "unit", "session", "session_id", "sensor"}
+            return pq.read_table(path, read_dictionary=sorted(names) or None)
         if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
             import pyarrow.json as pjson
 
@@ -315,8 +316,15 @@ def read_long(
     extra = [c for c in table.column_names if c not in ("device", "channel", "ts", "value", "unit", "session", "session_id")]
     if extra:
         rep.note(policy.unknown_columns, "unknown_columns", None, len(extra), f"undeclared column(s) {', '.join(extra)} ignored")
-    dev = pc.dictionary_encode(table.column("device").cast(pa.string())).combine_chunks()
-    ch = pc.dictionary_encode(table.column("channel").cast(pa.string())).combine_chunks()
+    table = table.unify_dictionaries()
+
+    def encoded(name: str) -> pa.DictionaryArray:
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
+            return col.combine_chunks()  # already dictionary-encoded (Parquet): no string copies
+        return pc.dictionary_encode(col.cast(pa.string())).combine_chunks()
+
+    dev, ch = encoded("device"), encoded("channel")
     dev_names, ch_names = dev.dictionary.to_pylist(), ch.dictionary.to_pylist()
     if len(dev_names) * len(ch_names) > 32767:
         raise CaptureError(f"{path}: too many device x channel combinations ({len(dev_names)} x {len(ch_names)})")
@@ -346,14 +354,14 @@ def read_long(
                  f"{n_bad} value(s) are NaN or infinite")
         rep.dropped_nonfinite += n_bad
     keep &= ok
-    unit = table.column("unit").cast(pa.string()) if "unit" in table.column_names else None
+    unit = table.column("unit") if "unit" in table.column_names else None
     for d in dev_names:
         spec = devices.get(d)
         if spec is None or not spec.channels or unit is None:
             continue
         declared = {c.name: c.unit for c in spec.channels}
         pairs = pc.unique(pc.binary_join_element_wise(table.column("device").cast(pa.string()), table.column("channel").cast(pa.string()),
-                                                       pc.fill_null(unit, ""), "\x1f")).to_pylist()
+                                                       pc.fill_null(unit.cast(pa.string()), ""), "\x1f")).to_pylist()
         for p in pairs:
             dd, cc, uu = p.split("\x1f")
             if dd == d and cc in declared and declared[cc] and uu and _norm_unit(uu) != _norm_unit(declared[cc]):
@@ -362,11 +370,11 @@ def read_long(
     n = int(keep.sum())
     out = pa.table({
         "session_id": _const(session_id, n),
-        "device": table.column("device").cast(pa.string()).filter(mask),
-        "channel": table.column("channel").cast(pa.string()).filter(mask),
+        "device": pa.DictionaryArray.from_arrays(pa.array(di[keep].astype(np.int32)), dev.dictionary).cast(pa.string()),
+        "channel": pa.DictionaryArray.from_arrays(pa.array(ci[keep].astype(np.int32)), ch.dictionary).cast(pa.string()),
         "ts": pa.array(us[keep], pa.int64()).cast(TS),
         "value": pa.array(values[keep], pa.float64()),
-        "unit": unit.filter(mask) if unit is not None else pa.nulls(n, pa.string()),
+        "unit": unit.filter(mask).cast(pa.string()) if unit is not None else pa.nulls(n, pa.string()),
     })
     rep.samples = n
     return out, rep

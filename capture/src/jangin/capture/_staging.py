@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,16 +59,32 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that it is either wholly there or not at all, and durable."""
+def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
+    """Write ``data`` to ``path`` so that it is either wholly there or not at all, and durable.
+
+    Args:
+        exclusive: Do not replace an existing file (two racing writers of one batch: the first
+            wins, the second sees the file); returns False when it existed.
+    """
+    import uuid
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+    if exclusive:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+    else:
+        os.replace(tmp, path)
     _fsync_dir(path.parent)
+    return True
 
 
 def _sha(data: bytes) -> str:
@@ -90,6 +107,14 @@ class Staging:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def _lock(self, *key: str) -> threading.Lock:
+        """One lock per session: its writes and its finish run one at a time, so nothing is
+        acknowledged after the finish marker that processing would not see."""
+        with self._guard:
+            return self._locks.setdefault("/".join(key), threading.Lock())
 
     # -- sessions ----------------------------------------------------------------------------------
 
@@ -104,6 +129,10 @@ class Staging:
         """
         d = self.dir(session_id)
         data = json.dumps(meta, sort_keys=True, default=str).encode()
+        with self._lock(session_id):
+            return self._create(d, session_id, data)
+
+    def _create(self, d: Path, session_id: str, data: bytes) -> bool:
         if (d / "session.json").exists():
             if (d / "session.json").read_bytes() != data:
                 raise ConflictError(f"session {session_id} already exists with other metadata")
@@ -136,6 +165,11 @@ class Staging:
     # -- sensor batches ----------------------------------------------------------------------------
 
     def append_sensors(self, session_id: str, device: str, seq: int, table: pa.Table) -> BatchResult:
+        """Stage one sensor batch (see :meth:`_append_sensors`); never concurrently with finish."""
+        with self._lock(check_name("session id", session_id)):
+            return self._append_sensors(session_id, device, seq, table)
+
+    def _append_sensors(self, session_id: str, device: str, seq: int, table: pa.Table) -> BatchResult:
         """Stage one sensor batch of ``device``: ``t`` (device clock, seconds, float) + channels.
 
         Validation: channels must be declared for the device; ``t`` strictly increasing and finite;
@@ -181,11 +215,10 @@ class Staging:
             w.write_table(staged)
         data = sink.getvalue().to_pybytes()
         path = self.dir(session_id) / "sensors" / device / f"{seq:012d}.arrow"
-        if path.exists():
+        if path.exists() or not write_atomic(path, data, exclusive=True):
             if _sha(path.read_bytes()) != _sha(data):
                 raise ConflictError(f"{where}: sequence number already used for different data")
             return BatchResult(seq, staged.num_rows, duplicate=True, dropped_nonfinite=dropped)
-        write_atomic(path, data)
         return BatchResult(seq, staged.num_rows, dropped_nonfinite=dropped)
 
     def sensor_batches(self, session_id: str) -> dict[str, list[Path]]:
@@ -196,6 +229,11 @@ class Staging:
     # -- events ------------------------------------------------------------------------------------
 
     def append_events(self, session_id: str, seq: int, events: list[dict[str, Any]]) -> BatchResult:
+        """Stage a batch of events (see :meth:`_append_events`); never concurrently with finish."""
+        with self._lock(check_name("session id", session_id)):
+            return self._append_events(session_id, seq, events)
+
+    def _append_events(self, session_id: str, seq: int, events: list[dict[str, Any]]) -> BatchResult:
         """Stage a batch of events (``ts`` unix seconds or ISO 8601 on the reference clock, ``kind``,
         ``name``, ``value``, ``author``, optional ``segment_start`` / ``segment_end``).
 
@@ -222,11 +260,10 @@ class Staging:
             clean.append(row)
         data = json.dumps(clean, sort_keys=True).encode()
         path = self.dir(session_id) / "events" / f"{seq:012d}.json"
-        if path.exists():
+        if path.exists() or not write_atomic(path, data, exclusive=True):
             if path.read_bytes() != data:
                 raise ConflictError(f"session {session_id} events batch {seq}: sequence number already used for different data")
             return BatchResult(seq, len(clean), duplicate=True)
-        write_atomic(path, data)
         return BatchResult(seq, len(clean))
 
     def events(self, session_id: str) -> list[tuple[int, int, dict[str, Any]]]:
@@ -257,6 +294,11 @@ class Staging:
         return (int(off.read_text()) if off.exists() else 0), False
 
     def write_chunk(self, session_id: str, camera: str, offset: int, data: bytes, sha256: str | None) -> int:
+        """Write ``data`` at ``offset`` of the camera's upload (see :meth:`_write_chunk`)."""
+        with self._lock(check_name("session id", session_id)):
+            return self._write_chunk(session_id, camera, offset, data, sha256)
+
+    def _write_chunk(self, session_id: str, camera: str, offset: int, data: bytes, sha256: str | None) -> int:
         """Write ``data`` at ``offset`` of the camera's upload; returns the new acknowledged offset.
 
         A chunk that starts before the acknowledged offset (a retry whose answer was lost) is accepted
@@ -290,6 +332,11 @@ class Staging:
         return new
 
     def complete_video(self, session_id: str, camera: str, size: int, sha256: str) -> None:
+        """Close a camera's upload after checking its size and sha256 (see :meth:`_complete_video`)."""
+        with self._lock(check_name("session id", session_id)):
+            self._complete_video(session_id, camera, size, sha256)
+
+    def _complete_video(self, session_id: str, camera: str, size: int, sha256: str) -> None:
         """Close a camera's upload after checking its total size and sha256.
 
         Raises:
@@ -321,9 +368,10 @@ class Staging:
     def finish(self, session_id: str, options: dict[str, Any]) -> bool:
         """Mark the session finished (idempotent); returns False if it already was."""
         self.meta(session_id)
-        if self.finished(session_id):
-            return False
-        write_atomic(self.dir(session_id) / "finish.json", json.dumps({**options, "at": datetime.now(UTC).isoformat()}).encode())
+        with self._lock(session_id):
+            if self.finished(session_id):
+                return False
+            write_atomic(self.dir(session_id) / "finish.json", json.dumps({**options, "at": datetime.now(UTC).isoformat()}).encode())
         return True
 
     def set_status(self, session_id: str, status: dict[str, Any]) -> None:
@@ -372,8 +420,7 @@ def _numbers(col: pa.ChunkedArray | pa.Array, where: str, name: str) -> np.ndarr
         return np.full(len(col), np.nan)
     if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
         raise CaptureError(f"{where}: column {name!r} is {col.type}, expected numbers")
-    arr = col.to_numpy(zero_copy_only=False) if isinstance(col, pa.ChunkedArray) else col.to_numpy(zero_copy_only=False)
-    return np.asarray(arr, dtype=np.float64)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _time(value: Any, where: str) -> float:

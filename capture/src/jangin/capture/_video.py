@@ -115,7 +115,6 @@ class FaceBlurrer:
 
     def __call__(self, bgr: np.ndarray) -> tuple[np.ndarray, int]:
         """Return a copy of ``bgr`` with every face blurred beyond recognition, and the face count."""
-        import cv2
 
         faces = self.faces(bgr)
         return self.blur_boxes(bgr, faces), len(faces)

@@ -1,37 +1,115 @@
-"""``jangin capture`` commands."""
+"""``jangin capture`` commands: import, sessions ls|show|finish, align, live camera/MQTT."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from jangin.core import ConfigError
 from jangin.core.cli import DatasetOption, console, progress_bar, resolve_dataset
 
 app = typer.Typer(name="capture", help="Record and import expert sessions (video, sensors, events).", no_args_is_help=True)
+sessions_app = typer.Typer(name="sessions", help="List, show and finish recording sessions.", no_args_is_help=True)
+app.add_typer(sessions_app)
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov")
+
+
+def _kv(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise ConfigError(f"{what} {item!r}: expected NAME=VALUE")
+        out[k] = v
+    return out
+
+
+def _manifest_from_flags(video: Path | None, sensors: list[str], long_files: list[str], events: Path | None,
+                         meta: dict[str, Any], column_map: dict[str, str], units: dict[str, str]) -> Any:
+    """Build a session manifest from command-line flags (no session.yaml)."""
+    from jangin.capture._import import read_events
+    from jangin.capture._manifest import ChannelSpec, SessionManifest
+    from jangin.capture._sensors import _read_table
+
+    devices = []
+    for spec in sensors:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise ConfigError(f"--sensor {spec!r}: expected FILE:DEVICE or FILE:DEVICE:OFFSET_S (or :auto)")
+        file, device = parts[0], parts[1]
+        offset = None if len(parts) == 2 or parts[2] in ("", "auto") else float(parts[2])
+        header = [c for c in _read_table(Path(file)).column_names if c != "timestamp"]
+        channels = [ChannelSpec(column=c, channel=column_map.get(c), unit=units.get(column_map.get(c, c))) for c in header]
+        devices.append({"name": device, "file": str(Path(file).resolve()), "clock_offset_s": offset, "channels": channels})
+    started = meta.pop("started_at", None)
+    if started is None and events is not None:
+        first = min((e["ts"] for e in read_events(events, "probe")), default=None)
+        started = first.isoformat() if first else None
+    if started is None:
+        raise ConfigError("give --started-at (ISO 8601 with a timezone) when there is no events file")
+    cameras = [{"name": meta.pop("camera", "camera"), "file": str(video.resolve()), "clock_offset_s": meta.pop("camera_offset", None)}] if video else []
+    key = meta.pop("session_key", None) or (video.stem if video else Path(sensors[0].split(":")[0]).stem)
+    return SessionManifest.model_validate({
+        **{k: v for k, v in meta.items() if v is not None}, "session_key": key, "started_at": started,
+        "devices": devices, "cameras": cameras, "events": str(events.resolve()) if events else None,
+        "long_files": [{"file": str(Path(f).resolve()), "column_map": column_map} for f in long_files],
+    })
 
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A session folder (with session.yaml) or a folder of them.")],
+    path: Annotated[Path, typer.Argument(help="A session folder (with session.yaml), a folder of them, or a video file (metadata from flags).")],
     dataset: DatasetOption = None,
     stills: Annotated[bool, typer.Option("--stills", help="PATH is a folder of still inspection images.")] = False,
     frame_interval: Annotated[float, typer.Option(help="Seconds between sampled video frames.")] = 1.0,
     no_deidentify: Annotated[bool, typer.Option("--no-deidentify", help="Do NOT blur faces (logged).")] = False,
+    sensor: Annotated[list[str], typer.Option("--sensor", help="FILE:DEVICE[:OFFSET_S|auto] wide sensor file (repeatable).")] = [],  # noqa: B006
+    long: Annotated[list[str], typer.Option("--long", help="Long-format sensor file: device,channel,ts,value,unit (repeatable).")] = [],  # noqa: B006
+    events: Annotated[Path | None, typer.Option(help="Events CSV (reference clock).")] = None,
+    technician: Annotated[str | None, typer.Option(help="Technician's name (stored only as a keyed pseudonym).")] = None,
+    skill: Annotated[str, typer.Option(help="expert | intermediate | novice | unknown")] = "unknown",
+    site: Annotated[str, typer.Option()] = "site",
+    line: Annotated[str | None, typer.Option()] = None,
+    station: Annotated[str | None, typer.Option()] = None,
+    process: Annotated[str | None, typer.Option()] = None,
+    task: Annotated[str | None, typer.Option()] = None,
+    session_key: Annotated[str | None, typer.Option(help="Session key (default: the video's name).")] = None,
+    started_at: Annotated[str | None, typer.Option(help="Session start, ISO 8601 (default: the first event).")] = None,
+    camera: Annotated[str, typer.Option(help="Camera name of the video.")] = "camera",
+    camera_offset: Annotated[float | None, typer.Option(help="Camera clock offset in s (default: from the sync event).")] = None,
+    map_: Annotated[list[str], typer.Option("--map", help="Rename a column: FILE_COLUMN=NAME (repeatable).")] = [],  # noqa: B006
+    unit: Annotated[list[str], typer.Option("--unit", help="Unit of a channel: CHANNEL=UNIT (repeatable).")] = [],  # noqa: B006
+    on: Annotated[list[str], typer.Option("--on", help="Policy per problem, e.g. duplicate=drop, gap=reject (repeatable).")] = [],  # noqa: B006
 ) -> None:
-    """Import recorded sessions (or still images) into the dataset."""
+    """Import recorded sessions (or still images, or one video with sensor files given as flags)."""
     from jangin.capture import import_session, import_sessions, import_stills
+    from jangin.capture._sensors import Policy
     from jangin.core import Dataset
 
+    try:
+        policy = Policy.parse(on)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    kw = {"frame_interval_s": frame_interval, "deidentify": not no_deidentify, "policy": policy}
     ds = Dataset.open_or_create(resolve_dataset(dataset))
     with progress_bar() as progress:
         if stills:
             results = [import_stills(ds, path, deidentify=not no_deidentify, progress=progress)]
+        elif path.is_file() or sensor or long:
+            video = path if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES else None
+            meta = {"technician": technician, "skill_level": skill, "site": site, "line": line, "station": station,
+                    "process": process, "task": task, "session_key": session_key, "started_at": started_at,
+                    "camera": camera, "camera_offset": camera_offset}
+            m = _manifest_from_flags(video, sensor, long, events, meta, _kv(map_, "--map"), _kv(unit, "--unit"))
+            results = [import_session(ds, path.parent if path.is_file() else path, manifest=m, progress=progress, **kw)]
         elif (path / "session.yaml").is_file():
-            results = [import_session(ds, path, frame_interval_s=frame_interval, deidentify=not no_deidentify, progress=progress)]
+            results = [import_session(ds, path, progress=progress, **kw)]
         else:
-            results = import_sessions(ds, path, frame_interval_s=frame_interval, deidentify=not no_deidentify, progress=progress)
+            results = import_sessions(ds, path, progress=progress, **kw)
     failed = 0
     for r in results:
         if r.error:
@@ -44,5 +122,113 @@ def import_(
                 f"imported {r.session_key} → {r.session_id}: {r.samples:,} samples, {r.events} events, "
                 f"{r.frames} frames, {r.faces_blurred} face(s) blurred"
             )
+            for name, (off, method) in r.offsets.items():
+                if method != "given":
+                    console().print(f"  clock offset {name}: {off:+.4f} s ({method})")
+            for rep in r.sensors:
+                for p in rep.problems:
+                    console().print(f"  [yellow]{p}[/]")
     if failed:
         raise typer.Exit(1)
+
+
+@sessions_app.command("ls")
+def sessions_ls(dataset: DatasetOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List sessions (latest state of each)."""
+    from jangin.core import Dataset
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    rows = ds.query("""SELECT session_id, json_extract_string(meta_json, '$.session_key') AS session_key, technician,
+                       skill_level, station, status, source, started_at FROM current_sessions ORDER BY started_at""").to_pylist()
+    if as_json:
+        typer.echo(json.dumps(rows, default=str, indent=1))
+        return
+    from rich.table import Table
+
+    t = Table("session_id", "key", "technician", "skill", "station", "status", "source", "started_at")
+    for r in rows:
+        t.add_row(*(str(r[k]) if r[k] is not None else "" for k in ("session_id", "session_key", "technician", "skill_level", "station", "status", "source", "started_at")))
+    console().print(t)
+
+
+@sessions_app.command("show")
+def sessions_show(session_id: str, dataset: DatasetOption = None) -> None:
+    """Show one session: metadata, device clock offsets and row counts (JSON on stdout)."""
+    from jangin.capture._staging import check_name
+    from jangin.core import Dataset, NotFoundError
+
+    check_name("session id", session_id)
+    ds = Dataset.open(resolve_dataset(dataset))
+    rows = ds.query(f"SELECT * FROM current_sessions WHERE session_id = '{session_id}'").to_pylist()
+    if not rows:
+        raise NotFoundError(f"no session {session_id!r}", hint="`jangin capture sessions ls` lists them")
+    out = rows[0]
+    for table in ("sensor_samples", "events", "frames", "media"):
+        out[f"n_{table}"] = ds.query(f"SELECT count(*) n FROM {table} WHERE session_id = '{session_id}'").column("n")[0].as_py()
+    out["channels"] = ds.query(f"""SELECT device, channel, any_value(unit) unit, count(*) n FROM sensor_samples
+                                   WHERE session_id = '{session_id}' GROUP BY 1, 2 ORDER BY 1, 2""").to_pylist()
+    typer.echo(json.dumps(out, default=str, indent=1))
+
+
+@sessions_app.command("finish")
+def sessions_finish(session_id: str, dataset: DatasetOption = None, no_deidentify: Annotated[bool, typer.Option("--no-deidentify")] = False) -> None:
+    """Finish a session recorded through the API and process it now (when no server runs)."""
+    from jangin.capture._process import process_staged
+    from jangin.capture._staging import Staging
+    from jangin.core import Dataset
+    from jangin.core.settings import get_settings
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    staging = Staging(ds.root / "staging")
+    st = staging.status(session_id)
+    if st["state"] == "processed":
+        console().print(f"{session_id} is already processed")
+        return
+    staging.finish(session_id, {"deidentify": not no_deidentify, "frame_interval_s": 1.0})
+    out = process_staged(ds, staging, session_id, get_settings())
+    out["offsets"] = {k: {"offset_s": v[0], "method": v[1]} for k, v in out["offsets"].items()}
+    staging.set_status(session_id, {"state": "processed", **out})
+    staging.release(session_id)
+    console().print(f"processed {session_id}: {out['samples']:,} samples, {out['events']} events, {out['frames']} frames")
+
+
+@app.command("align")
+def align(
+    session_id: str,
+    dataset: DatasetOption = None,
+    channels: Annotated[str | None, typer.Option(help="Comma-separated channels (default all).")] = None,
+    rate: Annotated[float | None, typer.Option(help="Regular grid in Hz.")] = None,
+    at_frames: Annotated[bool, typer.Option("--at-frames", help="At the stored frames' times.")] = False,
+    camera: Annotated[str | None, typer.Option(help="With --at-frames: one camera only.")] = None,
+    method: Annotated[str, typer.Option(help="asof | linear")] = "asof",
+    fmt: Annotated[str, typer.Option("--format", help="csv | parquet")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (csv: default stdout).")] = None,
+) -> None:
+    """Write a session's channels aligned on a grid (--rate) or at frame times (--at-frames)."""
+    from jangin.capture._align import align_session
+    from jangin.core import Dataset
+
+    if (rate is None) == (not at_frames):
+        raise ConfigError("give exactly one of --rate or --at-frames")
+    if fmt not in ("csv", "parquet") or (fmt == "parquet" and out is None):
+        raise ConfigError("--format is csv or parquet (parquet needs --out)")
+    ds = Dataset.open(resolve_dataset(dataset))
+    table = align_session(ds, session_id, channels=channels.split(",") if channels else None, rate_hz=rate,
+                          at_frames=at_frames, camera=camera, method=method)  # type: ignore[arg-type]
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, out)  # type: ignore[arg-type]
+    else:
+        import sys
+
+        import pyarrow.csv as pcsv
+
+        if out is None:
+            sink = sys.stdout.buffer
+            pcsv.write_csv(table, sink)
+            sink.flush()
+        else:
+            pcsv.write_csv(table, out)
+    if out is not None:
+        console().print(f"wrote {table.num_rows:,} rows x {table.num_columns} columns to {out}")

@@ -32,15 +32,13 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jangin.capture._staging import ConflictError, check_name
 from jangin.core import JanginError
 
-from jangin.capture._staging import ConflictError, check_name
-
 if TYPE_CHECKING:
+    from jangin.capture._staging import Staging
     from jangin.core import Dataset
     from jangin.core.settings import Settings
-
-    from jangin.capture._staging import Staging
 
 __all__ = ["IngestService", "SessionIn", "register"]
 
@@ -192,7 +190,7 @@ class IngestService:
             log.error("ingest: processing %s failed: %s", sid, exc)
             self.staging.set_status(sid, {"state": "failed", "error": str(exc)})
             return
-        except Exception as exc:  # noqa: BLE001 - a worker thread must record, not lose, the failure
+        except Exception as exc:
             log.exception("ingest: processing %s crashed", sid)
             self.staging.set_status(sid, {"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
             return

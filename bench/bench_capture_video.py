@@ -1,0 +1,91 @@
+"""Video import throughput: sampling + face blur + JPEG + frames-table write on a generated 1080p30
+clip, against OpenCV decode-only of the same file, in the same run.
+
+    python bench/bench_capture_video.py --seconds 20 [--width 1920 --height 1080 --fps 30] [--store-video]
+
+Goal: >= 3x real time on 2 cores and <= 1.3x the decode-only cost. ``--store-video`` also times
+the de-identified re-encode of the whole file kept under media/ (reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+
+def make_clip(path: Path, seconds: float, w: int, h: int, fps: int) -> None:
+    import cv2
+
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(40, 120, (h // 8, w // 8, 3), dtype=np.uint8), (5, 5), 0)
+    base = cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR)
+    for i in range(int(seconds * fps)):
+        img = base.copy()
+        x = int((i * 7) % w)
+        cv2.circle(img, (x, h // 2), h // 12, (255, 255, 255), -1)  # a moving bright arc
+        cv2.line(img, (0, h // 2 + h // 10), (w, h // 2 + h // 10), (180, 180, 180), 4)
+        vw.write(img)
+    vw.release()
+
+
+def decode_only(path: Path) -> tuple[int, float]:
+    import cv2
+
+    t = time.perf_counter()
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while True:
+        ok, _ = cap.read()
+        if not ok:
+            break
+        n += 1
+    cap.release()
+    return n, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--width", type=int, default=1920)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--interval", type=float, default=1.0, help="seconds between sampled frames")
+    ap.add_argument("--store-video", action="store_true", help="also time the de-identified re-encode")
+    a = ap.parse_args()
+
+    from jangin.capture._import import camera_rows, store_video
+    from jangin.capture._video import FaceBlurrer
+    from jangin.core import Dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        make_clip(clip, a.seconds, a.width, a.height, a.fps)
+        ds = Dataset.create(Path(tmp) / "ds")
+        decode_only(clip)  # warm the page cache
+        n, t_dec = decode_only(clip)
+        t = time.perf_counter()
+        blur = FaceBlurrer()
+        frames, media, _ = camera_rows("ses-bench", "cam", clip, video_start=datetime(2026, 1, 1, tzinfo=UTC), offset_s=0.0,
+                                       events=[], frame_interval_s=a.interval, blur=blur, source_uri="clip.mp4", station=None)
+        ds.append("frames", frames)
+        t_imp = time.perf_counter() - t
+        dur = n / a.fps
+        print(f"clip: {a.width}x{a.height} @ {a.fps} fps, {n} frames ({dur:.1f} s), {len(frames)} frames sampled")
+        print(f"decode only : {n / t_dec:8.1f} frames/s  ({dur / t_dec:5.2f}x real time)")
+        print(f"import      : {n / t_imp:8.1f} frames/s  ({dur / t_imp:5.2f}x real time)  [sample + face blur + JPEG + table write]")
+        print(f"ratio import/decode-only cost: {t_imp / t_dec:.2f}x  (goal <= 1.3x; >= 3x real time)")
+        if a.store_video:
+            t = time.perf_counter()
+            store_video(ds, clip, media, blur=blur)
+            t_st = time.perf_counter() - t
+            print(f"store de-identified video: {n / t_st:8.1f} frames/s ({dur / t_st:5.2f}x real time, {t_st / t_dec:.1f}x decode-only)")
+
+
+if __name__ == "__main__":
+    main()
