@@ -127,6 +127,7 @@ def trained_detector(tmp_path_factory: Any, network_attempts: list[Any]) -> dict
         data=data,
         registry=registry,
         mv=mv,
+        snapshot_at_training=ds.snapshot().to_dict(),  # other tests log inspections into ds later
         events=events,
         seconds=time.perf_counter() - t,
         work_dir=base / "work",

@@ -20,15 +20,29 @@ def test_training_runs_with_the_network_blocked(trained: dict[str, Any]) -> None
     assert trained["network_attempts"] == []
 
 
-def test_onnx_runtime_telemetry_stays_off(trained: dict[str, Any]) -> None:
+def test_onnx_runtime_telemetry_stays_off(trained: dict[str, Any], tmp_path: Path) -> None:
+    """In a fresh process (other tests may have loaded onnxruntime already): Jangin's runtime sets
+    ORT_DISABLE_TELEMETRY before onnxruntime loads, and a prediction leaves nothing in the cache dir."""
     import os
+    import subprocess
+    import sys
 
-    if os.environ["JANGIN_TEST_ORT_PRELOADED"] == "1":
-        pytest.skip("onnxruntime was imported by another test before Jangin could configure it")
-    cache = Path(os.environ["XDG_CACHE_HOME"])
-    if not cache.is_relative_to(Path(trained["work_dir"]).parents[1]):
-        pytest.skip("XDG_CACHE_HOME was set outside the tests' tmp directory")
-    assert not (cache / "Microsoft").exists()
+    code = (
+        "import os, sys\n"
+        "from jangin.inference import OnnxDetector\n"
+        "det = OnnxDetector.load(sys.argv[1], 'squares:v1')\n"
+        "det.predict_bytes(open(sys.argv[2], 'rb').read())\n"
+        "assert os.environ.get('ORT_DISABLE_TELEMETRY') == '1'\n"
+        "assert 'onnxruntime' in sys.modules\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    image = trained["data"].images("test")[0]
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(trained["registry"].root), str(image)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "cache" / "Microsoft").exists() and not (tmp_path / ".cache").exists()
 
 
 def test_publishes_a_version_whose_manifest_lists_every_file_with_its_sha256(trained: dict[str, Any]) -> None:
@@ -58,7 +72,7 @@ def test_manifest_describes_the_model(trained: dict[str, Any]) -> None:
     # 64 px: 8x8 + 4x4 + 2x2 anchors at strides 8, 16, 32
     assert m.outputs == {**m.outputs, "format": "yolo_v8", "shape": ["batch", 6, 84], "nms": False}
     assert m.thresholds == {"conf": 0.25, "iou": 0.45}
-    assert m.dataset_snapshot == data.snapshot == trained["ds"].snapshot().to_dict()
+    assert m.dataset_snapshot == data.snapshot == trained["snapshot_at_training"]
     assert (
         m.train_config["epochs"] == 2 and m.train_config["amp"] is False and m.train_config["device"] == "cpu"
     )

@@ -51,10 +51,11 @@ def plot_sensor_session(samples: Any, events: Any, out: Path, title: str) -> Pat
         x, y = ts[m][order] - t0, vals[m][order]
         if len(x) > 4000:  # keep the plot light: min/max envelope of the 1 kHz channels
             step = len(x) // 2000
+            xs = x[: len(x) // step * step : step]  # one x per full window of _roll
             ax.fill_between(
-                x[::step], _roll(y, step, np.min), _roll(y, step, np.max), lw=0, color="tab:blue", alpha=0.35
+                xs, _roll(y, step, np.min), _roll(y, step, np.max), lw=0, color="tab:blue", alpha=0.35
             )
-            ax.plot(x[::step], _roll(y, step, np.mean), lw=0.7, color="tab:blue")
+            ax.plot(xs, _roll(y, step, np.mean), lw=0.7, color="tab:blue")
         else:
             ax.plot(x, y, lw=0.9, color="tab:blue")
         ax.set_ylabel(f"{ch}\n[{units.get(ch) or '-'}]", fontsize=8)

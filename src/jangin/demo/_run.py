@@ -137,14 +137,27 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
         f"({ingest.get('samples', 0):,} samples, state {ingest.get('state')}, {ingest.get('total_s', 0):.1f} s)"
     )
 
-    # 2. labels --------------------------------------------------------------------------------
+    # 2. labels: a Label Studio round trip (a live server when JANGIN_LABEL_STUDIO_URL is set, else
+    #    the committed export of a real one), expert judgments as labels, boxes.csv for the rest ----
+    from jangin.demo._labeling import demo_labeling
+
     t = time.perf_counter()
+    studio = demo_labeling(ds, data, settings, stills_session_id=stills.session_id, progress=progress)
     n_judg = labels_from_judgments(ds)
-    n_box = import_box_csv(
-        ds, data / "inspection" / "boxes.csv", session_id=stills.session_id, missing="skip"
-    )
+    boxed = {
+        r["source_uri"]
+        for r in ds.query(
+            "SELECT DISTINCT f.source_uri FROM current_labels l JOIN frames f USING (frame_id) "
+            f"WHERE l.kind = 'box' AND f.session_id = '{stills.session_id}'"
+        ).to_pylist()
+    }
+    rest = _boxes_without(data / "inspection" / "boxes.csv", boxed, out / "work" / "boxes-rest.csv")
+    n_box = import_box_csv(ds, rest, session_id=stills.session_id, missing="skip")
     timings["labels_s"] = time.perf_counter() - t
-    say(f"labels: {n_judg} expert judgments, {n_box} defect boxes")
+    say(
+        f"labels: {studio.get('labels_added', 0)} from Label Studio ({studio['mode']}), "
+        f"{n_judg} expert judgments, {n_box} defect boxes from boxes.csv"
+    )
 
     # 3. training ------------------------------------------------------------------------------
     from jangin.core import ModelRegistry
@@ -205,6 +218,7 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     metrics["serve"] = serve
     metrics["other_models"] = other_models
     metrics["ingest"] = ingest
+    metrics["label_studio"] = studio
     say(
         f"serve: {sum(serve.get('counts', {}).values())} inspections over HTTP, verdicts {serve.get('counts')}, "
         f"{len(serve.get('reviews', []))} reviews ({serve.get('overrides', 0)} override)"
@@ -230,6 +244,19 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
         )
     )
     return res
+
+
+def _boxes_without(src: Path, images: set[str], dst: Path) -> Path:
+    """``src`` (a boxes CSV) without the rows of ``images`` (already labelled in Label Studio)."""
+    import csv
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, newline="") as f, open(dst, "w", newline="") as g:
+        reader = csv.DictReader(f)
+        writer = csv.DictWriter(g, fieldnames=reader.fieldnames or [])
+        writer.writeheader()
+        writer.writerows(r for r in reader if r["image"] not in images)
+    return dst
 
 
 def _subset_sessions(dirs: list[Path], dst: Path) -> Path:
