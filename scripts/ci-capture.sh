@@ -4,7 +4,7 @@
 #   - paho-mqtt: capture's MQTT client (a dependency of jangin-capture)
 #   - scikit-image: the astronaut photograph for the face-blurring test (dev only)
 set -euo pipefail
-PY="${PYTHON:-.venv/bin/python}"
+PY="${1:-${PYTHON:-.venv/bin/python}}"
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

@@ -82,7 +82,9 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
                 wall.append((time.perf_counter() - t) * 1e3)
                 r.raise_for_status()
                 results.append({**r.json(), "source": source})
-            todo = [x for x in results if x["verdict"] != "OK"][:5] or results[:2]
+            # The first review overrides a decisive (OK/NG) verdict; the others resolve or confirm.
+            decisive = [x for x in results if x["verdict"] in ("OK", "NG")][:1]
+            todo = decisive + [x for x in results if x["verdict"] != "OK" and x not in decisive][:4]
             for j, x in enumerate(todo):
                 if j == 0:  # an override: the reviewer disagrees with the model
                     verdict, comment = ("OK" if x["verdict"] != "OK" else "NG"), "demo: override"

@@ -318,7 +318,7 @@ def _evaluate_test_split(
     metrics = {
         "test_images": len(images),
         "onnx_mAP50": float(onnx["mAP50"]),
-        "onnx_per_class_AP50": onnx.get("per_class", {}),
+        "onnx_per_class_AP50": onnx.get("per_class_ap", {}),
         "baseline_mAP50": float(baseline["mAP50"]),
         "ultralytics_test": mv.manifest.metrics,
         "parity": mv.manifest.parity,
@@ -434,7 +434,7 @@ def _write_report(
                 {"metric": "mAP50-95 (Ultralytics val, test split)", "value": m.get("mAP50-95")},
                 {
                     "metric": "ONNX vs PyTorch max score difference",
-                    "value": mv.manifest.parity.get("max_score_diff"),
+                    "value": mv.manifest.parity.get("raw_max_score_diff"),
                 },
                 {
                     "metric": "HTTP round trip p50 / p99 [ms]",
@@ -446,7 +446,7 @@ def _write_report(
     per_class = [{"class": k, "AP50 (ONNX)": v} for k, v in metrics["onnx_per_class_AP50"].items()]
     sections.append({"title": "Per-class AP50 on the test split", "table": per_class})
     imgs = []
-    curves = plot_training_curves(mv.path / "results.csv", rdir / "training_curves.png")
+    curves = plot_training_curves(mv.path / "plots" / "results.csv", rdir / "training_curves.png")
     if curves:
         imgs.append(curves.name)
     for name in ("PR_curve.png", "BoxPR_curve.png"):
