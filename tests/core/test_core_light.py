@@ -31,3 +31,42 @@ def test_stage_imports_do_not_import_heavy_frameworks(stage: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def _closure(dist: str) -> set[str]:
+    """Names of every distribution ``dist`` requires, transitively, as installed here (extras off)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [canonicalize_name(dist)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            reqs = requires(name) or []
+        except PackageNotFoundError:
+            continue  # not installed here (e.g. a platform-only dependency)
+        for line in reqs:
+            r = Requirement(line)
+            if r.marker is None or r.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(r.name))
+    return seen
+
+
+def test_installing_inference_alone_pulls_no_torch() -> None:
+    """jangin-inference's dependency closure (as pip would resolve it from the same metadata): no
+    torch, torchvision, Ultralytics, anomalib nor Label Studio."""
+    closure = _closure("jangin-inference")
+    assert "jangin-core" in closure and "onnxruntime" in closure, closure
+    heavy = closure & {"torch", "torchvision", "ultralytics", "ultralytics-opencv-headless", "anomalib", "label-studio-sdk", "lightning"}
+    assert not heavy, f"installing jangin-inference would pull {sorted(heavy)}"
+
+
+def test_the_closure_walk_sees_torch_where_it_is() -> None:
+    """The check above can fail: the same walk finds torch under jangin-training."""
+    assert "torch" in _closure("jangin-training")

@@ -306,6 +306,7 @@ def camera_rows(
             row, n_faces = fut.result()
             frames.append(row)
             faces += n_faces
+    progress(task, total, total)  # blurred / near-duplicate frames were skipped: the scan is done
     media = {
         "session_id": sid,
         "camera": camera,
