@@ -39,7 +39,10 @@ __all__ = [
     "SkillProfile",
     "Step",
     "StepProfile",
+    "SD_SUFFIX",
     "bin_means",
+    "rolling_sd",
+    "smooth",
     "normalise",
     "read_session",
     "steps_from_events",
@@ -49,6 +52,8 @@ __all__ = [
 PROFILE_FILE = "profile.json"
 ENVELOPES_FILE = "envelopes.npz"
 FORMAT = "skill_profile_v1"
+#: bands of a channel's steadiness (1 s rolling standard deviation) are stored as ``<channel>~sd``
+SD_SUFFIX = "~sd"
 
 Series = tuple[np.ndarray, np.ndarray]
 
@@ -270,6 +275,33 @@ def normalise(values: np.ndarray, n_points: int) -> np.ndarray:
         return np.full(n_points, np.nan)
     x = (np.arange(len(v)) + 0.5) / len(v)
     return np.interp((np.arange(n_points) + 0.5) / n_points, x[ok], v[ok])
+
+
+def smooth(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average over ``n`` bins, NaN-aware (edges average what is there)."""
+    if n <= 1 or len(x) == 0:
+        return x
+    ok = np.isfinite(x)
+    k = np.ones(min(n, len(x)))
+    num = np.convolve(np.where(ok, x, 0.0), k, mode="same")
+    den = np.convolve(ok.astype(float), k, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def rolling_sd(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred rolling standard deviation over ``n`` bins (how steady a channel is held)."""
+    if len(x) == 0:
+        return x
+    ok = np.isfinite(x)
+    k = np.ones(max(1, min(n, len(x))))
+    x0 = np.where(ok, x, 0.0)
+    cnt = np.convolve(ok.astype(float), k, mode="same")
+    s1 = np.convolve(x0, k, mode="same")
+    s2 = np.convolve(x0 * x0, k, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(cnt > 1, (s2 - s1 * s1 / cnt) / np.maximum(cnt - 1, 1), np.nan)
+    return np.sqrt(np.clip(var, 0, None))
 
 
 # -- steps ---------------------------------------------------------------------------------------------

@@ -25,11 +25,17 @@ from jangin.core.skill import (
     Step,
     StepProfile,
     bin_means,
+    SD_SUFFIX,
     normalise,
     read_session,
+    rolling_sd,
+    smooth,
     steps_from_events,
     steps_from_signals,
 )
+
+#: the steadiness bands use a smaller level floor: their typical level is the noise, not the signal
+SD_FLOOR = 1.0
 
 __all__ = ["SkillProfileConfig", "build_skill_profile", "dtw_path", "profile_from_sessions"]
 
@@ -112,18 +118,6 @@ def _warp_to(reference_len: int, path: list[tuple[int, int]], values: np.ndarray
 
 
 # -- building ------------------------------------------------------------------------------------------
-
-
-def smooth(x: np.ndarray, n: int) -> np.ndarray:
-    """Centred moving average over ``n`` bins, NaN-aware (edges average what is there)."""
-    if n <= 1 or len(x) == 0:
-        return x
-    ok = np.isfinite(x)
-    k = np.ones(n)
-    num = np.convolve(np.where(ok, x, 0.0), k, mode="same")
-    den = np.convolve(ok.astype(float), k, mode="same")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
 
 
 def session_steps(sig: SessionSignals, template: Sequence[StepProfile] | None = None, bin_hz: float = 20.0) -> list[Step]:
@@ -311,23 +305,32 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
                 b = bin_means(t, v, st.start_us, st.end_us, hz)
                 b = b * _compensation(len(b), st.start_us, hz, applied.get(s.session_id, []), c)
                 noise[c].append(_noise(b))
-                curves[c].append(normalise(smooth(b, nsm), cfg.n_points))
+                sb = smooth(b, nsm)
+                curves[c].append(normalise(sb, cfg.n_points))
+                curves.setdefault(c + SD_SUFFIX, []).append(normalise(rolling_sd(sb, int(round(hz))), cfg.n_points))
         step_profiles.append(StepProfile(name, k, durations, motion_share.get(name)))
         if len(durations) < 2:
             continue
-        aligned = _dtw_align(curves, scored, cfg)
-        for c in scored:
+        aligned = _dtw_align(curves, [*scored, *(c + SD_SUFFIX for c in scored)], cfg)
+        for c in [*scored, *(c + SD_SUFFIX for c in scored)]:
+            base = c.removesuffix(SD_SUFFIX)
             arr = np.vstack(aligned[c])
             med = np.nanmedian(arr, axis=0)
-            between = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(cfg.n_points)
-            between = smooth(between, 9)
-            within = float(np.nanmedian(noise[c])) / np.sqrt(nsm)
-            floor = cfg.level_floor * scale[c]
+            point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(cfg.n_points)
+            pooled = float(np.sqrt(np.nanmean(point**2)))
+            # a few experts under-estimate the spread point by point: mix in the step's pooled spread
+            between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2))
+            within = 0.0 if c.endswith(SD_SUFFIX) else float(np.nanmedian(noise[c])) / np.sqrt(nsm)
+            floor = cfg.level_floor * scale[base] * (SD_FLOOR if c.endswith(SD_SUFFIX) else 1.0)
             sigma = np.sqrt(between**2 + within**2 + floor**2)
             half = cfg.k_sigma * sigma
             lo = np.minimum(np.nanmin(arr, axis=0), med - half)
             hi = np.maximum(np.nanmax(arr, axis=0), med + half)
-            bands[(name, c)] = Band(med, lo, hi)
+            if c.endswith(SD_SUFFIX):
+                lo = np.zeros_like(lo)  # only too much wobble is a deviation
+            # tolerance in time: step boundaries of different sessions never line up exactly
+            tw = max(1, int(round(0.03 * cfg.n_points)))
+            bands[(name, c)] = Band(med, _rolling(lo, tw, np.nanmin), _rolling(hi, tw, np.nanmax))
     progress("skill profile steps", len(order), len(order))
     units = {c: next((s.units.get(c, "") for s in sigs if s.units.get(c)), "") for c in channels}
     return SkillProfile(
@@ -342,6 +345,11 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
         params={"smooth_s": cfg.smooth_s, "k_sigma": cfg.k_sigma, "level_floor": cfg.level_floor, "dtw_window": cfg.dtw_window,
                 "step_methods": {s.session_id: sorted({x.method for x in steps[s.session_id]}) for s in sigs}},
     )
+
+
+def _rolling(x: np.ndarray, w: int, fn: Any) -> np.ndarray:
+    pad = np.pad(x, w, mode="edge")
+    return np.array([fn(pad[i : i + 2 * w + 1]) for i in range(len(x))])
 
 
 def _noise(b: np.ndarray) -> float:
