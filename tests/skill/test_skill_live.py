@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 
 from jangin.core.skill import SessionSignals
 
@@ -101,17 +100,15 @@ def test_live_alert_over_http(tmp_path: Path) -> None:
             # 1 kHz in 50 ms batches, paced in real time: 1.5 s normal, then current 25 % high (3 times)
             rng = np.random.default_rng(9)
             sent: dict[int, float] = {}
-            seq = 0
             start = time.perf_counter()
             for k in range(90):
                 t = T0 + k * 0.05 + np.arange(50) / 1000
                 high = (30 <= k < 45) or (55 <= k < 70) or (75 <= k < 90)
                 v = (200.0 if high else 160.0) + rng.normal(0, 1.5, 50)
                 sent[k] = time.perf_counter()
-                r = c.post(f"/v1/sessions/{sid}/sensors/ps?seq={seq}", headers=rec,
+                r = c.post(f"/v1/sessions/{sid}/sensors/ps?seq={k}", headers=rec,
                            json={"t": t.tolist(), "channels": {"arc_current_A": v.tolist()}})
                 assert r.status_code in (200, 201), r.text
-                seq += 1
                 time.sleep(max(0.0, start + (k + 1) * 0.05 - time.perf_counter()))
             lt.join(10)
     finally:

@@ -31,20 +31,20 @@ if TYPE_CHECKING:
     from jangin.core._dataset import Dataset
 
 __all__ = [
-    "PROFILE_FILE",
     "ENVELOPES_FILE",
+    "PROFILE_FILE",
+    "SD_SUFFIX",
     "AdjustmentRule",
     "Band",
     "SessionSignals",
     "SkillProfile",
     "Step",
     "StepProfile",
-    "SD_SUFFIX",
     "bin_means",
-    "rolling_sd",
-    "smooth",
     "normalise",
     "read_session",
+    "rolling_sd",
+    "smooth",
     "steps_from_events",
     "steps_from_signals",
 ]

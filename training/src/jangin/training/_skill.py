@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jangin.core import Dataset, ModelManifest, ModelRegistry, ModelVersion, TrainingError
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.skill import (
+    SD_SUFFIX,
     AdjustmentRule,
     Band,
     SessionSignals,
@@ -25,7 +26,6 @@ from jangin.core.skill import (
     Step,
     StepProfile,
     bin_means,
-    SD_SUFFIX,
     normalise,
     read_session,
     rolling_sd,
