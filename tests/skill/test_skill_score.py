@@ -13,19 +13,15 @@ SESSIONS = REPO / "sample_data" / "sessions"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from jangin.capture import import_sessions
-    from jangin.core import Dataset
+def sample(skill_ds):  # type: ignore[no-untyped-def]
     from jangin.core.skill import read_session
 
-    ds = Dataset.create(tmp_path_factory.mktemp("skill") / "ds")
-    import_sessions(ds, SESSIONS, frame_interval_s=5.0, deidentify=False, keep_video=False)
-    rows = ds.query("SELECT session_id, skill_level, meta_json FROM current_sessions ORDER BY started_at").to_pylist()
+    ds, ids = skill_ds
     out = {}
-    for r in rows:
-        key = json.loads(r["meta_json"])["session_key"]
+    for key, sid in sorted(ids.items()):
+        sig = read_session(ds, sid)
         truth = json.loads((SESSIONS / key / "truth.json").read_text())
-        out[key] = (read_session(ds, r["session_id"]), r["skill_level"], {(d["step"], d["channel"]) for d in truth["deviations"]})
+        out[key] = (sig, sig.skill_level, {(d["step"], d["channel"]) for d in truth["deviations"]})
     return ds, out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from jangin.core import ModelLoadError
+from jangin.core import ModelLoadError, ModelRegistry, NotFoundError
 from jangin.core.skill import (
     SD_SUFFIX,
     AdjustmentRule,
@@ -32,6 +32,7 @@ __all__ = [
     "Deviation",
     "MissedAdjustment",
     "SkillScore",
+    "find_profile",
     "load_profile",
     "relate_outcomes",
     "score_session",
@@ -124,6 +125,25 @@ def load_profile(path_or_version: Any) -> SkillProfile:
     if manifest is not None and manifest.task != "skill_profile":
         raise ModelLoadError(f"{manifest.name}:{manifest.version} is a {manifest.task} model, not a skill profile")
     return SkillProfile.load(path)
+
+
+def find_profile(registry: ModelRegistry, process: str | None, ref: str | None = None) -> tuple[str, SkillProfile]:
+    """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``.
+
+    Raises:
+        NotFoundError: No such profile.
+    """
+    if ref:
+        mv = registry.get(ref)
+        return f"{mv.name}:{mv.version}", load_profile(mv)
+    cands = [mv for mv in registry.list() if mv.manifest.task == "skill_profile"
+             and (process is None or mv.manifest.outputs.get("process") == process)]
+    if not cands:
+        raise NotFoundError(f"no skill profile for process {process!r}", hint="build one: `jangin skill build --process …`")
+    active = [mv for mv in cands if registry.active(mv.name) == mv.version]
+    mv = max(active or cands, key=lambda m: m.manifest.created_at)
+    mv = registry.get(mv.name, mv.version)
+    return f"{mv.name}:{mv.version}", load_profile(mv)
 
 
 def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, hz: float) -> int | None:

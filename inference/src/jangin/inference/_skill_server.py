@@ -26,7 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from jangin.core import Dataset, ModelRegistry, NotFoundError
 from jangin.core.server import require
 from jangin.core.settings import Role, Settings
-from jangin.core.skill import SessionSignals, SkillProfile
+from jangin.core.skill import SessionSignals
+from jangin.inference._skill import find_profile
 
 __all__ = ["ScoreIn", "find_profile", "register"]
 
@@ -58,27 +59,6 @@ class ScoreIn(BaseModel):
     session_id: str | None = None
     session: SessionUpload | None = None
     profile: str | None = Field(None, description="NAME[:VERSION]; default the active profile of the session's process")
-
-
-def find_profile(registry: ModelRegistry, process: str | None, ref: str | None = None) -> tuple[str, SkillProfile]:
-    """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``.
-
-    Raises:
-        NotFoundError: No such profile.
-    """
-    from jangin.inference._skill import load_profile
-
-    if ref:
-        mv = registry.get(ref)
-        return f"{mv.name}:{mv.version}", load_profile(mv)
-    cands = [mv for mv in registry.list() if mv.manifest.task == "skill_profile"
-             and (process is None or mv.manifest.outputs.get("process") == process)]
-    if not cands:
-        raise NotFoundError(f"no skill profile for process {process!r}", hint="build one: `jangin skill build --process …`")
-    active = [mv for mv in cands if registry.active(mv.name) == mv.version]
-    mv = max(active or cands, key=lambda m: m.manifest.created_at)
-    mv = registry.get(mv.name, mv.version)
-    return f"{mv.name}:{mv.version}", load_profile(mv)
 
 
 def _upload_signals(up: SessionUpload) -> SessionSignals:
