@@ -436,7 +436,7 @@ def select_sessions(ds: Dataset, cfg: SkillProfileConfig, snapshot: Any = None) 
         return list(cfg.sessions)
     if not cfg.process and not cfg.where:
         raise ValueError("give the process (or a where clause, or session ids) of the reference sessions")
-    conds = [f"skill_level = '{cfg.skill_level}'"]
+    conds = [f"skill_level = '{cfg.skill_level.replace(chr(39), chr(39) * 2)}'"]
     if cfg.process:
         conds.append(f"process = '{cfg.process.replace(chr(39), chr(39) * 2)}'")
     if cfg.where:
