@@ -363,7 +363,8 @@ def relate_outcomes(scored: Sequence[tuple[SkillScore, SessionSignals]], *, min_
         for defect, where in ng.items():
             hit = sum(1 for s, stp in where if s in sessions and stp == step)
             if hit:
-                what = f"{ch} {'missed adjustment' if direction == 'missed' else direction + ' band'} in {step}"
+                how = {"missed": "missed adjustment", "unsteady": "unsteady"}.get(direction, direction + " band")
+                what = f"{ch} {how} in {step}"
                 rows.append({"deviation": what, "defect": defect, "preceded": hit, "defects": len(where),
                              "sessions_with_deviation": len(sessions),
                              "text": f"{what} preceded {hit} of {len(where)} {defect} defect(s)"})
