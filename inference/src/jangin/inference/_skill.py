@@ -298,6 +298,7 @@ def _band_deviations(st: Step, ch: str, x: np.ndarray, med: np.ndarray, lo: np.n
     out = (x > hi) | (x < lo)
     unit = profile.channels.get(ch, {}).get("unit", "")
     found = []
+    steady_bins = int(round(hz))  # the 1 s window of the rolling standard deviation
     for a, z in _runs(out, max_gap=2):
         if z - a < min_bins:
             continue
@@ -311,6 +312,10 @@ def _band_deviations(st: Step, ch: str, x: np.ndarray, med: np.ndarray, lo: np.n
         d = Deviation(st.name, ch, int(st.start_us + a * 1e6 / hz), int(st.start_us + z * 1e6 / hz),
                       "unsteady" if kind == "unsteady" else "above" if above else "below",
                       float(np.nanmean(xs)), float(np.nanmean(ms)), excess, round(ratio, 2), severity_of(ratio), kind)
+        if kind == "unsteady" and z - a < 2 * steady_bins and d.severity != "minor":
+            # a wobble is sustained swinging; a stretch shorter than two rolling-SD windows is what a
+            # single level change looks like (the band check reports that one): at most minor
+            d.severity = "minor"
         if kind == "unsteady":
             d.message = (f"{ch} unsteady in {st.name} for {d.duration_s:.1f} s: it swings by ±{d.value:.1f} {unit} "
                          f"(experts ±{d.expected:.1f} {unit})")

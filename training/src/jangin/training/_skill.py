@@ -57,6 +57,10 @@ class SkillProfileConfig(BaseModel):
         k_sigma: Band half-width in combined standard deviations.
         level_floor: Minimum standard deviation as a fraction of the channel's typical level.
         dtw_window: Sakoe-Chiba window of the DTW alignment, as a fraction of ``n_points``.
+        steady_tol: How much more a channel may wobble than the experts (its 1 s rolling standard
+            deviation above theirs) before it is unsteady, as a fraction of the half-width of the
+            channel's level band in that step: a wobble matters in proportion to how tightly the
+            experts hold the channel's level. (0.2 was chosen on the sample data; see the tests.)
         context_channels: Channels recorded but not scored (the conditions experts react to);
             default: the trigger channels of the mined adjustments.
     """
@@ -74,6 +78,7 @@ class SkillProfileConfig(BaseModel):
     k_sigma: float = Field(3.0, gt=0)
     level_floor: float = Field(0.03, ge=0)
     dtw_window: float = Field(0.1, ge=0, le=1)
+    steady_tol: float = Field(0.2, gt=0)
     context_channels: tuple[str, ...] | None = None
 
 
@@ -324,6 +329,12 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
             floor = cfg.level_floor * scale[base] * (SD_FLOOR if c.endswith(SD_SUFFIX) else 1.0)
             sigma = np.sqrt(between**2 + within**2 + floor**2)
             half = cfg.k_sigma * sigma
+            if c.endswith(SD_SUFFIX) and (name, base) in bands:
+                # steadiness: tolerance relative to how tightly the experts hold the level (not to
+                # the level itself, which made the band of a 160 A channel ±15 A wide)
+                level = bands[(name, base)]
+                level_half = float(np.nanmedian(0.5 * (level.hi - level.lo)))
+                half = np.maximum(cfg.k_sigma * between, cfg.steady_tol * level_half)
             lo = np.minimum(np.nanmin(arr, axis=0), med - half)
             hi = np.maximum(np.nanmax(arr, axis=0), med + half)
             if c.endswith(SD_SUFFIX):
@@ -342,7 +353,7 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
         sessions=[s.session_id for s in sigs],
         n_points=cfg.n_points,
         bin_hz=hz,
-        params={"smooth_s": cfg.smooth_s, "k_sigma": cfg.k_sigma, "level_floor": cfg.level_floor, "dtw_window": cfg.dtw_window,
+        params={"smooth_s": cfg.smooth_s, "k_sigma": cfg.k_sigma, "steady_tol": cfg.steady_tol, "level_floor": cfg.level_floor, "dtw_window": cfg.dtw_window,
                 "step_methods": {s.session_id: sorted({x.method for x in steps[s.session_id]}) for s in sigs}},
     )
 
