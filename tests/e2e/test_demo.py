@@ -48,6 +48,20 @@ def test_demo_runs_offline_and_beats_chance(tmp_path: Path, network_guard: list[
     summary = json.loads((res.out / "summary.json").read_text())
     assert summary["metrics"]["onnx_mAP50"] == pytest.approx(m["onnx_mAP50"])
     assert any("mAP50" in line for line in lines)
+    # Skill profile: built from the three expert sessions, novices coached, reports linked.
+    sk = m["skill"]
+    assert "error" not in sk, sk
+    assert len(sk["experts"]) == 3 and ModelRegistry(ds.models_dir).active("weld-skill") == "v1"
+    novices = [r for r in sk["sessions"] if r["skill_level"] == "novice"]
+    experts = [r for r in sk["sessions"] if r["skill_level"] == "expert"]
+    assert len(novices) == 2 and len(experts) == 3
+    assert max(r["score"] for r in novices) < min(r["score"] for r in experts), sk["sessions"]
+    for r in novices:
+        page = res.report.parent / "coaching" / r["report"]
+        assert page.is_file() and "data:image/png;base64," in page.read_text()
+        assert f"href='coaching/{r['report']}'" in html
+    assert any("undercut" in t for t in sk["outcomes"])
+    assert any("skill profile" in line for line in lines)
 
 
 def test_demo_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:

@@ -203,6 +203,19 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
             f"training: {pr['model']} OK/NG from process signals AUROC {pr['auroc']:.3f} (best threshold {pr['baseline_auroc']:.3f})"
         )
 
+    from jangin.demo._skill import demo_skill
+
+    t = time.perf_counter()
+    skill = demo_skill(ds, out / "report" / "coaching", progress=progress)
+    timings["skill_s"] = time.perf_counter() - t
+    if "error" in skill:
+        say(f"skill profile: {skill['error']}")
+    else:
+        novices = ", ".join(f"{r['score']:.0f}" for r in skill["sessions"] if not r["loso"])
+        experts = ", ".join(f"{r['score']:.0f}" for r in skill["sessions"] if r["loso"])
+        say(f"skill profile {skill['profile']} from {len(skill['experts'])} experts: novice scores {novices} "
+            f"(experts, leave one out: {experts}); coaching reports in {out / 'report' / 'coaching'}")
+
     # 4. inference: ONNX Runtime scored in-process on the held-out test split, then served over HTTP,
     #    every verdict logged, a few reviewed (one override), control charts drawn --------------
     from jangin.demo._inference import demo_serve
@@ -219,6 +232,7 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     metrics["other_models"] = other_models
     metrics["ingest"] = ingest
     metrics["label_studio"] = studio
+    metrics["skill"] = skill
     say(
         f"serve: {sum(serve.get('counts', {}).values())} inspections over HTTP, verdicts {serve.get('counts')}, "
         f"{len(serve.get('reviews', []))} reviews ({serve.get('overrides', 0)} override)"
@@ -385,7 +399,7 @@ def _write_report(
     from jangin.demo._report import draw_boxes, plot_sensor_session, plot_training_curves, write_report
 
     rdir = out / "report"
-    rdir.mkdir()
+    rdir.mkdir(exist_ok=True)  # report/coaching/ is written by the skill step
     sections: list[dict[str, Any]] = []
     sess = ds.query(
         "SELECT s.session_id, s.technician, s.skill_level, s.station, s.process, "
@@ -524,6 +538,29 @@ def _write_report(
     sections.append(
         {"title": "Anomaly and process-signal models", "table": rows, "text": "; ".join(errors) or None}
     )
+    skill = metrics.get("skill", {})
+    if skill:
+        sections.append(
+            {
+                "title": "Skill profile",
+                "text": skill.get("error")
+                or (
+                    f"Profile {skill['profile']} ({skill['process']}) from {len(skill['experts'])} expert sessions; "
+                    f"adjustments the experts make: {'; '.join(skill.get('adjustments', [])) or 'none found'}. "
+                    "Experts are scored against a profile built without them (leave one out). "
+                    + (" ".join(skill.get("outcomes", [])[:3]))
+                ),
+                "table": [
+                    {k: r[k] for k in ("session_id", "skill_level", "score", "deviations_major", "missed_adjustments")}
+                    for r in skill.get("sessions", [])
+                ],
+                "links": [
+                    (f"coaching report {r['session_id']} ({r['skill_level']}, score {r['score']:.0f})", f"coaching/{r['report']}")
+                    for r in skill.get("sessions", [])
+                    if r.get("report")
+                ],
+            }
+        )
     ing = metrics.get("ingest", {})
     sections.append(
         {

@@ -24,6 +24,7 @@ POST     ``/{id}/finish``                        ``{"ended_at", "frame_interval_
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -294,6 +295,7 @@ def register(app: FastAPI, settings: Settings) -> None:
     async def append_sensors(session_id: str, device: str, request: Request, seq: int = Query(ge=0)) -> Any:
         """Append one sensor batch (device clock); acknowledged once staged on disk."""
         check_name("session id", session_id)
+        received = time.perf_counter()
         data = await body(request)
         ctype = request.headers.get("content-type", "").split(";")[0].strip()
         if ctype == ARROW_STREAM:
@@ -307,6 +309,8 @@ def register(app: FastAPI, settings: Settings) -> None:
                 raise ValueError(f"sensor batch: body is not JSON ({exc}); send JSON or {ARROW_STREAM}") from exc
             table = await run_in_threadpool(_table_from_json, payload)
         res = await call(svc().staging.append_sensors, session_id, device, seq, table)
+        if not isinstance(res, Response) and not res.duplicate:
+            _publish_samples(app, svc(), session_id, device, table, received)
         return res if isinstance(res, Response) else res.__dict__
 
     @router.post("/{session_id}/events")
@@ -328,6 +332,9 @@ def register(app: FastAPI, settings: Settings) -> None:
             if isinstance(e, dict) and e.get("author"):
                 e["author"] = _deidentify_author(str(e["author"]), None, settings)
         res = await call(svc().staging.append_events, session_id, seq, items)
+        bus = getattr(app.state, "sample_bus", None)
+        if bus is not None and not isinstance(res, Response) and not res.duplicate:
+            bus.publish(session_id, {"type": "events", "events": items})
         return res if isinstance(res, Response) else res.__dict__
 
     @router.api_route("/{session_id}/video/{camera}", methods=["GET", "HEAD"])
@@ -373,6 +380,22 @@ def register(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(_TooLarge)
     async def too_large(request: Request, exc: _TooLarge) -> JSONResponse:
         return JSONResponse({"detail": f"request body over {settings.max_body_mb} MiB"}, status_code=413)
+
+
+def _publish_samples(app: FastAPI, svc: IngestService, session_id: str, device: str, table: Any, received: float) -> None:
+    """Hand an accepted batch to live subscribers (``app.state.sample_bus``), on the reference clock
+    when the device's offset was given (else on the device clock, ``offset_known`` False)."""
+    import numpy as np
+
+    bus = getattr(app.state, "sample_bus", None)
+    if bus is None or not bus.has_subscribers(session_id):
+        return
+    offset = next((d.get("clock_offset_s") for d in svc.staging.meta(session_id).get("devices", []) if d.get("name") == device), None)
+    t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
+    t_us = np.rint((t + (offset or 0.0)) * 1e6).astype(np.int64)
+    channels = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in table.column_names if c != "t"}
+    bus.publish(session_id, {"type": "samples", "device": device, "t_us": t_us, "channels": channels,
+                             "offset_known": offset is not None, "received_at": received})
 
 
 class _TooLarge(Exception):

@@ -26,7 +26,7 @@ import typer
 
 from jangin.core._errors import JanginError
 
-__all__ = ["DatasetOption", "app", "console", "main", "progress_bar", "resolve_dataset"]
+__all__ = ["DatasetOption", "app", "command_group", "console", "main", "progress_bar", "resolve_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,21 @@ def resolve_dataset(path: Path | None) -> Path:
     from jangin.core.settings import get_settings
 
     return get_settings().dataset
+
+
+def command_group(parent: typer.Typer, name: str, *, help: str | None = None) -> typer.Typer:
+    """The sub-command group ``name`` of ``parent``, created (and mounted) on first use.
+
+    Lets several stages add commands to one group (``jangin skill build`` from training,
+    ``jangin skill score`` from inference): each stage's ``jangin.cli`` entry point is a callable
+    ``register(app)`` that calls ``command_group(app, "skill")`` and adds its commands to it.
+    """
+    for info in parent.registered_groups:
+        if info.name == name and isinstance(info.typer_instance, typer.Typer):
+            return info.typer_instance
+    group = typer.Typer(name=name, help=help, no_args_is_help=True)
+    parent.add_typer(group, name=name, help=help)
+    return group
 
 
 @contextmanager

@@ -170,6 +170,9 @@ def create_app(
         description="Capture, labelling, inspection and review beside the line. Every route but /healthz needs an API key.",
     )
     app.state.settings = settings
+    from jangin.core.events import SampleBus
+
+    app.state.sample_bus = SampleBus()  # live session data: capture publishes, coaching subscribes
     app.state.startup = []
     app.state.shutdown = []
     max_body = settings.max_body_mb * 1024 * 1024

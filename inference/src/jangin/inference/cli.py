@@ -9,7 +9,7 @@ import typer
 
 from jangin.core.cli import DatasetOption, console, resolve_dataset
 
-__all__ = ["register"]
+__all__ = ["register", "register_skill"]
 
 
 def inspect(
@@ -68,3 +68,91 @@ def inspect(
 def register(app: typer.Typer) -> None:
     """Add the inference commands to the ``jangin`` command."""
     app.command("inspect")(inspect)
+
+
+# -- jangin skill score / report / steps -----------------------------------------------------------------
+
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", "-p", help="NAME[:VERSION]; default the active profile of the session's process."),
+]
+
+
+def _skill_context(session: str, dataset: Path | None, profile: str | None):  # type: ignore[no-untyped-def]
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.core.skill import read_session
+    from jangin.inference._skill import find_profile
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    sig = read_session(ds, session)
+    name, prof = find_profile(ModelRegistry(ds.models_dir), sig.process, profile)
+    return ds, sig, name, prof
+
+
+def skill_score(
+    session: Annotated[str, typer.Argument(help="Session id.")],
+    profile: ProfileOption = None,
+    dataset: DatasetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="List minor deviations too.")] = False,
+) -> None:
+    """Score a session against a skill profile: score, deviations, missed adjustments."""
+    import json
+
+    from jangin.inference._skill import score_session
+
+    _, sig, name, prof = _skill_context(session, dataset, profile)
+    sc = score_session(prof, sig, profile_name=name)
+    if as_json:
+        typer.echo(json.dumps(sc.to_dict(), default=str))
+        return
+    major = [d for d in sc.deviations if all_ or d.severity != "minor"]
+    console().print(f"[bold]{session}[/] against {name}: score [bold]{sc.score:.0f}[/]/100, "
+                    f"{len(sc.deviations)} deviation(s) ({len(sc.deviations) - sum(d.severity == 'minor' for d in sc.deviations)} major+), "
+                    f"{len(sc.missed)} missed adjustment(s)")
+    for d in major:
+        typer.echo(f"{d.severity}\t{d.step}\t{d.channel}\t{d.duration_s:.1f} s\t{d.message}")
+    for x in sc.step_timing:
+        if not x["ok"]:
+            typer.echo(f"timing\t{x['step']}\t{x['duration_s']:.1f} s (experts {x['expert_min_s']:.1f}-{x['expert_max_s']:.1f} s)")
+
+
+def skill_report(
+    session: Annotated[str, typer.Argument(help="Session id.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")],
+    profile: ProfileOption = None,
+    dataset: DatasetOption = None,
+) -> None:
+    """Write the coaching report of a session (one self-contained HTML page)."""
+    from jangin.inference._skill_report import write_report
+
+    ds, sig, name, prof = _skill_context(session, dataset, profile)
+    path, sc = write_report(ds, session, output, profile=(name, prof), sig=sig)
+    console().print(f"wrote {path} (score {sc.score:.0f}/100 against {name})")
+
+
+def skill_steps(
+    session: Annotated[str, typer.Argument(help="Session id.")],
+    profile: ProfileOption = None,
+    dataset: DatasetOption = None,
+) -> None:
+    """The session's steps: how each was found (markers or signals), with what confidence."""
+    from jangin.core.skill import steps_from_events, steps_from_signals
+
+    _, sig, _, prof = _skill_context(session, dataset, profile)
+    steps = steps_from_events(sig.events) or steps_from_signals(sig, template=prof.steps, bin_hz=prof.bin_hz)
+    t0 = sig.span_us[0]
+    typer.echo("step\tstart_s\tend_s\tduration_s\tmethod\tconfidence")
+    for st in steps:
+        typer.echo(f"{st.name}\t{(st.start_us - t0) / 1e6:.2f}\t{(st.end_us - t0) / 1e6:.2f}\t{st.duration_s:.2f}"
+                   f"\t{st.method}\t{st.confidence:.2f}")
+
+
+def register_skill(app: typer.Typer) -> None:
+    """``jangin skill score|report|steps`` (entry point ``skill`` of group ``jangin.cli``)."""
+    from jangin.core.cli import command_group
+
+    group = command_group(app, "skill", help="Skill profiles: build them from expert sessions, score and coach other sessions.")
+    group.command("score")(skill_score)
+    group.command("report")(skill_report)
+    group.command("steps")(skill_steps)

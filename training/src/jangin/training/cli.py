@@ -10,7 +10,7 @@ import typer
 
 from jangin.core.cli import DatasetOption, console, progress_bar, resolve_dataset
 
-__all__ = ["models_app", "train_app"]
+__all__ = ["models_app", "register_skill", "train_app"]
 
 train_app = typer.Typer(name="train", help="Train and evaluate models.", no_args_is_help=True)
 models_app = typer.Typer(name="models", help="The model registry: list, show, promote.", no_args_is_help=True)
@@ -351,3 +351,50 @@ def classify(
         f"{m['split']}: accuracy {m['accuracy']:.3f} (majority class {m['baseline_accuracy']:.3f})  "
         f"macro F1 {m['macro_f1']:.3f}\nparity: probability diff {mv.manifest.parity['max_prob_diff']:.2e}, passed"
     )
+
+
+SKILL_HELP = "Skill profiles: build them from expert sessions, score and coach other sessions."
+
+
+def skill_build(
+    process: Annotated[str | None, typer.Option("--process", "-p", help="Process of the reference sessions.")] = None,
+    name: Annotated[str, typer.Option("--name", "-n", help="Profile name in the registry.")] = "skill-profile",
+    dataset: DatasetOption = None,
+    skill_level: Annotated[str, typer.Option(help="Skill level of the reference sessions.")] = "expert",
+    where: Annotated[
+        str | None, typer.Option(help="Extra SQL condition on current_sessions, e.g. \"station = 'st-01'\".")
+    ] = None,
+    session: Annotated[
+        list[str] | None, typer.Option("--session", help="Explicit reference session id (repeatable).")
+    ] = None,
+    k_sigma: Annotated[float, typer.Option(help="Band half-width in standard deviations.")] = 3.0,
+    registry: RegistryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the published version as JSON.")] = False,
+) -> None:
+    """Build a skill profile from the reference (expert) sessions of a process and publish it."""
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.training._skill import SkillProfileConfig, build_skill_profile
+
+    if not process and not where and not session:
+        raise typer.BadParameter("give --process, --where or --session", param_hint="--process")
+    ds = Dataset.open(resolve_dataset(dataset))
+    cfg = SkillProfileConfig(name=name, process=process, skill_level=skill_level, where=where,
+                             sessions=tuple(session or ()), k_sigma=k_sigma)
+    with progress_bar(not as_json) as progress:
+        mv = build_skill_profile(ds, cfg, registry=ModelRegistry(registry) if registry else None, progress=progress)
+    m = mv.manifest
+    if as_json:
+        typer.echo(json.dumps({"name": mv.name, "version": mv.version, "path": str(mv.path), "metrics": m.metrics,
+                               "steps": m.classes, "adjustments": m.extra.get("adjustments", [])}))
+        return
+    console().print(f"published skill profile [bold]{mv.name}:{mv.version}[/] from {m.metrics.get('sessions')} session(s): "
+                    f"{len(m.classes)} steps ({', '.join(m.classes)})")
+    for a in m.extra.get("adjustments", []):
+        console().print(f"  adjustment: {a}")
+
+
+def register_skill(app: typer.Typer) -> None:
+    """``jangin skill build`` (entry point ``skill-build`` of group ``jangin.cli``)."""
+    from jangin.core.cli import command_group
+
+    command_group(app, "skill", help=SKILL_HELP).command("build")(skill_build)

@@ -1,0 +1,197 @@
+"""Live coaching: samples of a session being recorded are binned as they arrive and compared with the
+profile's band for the current step; a channel out of band for ``min_duration_s`` raises an alert, and
+an adjustment the experts would have made by now raises one too.
+
+Steps come from the recording app's ``step_start`` markers (published by the ingest API); without
+markers the scorer walks through the profile's steps by their median durations from the first sample.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from jangin.core.skill import SkillProfile
+
+__all__ = ["LiveCoach"]
+
+
+def _ts_us(v: Any) -> int:
+    if isinstance(v, int | float):
+        return int(round(float(v) * 1e6))
+    return int(round(datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp() * 1e6))
+
+
+class _Channel:
+    def __init__(self, nsm: int) -> None:
+        self.open_bin: int | None = None
+        self.sum = 0.0
+        self.cnt = 0
+        self.recent: list[float] = []
+        self.nsm = nsm
+        self.out_bins = 0
+        self.alerted = False
+
+
+class LiveCoach:
+    """Incremental scorer of one live session against a profile."""
+
+    def __init__(self, profile: SkillProfile, *, min_duration_s: float = 0.3, session_id: str = "") -> None:
+        self.profile = profile
+        self.session_id = session_id
+        self.hz = profile.bin_hz
+        self.bin_us = 1e6 / self.hz
+        self.min_bins = max(2, int(round(min_duration_s * self.hz)))
+        self.nsm = max(1, int(round(float(profile.params.get("smooth_s", 0.25)) * self.hz)))
+        self.channels: dict[str, _Channel] = {}
+        self.step: tuple[str, int] | None = None
+        self.has_markers = False
+        self.t_first: int | None = None
+        self.crossed: dict[int, int] = {}
+        self.adj_alerted: set[int] = set()
+        self.trigger_recent: dict[str, list[float]] = {}
+        self.levels: dict[str, list[tuple[int, float]]] = {}
+        self.alerts = 0
+
+    # -- inputs --------------------------------------------------------------------------------------
+
+    def feed_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for e in events:
+            if e.get("kind") == "step_start" and e.get("name"):
+                self.has_markers = True
+                self.step = (str(e["name"]), _ts_us(e["ts"]))
+                for ch in self.channels.values():
+                    ch.out_bins, ch.alerted = 0, False
+        return []
+
+    def feed_samples(self, t_us: np.ndarray, channels: dict[str, np.ndarray], *, received_at: float | None = None) -> list[dict[str, Any]]:
+        """Add one batch (reference clock µs); returns the alerts it raised."""
+        alerts: list[dict[str, Any]] = []
+        if len(t_us) == 0:
+            return alerts
+        if self.t_first is None:
+            self.t_first = int(t_us[0])
+        idx = np.floor(t_us / self.bin_us).astype(np.int64)
+        for name, values in channels.items():
+            st = self.channels.setdefault(name, _Channel(self.nsm))
+            ok = np.isfinite(values)
+            if not ok.any():
+                continue
+            bi, vals = idx[ok], values[ok]
+            base = int(bi[0])
+            sums = np.bincount(bi - base, weights=vals)
+            cnts = np.bincount(bi - base)
+            for k in np.flatnonzero(cnts):
+                b = base + int(k)
+                if st.open_bin is None:
+                    st.open_bin, st.sum, st.cnt = b, 0.0, 0
+                if b != st.open_bin:
+                    alerts += self._close_bin(name, st)
+                    st.open_bin, st.sum, st.cnt = b, 0.0, 0
+                st.sum += float(sums[k])
+                st.cnt += int(cnts[k])
+        now = time.perf_counter()
+        for a in alerts:
+            a["session_id"] = self.session_id
+            if received_at is not None:
+                a["latency_ms"] = round((now - received_at) * 1e3, 3)
+        self.alerts += len(alerts)
+        return alerts
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _current_step(self, t: int) -> tuple[str, float] | None:
+        """(step name, progress 0..1) at time ``t``."""
+        prof = self.profile
+        if self.step is not None:
+            name, start = self.step
+            sp = prof.step(name)
+            if sp is None:
+                return None
+            return name, min(1.0, (t - start) / 1e6 / max(sp.duration_median_s, 1e-3))
+        if self.has_markers or self.t_first is None:
+            return None
+        el = (t - self.t_first) / 1e6
+        for sp in sorted(prof.steps, key=lambda s: s.order):
+            d = sp.duration_median_s
+            if el < d:
+                return sp.name, el / max(d, 1e-3)
+            el -= d
+        return None
+
+    def _close_bin(self, name: str, st: _Channel) -> list[dict[str, Any]]:
+        assert st.open_bin is not None
+        mean = st.sum / st.cnt if st.cnt else float("nan")
+        t_mid = int((st.open_bin + 0.5) * self.bin_us)
+        st.recent.append(mean)
+        del st.recent[: -st.nsm]
+        x = float(np.nanmean(st.recent))
+        alerts = self._adjustments(name, x, t_mid)
+        spec = self.profile.channels.get(name, {})
+        if spec.get("role", "scored") != "scored":
+            return alerts
+        cur = self._current_step(t_mid)
+        if cur is None:
+            return alerts
+        step, u = cur
+        band = self.profile.bands.get((step, name))
+        if band is None:
+            return alerts
+        n = self.profile.n_points
+        i = min(n - 1, max(0, int(u * n)))
+        f = self._factor(name, t_mid)
+        med, lo, hi = band.median[i] * f, band.lo[i] * f, band.hi[i] * f
+        if lo <= x <= hi:
+            st.out_bins, st.alerted = 0, False
+            return alerts
+        st.out_bins += 1
+        if st.out_bins >= self.min_bins and not st.alerted:
+            st.alerted = True
+            unit = spec.get("unit", "")
+            direction = "above" if x > hi else "below"
+            alerts.append({
+                "type": "deviation", "step": step, "channel": name, "direction": direction,
+                "value": round(x, 3), "expected": round(float(med), 3), "lo": round(float(lo), 3), "hi": round(float(hi), 3),
+                "ts_us": t_mid,
+                "message": f"{name} {direction} the experts' band in {step}: {x:.1f} {unit} (experts {lo:.1f}–{hi:.1f} {unit})",
+            })
+        return alerts
+
+    def _factor(self, name: str, t: int) -> float:
+        f = 1.0
+        for i, r in enumerate(self.profile.adjustments):
+            change = r.change_rel if r.channel == name else r.also.get(name)
+            if change is None or i not in self.crossed:
+                continue
+            start = self.crossed[i] + r.delay_s * 1e6
+            f *= 1 + change * float(np.clip((t - start) / 0.5e6, 0, 1))
+        return f
+
+    def _adjustments(self, name: str, x: float, t: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for i, r in enumerate(self.profile.adjustments):
+            if name == r.channel:
+                lv = self.levels.setdefault(name, [])
+                lv.append((t, x))
+                del lv[: -int(10 * self.hz)]
+                if i in self.crossed and i not in self.adj_alerted and t >= self.crossed[i] + r.delay_max_s * 1e6:
+                    before = [v for tt, v in lv if self.crossed[i] - 1e6 <= tt < self.crossed[i]]
+                    if before:
+                        change = x / float(np.mean(before)) - 1
+                        self.adj_alerted.add(i)
+                        if not (np.sign(change) == np.sign(r.change_rel) and abs(change) >= 0.5 * abs(r.change_rel)):
+                            units = {c: v.get("unit", "") for c, v in self.profile.channels.items()}
+                            out.append({"type": "missed_adjustment", "channel": r.channel, "ts_us": t,
+                                        "expected_change": r.change_rel, "observed_change": round(change, 4),
+                                        "message": f"experts change {r.describe(units)}; change {r.channel} now"})
+            if name == r.trigger_channel and i not in self.crossed:
+                rec = self.trigger_recent.setdefault(name, [])
+                prev = rec[-1] if rec else None
+                rec.append(x)
+                del rec[:-2]
+                if prev is not None and (prev - r.trigger_value) * r.direction <= 0 < (x - r.trigger_value) * r.direction:
+                    self.crossed[i] = t
+        return out

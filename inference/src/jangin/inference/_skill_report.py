@@ -1,0 +1,331 @@
+"""The coaching report: one self-contained HTML page per scored session, for a trainer to go through
+with the apprentice.
+
+It holds the overall score, a plain-language summary of the largest deviations ("In step 5
+(segment_3) you travelled 36 % faster than the experts for 3.4 s"), one plot per channel of the
+session inside the experts' band (each step on its own normalised time axis, deviations shaded red),
+the video frame nearest each major deviation, the adjustments the experts make that the session
+missed, and which deviations preceded NG judgments. Plots and frames are inline (base64); the page
+loads nothing from anywhere.
+
+matplotlib (Agg) is imported only when a report is rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jangin.core.skill import SessionSignals, SkillProfile
+
+if TYPE_CHECKING:
+    from jangin.core._dataset import Dataset
+    from jangin.inference._skill import Deviation, SkillScore
+
+__all__ = ["coaching_sentences", "render_report", "session_frames", "write_report"]
+
+_RANK = {"minor": 0, "major": 1, "critical": 2}
+
+#: how to say what a channel's deviation means: (verb phrase, word when above, word when below)
+_PHRASES: dict[str, tuple[str, str, str]] = {
+    "travel_speed": ("travelled", "faster", "slower"),
+    "arc_current": ("ran the arc current", "higher", "lower"),
+    "arc_voltage": ("ran the arc voltage", "higher", "lower"),
+    "voltage": ("ran the voltage", "higher", "lower"),
+    "wire_feed": ("fed the wire", "faster", "slower"),
+    "torch_angle": ("held the torch at an angle", "steeper", "flatter"),
+    "stickout": ("held a stick-out", "longer", "shorter"),
+    "plate_temp": ("had the plate", "hotter", "cooler"),
+}
+
+
+def _label(channel: str) -> str:
+    base = channel
+    for suffix in ("_mm_s", "_m_min", "_deg", "_degC", "_C", "_A", "_V", "_mm", "_s"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return base.replace("_", " ")
+
+
+def _phrase(channel: str) -> tuple[str, str, str]:
+    for key, p in _PHRASES.items():
+        if channel.startswith(key):
+            return p
+    return (f"kept {_label(channel)}", "higher", "lower")
+
+
+def _step_title(profile: SkillProfile, step: str) -> str:
+    names = profile.step_names
+    return f"step {names.index(step) + 1} ({step})" if step in names else step
+
+
+def _n(x: float) -> str:
+    """A value with enough digits to be told from zero (0.03, 0.4, 5.1, 165.3)."""
+    return f"{x:.2f}" if abs(x) < 0.1 else f"{x:.1f}"
+
+
+def _pct(value: float, expected: float) -> float | None:
+    return None if abs(expected) < 1e-9 else (value / expected - 1) * 100
+
+
+def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6) -> list[str]:
+    """Plain-language sentences for the largest deviations (major and critical first, then by how far
+    outside the band and how long), then the steps whose duration left the experts' range."""
+    units = {c: str(v.get("unit", "")) for c, v in profile.channels.items()}
+    devs = sorted(sc.deviations, key=lambda d: (-_RANK[d.severity], -d.ratio * max(d.duration_s, 0.1)))
+    out = []
+    for d in devs[:limit]:
+        where = _step_title(profile, d.step)
+        unit = units.get(d.channel, "")
+        verb, up, down = _phrase(d.channel)
+        if d.kind == "missed_adjustment":
+            a = next((a for a in sc.missed if a.channel == d.channel and a.expected_by_us == d.start_us), None)
+            change = f"{a.expected_change * 100:+.0f} %" if a else "?"
+            seen = f"{a.observed_change * 100:+.1f} %" if a else "?"
+            trig = ""
+            rule = next((r for r in profile.adjustments if a and a.rule.startswith(r.channel) and r.channel == a.channel), None)
+            if rule is not None:
+                arrow = "rose above" if rule.direction > 0 else "fell below"
+                trig = f"when {_label(rule.trigger_channel)} {arrow} {rule.trigger_value:g} {units.get(rule.trigger_channel, '')}".rstrip() + ", "
+            out.append(f"In {where}, {trig}the experts change the {_label(d.channel)} by {change} within "
+                       f"{rule.delay_max_s if rule else 0:.1f} s; you changed it by {seen} (it stayed at {_n(d.value)} {unit}).")
+        elif d.direction == "unsteady":
+            out.append(f"In {where} your {_label(d.channel)} swung by ±{_n(d.value)} {unit} for {d.duration_s:.1f} s; "
+                       f"the experts keep it within ±{_n(d.expected)} {unit}. Hold it steadier.")
+        else:
+            pct = _pct(d.value, d.expected)
+            how = up if d.direction == "above" else down
+            amount = f"{abs(pct):.0f} % {how}" if pct is not None and abs(pct) >= 1 else f"{_n(abs(d.value - d.expected))} {unit} {how}"
+            out.append(f"In {where} you {verb} {amount} than the experts for {d.duration_s:.1f} s "
+                       f"({_n(d.value)} {unit} against {_n(d.expected)} {unit}).")
+    for x in sc.step_timing:
+        if not x["ok"]:
+            out.append(f"{_step_title(profile, x['step']).capitalize()} took {x['duration_s']:.1f} s; "
+                       f"the experts take {x['expert_min_s']:.1f}–{x['expert_max_s']:.1f} s.")
+    return out
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def channel_plots(sc: SkillScore, profile: SkillProfile) -> dict[str, str]:
+    """One PNG (base64) per scored channel: the session inside the experts' band, each step on its own
+    normalised time axis ([k, k+1] for the k-th step), deviations shaded red."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    units = {c: str(v.get("unit", "")) for c, v in profile.channels.items()}
+    steps = [s for s in sc.steps if profile.step(s.name) is not None]
+    out: dict[str, str] = {}
+    for ch in profile.scored_channels:
+        if not any((s.name, ch) in sc.curves for s in steps):
+            continue
+        fig, ax = plt.subplots(figsize=(10, 2.3))
+        for k, st in enumerate(steps):
+            cv = sc.curves.get((st.name, ch))
+            if k:
+                ax.axvline(k, color="#bbb", lw=0.8)
+            ax.text(k + 0.5, 1.0, st.name, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="#555")
+            if cv is None or len(cv["value"]) == 0:
+                continue
+            n = len(cv["value"])
+            x = k + (np.arange(n) + 0.5) / n
+            ax.fill_between(x, cv["lo"], cv["hi"], color="#9ecae1", alpha=0.55, lw=0, label="experts' band" if k == 0 else None)
+            ax.plot(x, cv["median"], color="#3182bd", lw=1, ls="--", label="experts' median" if k == 0 else None)
+            ax.plot(x, cv["value"], color="#222", lw=1.3, label="this session" if k == 0 else None)
+            span = max(st.end_us - st.start_us, 1)
+            for d in sc.deviations:
+                if d.channel != ch or d.end_us <= st.start_us or d.start_us >= st.end_us:
+                    continue
+                a = k + max(0.0, (d.start_us - st.start_us) / span)
+                b = k + min(1.0, (d.end_us - st.start_us) / span)
+                ax.axvspan(a, b, color="#e41a1c", alpha=0.35 if _RANK[d.severity] else 0.12, lw=0)
+        ax.set_xlim(0, len(steps))
+        ax.set_xticks([])
+        ax.set_ylabel(units.get(ch, ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_title(ch, loc="left", fontsize=9, pad=12)
+        ax.legend(loc="upper right", fontsize=7, ncol=3, frameon=False, bbox_to_anchor=(1.0, 1.22))
+        out[ch] = _png(fig)
+        plt.close(fig)
+    return out
+
+
+def session_frames(ds: Dataset, session_id: str) -> list[dict[str, Any]]:
+    """The session's stored frames: ``{"frame_id", "camera", "ts_us", "image"}`` sorted by time."""
+    import pyarrow as pa
+
+    t = ds.read("frames", columns=["frame_id", "camera", "ts", "image"], filters=[("session_id", "=", session_id)])
+    if t.num_rows == 0:
+        return []
+    t = t.set_column(t.schema.get_field_index("ts"), "ts_us", t.column("ts").cast(pa.int64()))
+    return sorted(t.to_pylist(), key=lambda r: r["ts_us"])
+
+
+def _nearest_frames(devs: Sequence[Deviation], frames: Sequence[Mapping[str, Any]], limit: int = 8) -> list[tuple[Deviation, Mapping[str, Any]]]:
+    if not frames:
+        return []
+    ts = np.asarray([f["ts_us"] for f in frames], np.int64)
+    out = []
+    for d in devs[:limit]:
+        mid = (d.start_us + d.end_us) // 2
+        i = int(np.argmin(np.abs(ts - mid)))
+        if abs(int(ts[i]) - mid) <= 5e6:  # no frame within 5 s: show none rather than a wrong one
+            out.append((d, frames[i]))
+    return out
+
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:0;background:#f5f6f8;color:#222}
+main{max-width:980px;margin:0 auto;padding:24px}
+header{display:flex;justify-content:space-between;align-items:center;background:#fff;border-radius:8px;padding:16px 20px;box-shadow:0 1px 3px #0002}
+header h1{font-size:20px;margin:0 0 6px}
+header .meta{font-size:13px;color:#555;line-height:1.6}
+.score{font-size:40px;font-weight:700;min-width:110px;text-align:center;border-radius:8px;padding:8px 12px;color:#fff}
+.score small{display:block;font-size:12px;font-weight:400}
+.good{background:#2ca25f}.fair{background:#e6a100}.poor{background:#d7301f}
+section{background:#fff;border-radius:8px;padding:14px 20px;margin-top:16px;box-shadow:0 1px 3px #0002}
+h2{font-size:16px;margin:4px 0 10px}
+ul{margin:0;padding-left:20px}li{margin:4px 0;line-height:1.45}
+img.plot{width:100%;display:block;margin:6px 0 14px}
+.frames{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px}
+figure{margin:0}figure img{width:100%;border-radius:4px}figcaption{font-size:12px;color:#444;margin-top:4px}
+table{border-collapse:collapse;font-size:13px;width:100%}td,th{border-bottom:1px solid #e3e3e3;padding:4px 6px;text-align:left}
+.sev-critical{color:#b30000;font-weight:600}.sev-major{color:#d7301f}.sev-minor{color:#777}
+.muted{color:#777;font-size:13px}
+"""
+
+
+def render_report(
+    sc: SkillScore,
+    sig: SessionSignals,
+    profile: SkillProfile,
+    *,
+    frames: Sequence[Mapping[str, Any]] = (),
+    outcomes: Sequence[Mapping[str, Any]] | None = None,
+    technician: str | None = None,
+) -> str:
+    """The coaching report of one scored session as a self-contained HTML page."""
+    from jangin.inference._skill import relate_outcomes
+
+    e = html.escape
+    units = {c: str(v.get("unit", "")) for c, v in profile.channels.items()}
+    cls = "good" if sc.score >= 80 else "fair" if sc.score >= 60 else "poor"
+    n_major = sum(1 for d in sc.deviations if _RANK[d.severity] >= 1)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Coaching report {e(sig.session_id)}</title><style>{_CSS}</style></head><body><main>",
+        "<header><div><h1>Coaching report</h1><div class='meta'>",
+        f"Session <b>{e(sig.session_id)}</b><br>Technician <b>{e(technician or 'unknown')}</b>"
+        f"{' (' + e(sig.skill_level) + ')' if sig.skill_level else ''}<br>",
+        f"Process <b>{e(profile.process)}</b> · compared with skill profile <b>{e(sc.profile or '?')}</b> "
+        f"({len(profile.sessions)} expert sessions)<br>",
+        f"{n_major} major deviation(s), {len(sc.deviations) - n_major} minor, {len(sc.missed)} missed adjustment(s)",
+        f"</div></div><div class='score {cls}'>{sc.score:.0f}<small>of 100</small></div></header>",
+    ]
+    sentences = coaching_sentences(sc, profile)
+    parts.append("<section><h2>What to work on</h2>")
+    if sentences:
+        parts.append("<ul>" + "".join(f"<li>{e(s)}</li>" for s in sentences) + "</ul>")
+    else:
+        parts.append("<p>Everything stayed inside the experts' band. Well done.</p>")
+    parts.append("</section>")
+
+    plots = channel_plots(sc, profile)
+    parts.append("<section><h2>Signals against the experts</h2><p class='muted'>Black: this session. Blue: the experts' "
+                 "median (dashed) and band. Each step is stretched to the same width; red: where the session left the "
+                 "band (pale red: minor).</p>")
+    for ch, png in plots.items():
+        parts.append(f"<img class='plot' alt='{e(ch)}' src='data:image/png;base64,{png}'>")
+    parts.append("</section>")
+
+    major = sorted((d for d in sc.deviations if _RANK[d.severity] >= 1), key=lambda d: (-_RANK[d.severity], -d.ratio))
+    shots = _nearest_frames(major, frames)
+    if shots:
+        parts.append("<section><h2>What the camera saw</h2><div class='frames'>")
+        t0 = sig.span_us[0]
+        for d, f in shots:
+            img = base64.b64encode(f["image"]).decode("ascii")
+            parts.append(f"<figure><img alt='frame {e(str(f['frame_id']))}' src='data:image/jpeg;base64,{img}'>"
+                         f"<figcaption><span class='sev-{d.severity}'>{e(d.severity)}</span> · {e(_step_title(profile, d.step))} · "
+                         f"{e(d.channel)} {e(d.direction)} · t = {(f['ts_us'] - t0) / 1e6:.1f} s</figcaption></figure>")
+        parts.append("</div></section>")
+
+    parts.append("<section><h2>Adjustments the experts make</h2>")
+    if sc.adjustments:
+        parts.append("<table><tr><th>adjustment</th><th>expected</th><th>this session</th><th></th></tr>")
+        for a in sc.adjustments:
+            status = "<span class='sev-minor'>made</span>" if a.made else "<span class='sev-major'>missed</span>"
+            parts.append(f"<tr><td>{e(a.rule)}</td><td>{a.expected_change * 100:+.1f} %</td>"
+                         f"<td>{a.observed_change * 100:+.1f} %</td><td>{status}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p class='muted'>None of the experts' adjustments was due in this session.</p>")
+    parts.append("</section>")
+
+    rows = list(outcomes) if outcomes is not None else relate_outcomes([(sc, sig)])
+    parts.append("<section><h2>Deviations and defects</h2>")
+    if rows:
+        parts.append("<ul>" + "".join(f"<li>{e(str(r['text']))}</li>" for r in rows) + "</ul>")
+    else:
+        parts.append("<p class='muted'>No NG judgment followed a major deviation.</p>")
+    parts.append("</section>")
+
+    parts.append("<section><h2>All deviations</h2><table><tr><th>step</th><th>channel</th><th>what</th>"
+                 "<th>s</th><th>severity</th></tr>")
+    for d in sc.deviations:
+        parts.append(f"<tr><td>{e(d.step)}</td><td>{e(d.channel)}</td><td>{e(d.message or d.direction)}</td>"
+                     f"<td>{d.duration_s:.1f}</td><td class='sev-{d.severity}'>{e(d.severity)}</td></tr>")
+    parts.append("</table>")
+    timing = "".join(
+        f"<tr><td>{e(x['step'])}</td><td>{x['duration_s']:.1f}</td><td>{x['expert_min_s']:.1f}–{x['expert_max_s']:.1f}</td>"
+        f"<td>{'ok' if x['ok'] else '<b>outside</b>'}</td><td>{e(x['method'])} ({x['confidence']:.2f})</td></tr>"
+        for x in sc.step_timing)
+    parts.append("<h2 style='margin-top:14px'>Step timing</h2><table><tr><th>step</th><th>s</th><th>experts (s)</th>"
+                 f"<th></th><th>found from</th></tr>{timing}</table></section>")
+    parts.append(f"<p class='muted'>Units: {e(', '.join(f'{c} [{u}]' for c, u in units.items() if u))}</p>")
+    parts.append("</main></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    ds: Dataset,
+    session_id: str,
+    out: str | Path,
+    *,
+    profile: tuple[str, SkillProfile] | None = None,
+    outcomes: Sequence[Mapping[str, Any]] | None = None,
+    score: SkillScore | None = None,
+    sig: SessionSignals | None = None,
+) -> tuple[Path, SkillScore]:
+    """Score ``session_id`` (unless ``score`` is given) and write its coaching report to ``out``.
+
+    ``profile`` is ``(name:version, profile)``; default the newest active profile of the session's
+    process in the dataset's registry.
+    """
+    from jangin.core import ModelRegistry
+    from jangin.core.skill import read_session
+    from jangin.inference._skill import find_profile, score_session
+
+    sig = sig or read_session(ds, session_id)
+    name, prof = profile or find_profile(ModelRegistry(ds.models_dir), sig.process)
+    sc = score or score_session(prof, sig, profile_name=name)
+    tech = ds.read("sessions", columns=["technician", "updated_at"], filters=[("session_id", "=", session_id)]).to_pylist()
+    technician = max(tech, key=lambda r: r["updated_at"])["technician"] if tech else None
+    page = render_report(sc, sig, prof, frames=session_frames(ds, session_id), outcomes=outcomes, technician=technician)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path, sc

@@ -1,0 +1,89 @@
+"""Demo step: a skill profile from the expert sessions, every novice session scored and coached."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from jangin.core import Dataset, ModelRegistry
+from jangin.core.progress import ProgressFn, null_progress
+
+__all__ = ["demo_skill"]
+
+log = logging.getLogger(__name__)
+
+
+def demo_skill(
+    ds: Dataset, out_dir: Path, *, name: str = "weld-skill", progress: ProgressFn = null_progress
+) -> dict[str, Any]:
+    """Build and promote a skill profile from the expert sessions of the dataset's main process, score
+    every other session of that process against it and write their coaching reports into ``out_dir``.
+
+    The experts are scored too, each against a profile built without it (leave one out), so their
+    scores say what an expert's score looks like rather than how well the profile fits its own data.
+
+    Returns:
+        ``{"profile": "name:vN", "process", "experts", "sessions": [{session_id, skill_level, score,
+        deviations_major, missed_adjustments, report}], "outcomes": [...], "build_s", "score_s"}``;
+        ``report`` is relative to ``out_dir`` (None for experts). ``{"error": ...}`` when the dataset
+        has fewer than two expert sessions of any process.
+    """
+    from jangin.core.skill import read_session
+    from jangin.inference._skill import load_profile, relate_outcomes, score_session
+    from jangin.inference._skill_report import write_report
+    from jangin.training._skill import SkillProfileConfig, build_skill_profile, profile_from_sessions
+
+    rows = ds.query(
+        "SELECT process, count(*) AS n FROM current_sessions WHERE skill_level = 'expert' AND process IS NOT NULL "
+        "GROUP BY 1 ORDER BY n DESC, process"
+    ).to_pylist()
+    if not rows or rows[0]["n"] < 2:
+        return {"error": "fewer than two expert sessions of any process"}
+    process = rows[0]["process"]
+    t = time.perf_counter()
+    registry = ModelRegistry(ds.models_dir)
+    cfg = SkillProfileConfig(name=name, process=process)
+    mv = build_skill_profile(ds, cfg, registry=registry, progress=progress)
+    registry.promote(mv.name, mv.version)
+    prof = load_profile(mv)
+    ref = f"{mv.name}:{mv.version}"
+    build_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sessions = ds.query(
+        f"SELECT session_id, skill_level FROM current_sessions WHERE process = '{process.replace(chr(39), chr(39) * 2)}' "
+        "ORDER BY skill_level, started_at"
+    ).to_pylist()
+    sigs = {r["session_id"]: read_session(ds, r["session_id"]) for r in sessions}
+    experts = [sid for sid in prof.sessions if sid in sigs]
+    scored = []
+    out: list[dict[str, Any]] = []
+    for i, r in enumerate(sessions):
+        progress("skill scores", i, len(sessions))
+        sid, level = r["session_id"], r["skill_level"]
+        if sid in experts:  # leave one out
+            loo = profile_from_sessions([sigs[o] for o in experts if o != sid], cfg)
+            sc = score_session(loo, sigs[sid], profile_name=f"{ref} without {sid}")
+        else:
+            sc = score_session(prof, sigs[sid], profile_name=ref)
+            scored.append((sc, sigs[sid]))
+        out.append({"session_id": sid, "skill_level": level, "score": round(sc.score, 1),
+                    "deviations_major": sum(1 for d in sc.deviations if d.severity != "minor"),
+                    "missed_adjustments": len(sc.missed), "loso": sid in experts, "report": None, "_score": sc})
+    progress("skill scores", len(sessions), len(sessions))
+    outcomes = relate_outcomes(scored)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for row in out:
+        sc = row.pop("_score")
+        if row["loso"]:
+            continue
+        path, _ = write_report(ds, row["session_id"], out_dir / f"{row['session_id']}.html", profile=(ref, prof),
+                               outcomes=outcomes, score=sc, sig=sigs[row["session_id"]])
+        row["report"] = path.name
+    score_s = time.perf_counter() - t
+    log.info("skill profile %s: %d sessions scored in %.1f s", ref, len(out), score_s)
+    return {"profile": ref, "process": process, "experts": experts, "sessions": out,
+            "adjustments": mv.manifest.extra.get("adjustments", []),
+            "outcomes": [r["text"] for r in outcomes], "build_s": round(build_s, 2), "score_s": round(score_s, 2)}

@@ -1,0 +1,23 @@
+"""The sample sessions imported once for the skill tests (frames every 2 s, for the coaching reports)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SESSIONS = Path(__file__).resolve().parents[2] / "sample_data" / "sessions"
+
+
+@pytest.fixture(scope="session")
+def skill_ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, str]]:
+    """(dataset with the five sample sessions, {session key: session id})."""
+    from jangin.capture import import_sessions
+    from jangin.core import Dataset
+
+    ds = Dataset.create(tmp_path_factory.mktemp("skill") / "ds")
+    import_sessions(ds, SESSIONS, frame_interval_s=2.0, deidentify=False, keep_video=False)
+    rows = ds.query("SELECT session_id, meta_json FROM current_sessions").to_pylist()
+    return ds, {json.loads(r["meta_json"])["session_key"]: r["session_id"] for r in rows}
