@@ -315,6 +315,15 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jangin`` command."""
     import click
 
+    try:  # Typer >= 0.17 vendors its own click: its exceptions are not click's
+        from typer._click import exceptions as _tclick
+
+        click_errors: tuple[type[Exception], ...] = (click.ClickException, _tclick.ClickException)
+    except ImportError:
+        click_errors = (click.ClickException,)
+    exits: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
+    aborts: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+
     _load_plugins()
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -326,14 +335,14 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             console().print(f"[dim]hint:[/] {exc.hint}")
         raise SystemExit(1) from None
-    except click.exceptions.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
+    except exits as exc:
+        raise SystemExit(getattr(exc, "exit_code", 0)) from None
+    except aborts:
         console().print("aborted")
         raise SystemExit(130) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
+    except click_errors as exc:
+        exc.show()  # type: ignore[attr-defined]
+        raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 
