@@ -318,7 +318,10 @@ def _evaluate_test_split(
         (f["frame_id"], cv2.imdecode(np.frombuffer(f["image"], np.uint8), cv2.IMREAD_COLOR)) for f in frames
     ]
 
-    detector = OnnxDetector.from_version(mv)
+    # mAP integrates precision over all recall levels: score every box down to conf 0.001 (as
+    # Ultralytics' val does); the examples show what the line sees, boxes above the served conf.
+    detector = OnnxDetector.from_version(mv, conf=0.001)
+    served_conf = float(mv.manifest.thresholds.get("conf", 0.25))
     preds = [detector.predict([img])[0] for _, img in images]
     gts = [
         (
@@ -346,7 +349,7 @@ def _evaluate_test_split(
                 (n, float(s), list(map(float, b))) for n, s, b in zip(p.names, p.scores, p.xyxy, strict=True)
             ],
         }
-        for (fid, img), p in list(zip(images, preds, strict=True))[:12]
+        for (fid, img), p in [(x, q.filter(q.scores >= served_conf)) for x, q in zip(images, preds, strict=True)][:12]
     ]
     raw = [(f["frame_id"], f["image"]) for f in frames]
     return metrics, examples, raw
