@@ -163,3 +163,32 @@ def test_weights_are_never_downloaded(trained: dict[str, Any], tmp_path: Path, n
     with pytest.raises(ValueError, match="multiple of 32"):
         train_detector(trained["data"], registry=trained["registry"], imgsz=100, work_dir=tmp_path)
     assert network_guard == []
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(synth: Any, tmp_path: Path, network_guard: list) -> None:
+    """A run cut after its first of 3 epochs (the progress callback raises, as a power cut would end
+    it) continues with resume=True at epoch 2, publishes a version trained for 3 epochs, and a
+    finished run is not resumable."""
+    from jangin.core import ModelRegistry
+    from jangin.training import build_detection_set
+
+    ds = synth.make_detection_dataset(tmp_path / "ds")
+    data = build_detection_set(ds, cache_dir=tmp_path / "cache")
+    registry = ModelRegistry(ds.models_dir)
+    kw: dict[str, Any] = {"registry": registry, "name": "cut", "epochs": 3, "imgsz": 64, "batch": 8, "work_dir": tmp_path / "work"}
+
+    def power_cut(task: str, done: int, total: int | None) -> None:
+        if task == "train cut" and done == 1:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(TrainingError, match="power cut"):
+        train_detector(data, progress=power_cut, **kw)
+    assert registry.versions("cut") == []
+    events: list[tuple[str, int, int | None]] = []
+    mv = train_detector(data, resume=True, progress=lambda *e: events.append(e), **kw)
+    done = [d for t, d, _ in events if t == "train cut"]
+    assert done[1:] == [2, 3], done  # (0 is the start marker) epoch 1 was not trained again
+    assert mv.manifest.metrics["epochs_run"] == 3 and registry.versions("cut") == ["v1"]
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train_detector(data, resume=True, **kw)
+    assert network_guard == []

@@ -42,6 +42,7 @@ def train_detector(
     patience: int = 50,
     seed: int = 0,
     workers: int = 0,
+    resume: bool = False,
     progress: ProgressFn | None = None,
     work_dir: Path,
 ) -> ModelVersion:
@@ -63,6 +64,9 @@ def train_detector(
         patience: Epochs without improvement before stopping early.
         seed: Training seed.
         workers: Data loader worker processes (0: load in the main process).
+        resume: Continue the newest interrupted run of ``name`` under ``work_dir`` from its
+            ``weights/last.pt`` (same data, epochs and settings as that run); an error when there is
+            none or it had finished.
         progress: ``progress(task, done, total)``, called after every epoch and step.
         work_dir: Directory for the run (Ultralytics' config, checkpoints, plots).
 
@@ -78,9 +82,15 @@ def train_detector(
         raise ValueError(f"imgsz must be a positive multiple of 32 (the model's largest stride), got {imgsz}")
     if epochs < 1 or batch < 1:
         raise ValueError(f"epochs and batch must be at least 1, got epochs={epochs}, batch={batch}")
-    source = _model_source(model, weights)
     work_dir = Path(work_dir).resolve()
-    run_name = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    last: Path | None = None
+    if resume:
+        last = _resumable_run(work_dir, name)
+        run_name = last.parents[1].name
+        source = str(last)
+    else:
+        source = _model_source(model, weights)
+        run_name = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_dir = work_dir / run_name
     ultralytics_offline(work_dir / "ultralytics")
 
@@ -110,30 +120,35 @@ def train_detector(
     t0 = time.perf_counter()
     try:
         yolo = YOLO(source, task="detect")
-        if weights is not None:
+        if weights is not None and last is None:
             yolo.load(str(weights))
         for event in ("on_pretrain_routine_start", "on_train_start"):
             yolo.add_callback(event, set_threads)
         yolo.add_callback("on_fit_epoch_end", on_epoch)
         progress(task, 0, epochs)
-        yolo.train(
-            data=str(data.yaml_path),
-            epochs=epochs,
-            imgsz=imgsz,
-            batch=batch,
-            device=dev,
-            patience=patience,
-            seed=seed,
-            deterministic=True,
-            workers=workers,
-            project=str(work_dir),
-            name=run_name,
-            exist_ok=True,
-            amp=amp,
-            plots=True,
-            verbose=False,
-        )
+        if last is not None:  # Ultralytics takes the run's own arguments from the checkpoint
+            yolo.train(resume=True, data=str(data.yaml_path), device=dev, workers=workers, plots=True)
+        else:
+            yolo.train(
+                data=str(data.yaml_path),
+                epochs=epochs,
+                imgsz=imgsz,
+                batch=batch,
+                device=dev,
+                patience=patience,
+                seed=seed,
+                deterministic=True,
+                workers=workers,
+                project=str(work_dir),
+                name=run_name,
+                exist_ok=True,
+                amp=amp,
+                plots=True,
+                verbose=False,
+            )
         trainer: Any = yolo.trainer
+        if last is not None:  # the resumed run's own settings
+            imgsz, epochs = int(trainer.args.imgsz), int(trainer.epochs)
     except Exception as exc:  # Ultralytics raises anything from RuntimeError to AssertionError
         raise TrainingError(f"training {name} failed: {exc}", hint=f"see the run in {run_dir}") from exc
     train_s = time.perf_counter() - t0
@@ -220,6 +235,22 @@ def train_detector(
     mv = registry.add(manifest, files)
     log.info("published %s:%s (mAP50 %.3f on %s)", mv.name, mv.version, metrics["mAP50"], split)
     return mv
+
+
+def _resumable_run(work_dir: Path, name: str) -> Path:
+    """``weights/last.pt`` of the newest run of ``name`` under ``work_dir`` that can be resumed."""
+    import torch
+
+    runs = sorted(work_dir.glob(f"{name}-*/weights/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not runs:
+        raise TrainingError(f"no run of {name!r} to resume under {work_dir}", hint="train without --resume first")
+    last = runs[0]
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)  # our own checkpoint, written by Ultralytics
+    if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
+        raise TrainingError(
+            f"{last.parents[1].name} finished its training: nothing to resume", hint="train without --resume"
+        )
+    return last
 
 
 def _model_source(model: str, weights: Path | None) -> str:

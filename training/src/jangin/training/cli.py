@@ -46,6 +46,9 @@ def detect(
     patience: Annotated[int, typer.Option(help="Epochs without improvement before stopping.")] = 50,
     registry: RegistryOption = None,
     work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the newest interrupted run of --name (its own settings).")
+    ] = False,
 ) -> None:
     """Train a detector on the dataset's box labels, check its ONNX export and publish it."""
     from jangin.core import Dataset, ModelRegistry
@@ -80,6 +83,7 @@ def detect(
             device=device,
             patience=patience,
             seed=seed,
+            resume=resume,
             progress=progress,
             work_dir=work_dir or home / "runs",
         )
