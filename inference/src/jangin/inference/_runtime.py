@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jangin.core import ModelLoadError
+from jangin.core._onnx import import_onnxruntime
 
 __all__ = ["PREFERRED_PROVIDERS", "import_onnxruntime", "load_session", "ort_errors"]
 
@@ -24,29 +23,6 @@ PREFERRED_PROVIDERS = (
 )
 #: Providers that send the model or data elsewhere: never used on the line.
 _REMOTE_PROVIDERS = frozenset({"AzureExecutionProvider"})
-
-
-def import_onnxruntime() -> Any:
-    """Import ``onnxruntime`` with its telemetry switched off, and return the module.
-
-    ONNX Runtime 1.32 on Linux records usage events (a device id, OS, CPU, the executable's path) in
-    ``$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/`` and sends them to
-    ``mobile.events.data.microsoft.com`` from native code (invisible to Python-level network guards).
-    ``ORT_DISABLE_TELEMETRY=1`` switches that off, but only when set before the library loads.
-    """
-    was_off = os.environ.get("ORT_DISABLE_TELEMETRY") == "1"
-    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-    if "onnxruntime" in sys.modules and not was_off and not _ORT_CHECKED:
-        log.warning(
-            "onnxruntime was imported before Jangin could switch its telemetry off (ORT_DISABLE_TELEMETRY=1)"
-        )
-    _ORT_CHECKED.append(True)
-    import onnxruntime
-
-    return onnxruntime
-
-
-_ORT_CHECKED: list[bool] = []
 
 
 def ort_errors() -> tuple[type[BaseException], ...]:

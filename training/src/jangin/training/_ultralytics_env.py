@@ -36,7 +36,8 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+
+from jangin.core._onnx import import_onnxruntime
 
 __all__ = ["import_onnxruntime", "ultralytics_offline"]
 
@@ -102,29 +103,6 @@ def ultralytics_offline(config_dir: Path) -> Path:
     if any(current.get(k) != v for k, v in updates.items()):
         current.update(updates)
     return in_use
-
-
-def import_onnxruntime() -> Any:
-    """Import ``onnxruntime`` with its telemetry switched off, and return the module.
-
-    ONNX Runtime 1.32 on Linux records usage events (a device id, OS, CPU, the executable's path) in
-    ``$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/`` and sends them to
-    ``mobile.events.data.microsoft.com`` from native code (invisible to Python-level network guards).
-    ``ORT_DISABLE_TELEMETRY=1`` switches that off, but only when set before the library loads.
-    """
-    was_off = os.environ.get("ORT_DISABLE_TELEMETRY") == "1"
-    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-    if "onnxruntime" in sys.modules and not was_off and not _ORT_CHECKED:
-        log.warning(
-            "onnxruntime was imported before Jangin could switch its telemetry off (ORT_DISABLE_TELEMETRY=1)"
-        )
-    _ORT_CHECKED.append(True)
-    import onnxruntime
-
-    return onnxruntime
-
-
-_ORT_CHECKED: list[bool] = []
 
 
 def _install_fonts(directory: Path) -> None:
