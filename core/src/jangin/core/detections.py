@@ -88,3 +88,32 @@ def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float64]:
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def nms(boxes: npt.ArrayLike, scores: npt.ArrayLike, iou: float) -> npt.NDArray[np.int64]:
+    """Greedy non-maximum suppression (a box is dropped when its IoU with a kept one is > ``iou``;
+    torchvision's semantics). Shared by the serving runtime and the training parity gate.
+
+    Returns:
+        Indices of the kept boxes, highest score first.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        if order.size == 1:
+            break
+        order = order[1:][box_iou(boxes[i : i + 1], boxes[order[1:]])[0] <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def letterbox_geometry(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int, int, int]:
+    """Ultralytics' ``LetterBox`` arithmetic (aspect kept, centred): for an ``h`` x ``w`` image into
+    ``height`` x ``width``, return ``(new_w, new_h, top, bottom, left, right)`` (resize, then pad).
+    The pixel work (resize, border) stays with the caller's OpenCV."""
+    r = min(height / h, width / w)
+    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = (width - nw) / 2, (height - nh) / 2
+    return nw, nh, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion
-from jangin.core.detections import Detections, box_iou
+from jangin.core.detections import Detections, letterbox_geometry, nms
 from jangin.inference._runtime import load_session, ort_errors
 
 __all__ = ["Letterbox", "OnnxDetector", "letterbox"]
@@ -67,11 +67,7 @@ def letterbox(img: np.ndarray, width: int, height: int, pad_value: int = 114) ->
     import cv2
 
     h, w = img.shape[:2]
-    r = min(height / h, width / w)
-    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
-    dw, dh = (width - nw) / 2, (height - nh) / 2
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
+    nw, nh, top, bottom, left, right = letterbox_geometry(h, w, height, width)
     if (nw, nh) != (w, h):
         img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
@@ -274,23 +270,6 @@ class OnnxDetector:
 
     def __repr__(self) -> str:
         return f"OnnxDetector({self.name}:{self.model_version}, {self.session.get_providers()[0]})"
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy non-maximum suppression (a box is dropped when its IoU with a kept one is > ``iou``).
-
-    Returns:
-        Indices of the kept boxes, highest score first.
-    """
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        if order.size == 1:
-            break
-        order = order[1:][box_iou(boxes[i : i + 1], boxes[order[1:]])[0] <= iou]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def decode_image(data: bytes) -> np.ndarray:

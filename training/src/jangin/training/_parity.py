@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from jangin.core import TrainingError
-from jangin.core.detections import box_iou
+from jangin.core.detections import box_iou, letterbox_geometry, nms
 from jangin.training._ultralytics_env import import_onnxruntime
 
 __all__ = ["check_parity"]
@@ -47,11 +47,7 @@ def letterbox(
     import cv2
 
     h, w = img.shape[:2]
-    r = min(size / h, size / w)
-    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
-    dw, dh = (size - nw) / 2, (size - nh) / 2
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
+    nw, nh, top, bottom, left, right = letterbox_geometry(h, w, size, size)
     if (nw, nh) != (w, h):
         img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
@@ -62,20 +58,6 @@ def to_tensor(imgs: Sequence[np.ndarray]) -> np.ndarray:
     """Letterboxed BGR uint8 images to an RGB NCHW float32 batch in 0..1."""
     x = np.stack([im[..., ::-1].transpose(2, 0, 1) for im in imgs]).astype(np.float32)
     return np.ascontiguousarray(x / 255.0)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy NMS (torchvision semantics: suppress IoU > ``iou``); indices by descending score."""
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        if order.size == 1:
-            break
-        ious = box_iou(boxes[i : i + 1], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def decode(
