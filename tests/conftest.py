@@ -100,3 +100,33 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("JANGIN_HOME", str(home))
     monkeypatch.delenv("JANGIN_DATASET", raising=False)
     os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+# -- the synthetic detection data and one trained detector, shared by the training and inference tests --
+
+
+def _synthetic():  # type: ignore[no-untyped-def]
+    # Loaded by path under one module name, so every test folder shares the same trained model.
+    import importlib.util
+    import sys
+
+    name = "jangin_tests_synthetic"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "training" / "synthetic.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def synth():  # type: ignore[no-untyped-def]
+    """The synthetic-data helpers (``make_detection_dataset``, ``draw``, ``encode``, ``CLASSES``)."""
+    return _synthetic()
+
+
+@pytest.fixture
+def trained(network_guard: list, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A detector trained once per process (imgsz 64, 2 epochs), with the network blocked while it trains."""
+    return _synthetic().trained_detector(tmp_path_factory, network_guard)

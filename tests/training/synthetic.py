@@ -1,7 +1,7 @@
 """Synthetic detection data and a once-per-process trained model, shared by training and inference tests.
 
 Images are dark noise with bright filled squares: red ones are class ``red``, green ones ``green``.
-Loaded by path from both test folders (see their ``conftest.py``), so the model is trained once.
+Loaded by path from tests/conftest.py, so the model is trained once per process.
 """
 
 from __future__ import annotations
