@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -189,8 +189,6 @@ def anomaly(
     work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
 ) -> None:
     """Train an anomaly model on good images, calibrate it, check its ONNX export and publish it."""
-    from jangin.core import Dataset, ModelRegistry
-    from jangin.core.settings import get_settings
     from jangin.training._anomaly import AnomalyConfig, train_anomaly
 
     cfg = AnomalyConfig(
@@ -211,15 +209,7 @@ def anomaly(
             ),
         )
     )
-    ds = Dataset.open(resolve_dataset(dataset))
-    with progress_bar() as progress:
-        mv = train_anomaly(
-            ds,
-            cfg,
-            registry=ModelRegistry(registry or ds.models_dir),
-            work_dir=work_dir or get_settings().home / "runs",
-            progress=progress,
-        )
+    mv = _fit(train_anomaly, dataset, cfg, registry, work_dir)
     m = mv.manifest.metrics
     console().print(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
@@ -227,6 +217,22 @@ def anomaly(
         f"(intensity baseline AUROC {m['baseline_intensity_auroc']})\n"
         f"parity: normalised score diff {mv.manifest.parity['max_norm_score_diff']:.2e}, passed"
     )
+
+
+def _fit(train: Any, dataset: Path | None, cfg: Any, registry: Path | None, work_dir: Path | None) -> Any:
+    """Run ``train(ds, cfg, ...)`` (anomaly, process) on the dataset with a progress bar; the version."""
+    from jangin.core import Dataset, ModelRegistry
+    from jangin.core.settings import get_settings
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    with progress_bar() as progress:
+        return train(
+            ds,
+            cfg,
+            registry=ModelRegistry(registry or ds.models_dir),
+            work_dir=work_dir or get_settings().home / "runs",
+            progress=progress,
+        )
 
 
 @train_app.command("process")
@@ -247,23 +253,13 @@ def process(
     work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
 ) -> None:
     """Train the OK/NG model of seam segments from their sensor windows (span labels) and publish it."""
-    from jangin.core import Dataset, ModelRegistry
-    from jangin.core.settings import get_settings
     from jangin.training._process import ProcessConfig, train_process
 
     chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
     cfg = ProcessConfig(
         **_merge(ctx, config, dict(name=name, where=where, channels=chans, features=features, seed=seed))
     )
-    ds = Dataset.open(resolve_dataset(dataset))
-    with progress_bar() as progress:
-        mv = train_process(
-            ds,
-            cfg,
-            registry=ModelRegistry(registry or ds.models_dir),
-            work_dir=work_dir or get_settings().home / "runs",
-            progress=progress,
-        )
+    mv = _fit(train_process, dataset, cfg, registry, work_dir)
     m = mv.manifest.metrics
     console().print(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
