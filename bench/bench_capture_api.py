@@ -46,8 +46,17 @@ def main() -> None:
     from jangin.capture._client import IngestClient
     from jangin.capture._staging import Staging
 
-    meta = {"site": "bench", "started_at": "2026-03-02T08:00:00Z",
-            "devices": [{"name": "power_source", "clock_offset_s": 0.0, "channels": [{"name": "arc_current_A", "unit": "A"}]}]}
+    meta = {
+        "site": "bench",
+        "started_at": "2026-03-02T08:00:00Z",
+        "devices": [
+            {
+                "name": "power_source",
+                "clock_offset_s": 0.0,
+                "channels": [{"name": "arc_current_A", "unit": "A"}],
+            }
+        ],
+    }
     t = 1.7e9 + np.arange(a.batch) / 1000.0
     v = np.random.default_rng(0).normal(160, 5, a.batch)
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,8 +75,12 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "JANGIN_DATASET": str(Path(tmp) / "ds"), "JANGIN_API_KEYS": json.dumps({KEY: "recorder"}),
-               "PYTHONPATH": os.pathsep.join(sys.path)}
+        env = {
+            **os.environ,
+            "JANGIN_DATASET": str(Path(tmp) / "ds"),
+            "JANGIN_API_KEYS": json.dumps({KEY: "recorder"}),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
         proc = subprocess.Popen([sys.executable, str(SERVE), str(port)], env=env)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -90,7 +103,9 @@ def main() -> None:
                     seq = 0
                     while not stop.is_set():
                         try:
-                            c.send_sensors(sid, "power_source", seq, t + seq * a.batch / 1000.0, {"arc_current_A": v})
+                            c.send_sensors(
+                                sid, "power_source", seq, t + seq * a.batch / 1000.0, {"arc_current_A": v}
+                            )
                             counts[i] += 1
                         except Exception:
                             errors[i] += 1
@@ -115,11 +130,17 @@ def main() -> None:
     early = [m for s, m in rss if s <= a.seconds * 0.2] or [rss[0][1]]
     late = [m for s, m in rss if s >= a.seconds * 0.9] or [rss[-1][1]]
     growth = np.median(late) / np.median(early) - 1
-    print(f"{a.clients} clients x {a.seconds:.0f} s, {a.batch} samples/batch (Arrow IPC), errors: {sum(errors)}")
-    print(f"HTTP ingest : {total / elapsed:8.1f} batches/s  ({total * a.batch / elapsed / 1e6:.2f} M samples/s)")
+    print(
+        f"{a.clients} clients x {a.seconds:.0f} s, {a.batch} samples/batch (Arrow IPC), errors: {sum(errors)}"
+    )
+    print(
+        f"HTTP ingest : {total / elapsed:8.1f} batches/s  ({total * a.batch / elapsed / 1e6:.2f} M samples/s)"
+    )
     print(f"direct stage: {direct:8.1f} batches/s  (same validation + fsync, no HTTP, 1 thread)")
     print(f"ratio HTTP/direct: {total / elapsed / direct:.2f}x")
-    print(f"server RSS: {np.median(early):.0f} MiB early -> {np.median(late):.0f} MiB late ({growth:+.1%}; flat = within 15 %: {'yes' if abs(growth) < 0.15 else 'NO'})")
+    print(
+        f"server RSS: {np.median(early):.0f} MiB early -> {np.median(late):.0f} MiB late ({growth:+.1%}; flat = within 15 %: {'yes' if abs(growth) < 0.15 else 'NO'})"
+    )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,14 @@ def make_long(n: int):  # type: ignore[no-untyped-def]
     import pyarrow as pa
 
     # 4 devices / 6 channels at 1 kHz .. 10 Hz, interleaved in time as a logger would write them
-    chans = [("power_source", "arc_current_A", "A", 1000), ("power_source", "arc_voltage_V", "V", 1000),
-             ("wire_feeder", "wire_feed_m_min", "m/min", 50), ("travel", "travel_speed_mm_s", "mm/s", 50),
-             ("torch_imu", "torch_angle_deg", "deg", 100), ("thermocouple", "plate_temp_C", "degC", 10)]
+    chans = [
+        ("power_source", "arc_current_A", "A", 1000),
+        ("power_source", "arc_voltage_V", "V", 1000),
+        ("wire_feeder", "wire_feed_m_min", "m/min", 50),
+        ("travel", "travel_speed_mm_s", "mm/s", 50),
+        ("torch_imu", "torch_angle_deg", "deg", 100),
+        ("thermocouple", "plate_temp_C", "degC", 10),
+    ]
     rates = np.array([c[3] for c in chans], float)
     share = rates / rates.sum()
     counts = np.floor(share * n).astype(np.int64)
@@ -35,10 +40,19 @@ def make_long(n: int):  # type: ignore[no-untyped-def]
     val = np.random.default_rng(0).normal(100, 5, n)
 
     def dict_col(values: list[str]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(gid.astype(np.int32)), pa.array(values)).cast(pa.string())
+        return pa.DictionaryArray.from_arrays(pa.array(gid.astype(np.int32)), pa.array(values)).cast(
+            pa.string()
+        )
 
-    return pa.table({"device": dict_col([c[0] for c in chans]), "channel": dict_col([c[1] for c in chans]),
-                     "ts": pa.array(ts), "value": pa.array(val), "unit": dict_col([c[2] for c in chans])})
+    return pa.table(
+        {
+            "device": dict_col([c[0] for c in chans]),
+            "channel": dict_col([c[1] for c in chans]),
+            "ts": pa.array(ts),
+            "value": pa.array(val),
+            "unit": dict_col([c[2] for c in chans]),
+        }
+    )
 
 
 def main() -> None:
@@ -68,9 +82,15 @@ def main() -> None:
         pq.write_table(ref, Path(tmp) / "raw.parquet")
         t_raw = time.perf_counter() - t
         n = ref.num_rows
-        print(f"{n:,} long-format samples ({len(set(ref.column('channel').to_pylist()[:1000]))}+ channels), problems: {len(rep.problems)}")
-        print(f"ingest (read_long + validate + Delta write): {n / t_ing / 1e6:6.2f} M samples/s  ({t_ing:.1f} s; read+validate {t_read:.1f} s)")
-        print(f"raw pyarrow.parquet.write_table           : {n / t_raw / 1e6:6.2f} M samples/s  ({t_raw:.1f} s)")
+        print(
+            f"{n:,} long-format samples ({len(set(ref.column('channel').to_pylist()[:1000]))}+ channels), problems: {len(rep.problems)}"
+        )
+        print(
+            f"ingest (read_long + validate + Delta write): {n / t_ing / 1e6:6.2f} M samples/s  ({t_ing:.1f} s; read+validate {t_read:.1f} s)"
+        )
+        print(
+            f"raw pyarrow.parquet.write_table           : {n / t_raw / 1e6:6.2f} M samples/s  ({t_raw:.1f} s)"
+        )
         print(f"ratio ingest/raw rate: {t_raw / t_ing:.2f}x  (goal >= 0.7x and >= 5 M samples/s)")
 
 

@@ -71,20 +71,36 @@ def main() -> None:
         n, t_dec = decode_only(clip)
         t = time.perf_counter()
         blur = FaceBlurrer()
-        frames, media, _ = camera_rows("ses-bench", "cam", clip, video_start=datetime(2026, 1, 1, tzinfo=UTC), offset_s=0.0,
-                                       events=[], frame_interval_s=a.interval, blur=blur, source_uri="clip.mp4", station=None)
+        frames, media, _ = camera_rows(
+            "ses-bench",
+            "cam",
+            clip,
+            video_start=datetime(2026, 1, 1, tzinfo=UTC),
+            offset_s=0.0,
+            events=[],
+            frame_interval_s=a.interval,
+            blur=blur,
+            source_uri="clip.mp4",
+            station=None,
+        )
         ds.append("frames", frames)
         t_imp = time.perf_counter() - t
         dur = n / a.fps
-        print(f"clip: {a.width}x{a.height} @ {a.fps} fps, {n} frames ({dur:.1f} s), {len(frames)} frames sampled")
+        print(
+            f"clip: {a.width}x{a.height} @ {a.fps} fps, {n} frames ({dur:.1f} s), {len(frames)} frames sampled"
+        )
         print(f"decode only : {n / t_dec:8.1f} frames/s  ({dur / t_dec:5.2f}x real time)")
-        print(f"import      : {n / t_imp:8.1f} frames/s  ({dur / t_imp:5.2f}x real time)  [sample + face blur + JPEG + table write]")
+        print(
+            f"import      : {n / t_imp:8.1f} frames/s  ({dur / t_imp:5.2f}x real time)  [sample + face blur + JPEG + table write]"
+        )
         print(f"ratio import/decode-only cost: {t_imp / t_dec:.2f}x  (goal <= 1.3x; >= 3x real time)")
         if a.store_video:
             t = time.perf_counter()
             store_video(ds, clip, media, blur=blur)
             t_st = time.perf_counter() - t
-            print(f"store de-identified video: {n / t_st:8.1f} frames/s ({dur / t_st:5.2f}x real time, {t_st / t_dec:.1f}x decode-only)")
+            print(
+                f"store de-identified video: {n / t_st:8.1f} frames/s ({dur / t_st:5.2f}x real time, {t_st / t_dec:.1f}x decode-only)"
+            )
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def rss_mb(pid: int) -> float:
 
 # -- server subprocess ----------------------------------------------------------------------------
 
+
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -89,8 +90,19 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE), "--serve", "--dataset", str(dataset), "--model", model,
-             "--max-batch", str(max_batch), "--port", str(self.port)],
+            [
+                sys.executable,
+                str(HERE),
+                "--serve",
+                "--dataset",
+                str(dataset),
+                "--model",
+                model,
+                "--max-batch",
+                str(max_batch),
+                "--port",
+                str(self.port),
+            ],
         )
         import httpx
 
@@ -142,8 +154,11 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> 
 
     u = urlsplit(url)
     reqs = [
-        (f"POST /v1/inspect HTTP/1.1\r\nHost: {u.netloc}\r\nX-API-Key: bench\r\nContent-Type: image/jpeg\r\n"
-         f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+        (
+            f"POST /v1/inspect HTTP/1.1\r\nHost: {u.netloc}\r\nX-API-Key: bench\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
         for b in bodies
     ]
     done = errors = 0
@@ -157,7 +172,11 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> 
             writer.write(reqs[i % len(reqs)])
             i += 1
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
             await reader.readexactly(length)
             if head.startswith(b"HTTP/1.1 200"):
                 done += 1
@@ -210,8 +229,15 @@ def main() -> None:
 
         src = synthetic.make_detection_dataset(work / "train-ds")
         data = build_detection_set(src, cache_dir=work / "cache")
-        mv = train_detector(data, registry=ModelRegistry(ds.models_dir), name="bench", epochs=1, imgsz=args.imgsz,
-                            batch=8, work_dir=work / "work")
+        mv = train_detector(
+            data,
+            registry=ModelRegistry(ds.models_dir),
+            name="bench",
+            epochs=1,
+            imgsz=args.imgsz,
+            batch=8,
+            work_dir=work / "work",
+        )
     else:
         if args.registry is None or args.model is None:
             ap.error("give --registry and --model, or --train")
@@ -226,8 +252,11 @@ def main() -> None:
     sess = det.session
     name = sess.get_inputs()[0].name
     x1 = [det._prepare(decode_image(b), 0)[0][None] for b in bodies]
-    res: dict[str, Any] = {"model": f"{mv.manifest.framework} {size}px", "provider": sess.get_providers()[0],
-                           "cpus": os.cpu_count()}
+    res: dict[str, Any] = {
+        "model": f"{mv.manifest.framework} {size}px",
+        "provider": sess.get_providers()[0],
+        "cpus": os.cpu_count(),
+    }
 
     def timed(fn: Any, n: int) -> list[float]:
         out = []
@@ -246,7 +275,9 @@ def main() -> None:
     try:
         wall, server_ms = http_latency(servers[8].url, bodies, args.requests)
         lat = {"raw_run": raw, "predict": full, "http": wall, "http_server_side": server_ms}
-        res["latency_ms"] = {k: {"p50": pct(v, 50), "p99": pct(v, 99), "mean": statistics.fmean(v)} for k, v in lat.items()}
+        res["latency_ms"] = {
+            k: {"p50": pct(v, 50), "p99": pct(v, 99), "mean": statistics.fmean(v)} for k, v in lat.items()
+        }
         print("\nlatency at batch 1 (ms)           p50      p99")
         for k, v in res["latency_ms"].items():
             print(f"  {k:<28} {v['p50']:8.2f} {v['p99']:8.2f}")
@@ -254,10 +285,20 @@ def main() -> None:
         ov99 = res["latency_ms"]["http"]["p99"] - res["latency_ms"]["raw_run"]["p99"]
         pv50 = res["latency_ms"]["http"]["p50"] - res["latency_ms"]["predict"]["p50"]
         pv99 = res["latency_ms"]["http"]["p99"] - res["latency_ms"]["predict"]["p99"]
-        res["http_overhead_ms"] = {"p50": ov50, "p99": ov99, "over_predict_p50": pv50, "over_predict_p99": pv99}
-        print(f"  HTTP overhead over predict (same pre/post as the server): p50 {pv50:+.2f} ms, p99 {pv99:+.2f} ms")
-        print(f"  HTTP overhead over raw run: p50 {ov50:+.2f} ms, p99 {ov99:+.2f} ms (goal p99 <= 3 ms); "
-              f"ratio p50 {res['latency_ms']['http']['p50'] / res['latency_ms']['raw_run']['p50']:.2f}x", flush=True)
+        res["http_overhead_ms"] = {
+            "p50": ov50,
+            "p99": ov99,
+            "over_predict_p50": pv50,
+            "over_predict_p99": pv99,
+        }
+        print(
+            f"  HTTP overhead over predict (same pre/post as the server): p50 {pv50:+.2f} ms, p99 {pv99:+.2f} ms"
+        )
+        print(
+            f"  HTTP overhead over raw run: p50 {ov50:+.2f} ms, p99 {ov99:+.2f} ms (goal p99 <= 3 ms); "
+            f"ratio p50 {res['latency_ms']['http']['p50'] / res['latency_ms']['raw_run']['p50']:.2f}x",
+            flush=True,
+        )
 
         def raw_rate(batch: int, seconds: float) -> float:
             xb = np.concatenate([x1[i % len(x1)] for i in range(batch)])
@@ -269,13 +310,18 @@ def main() -> None:
 
         res["raw_ips"] = {"batch1": raw_rate(1, args.seconds), "batch8": raw_rate(8, args.seconds)}
         res["throughput_ips"] = {}
-        print(f"\nthroughput (images/s)   raw ORT: batch 1 {res['raw_ips']['batch1']:.0f}, batch 8 {res['raw_ips']['batch8']:.0f}")
+        print(
+            f"\nthroughput (images/s)   raw ORT: batch 1 {res['raw_ips']['batch1']:.0f}, batch 8 {res['raw_ips']['batch8']:.0f}"
+        )
         print("  clients  batching-on  batching-off  on/raw1  errors")
         for clients in (1, 8, 32):
             on, e1 = throughput(servers[8].url, bodies, clients, args.seconds)
             off, e2 = throughput(servers[1].url, bodies, clients, args.seconds)
             res["throughput_ips"][clients] = {"batching": on, "no_batching": off, "errors": e1 + e2}
-            print(f"  {clients:>7}  {on:11.0f}  {off:12.0f}  {on / res['raw_ips']['batch1']:7.2f}  {e1 + e2:6d}", flush=True)
+            print(
+                f"  {clients:>7}  {on:11.0f}  {off:12.0f}  {on / res['raw_ips']['batch1']:7.2f}  {e1 + e2:6d}",
+                flush=True,
+            )
 
         pid = servers[8].proc.pid
         samples = [(0.0, rss_mb(pid))]
@@ -283,16 +329,25 @@ def main() -> None:
         step = max(1.0, args.duration / 12)
         total = 0
         while time.monotonic() - t0 < args.duration:
-            done, _ = asyncio.run(_load(servers[8].url, bodies, 8, min(step, args.duration - (time.monotonic() - t0))))
+            done, _ = asyncio.run(
+                _load(servers[8].url, bodies, 8, min(step, args.duration - (time.monotonic() - t0)))
+            )
             total += done
             samples.append((time.monotonic() - t0, rss_mb(pid)))
         half = [m for t, m in samples if t >= args.duration / 2]
-        res["memory_mb"] = {"start": samples[1][1] if len(samples) > 1 else samples[0][1], "end": samples[-1][1],
-                            "max": max(m for _, m in samples), "second_half_growth": (half[-1] - half[0]) if half else 0.0,
-                            "requests": total, "seconds": args.duration}
+        res["memory_mb"] = {
+            "start": samples[1][1] if len(samples) > 1 else samples[0][1],
+            "end": samples[-1][1],
+            "max": max(m for _, m in samples),
+            "second_half_growth": (half[-1] - half[0]) if half else 0.0,
+            "requests": total,
+            "seconds": args.duration,
+        }
         m = res["memory_mb"]
-        print(f"\nmemory over {args.duration:.0f} s sustained ({total} requests, 8 clients): RSS start {m['start']:.0f} MB, "
-              f"end {m['end']:.0f} MB, max {m['max']:.0f} MB, growth over the second half {m['second_half_growth']:+.1f} MB")
+        print(
+            f"\nmemory over {args.duration:.0f} s sustained ({total} requests, 8 clients): RSS start {m['start']:.0f} MB, "
+            f"end {m['end']:.0f} MB, max {m['max']:.0f} MB, growth over the second half {m['second_half_growth']:+.1f} MB"
+        )
     finally:
         for s in servers.values():
             s.stop()

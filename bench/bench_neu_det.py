@@ -46,7 +46,16 @@ def voc_to_csv(ann_dir: Path, names: set[str], out: Path) -> int:
                 assert bb is not None, xml
                 x1, y1, x2, y2 = (float(bb.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax"))
                 # VOC is 1-based and inclusive; clamp to the 200 px image
-                w.writerow([image, (obj.findtext("name") or "").strip(), max(x1 - 1, 0), max(y1 - 1, 0), min(x2, 200), min(y2, 200)])
+                w.writerow(
+                    [
+                        image,
+                        (obj.findtext("name") or "").strip(),
+                        max(x1 - 1, 0),
+                        max(y1 - 1, 0),
+                        min(x2, 200),
+                        min(y2, 200),
+                    ]
+                )
                 n += 1
     return n
 
@@ -92,7 +101,9 @@ def main() -> None:
     raw_s = time.perf_counter() - t
     ds = Dataset.create(work / "ds")
     t = time.perf_counter()
-    res = import_stills(ds, src, session_key="neu-det", settings=get_settings(dataset=ds.root), deidentify=False)
+    res = import_stills(
+        ds, src, session_key="neu-det", settings=get_settings(dataset=ds.root), deidentify=False
+    )
     import_s = time.perf_counter() - t
     boxes_csv = work / "boxes.csv"
     n_xml = voc_to_csv(a.data / "annotations", {p.name for p in images}, boxes_csv)
@@ -100,29 +111,44 @@ def main() -> None:
     n_box = import_box_csv(ds, boxes_csv, session_id=res.session_id)
     label_s = time.perf_counter() - t
     mb = sum(map(len, blobs)) / 1e6
-    print(f"import   {res.frames} images ({mb:.1f} MB) in {import_s:.2f} s = {res.frames / import_s:.0f} img/s; "
-          f"raw pyarrow write of the same bytes {raw_s:.2f} s; ratio {import_s / raw_s:.1f}x raw")
+    print(
+        f"import   {res.frames} images ({mb:.1f} MB) in {import_s:.2f} s = {res.frames / import_s:.0f} img/s; "
+        f"raw pyarrow write of the same bytes {raw_s:.2f} s; ratio {import_s / raw_s:.1f}x raw"
+    )
     print(f"labels   {n_box} boxes of {n_xml} in the VOC files in {label_s:.2f} s")
 
     # 2. train ----------------------------------------------------------------------------------
     t = time.perf_counter()
     det_set = build_detection_set(ds, group_by="frame_id", seed=0, cache_dir=work / "cache")
     registry = ModelRegistry(ds.models_dir)
-    mv = train_detector(det_set, registry=registry, name="neu-det", epochs=a.epochs, imgsz=a.imgsz,
-                        batch=a.batch, device=a.device, seed=0, work_dir=work / "train")
+    mv = train_detector(
+        det_set,
+        registry=registry,
+        name="neu-det",
+        epochs=a.epochs,
+        imgsz=a.imgsz,
+        batch=a.batch,
+        device=a.device,
+        seed=0,
+        work_dir=work / "train",
+    )
     train_s = time.perf_counter() - t
     sizes = {k: len(v) for k, v in det_set.splits.items()}
     m = mv.manifest.metrics
-    print(f"train    yolov8n from scratch, {a.epochs} epochs at {a.imgsz} px, splits {sizes}: {train_s:.0f} s "
-          f"({m.get('seconds_per_epoch', float('nan')):.1f} s/epoch); Ultralytics val on test: mAP50 "
-          f"{m.get('mAP50', float('nan')):.3f}, mAP50-95 {m.get('mAP50-95', float('nan')):.3f}")
+    print(
+        f"train    yolov8n from scratch, {a.epochs} epochs at {a.imgsz} px, splits {sizes}: {train_s:.0f} s "
+        f"({m.get('seconds_per_epoch', float('nan')):.1f} s/epoch); Ultralytics val on test: mAP50 "
+        f"{m.get('mAP50', float('nan')):.3f}, mAP50-95 {m.get('mAP50-95', float('nan')):.3f}"
+    )
     print(f"parity   ONNX vs PyTorch max score diff {mv.manifest.parity.get('raw_max_score_diff')}")
 
     # 3. evaluate through ONNX Runtime ------------------------------------------------------------
     metrics, _, test_images = _evaluate_test_split(ds, mv, det_set, seed=0)
     per = ", ".join(f"{k} {v:.2f}" for k, v in metrics["onnx_per_class_AP50"].items() if v is not None)
-    print(f"eval     ONNX Runtime on {metrics['test_images']} held-out images: mAP50 {metrics['onnx_mAP50']:.3f} "
-          f"vs random boxes {metrics['baseline_mAP50']:.3f} ({per})")
+    print(
+        f"eval     ONNX Runtime on {metrics['test_images']} held-out images: mAP50 {metrics['onnx_mAP50']:.3f} "
+        f"vs random boxes {metrics['baseline_mAP50']:.3f} ({per})"
+    )
     det = OnnxDetector.from_version(mv)
     data = [b for _, b in test_images][:100]
     for b in data[:5]:
@@ -141,8 +167,10 @@ def main() -> None:
         for _ in data:
             sess.run(None, {name: x})
         raw_ms = (time.perf_counter() - t) * 1e3 / len(data)
-        print(f"predict  {full_ms:.2f} ms/image (decode + letterbox + run + NMS) vs raw InferenceSession.run "
-              f"{raw_ms:.2f} ms; ratio {full_ms / raw_ms:.2f}x")
+        print(
+            f"predict  {full_ms:.2f} ms/image (decode + letterbox + run + NMS) vs raw InferenceSession.run "
+            f"{raw_ms:.2f} ms; ratio {full_ms / raw_ms:.2f}x"
+        )
     else:
         print(f"predict  {full_ms:.2f} ms/image")
     print(f"work dir {work}")

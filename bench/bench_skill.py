@@ -31,8 +31,14 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RATES = {"arc_current_A": 1000, "arc_voltage_V": 1000, "torch_angle_deg": 100, "travel_speed_mm_s": 50,
-         "wire_feed_m_min": 50, "plate_temp_C": 10}
+RATES = {
+    "arc_current_A": 1000,
+    "arc_voltage_V": 1000,
+    "torch_angle_deg": 100,
+    "travel_speed_mm_s": 50,
+    "wire_feed_m_min": 50,
+    "plate_temp_C": 10,
+}
 
 
 def build_profile(tmp: Path):  # type: ignore[no-untyped-def]
@@ -42,9 +48,15 @@ def build_profile(tmp: Path):  # type: ignore[no-untyped-def]
     from jangin.training._skill import SkillProfileConfig, profile_from_sessions
 
     ds = Dataset.create(tmp / "ds")
-    import_sessions(ds, REPO / "sample_data" / "sessions", frame_interval_s=30.0, deidentify=False, keep_video=False)
-    ids = ds.query("SELECT session_id FROM current_sessions WHERE skill_level = 'expert'").column(0).to_pylist()
-    return profile_from_sessions([read_session(ds, i) for i in ids], SkillProfileConfig(process="mig_butt_weld"))
+    import_sessions(
+        ds, REPO / "sample_data" / "sessions", frame_interval_s=30.0, deidentify=False, keep_video=False
+    )
+    ids = (
+        ds.query("SELECT session_id FROM current_sessions WHERE skill_level = 'expert'").column(0).to_pylist()
+    )
+    return profile_from_sessions(
+        [read_session(ds, i) for i in ids], SkillProfileConfig(process="mig_butt_weld")
+    )
 
 
 def synth_session(prof, minutes: float, seed: int = 0):  # type: ignore[no-untyped-def]
@@ -118,7 +130,9 @@ async def live(prof, sig, bounds, batch_s: float = 0.1) -> tuple[list[float], li
     for a in range(t0, end, w):
         b = a + w
         while step_i < len(bounds) and bounds[step_i][1] < b:
-            coach.feed_events([{"kind": "step_start", "name": bounds[step_i][0], "ts": bounds[step_i][1] / 1e6}])
+            coach.feed_events(
+                [{"kind": "step_start", "name": bounds[step_i][0], "ts": bounds[step_i][1] / 1e6}]
+            )
             step_i += 1
         # one message per device batch of 100 ms, as the ingest router publishes them (here: all channels)
         tt = None
@@ -133,7 +147,10 @@ async def live(prof, sig, bounds, batch_s: float = 0.1) -> tuple[list[float], li
         for ch, (ts, v) in chans.items():
             if len(ts) == 0:
                 continue
-            bus.publish("bench", {"type": "samples", "t_us": ts, "channels": {ch: v}, "received_at": time.perf_counter()})
+            bus.publish(
+                "bench",
+                {"type": "samples", "t_us": ts, "channels": {ch: v}, "received_at": time.perf_counter()},
+            )
             msg = await q.get()
             alerts = coach.feed_samples(msg["t_us"], msg["channels"], received_at=msg["received_at"])
             ms = (time.perf_counter() - msg["received_at"]) * 1e3
@@ -163,7 +180,9 @@ def main() -> None:
     sig, bounds = synth_session(prof, args.minutes)
     n = sum(len(t) for t, _ in sig.channels.values())
     dur = (sig.span_us[1] - sig.span_us[0]) / 1e6
-    print(f"synthetic session: {dur:.0f} s, {n:,} samples in {len(sig.channels)} channels, {len(bounds)} steps")
+    print(
+        f"synthetic session: {dur:.0f} s, {n:,} samples in {len(sig.channels)} channels, {len(bounds)} steps"
+    )
     times, base = [], []
     sc = None
     for _ in range(args.repeat):
@@ -173,15 +192,25 @@ def main() -> None:
         base.append(baseline(sig, prof.bin_hz))
     assert sc is not None
     s, b = statistics.median(times), statistics.median(base)
-    print(f"score_session: {s:.3f} s (median of {args.repeat}) = {s / dur * 100:.3f} % of the session's duration "
-          f"(1 : {dur / s:.0f}); {len(sc.deviations)} deviations, score {sc.score:.0f}")
-    print(f"baseline (numpy 50 ms bin means of the same arrays): {b:.3f} s; scoring / baseline = {s / b:.1f}x")
+    print(
+        f"score_session: {s:.3f} s (median of {args.repeat}) = {s / dur * 100:.3f} % of the session's duration "
+        f"(1 : {dur / s:.0f}); {len(sc.deviations)} deviations, score {sc.score:.0f}"
+    )
+    print(
+        f"baseline (numpy 50 ms bin means of the same arrays): {b:.3f} s; scoring / baseline = {s / b:.1f}x"
+    )
     all_ms, alert_ms, n_alerts = asyncio.run(live(prof, sig, bounds))
-    print(f"live coaching, 100 ms batches per device through SampleBus -> LiveCoach: {len(all_ms):,} batches, "
-          f"{n_alerts} alerts")
-    print(f"  every batch: p50 {pct(all_ms, 50):.3f} ms, p99 {pct(all_ms, 99):.3f} ms, max {max(all_ms):.2f} ms")
-    print(f"  batches that raised an alert (arrival -> alert): p50 {pct(alert_ms, 50):.3f} ms, "
-          f"p99 {pct(alert_ms, 99):.3f} ms")
+    print(
+        f"live coaching, 100 ms batches per device through SampleBus -> LiveCoach: {len(all_ms):,} batches, "
+        f"{n_alerts} alerts"
+    )
+    print(
+        f"  every batch: p50 {pct(all_ms, 50):.3f} ms, p99 {pct(all_ms, 99):.3f} ms, max {max(all_ms):.2f} ms"
+    )
+    print(
+        f"  batches that raised an alert (arrival -> alert): p50 {pct(alert_ms, 50):.3f} ms, "
+        f"p99 {pct(alert_ms, 99):.3f} ms"
+    )
     sys.stdout.flush()
 
 

@@ -11,7 +11,7 @@ Only numpy, opencv-python-headless (cv2), pyyaml and the standard library are us
     python sample_data/generate.py                 # (re)generate into sample_data/
     python sample_data/generate.py --check         # regenerate into a temp dir and compare
 """
-# ruff: noqa: RUF046  (int(round(x)) on numpy scalars is intended: round() keeps them numpy)
+
 from __future__ import annotations
 
 import argparse
@@ -56,26 +56,59 @@ BASE_TIME = _dt.datetime(2025, 3, 11, 9, 0, 0, tzinfo=_dt.UTC)
 
 TECHNICIANS = [
     {"key": "weld-01", "name": "Kim Min-jun", "skill": "expert", "style": "expert", "station": "st-01"},
-    {"key": "weld-02", "name": "Park Seo-yeon", "skill": "novice", "style": "novice_fast_travel",
-     "station": "st-01"},
+    {
+        "key": "weld-02",
+        "name": "Park Seo-yeon",
+        "skill": "novice",
+        "style": "novice_fast_travel",
+        "station": "st-01",
+    },
     {"key": "weld-03", "name": "Lee Jae-hyun", "skill": "expert", "style": "expert", "station": "st-02"},
-    {"key": "weld-04", "name": "Choi Ji-woo", "skill": "novice", "style": "novice_unstable_arc",
-     "station": "st-02"},
+    {
+        "key": "weld-04",
+        "name": "Choi Ji-woo",
+        "skill": "novice",
+        "style": "novice_unstable_arc",
+        "station": "st-02",
+    },
     {"key": "weld-05", "name": "Jung Sung-ho", "skill": "expert", "style": "expert", "station": "st-01"},
 ]
 
 # name, kind, file, nominal clock offset (s), jitter (s), channels (column, unit, rate_hz)
 DEVICES = [
-    ("power_source", "welding_power_source", "sensors/power_source.csv.gz", 0.35, 0.15,
-     [("arc_current_A", "A", 1000), ("arc_voltage_V", "V", 1000)]),
-    ("wire_feeder", "wire_feeder", "sensors/wire_feeder.csv.gz", -1.20, 0.25,
-     [("wire_feed_m_min", "m/min", 50)]),
-    ("travel", "linear_axis_encoder", "sensors/travel.csv.gz", 2.05, 0.25,
-     [("travel_speed_mm_s", "mm/s", 50)]),
-    ("torch_imu", "imu", "sensors/torch_imu.csv.gz", -0.62, 0.15,
-     [("torch_angle_deg", "deg", 100)]),
-    ("thermocouple", "thermocouple_logger", "sensors/thermocouple.csv.gz", 1.48, 0.25,
-     [("plate_temp_C", "degC", 10)]),
+    (
+        "power_source",
+        "welding_power_source",
+        "sensors/power_source.csv.gz",
+        0.35,
+        0.15,
+        [("arc_current_A", "A", 1000), ("arc_voltage_V", "V", 1000)],
+    ),
+    (
+        "wire_feeder",
+        "wire_feeder",
+        "sensors/wire_feeder.csv.gz",
+        -1.20,
+        0.25,
+        [("wire_feed_m_min", "m/min", 50)],
+    ),
+    (
+        "travel",
+        "linear_axis_encoder",
+        "sensors/travel.csv.gz",
+        2.05,
+        0.25,
+        [("travel_speed_mm_s", "mm/s", 50)],
+    ),
+    ("torch_imu", "imu", "sensors/torch_imu.csv.gz", -0.62, 0.15, [("torch_angle_deg", "deg", 100)]),
+    (
+        "thermocouple",
+        "thermocouple_logger",
+        "sensors/thermocouple.csv.gz",
+        1.48,
+        0.25,
+        [("plate_temp_C", "degC", 10)],
+    ),
 ]
 CAMERA = ("torch_cam", "video.mp4", 0.40, 0.15)
 
@@ -83,14 +116,48 @@ STYLE = {
     # travel: nominal speed (mm/s), slow wander sigma; wfs (m/min); torch angle mean, drift, tremor;
     # ctwd wander sigma (mm); lateral wander (mm); short-circuit rate (1/s); adjusts when hot;
     # crater-fill duration (s)
-    "expert": dict(v=5.0, v_sig=0.10, wfs=8.0, ang=15.0, ang_sig=0.8, trem=0.30, ctwd_sig=0.35,
-                   lat_sig=0.12, shorts=28.0, adjusts=True, crater=1.0, sparks=1.2),
-    "novice_fast_travel": dict(v=5.3, v_sig=0.30, wfs=8.1, ang=17.0, ang_sig=2.0, trem=0.70,
-                               ctwd_sig=0.6, lat_sig=0.35, shorts=34.0, adjusts=False, crater=0.6,
-                               sparks=2.0),
-    "novice_unstable_arc": dict(v=4.8, v_sig=0.30, wfs=8.0, ang=16.0, ang_sig=2.2, trem=0.80,
-                                ctwd_sig=0.5, lat_sig=0.4, shorts=36.0, adjusts=True, crater=0.7,
-                                sparks=2.2),
+    "expert": dict(
+        v=5.0,
+        v_sig=0.10,
+        wfs=8.0,
+        ang=15.0,
+        ang_sig=0.8,
+        trem=0.30,
+        ctwd_sig=0.35,
+        lat_sig=0.12,
+        shorts=28.0,
+        adjusts=True,
+        crater=1.0,
+        sparks=1.2,
+    ),
+    "novice_fast_travel": dict(
+        v=5.3,
+        v_sig=0.30,
+        wfs=8.1,
+        ang=17.0,
+        ang_sig=2.0,
+        trem=0.70,
+        ctwd_sig=0.6,
+        lat_sig=0.35,
+        shorts=34.0,
+        adjusts=False,
+        crater=0.6,
+        sparks=2.0,
+    ),
+    "novice_unstable_arc": dict(
+        v=4.8,
+        v_sig=0.30,
+        wfs=8.0,
+        ang=16.0,
+        ang_sig=2.2,
+        trem=0.80,
+        ctwd_sig=0.5,
+        lat_sig=0.4,
+        shorts=36.0,
+        adjusts=True,
+        crater=0.7,
+        sparks=2.2,
+    ),
 }
 
 INSPECTION_CLASSES = ["porosity", "undercut", "spatter", "crack"]
@@ -163,8 +230,10 @@ def _fmt_col(values: np.ndarray, decimals: int) -> list[str]:
 
 def _write_gz(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                compresslevel=9) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+    ):
         gz.write(text.encode("utf-8"))
 
 
@@ -247,7 +316,7 @@ def simulate_session(seed: int, idx: int, duration_scale: float) -> Sim:
     # segment boundary times (first time x >= boundary)
     bounds = [s.t_travel]
     for j in range(1, N_SEGMENTS):
-        kk = int(np.searchsorted(s.x[k0:k_L + 1], j * seg_len)) + k0
+        kk = int(np.searchsorted(s.x[k0 : k_L + 1], j * seg_len)) + k0
         bounds.append(round(kk / FS, 3))
     bounds.append(s.t_L)
     s.seg_bounds = bounds
@@ -367,8 +436,9 @@ def sensor_tables(s: Sim, seed: int) -> dict[str, tuple[list[str], np.ndarray, l
     i = s.i_mean[ri].copy()
     vv = s.v_mean[ri].copy()
     m = len(ri)
-    i += arc * (3.0 * np.sin(2 * np.pi * 100.0 * t + 0.3) + _ou(rng, m, 1e-3, 0.03, 1.6)
-                + rng.normal(0, 1.2, m))
+    i += arc * (
+        3.0 * np.sin(2 * np.pi * 100.0 * t + 0.3) + _ou(rng, m, 1e-3, 0.03, 1.6) + rng.normal(0, 1.2, m)
+    )
     vv += arc * (0.5 * np.sin(2 * np.pi * 100.0 * t + 1.1) + rng.normal(0, 0.30, m))
     # short circuits (short-arc transfer): voltage collapses, current climbs, re-ignition spike
     unstable = s.unstable_w[ri]
@@ -381,22 +451,21 @@ def sensor_tables(s: Sim, seed: int) -> dict[str, tuple[list[str], np.ndarray, l
         d = int(rng.integers(2, 6))
         if k + d + 1 >= m or arc[k + d] == 0:
             continue
-        vv[k:k + d] = rng.uniform(1.5, 5.0, d)
-        i[k:k + d] += 14.0 * np.arange(1, d + 1) + rng.normal(0, 2, d)
+        vv[k : k + d] = rng.uniform(1.5, 5.0, d)
+        i[k : k + d] += 14.0 * np.arange(1, d + 1) + rng.normal(0, 2, d)
         vv[k + d] += rng.uniform(3, 7)
         last = k + d
     # strike: ignition spike
     ks = int(np.searchsorted(t, s.t_strike))
     if 0 < ks < m - 6:
-        vv[ks:ks + 4] = 32.0 + rng.normal(0, 1.0, 4)
+        vv[ks : ks + 4] = 32.0 + rng.normal(0, 1.0, 4)
     # open-circuit voltage between trigger and strike, sensor offsets when idle
     ocv = (t >= s.t_trigger) & (t < s.t_strike)
     vv[ocv] = 58.0 + rng.normal(0, 0.25, int(ocv.sum()))
     idle = (arc == 0) & ~ocv
     vv[idle] = rng.normal(0, 0.02, int(idle.sum()))
     i[arc == 0] = 0.25 + rng.normal(0, 0.2, int((arc == 0).sum()))
-    out["power_source"] = (["timestamp", "arc_current_A", "arc_voltage_V"], dev,
-                           [(i, 1), (vv, 2)])
+    out["power_source"] = (["timestamp", "arc_current_A", "arc_voltage_V"], dev, [(i, 1), (vv, 2)])
 
     # wire feeder --------------------------------------------------------------------
     rng = _rng(seed, 12, s.idx)
@@ -456,8 +525,15 @@ def build_events(s: Sim, seed: int) -> tuple[list[dict], list[dict]]:
 
     def add(sec, kind, name, value="", author="technician", seg=None):
         nonlocal order
-        row = {"timestamp": _ts(ms(sec)), "kind": kind, "name": name, "value": value,
-               "author": author, "segment_start": "", "segment_end": ""}
+        row = {
+            "timestamp": _ts(ms(sec)),
+            "kind": kind,
+            "name": name,
+            "value": value,
+            "author": author,
+            "segment_start": "",
+            "segment_end": "",
+        }
         if seg is not None:
             row["segment_start"] = _ts(ms(seg[0]))
             row["segment_end"] = _ts(ms(seg[1]))
@@ -469,8 +545,12 @@ def build_events(s: Sim, seed: int) -> tuple[list[dict], list[dict]]:
         steps.append((f"segment_{j + 1}", s.seg_bounds[j], s.seg_bounds[j + 1]))
     steps.append(("crater_fill", s.t_L, s.t_arc_off))
     add(s.t_prep, "step_start", "prepare")
-    add(s.t_prep + 0.6, "note", "setup",
-        f"plate 4 mm S235 square butt, gap 1.0 mm, tacked both ends, plate {s.t_amb:.0f} C")
+    add(
+        s.t_prep + 0.6,
+        "note",
+        "setup",
+        f"plate 4 mm S235 square butt, gap 1.0 mm, tacked both ends, plate {s.t_amb:.0f} C",
+    )
     add(s.t_strike, "step_end", "prepare")
     add(s.t_strike, "sync", "arc_start", "", "recording-app")
     for name, a, b in steps[1:]:
@@ -483,11 +563,12 @@ def build_events(s: Sim, seed: int) -> tuple[list[dict], list[dict]]:
     for j in range(N_SEGMENTS):
         name = f"segment_{j + 1}"
         tj += float(rng.uniform(0.35, 0.7))
-        add(tj, "judgment", name, verdicts[name], "inspector-1",
-            seg=(s.seg_bounds[j], s.seg_bounds[j + 1]))
+        add(tj, "judgment", name, verdicts[name], "inspector-1", seg=(s.seg_bounds[j], s.seg_bounds[j + 1]))
         if verdicts[name] != "OK":
-            what = {"NG:undercut": "undercut along both toes, bead narrow",
-                    "NG:porosity": "surface pores, cluster in mid segment"}[verdicts[name]]
+            what = {
+                "NG:undercut": "undercut along both toes, bead narrow",
+                "NG:porosity": "surface pores, cluster in mid segment",
+            }[verdicts[name]]
             add(tj + 0.05, "note", name, what, "inspector-1")
     ev.sort(key=lambda e: (e[0], e[1]))
     rows = [e[2] for e in ev]
@@ -497,11 +578,15 @@ def build_events(s: Sim, seed: int) -> tuple[list[dict], list[dict]]:
 def session_yaml(s: Sim) -> dict:
     devices = []
     for name, kind, file, _nom, _jit, chans in DEVICES:
-        devices.append({
-            "name": name, "kind": kind, "file": file,
-            "clock_offset_s": s.offsets_ms[name] / 1000.0,
-            "channels": [{"column": c, "channel": c, "unit": u, "rate_hz": r} for c, u, r in chans],
-        })
+        devices.append(
+            {
+                "name": name,
+                "kind": kind,
+                "file": file,
+                "clock_offset_s": s.offsets_ms[name] / 1000.0,
+                "channels": [{"column": c, "channel": c, "unit": u, "rate_hz": r} for c, u, r in chans],
+            }
+        )
     cam_name, cam_file, _n, _j = CAMERA
     return {
         "session_key": s.tech["key"],
@@ -515,8 +600,10 @@ def session_yaml(s: Sim) -> dict:
         "started_at": _iso(s.start_ms),
         "ended_at": _iso(s.start_ms + int(round(s.t_end * 1000))),
         "parameters": {
-            "seam_length_mm": round(s.seam_mm, 3), "segments": N_SEGMENTS,
-            "plate_thickness_mm": 4.0, "wire": f"ER70S-6 {WIRE_DIAMETER_MM} mm",
+            "seam_length_mm": round(s.seam_mm, 3),
+            "segments": N_SEGMENTS,
+            "plate_thickness_mm": 4.0,
+            "wire": f"ER70S-6 {WIRE_DIAMETER_MM} mm",
             "shielding_gas": "Ar 82% / CO2 18%, 14 l/min",
         },
         "cameras": [{"name": cam_name, "file": cam_file, "clock_offset_s": s.offsets_ms[cam_name] / 1000.0}],
@@ -525,7 +612,7 @@ def session_yaml(s: Sim) -> dict:
 
 
 def _window_mean(a: np.ndarray, t0: float, t1: float) -> float:
-    return float(np.mean(a[int(t0 * FS):int(t1 * FS)]))
+    return float(np.mean(a[int(t0 * FS) : int(t1 * FS)]))
 
 
 def build_truth(s: Sim, steps: list[dict], video_info: dict) -> dict:
@@ -538,54 +625,106 @@ def build_truth(s: Sim, steps: list[dict], video_info: dict) -> dict:
     defects: dict[str, list] = {}
     for j in range(N_SEGMENTS):
         name = f"segment_{j + 1}"
-        segs.append({"name": name, "x_start_mm": round(j * seg_len, 3),
-                     "x_end_mm": round((j + 1) * seg_len, 3),
-                     "start": ep(s.seg_bounds[j]), "end": ep(s.seg_bounds[j + 1]),
-                     "judgment": verdicts[name]})
+        segs.append(
+            {
+                "name": name,
+                "x_start_mm": round(j * seg_len, 3),
+                "x_end_mm": round((j + 1) * seg_len, 3),
+                "start": ep(s.seg_bounds[j]),
+                "end": ep(s.seg_bounds[j + 1]),
+                "judgment": verdicts[name],
+            }
+        )
         defects[name] = []
     deviations = []
     b = s.seg_bounds
     if s.tech["style"] == "novice_fast_travel":
         mean_v = _window_mean(s.v, b[2], b[3])
-        deviations.append({"step": "segment_3", "channel": "travel_speed_mm_s", "start": ep(b[2]),
-                           "end": ep(b[3]), "kind": "travel_speed_high",
-                           "magnitude": round(mean_v / STYLE["expert"]["v"] - 1.0, 3),
-                           "mean_value": round(mean_v, 3), "expert_band": list(EXPERT_TRAVEL_BAND)})
-        defects["segment_3"].append({"kind": "undercut", "x_start_mm": round(2 * seg_len, 3),
-                                     "x_end_mm": round(3 * seg_len, 3)})
+        deviations.append(
+            {
+                "step": "segment_3",
+                "channel": "travel_speed_mm_s",
+                "start": ep(b[2]),
+                "end": ep(b[3]),
+                "kind": "travel_speed_high",
+                "magnitude": round(mean_v / STYLE["expert"]["v"] - 1.0, 3),
+                "mean_value": round(mean_v, 3),
+                "expert_band": list(EXPERT_TRAVEL_BAND),
+            }
+        )
+        defects["segment_3"].append(
+            {"kind": "undercut", "x_start_mm": round(2 * seg_len, 3), "x_end_mm": round(3 * seg_len, 3)}
+        )
         if s.t_cross is not None and s.t_cross + 2.5 < s.t_L:
             t0 = s.t_cross + 2.0
             seg = _segment_of(s, t0)
-            deviations.append({"step": seg, "channel": "arc_current_A", "start": ep(t0),
-                               "end": ep(s.t_L), "kind": "missing_current_reduction",
-                               "magnitude": abs(ADJUST_FRACTION),
-                               "mean_value": round(_window_mean(s.i_mean, t0, s.t_L), 1)})
+            deviations.append(
+                {
+                    "step": seg,
+                    "channel": "arc_current_A",
+                    "start": ep(t0),
+                    "end": ep(s.t_L),
+                    "kind": "missing_current_reduction",
+                    "magnitude": abs(ADJUST_FRACTION),
+                    "mean_value": round(_window_mean(s.i_mean, t0, s.t_L), 1),
+                }
+            )
     if s.tech["style"] == "novice_unstable_arc":
         a0, a1 = b[1], b[2]
-        v_ = s.v_mean[int(a0 * FS):int(a1 * FS)]
+        v_ = s.v_mean[int(a0 * FS) : int(a1 * FS)]
         i_ = s.i_mean
         i_before = _window_mean(i_, b[0] + 0.5, a0)
-        i_min = float(np.min(np.convolve(i_[int(a0 * FS):int(a1 * FS)], np.ones(200) / 200, "valid")))
+        i_min = float(np.min(np.convolve(i_[int(a0 * FS) : int(a1 * FS)], np.ones(200) / 200, "valid")))
         deviations += [
-            {"step": "segment_2", "channel": "arc_voltage_V", "start": ep(a0), "end": ep(a1),
-             "kind": "arc_length_unstable", "magnitude": round(float(np.std(v_)), 3),
-             "unit": "V (std of mean arc voltage)"},
-            {"step": "segment_2", "channel": "arc_current_A", "start": ep(a0), "end": ep(a1),
-             "kind": "current_drift", "magnitude": round(i_min / i_before - 1.0, 3),
-             "unit": "relative (lowest 0.2 s mean vs. segment_1)"},
-            {"step": "segment_2", "channel": "torch_angle_deg", "start": ep(a0), "end": ep(a1),
-             "kind": "torch_angle_wobble", "magnitude": 6.5, "unit": "deg amplitude at 1.1 Hz"},
+            {
+                "step": "segment_2",
+                "channel": "arc_voltage_V",
+                "start": ep(a0),
+                "end": ep(a1),
+                "kind": "arc_length_unstable",
+                "magnitude": round(float(np.std(v_)), 3),
+                "unit": "V (std of mean arc voltage)",
+            },
+            {
+                "step": "segment_2",
+                "channel": "arc_current_A",
+                "start": ep(a0),
+                "end": ep(a1),
+                "kind": "current_drift",
+                "magnitude": round(i_min / i_before - 1.0, 3),
+                "unit": "relative (lowest 0.2 s mean vs. segment_1)",
+            },
+            {
+                "step": "segment_2",
+                "channel": "torch_angle_deg",
+                "start": ep(a0),
+                "end": ep(a1),
+                "kind": "torch_angle_wobble",
+                "magnitude": 6.5,
+                "unit": "deg amplitude at 1.1 Hz",
+            },
         ]
-        defects["segment_2"].append({"kind": "porosity", "x_start_mm": round(seg_len, 3),
-                                     "x_end_mm": round(2 * seg_len, 3),
-                                     "pores": video_info.get("pores", 0)})
+        defects["segment_2"].append(
+            {
+                "kind": "porosity",
+                "x_start_mm": round(seg_len, 3),
+                "x_end_mm": round(2 * seg_len, 3),
+                "pores": video_info.get("pores", 0),
+            }
+        )
     adjustments = []
     if s.t_adj is not None:
-        adjustments.append({"name": "arc_current_A", "value": f"{int(round(ADJUST_FRACTION * 100)):+d}%",
-                            "ts": ep(s.t_adj), "threshold_crossing_ts": ep(s.t_cross),
-                            "threshold_C": TEMP_THRESHOLD_C,
-                            "current_before_A": round(_window_mean(s.i_mean, s.t_adj - 1.5, s.t_adj), 1),
-                            "current_after_A": round(_window_mean(s.i_mean, s.t_adj + 0.5, s.t_adj + 1.5), 1)})
+        adjustments.append(
+            {
+                "name": "arc_current_A",
+                "value": f"{int(round(ADJUST_FRACTION * 100)):+d}%",
+                "ts": ep(s.t_adj),
+                "threshold_crossing_ts": ep(s.t_cross),
+                "threshold_C": TEMP_THRESHOLD_C,
+                "current_before_A": round(_window_mean(s.i_mean, s.t_adj - 1.5, s.t_adj), 1),
+                "current_after_A": round(_window_mean(s.i_mean, s.t_adj + 0.5, s.t_adj + 1.5), 1),
+            }
+        )
     offsets = {k: v / 1000.0 for k, v in s.offsets_ms.items()}
     sync_ref = ms(s.t_strike)
     return {
@@ -605,15 +744,21 @@ def build_truth(s: Sim, steps: list[dict], video_info: dict) -> dict:
         "arc": {"trigger": ep(s.t_trigger), "on": ep(s.t_strike), "off": ep(s.t_arc_off)},
         "steps": steps,
         "seam": {"length_mm": round(L, 3), "segments": segs},
-        "temperature": {"ambient_C": round(s.t_amb, 2), "threshold_C": TEMP_THRESHOLD_C,
-                        "threshold_crossing_ts": ep(s.t_cross) if s.t_cross is not None else None,
-                        "max_C": round(float(np.max(s.temp_meas)), 1)},
+        "temperature": {
+            "ambient_C": round(s.t_amb, 2),
+            "threshold_C": TEMP_THRESHOLD_C,
+            "threshold_crossing_ts": ep(s.t_cross) if s.t_cross is not None else None,
+            "max_C": round(float(np.max(s.temp_meas)), 1),
+        },
         "adjustments": adjustments,
         "deviations": deviations,
         "defects": defects,
-        "expert_bands": {"travel_speed_mm_s": list(EXPERT_TRAVEL_BAND),
-                         "arc_current_A": [150.0, 175.0], "arc_voltage_V": [19.0, 23.0],
-                         "torch_angle_deg": [10.0, 20.0]},
+        "expert_bands": {
+            "travel_speed_mm_s": list(EXPERT_TRAVEL_BAND),
+            "arc_current_A": [150.0, 175.0],
+            "arc_voltage_V": [19.0, 23.0],
+            "torch_angle_deg": [10.0, 20.0],
+        },
     }
 
 
@@ -644,15 +789,17 @@ def _scene_background(rng, L, x0, ys):
     xa, xb = px(-12), px(L + 12)
     tex = _lowfreq(rng, H, W, 9, TEX_AMP) + _lowfreq(rng, H, W, 40, TEX_AMP2)
     plate = np.zeros((H, W), np.float32)
-    plate[ys - half:ys + half, xa:xb] = 1.0
+    plate[ys - half : ys + half, xa:xb] = 1.0
     steel = np.empty((H, W, 3), np.float32)
     steel[:] = (118, 116, 110)  # bluish-grey mill scale (BGR)
     steel += tex[..., None]
     # ground strip along the seam (mill scale removed, brushed)
     yy = np.arange(H, dtype=np.float32)[:, None]
     ground = np.clip(1.0 - (np.abs(yy - ys) - 8 * PX_PER_MM) / 6.0, 0, 1)
-    brush = cv2.resize(rng.standard_normal((H, 16)).astype(np.float32), (W, H),
-                       interpolation=cv2.INTER_LINEAR) * 5.0
+    brush = (
+        cv2.resize(rng.standard_normal((H, 16)).astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+        * 5.0
+    )
     steel += (ground * (30.0 + brush))[..., None] * np.array([1.0, 1.0, 1.02], np.float32)
     img = img * (1 - plate[..., None]) + steel * plate[..., None]
     # plate edges + seam gap
@@ -665,20 +812,29 @@ def _scene_background(rng, L, x0, ys):
             cv2.rectangle(img, (cx - 26, cy - 14), (cx + 26, cy + 14), (80, 84, 100), 2)
     # tack welds at both ends
     for mm in (-7.0, L + 7.0):
-        cv2.ellipse(img, (px(mm), ys), (int(3.5 * PX_PER_MM), int(2.6 * PX_PER_MM)), 0, 0, 360,
-                    (132, 134, 138), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            img,
+            (px(mm), ys),
+            (int(3.5 * PX_PER_MM), int(2.6 * PX_PER_MM)),
+            0,
+            0,
+            360,
+            (132, 134, 138),
+            -1,
+            cv2.LINE_AA,
+        )
     return cv2.GaussianBlur(img, (0, 0), BG_BLUR) if BG_BLUR > 0 else img
 
 
 def _glow_patch(R: int) -> np.ndarray:
-    yy, xx = np.mgrid[-R:R + 1, -R:R + 1].astype(np.float32)
+    yy, xx = np.mgrid[-R : R + 1, -R : R + 1].astype(np.float32)
     r = np.sqrt(xx * xx + yy * yy)
     g = np.zeros((2 * R + 1, 2 * R + 1, 3), np.float32)
-    g += 900.0 * np.exp(-(r / 6.0) ** 2)[..., None]
+    g += 900.0 * np.exp(-((r / 6.0) ** 2))[..., None]
     g += np.exp(-r / 13.0)[..., None] * np.array([260, 240, 225], np.float32)
     g += np.exp(-r / 45.0)[..., None] * np.array([45, 80, 120], np.float32)
     # weld pool trailing behind the arc (towards -x)
-    pool = np.exp(-(((xx + 10) / 16.0) ** 2 + (yy / 11.0) ** 2) ** 2)
+    pool = np.exp(-((((xx + 10) / 16.0) ** 2 + (yy / 11.0) ** 2) ** 2))
     g += pool[..., None] * np.array([90, 210, 300], np.float32)
     g *= (np.clip(1.0 - (r / R) ** 2, 0, 1) ** 2)[..., None]  # fade out to the patch border
     return g
@@ -696,7 +852,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
     cols = np.arange(W, dtype=np.float64)
     xmm = (cols - x0) / PX_PER_MM
     k0, kL = int(s.t_travel * FS), int(s.t_L * FS)
-    xs = np.maximum.accumulate(s.x[k0:kL + 1]) + np.arange(kL + 1 - k0) * 1e-9
+    xs = np.maximum.accumulate(s.x[k0 : kL + 1]) + np.arange(kL + 1 - k0) * 1e-9
     ts = np.arange(k0, kL + 1) / FS
     t_dep = np.interp(xmm, xs, ts)
     t_dep[xmm < 0] = s.t_strike + 0.25
@@ -707,7 +863,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
     area = wfs_dep * 1000.0 / 60.0 * math.pi * (WIRE_DIAMETER_MM / 2) ** 2 / v_dep  # mm^2
     hi = 0.8 * s.i_mean[kd] * s.v_mean[kd] / v_dep  # J/mm
     hi_rel = np.clip(hi / 530.0, 0.3, 3.0)
-    w_mm = np.clip(1.1 * np.sqrt(4.5 * area) * hi_rel ** 0.2, 4.0, 11.0)
+    w_mm = np.clip(1.1 * np.sqrt(4.5 * area) * hi_rel**0.2, 4.0, 11.0)
     half = w_mm * PX_PER_MM / 2.0
     c_start, c_end = x0, x0 + L * PX_PER_MM
     cap = np.ones(W)
@@ -730,14 +886,14 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
     gy = 0.45 * nd / np.maximum(h, 0.3)
     lam = (0.92 - 0.4 * gy) / np.sqrt(1 + gy * gy)
     ripple = np.cos(2 * np.pi * 4.0 * t_dep[None, :] + 3.0 * nd * nd)
-    spec = 0.3 * np.exp(-((nd + 0.3) / 0.25) ** 2)
+    spec = 0.3 * np.exp(-(((nd + 0.3) / 0.25) ** 2))
     shade = np.clip(lam * (1 + 0.10 * ripple * h), 0.3, 1.3)
     dep = np.empty((*dy.shape, 3), np.float32)
     dep[:] = (152, 150, 146)
     dep *= shade[..., None].astype(np.float32)
     dep += (spec * 140.0)[..., None].astype(np.float32)
     # undercut grooves along both toes
-    groove = undercut[None, :] * np.exp(-((np.abs(dy) - hh - 1.2) / 1.1) ** 2)
+    groove = undercut[None, :] * np.exp(-(((np.abs(dy) - hh - 1.2) / 1.1) ** 2))
     dep *= (1 - 0.8 * groove)[..., None].astype(np.float32)
     dep[groove > alpha] = (30, 30, 32)
     alpha = np.maximum(alpha, np.clip(groove * 1.3, 0, 1))
@@ -754,8 +910,9 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
                 r = float(rng.uniform(1.3, 2.6))
                 cy = center[c] + rng.uniform(-0.55, 0.55) * half[c] - B0
                 cv2.circle(dep, (int(c), int(round(cy))), int(round(r)), (28, 28, 30), -1, cv2.LINE_AA)
-                cv2.circle(dep, (int(c) + 1, int(round(cy)) + 1), max(1, int(r) - 1), (55, 55, 58), -1,
-                           cv2.LINE_AA)
+                cv2.circle(
+                    dep, (int(c) + 1, int(round(cy)) + 1), max(1, int(r) - 1), (55, 55, 58), -1, cv2.LINE_AA
+                )
     # spatter beside the bead
     n_sp = int(rng.integers(8, 14)) if s.tech["skill"] == "expert" else int(rng.integers(25, 40))
     for _ in range(n_sp):
@@ -768,8 +925,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
     haz_w = 24.0 * np.sqrt(hi_rel)[None, :]
     dn = np.clip((np.abs(dy) - hh) / haz_w, -1, 3)
     stops = [-0.1, 0.0, 0.3, 0.6, 0.9, 1.3]
-    cb = [(105, 160, 190), (105, 160, 190), (80, 105, 150), (140, 95, 120), (150, 125, 110),
-          (140, 138, 134)]
+    cb = [(105, 160, 190), (105, 160, 190), (80, 105, 150), (140, 95, 120), (150, 125, 110), (140, 138, 134)]
     tint = np.stack([np.interp(dn, stops, [c[ch] for c in cb]) for ch in range(3)], -1).astype(np.float32)
     tint_a = np.interp(dn, stops, [0.5, 0.5, 0.42, 0.32, 0.18, 0.0]).astype(np.float32)
     tint_a *= (cols[None, :] > c_start - 12) * (cols[None, :] < c_end + 12)
@@ -786,15 +942,19 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
 
     # ---- lighting maps --------------------------------------------------------------
     yy, xx = np.mgrid[-H:H, -W:W].astype(np.float32)
-    halo = 1.0 / (1.0 + (xx * xx + yy * yy) / HALO_R ** 2)
+    halo = 1.0 / (1.0 + (xx * xx + yy * yy) / HALO_R**2)
     R = 120
     glow = _glow_patch(R)
     # camera noise as two saturating uint8 planes (added / subtracted)
     noise = []
     for _ in range(5):
         nz = rng.normal(0, VIDEO_NOISE, (H, W)).round()
-        noise.append((cv2.merge([np.clip(nz, 0, 255).astype(np.uint8)] * 3),
-                      cv2.merge([np.clip(-nz, 0, 255).astype(np.uint8)] * 3)))
+        noise.append(
+            (
+                cv2.merge([np.clip(nz, 0, 255).astype(np.uint8)] * 3),
+                cv2.merge([np.clip(-nz, 0, 255).astype(np.uint8)] * 3),
+            )
+        )
 
     cam_off = s.offsets_ms[CAMERA[0]] / 1000.0
     n_frames = int((s.t_end - cam_off) * VIDEO_FPS)
@@ -837,7 +997,7 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
         amb = AMBIENT + (POST_EXPOSURE - AMBIENT) * min(1.0, max(0.0, (t - s.t_arc_off - 0.3) / 1.2))
         if arc_on:
             ix, iy = int(round(xa)), int(round(ya))
-            light = halo[H - iy:2 * H - iy, W - ix:2 * W - ix] * np.float32(HALO * cur_set)
+            light = halo[H - iy : 2 * H - iy, W - ix : 2 * W - ix] * np.float32(HALO * cur_set)
             light += np.float32(AMBIENT + FILL * cur_set)
             np.multiply(refl, light[..., None], out=lit_buf)
         else:
@@ -854,17 +1014,17 @@ def render_video(s: Sim, path: Path, seed: int) -> dict:
         ang = s.angle[k]
         nx, ny = int(xa - 12 - 0.5 * ang), int(ya - 10 - lift)
         cv2.line(frame, (nx, ny), (nx - 150, ny - 220), (30 * lit, 30 * lit, 33 * lit), 18, cv2.LINE_AA)
-        cv2.line(frame, (nx - 4, ny - 6), (nx - 154, ny - 226), (70 * lit, 70 * lit, 75 * lit), 3,
-                 cv2.LINE_AA)
+        cv2.line(
+            frame, (nx - 4, ny - 6), (nx - 154, ny - 226), (70 * lit, 70 * lit, 75 * lit), 3, cv2.LINE_AA
+        )
         cv2.ellipse(frame, (nx, ny), (19, 15), 20, 0, 360, (38 * lit, 38 * lit, 42 * lit), -1, cv2.LINE_AA)
-        cv2.ellipse(frame, (nx, ny), (19, 15), 20, -60, 90, (110 * lit, 110 * lit, 118 * lit), 2,
-                    cv2.LINE_AA)
+        cv2.ellipse(frame, (nx, ny), (19, 15), 20, -60, 90, (110 * lit, 110 * lit, 118 * lit), 2, cv2.LINE_AA)
         if arc_on:
             flick = np.float32(cur * (1.0 + FLICKER * float(rng.standard_normal())))
             ix, iy = int(round(xa)), int(round(ya))
             y0, y1 = max(0, iy - R), min(H, iy + R + 1)
             x0c, x1c = max(0, ix - R), min(W, ix + R + 1)
-            frame[y0:y1, x0c:x1c] += flick * glow[y0 - iy + R:y1 - iy + R, x0c - ix + R:x1c - ix + R]
+            frame[y0:y1, x0c:x1c] += flick * glow[y0 - iy + R : y1 - iy + R, x0c - ix + R : x1c - ix + R]
             for _ in range(int(rng.poisson(sparks_rate * (1 + 1.5 * s.unstable_w[k])))):
                 a = rng.uniform(0, 2 * np.pi)
                 r0, ln = rng.uniform(6, 30), rng.uniform(8, 30)
@@ -888,7 +1048,9 @@ def _bead_scene(rng: np.random.Generator):
     """Background metal + one weld bead. Returns float image and bead geometry helpers."""
     n = IMG
     # base metal (BGR), grey-brown with mottling and grinding streaks
-    base = np.array([96, 104, 112], np.float32) * rng.uniform(0.9, 1.1) + rng.normal(0, 3, 3).astype(np.float32)
+    base = np.array([96, 104, 112], np.float32) * rng.uniform(0.9, 1.1) + rng.normal(0, 3, 3).astype(
+        np.float32
+    )
     img = np.empty((n, n, 3), np.float32)
     img[:] = base
     img += _lowfreq(rng, n, n, 5, 8.0)[..., None]
@@ -935,11 +1097,11 @@ def _bead_scene(rng: np.random.Generator):
     pitch = rng.uniform(6.0, 10.0)
     chev = rng.uniform(1.5, 3.5)
     ripple = np.cos(2 * np.pi * (u + chev * nd * nd * pitch) / pitch)
-    spec = np.exp(-((nd + 0.35) / 0.22) ** 2) * rng.uniform(40, 80)
+    spec = np.exp(-(((nd + 0.35) / 0.22) ** 2)) * rng.uniform(40, 80)
     bead_col = np.array([150, 152, 156], np.float32) + rng.normal(0, 5, 3).astype(np.float32)
     bead = bead_col * (lam * (1 + 0.13 * ripple * h))[..., None] + spec[..., None]
     # toe shadow
-    toe = np.exp(-((np.abs(nd) - 1.0) / 0.05) ** 2) * 0.15
+    toe = np.exp(-(((np.abs(nd) - 1.0) / 0.05) ** 2)) * 0.15
     bead *= (1 - toe)[..., None]
     img = img * (1 - alpha[..., None]) + bead * alpha[..., None]
     geo = {"c0": c0, "d": d, "n": nrm, "off": off, "width": width, "w0": w0, "u": u, "v": v}
@@ -995,11 +1157,25 @@ def _draw_defect(rng, img, geo, cls):
         for (cx, cy), r in pores:
             cv2.circle(mask, S((cx, cy)), int(r * ss), 1.0, -1, cv2.LINE_AA, 2)
             # bright rim on the side facing away from the light, dark cavity
-            cv2.circle(img, S((cx - light[0] * 0.8, cy - light[1] * 0.8)), int((r + 1.0) * ss),
-                       (205, 205, 210), -1, cv2.LINE_AA, 2)
+            cv2.circle(
+                img,
+                S((cx - light[0] * 0.8, cy - light[1] * 0.8)),
+                int((r + 1.0) * ss),
+                (205, 205, 210),
+                -1,
+                cv2.LINE_AA,
+                2,
+            )
             cv2.circle(img, S((cx, cy)), int(r * ss), (34, 34, 38), -1, cv2.LINE_AA, 2)
-            cv2.circle(img, S((cx + light[0] * r * 0.3, cy + light[1] * r * 0.3)), int(r * 0.55 * ss),
-                       (18, 18, 20), -1, cv2.LINE_AA, 2)
+            cv2.circle(
+                img,
+                S((cx + light[0] * r * 0.3, cy + light[1] * r * 0.3)),
+                int(r * 0.55 * ss),
+                (18, 18, 20),
+                -1,
+                cv2.LINE_AA,
+                2,
+            )
     elif cls == "undercut":
         side = 1 if rng.random() < 0.5 else -1
         ln = rng.uniform(50, 120)
@@ -1020,10 +1196,13 @@ def _draw_defect(rng, img, geo, cls):
         groove = np.array([30, 30, 34], np.float32)
         img[:] = img * (1 - soft[..., None]) + groove * soft[..., None]
         # thin bright lip on the plate side of the groove
-        lip = [_to_xy(geo, q, side * (float(geo["width"](q)) / 2 - 1.5 + g + 1.2 + 1.2 * math.sin(q * 0.15)))
-               for q in uu[3:-3]]
-        cv2.polylines(img, [np.array([S(p) for p in lip], np.int32)], False, (170, 170, 175), 1,
-                      cv2.LINE_AA, 2)
+        lip = [
+            _to_xy(geo, q, side * (float(geo["width"](q)) / 2 - 1.5 + g + 1.2 + 1.2 * math.sin(q * 0.15)))
+            for q in uu[3:-3]
+        ]
+        cv2.polylines(
+            img, [np.array([S(p) for p in lip], np.int32)], False, (170, 170, 175), 1, cv2.LINE_AA, 2
+        )
     elif cls == "spatter":
         side = 1 if rng.random() < 0.5 else -1
         uc = rng.uniform(-90, 90)
@@ -1036,8 +1215,15 @@ def _draw_defect(rng, img, geo, cls):
             cv2.circle(mask, S((cx, cy)), int(r * ss), 1.0, -1, cv2.LINE_AA, 2)
             cv2.circle(img, S((cx + 1.2, cy + 1.2)), int((r + 0.8) * ss), (40, 42, 46), -1, cv2.LINE_AA, 2)
             cv2.circle(img, S((cx, cy)), int(r * ss), (120, 124, 130), -1, cv2.LINE_AA, 2)
-            cv2.circle(img, S((cx - r * 0.35, cy - r * 0.35)), max(1, int(r * 0.35 * ss)), (235, 235, 240),
-                       -1, cv2.LINE_AA, 2)
+            cv2.circle(
+                img,
+                S((cx - r * 0.35, cy - r * 0.35)),
+                max(1, int(r * 0.35 * ss)),
+                (235, 235, 240),
+                -1,
+                cv2.LINE_AA,
+                2,
+            )
     elif cls == "crack":
         longitudinal = rng.random() < 0.5
         ln = rng.uniform(30, 80)
@@ -1137,8 +1323,14 @@ def _clean(out_dir: Path) -> None:
                     shutil.rmtree(out_dir / sub)
 
 
-def generate(out_dir: Path, seed: int = 7, sessions: int | None = None, duration_scale: float = 1.0,
-             n_inspection: int | None = None, n_good: int | None = None) -> dict:
+def generate(
+    out_dir: Path,
+    seed: int = 7,
+    sessions: int | None = None,
+    duration_scale: float = 1.0,
+    n_inspection: int | None = None,
+    n_good: int | None = None,
+) -> dict:
     """Generate the sample data set into out_dir. Returns a small summary."""
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -1163,13 +1355,18 @@ def generate(out_dir: Path, seed: int = 7, sessions: int | None = None, duration
         written.append(sdir / CAMERA[1])
         rows, steps = build_events(s, seed)
         buf = io.StringIO()
-        wr = csv.DictWriter(buf, fieldnames=["timestamp", "kind", "name", "value", "author",
-                                             "segment_start", "segment_end"], lineterminator="\n")
+        wr = csv.DictWriter(
+            buf,
+            fieldnames=["timestamp", "kind", "name", "value", "author", "segment_start", "segment_end"],
+            lineterminator="\n",
+        )
         wr.writeheader()
         wr.writerows(rows)
         _write_text(sdir / "events.csv", buf.getvalue())
-        _write_text(sdir / "session.yaml",
-                    yaml.safe_dump(session_yaml(s), sort_keys=False, allow_unicode=True, width=100))
+        _write_text(
+            sdir / "session.yaml",
+            yaml.safe_dump(session_yaml(s), sort_keys=False, allow_unicode=True, width=100),
+        )
         truth = build_truth(s, steps, info)
         _write_text(sdir / "truth.json", json.dumps(truth, indent=2, allow_nan=False) + "\n")
         written += [sdir / "events.csv", sdir / "session.yaml", sdir / "truth.json"]
@@ -1195,21 +1392,38 @@ def generate(out_dir: Path, seed: int = 7, sessions: int | None = None, duration
         written.append(idir / rel)
         img_rows.append([rel, station, IMG, IMG])
     if n_insp or n_ok:
-        _write_text(idir / "images.csv", "image,station,width,height\n"
-                    + "".join(",".join(map(str, r)) + "\n" for r in img_rows))
-        _write_text(idir / "boxes.csv", "image,class,xmin,ymin,xmax,ymax\n"
-                    + "".join(",".join(map(str, r)) + "\n" for r in box_rows))
+        _write_text(
+            idir / "images.csv",
+            "image,station,width,height\n" + "".join(",".join(map(str, r)) + "\n" for r in img_rows),
+        )
+        _write_text(
+            idir / "boxes.csv",
+            "image,class,xmin,ymin,xmax,ymax\n" + "".join(",".join(map(str, r)) + "\n" for r in box_rows),
+        )
         written += [idir / "images.csv", idir / "boxes.csv"]
 
     rel_files = sorted(p.relative_to(out_dir).as_posix() for p in written)
-    manifest = {"generator": GENERATOR_ID, "version": GENERATOR_VERSION,
-                "params": {"seed": seed, "sessions": n_sessions, "duration_scale": duration_scale,
-                           "n_inspection": n_insp, "n_good": n_ok},
-                "files": rel_files}
+    manifest = {
+        "generator": GENERATOR_ID,
+        "version": GENERATOR_VERSION,
+        "params": {
+            "seed": seed,
+            "sessions": n_sessions,
+            "duration_scale": duration_scale,
+            "n_inspection": n_insp,
+            "n_good": n_ok,
+        },
+        "files": rel_files,
+    }
     _write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     sizes = {f: (out_dir / f).stat().st_size for f in [*rel_files, "manifest.json"]}
-    return {"out_dir": str(out_dir), "files": sizes, "n_files": len(sizes),
-            "total_bytes": int(sum(sizes.values())), "seconds": round(time.perf_counter() - t_start, 2)}
+    return {
+        "out_dir": str(out_dir),
+        "files": sizes,
+        "n_files": len(sizes),
+        "total_bytes": int(sum(sizes.values())),
+        "seconds": round(time.perf_counter() - t_start, 2),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -1242,7 +1456,10 @@ def compare_files(a: Path, b: Path) -> str | None:
         fa, fb = _read_video(a), _read_video(b)
         if len(fa) != len(fb) or not fa:
             return f"frame count {len(fa)} != {len(fb)}"
-        worst = max(float(np.mean(np.abs(x.astype(np.int16) - y.astype(np.int16)))) for x, y in zip(fa, fb, strict=True))
+        worst = max(
+            float(np.mean(np.abs(x.astype(np.int16) - y.astype(np.int16))))
+            for x, y in zip(fa, fb, strict=True)
+        )
         return None if worst < 1.0 else f"decoded frame mean abs diff up to {worst:.2f}"
     da, db = a.read_bytes(), b.read_bytes()
     if da == db:
@@ -1265,9 +1482,14 @@ def check(committed: Path) -> int:
     manifest = json.loads(man_path.read_text())
     p = manifest["params"]
     with tempfile.TemporaryDirectory(prefix="jangin-sample-check-") as tmp:
-        summary = generate(Path(tmp), seed=p["seed"], sessions=p["sessions"],
-                           duration_scale=p["duration_scale"], n_inspection=p["n_inspection"],
-                           n_good=p["n_good"])
+        summary = generate(
+            Path(tmp),
+            seed=p["seed"],
+            sessions=p["sessions"],
+            duration_scale=p["duration_scale"],
+            n_inspection=p["n_inspection"],
+            n_good=p["n_good"],
+        )
         problems = []
         fresh = sorted(summary["files"])
         for rel in fresh:
@@ -1297,15 +1519,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration-scale", type=float, default=1.0)
     ap.add_argument("--n-inspection", type=int, default=None)
     ap.add_argument("--n-good", type=int, default=None)
-    ap.add_argument("--check", action="store_true",
-                    help="regenerate into a temp dir (params from manifest.json) and compare")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="regenerate into a temp dir (params from manifest.json) and compare",
+    )
     a = ap.parse_args(argv)
     if a.check:
         return check(a.out)
-    summary = generate(a.out, seed=a.seed, sessions=a.sessions, duration_scale=a.duration_scale,
-                       n_inspection=a.n_inspection, n_good=a.n_good)
-    print(f"wrote {summary['n_files']} files, {summary['total_bytes'] / 1e6:.2f} MB "
-          f"in {summary['seconds']:.1f} s to {summary['out_dir']}")
+    summary = generate(
+        a.out,
+        seed=a.seed,
+        sessions=a.sessions,
+        duration_scale=a.duration_scale,
+        n_inspection=a.n_inspection,
+        n_good=a.n_good,
+    )
+    print(
+        f"wrote {summary['n_files']} files, {summary['total_bytes'] / 1e6:.2f} MB "
+        f"in {summary['seconds']:.1f} s to {summary['out_dir']}"
+    )
     return 0
 
 

@@ -79,14 +79,42 @@ def main() -> None:
         token = "jangin-test-token-0001"
     script = str(REPO / "scripts" / "label-studio.sh")
     subprocess.run(["bash", script, "install"], check=True)
-    subprocess.run(["bash", script, "start", "--port", str(port), "--data-dir", str(data), "--root", str(root),
-                    "--token", token, "--wait", "600"], check=True)
+    subprocess.run(
+        [
+            "bash",
+            script,
+            "start",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--root",
+            str(root),
+            "--token",
+            token,
+            "--wait",
+            "600",
+        ],
+        check=True,
+    )
     try:
         client = LabelStudioClient(f"http://127.0.0.1:{port}", token)
-        push(ds, FRAMES_PROJECT, client=client, root=root, schema=FRAME_SCHEMA,
-             where=f"f.session_id = '{stills.session_id}'")
-        push(ds, SESSIONS_PROJECT, client=client, root=root, schema=SESSION_SCHEMA,
-             where=f"s.session_id = '{weld.session_id}'")
+        push(
+            ds,
+            FRAMES_PROJECT,
+            client=client,
+            root=root,
+            schema=FRAME_SCHEMA,
+            where=f"f.session_id = '{stills.session_id}'",
+        )
+        push(
+            ds,
+            SESSIONS_PROJECT,
+            client=client,
+            root=root,
+            schema=SESSION_SCHEMA,
+            where=f"s.session_id = '{weld.session_id}'",
+        )
 
         # A labeller draws the stills' defect boxes (pixels -> percent of the original size) ...
         boxes: dict[str, list[dict[str, str]]] = {}
@@ -100,28 +128,70 @@ def main() -> None:
             result = []
             for i, b in enumerate(boxes.get(info["source_uri"], [])):
                 x1, y1, x2, y2 = (float(b[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
-                result.append({"id": f"box{i}", "from_name": "box", "to_name": "image", "type": "rectanglelabels",
-                               "original_width": w, "original_height": h, "image_rotation": 0,
-                               "value": {"x": x1 / w * 100, "y": y1 / h * 100, "width": (x2 - x1) / w * 100,
-                                         "height": (y2 - y1) / h * 100, "rotation": 0, "rectanglelabels": [b["class"]]}})
-            result.append({"id": "q", "from_name": "quality", "to_name": "image", "type": "choices",
-                           "value": {"choices": ["NG" if result else "OK"]}})
+                result.append(
+                    {
+                        "id": f"box{i}",
+                        "from_name": "box",
+                        "to_name": "image",
+                        "type": "rectanglelabels",
+                        "original_width": w,
+                        "original_height": h,
+                        "image_rotation": 0,
+                        "value": {
+                            "x": x1 / w * 100,
+                            "y": y1 / h * 100,
+                            "width": (x2 - x1) / w * 100,
+                            "height": (y2 - y1) / h * 100,
+                            "rotation": 0,
+                            "rectanglelabels": [b["class"]],
+                        },
+                    }
+                )
+            result.append(
+                {
+                    "id": "q",
+                    "from_name": "quality",
+                    "to_name": "image",
+                    "type": "choices",
+                    "value": {"choices": ["NG" if result else "OK"]},
+                }
+            )
             client.annotate(task["id"], result, lead_time=20.0 + 5 * len(result))
 
         # ... and marks the segment the inspector judged NG on the weld's signals, in session seconds.
         (seg,) = ds.query(
             f"SELECT e.segment_start, e.segment_end, s.started_at FROM events e JOIN current_sessions s USING (session_id) "
-            f"WHERE e.session_id = '{weld.session_id}' AND e.kind = 'judgment' AND e.value LIKE 'NG%'").to_pylist()
+            f"WHERE e.session_id = '{weld.session_id}' AND e.kind = 'judgment' AND e.value LIKE 'NG%'"
+        ).to_pylist()
         start = (seg["segment_start"] - seg["started_at"]).total_seconds()
         end = (seg["segment_end"] - seg["started_at"]).total_seconds()
         pid = client.project(SESSIONS_PROJECT)["id"]
         (task,) = client.iter_tasks(pid, include="id,data")
-        client.annotate(task["id"], [
-            {"id": "span0", "from_name": "span", "to_name": "series", "type": "timeserieslabels",
-             "value": {"start": start, "end": end, "instant": False, "timeserieslabels": ["travel_too_fast"]}},
-            {"id": "grade", "from_name": "grade", "to_name": "series", "type": "choices",
-             "value": {"choices": ["needs_coaching"]}},
-        ], lead_time=95.0)
+        client.annotate(
+            task["id"],
+            [
+                {
+                    "id": "span0",
+                    "from_name": "span",
+                    "to_name": "series",
+                    "type": "timeserieslabels",
+                    "value": {
+                        "start": start,
+                        "end": end,
+                        "instant": False,
+                        "timeserieslabels": ["travel_too_fast"],
+                    },
+                },
+                {
+                    "id": "grade",
+                    "from_name": "grade",
+                    "to_name": "series",
+                    "type": "choices",
+                    "value": {"choices": ["needs_coaching"]},
+                },
+            ],
+            lead_time=95.0,
+        )
 
         export = []
         for title in (FRAMES_PROJECT, SESSIONS_PROJECT):
@@ -131,7 +201,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(export, indent=1, ensure_ascii=False) + "\n")
     n_ann = sum(len(t.get("annotations") or []) for t in export)
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} wrote {args.out}: {len(export)} task(s), {n_ann} annotation(s)")
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} wrote {args.out}: {len(export)} task(s), {n_ann} annotation(s)"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -35,12 +35,11 @@ class OutboundConnection(AssertionError):
 
 
 def _is_loopback(address: object) -> bool:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-    elif isinstance(address, str | bytes):  # AF_UNIX paths
+    if isinstance(address, str | bytes):  # AF_UNIX paths
         return True
-    else:
+    if not (isinstance(address, tuple) and address):
         return False
+    host = str(address[0])
     if host in ("localhost", ""):
         return True
     try:
@@ -112,7 +111,9 @@ def _synthetic():  # type: ignore[no-untyped-def]
 
     name = "jangin_tests_synthetic"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "training" / "synthetic.py")
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parent / "training" / "synthetic.py"
+        )
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

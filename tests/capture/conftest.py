@@ -39,8 +39,13 @@ def make_session(tmp_path: Path) -> Callable[..., Path]:
     ``plate_temp_C`` at 10 Hz. Video 10 fps, arc visible from 1 s.
     """
 
-    def make(key: str = "s1", seconds: float = 3.0, offsets: dict[str, float] | None = None,
-             technician: str = "Park Ji-hoon", csv_rows: list[str] | None = None) -> Path:
+    def make(
+        key: str = "s1",
+        seconds: float = 3.0,
+        offsets: dict[str, float] | None = None,
+        technician: str = "Park Ji-hoon",
+        csv_rows: list[str] | None = None,
+    ) -> Path:
         offsets = offsets or {"power_source": 0.25, "thermocouple": -1.5, "torch_cam": 0.1}
         d = tmp_path / "sessions" / key
         (d / "sensors").mkdir(parents=True)
@@ -58,7 +63,8 @@ def make_session(tmp_path: Path) -> Callable[..., Path]:
         m = int(seconds * 10)
         ref10 = T0 + np.arange(m) / 10.0
         (d / "sensors" / "thermo.csv").write_text(
-            "timestamp,plate_temp_C\n" + "".join(f"{t - offsets['thermocouple']:.3f},{20 + 5 * (t - T0):.2f}\n" for t in ref10)
+            "timestamp,plate_temp_C\n"
+            + "".join(f"{t - offsets['thermocouple']:.3f},{20 + 5 * (t - T0):.2f}\n" for t in ref10)
         )
         _write_video(d / "video.mp4", seconds, 10, arc_at=1.0)
         (d / "events.csv").write_text(
@@ -69,18 +75,36 @@ def make_session(tmp_path: Path) -> Callable[..., Path]:
             f"{T0 + seconds:.3f},judgment,segment_1,NG:porosity,inspector-1,{T0 + 0.5:.3f},{T0 + seconds:.3f}\n"
         )
         manifest = {
-            "session_key": key, "technician": technician, "skill_level": "expert", "site": "plant-a",
-            "line": "L1", "station": "st-01", "process": "mig_butt_weld", "task": "seam",
+            "session_key": key,
+            "technician": technician,
+            "skill_level": "expert",
+            "site": "plant-a",
+            "line": "L1",
+            "station": "st-01",
+            "process": "mig_butt_weld",
+            "task": "seam",
             "started_at": "2026-03-02T08:00:00Z",
             "cameras": [{"name": "torch_cam", "file": "video.mp4", "clock_offset_s": offsets["torch_cam"]}],
             "devices": [
-                {"name": "power_source", "kind": "welding_power_source", "file": "sensors/power_source.csv.gz",
-                 "clock_offset_s": offsets["power_source"],
-                 "channels": [{"column": "arc_current_A", "unit": "A", "rate_hz": 1000},
-                              {"column": "arc_voltage_V", "unit": "V", "rate_hz": 1000}]},
-                {"name": "thermocouple", "kind": "thermocouple", "file": "sensors/thermo.csv",
-                 "clock_offset_s": offsets["thermocouple"],
-                 "channels": [{"column": "plate_temp_C", "channel": "plate_temp", "unit": "degC", "rate_hz": 10}]},
+                {
+                    "name": "power_source",
+                    "kind": "welding_power_source",
+                    "file": "sensors/power_source.csv.gz",
+                    "clock_offset_s": offsets["power_source"],
+                    "channels": [
+                        {"column": "arc_current_A", "unit": "A", "rate_hz": 1000},
+                        {"column": "arc_voltage_V", "unit": "V", "rate_hz": 1000},
+                    ],
+                },
+                {
+                    "name": "thermocouple",
+                    "kind": "thermocouple",
+                    "file": "sensors/thermo.csv",
+                    "clock_offset_s": offsets["thermocouple"],
+                    "channels": [
+                        {"column": "plate_temp_C", "channel": "plate_temp", "unit": "degC", "rate_hz": 10}
+                    ],
+                },
             ],
         }
         (d / "session.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))

@@ -37,9 +37,13 @@ class Server:
         self.ds_root = ds_root
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "JANGIN_DATASET": str(ds_root), "JANGIN_MAX_BODY_MB": str(max_body_mb),
-                    "JANGIN_API_KEYS": json.dumps({KEY: "recorder", LABELLER: "labeller"}),
-                    "PYTHONPATH": os.pathsep.join(sys.path)}
+        self.env = {
+            **os.environ,
+            "JANGIN_DATASET": str(ds_root),
+            "JANGIN_MAX_BODY_MB": str(max_body_mb),
+            "JANGIN_API_KEYS": json.dumps({KEY: "recorder", LABELLER: "labeller"}),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
@@ -91,10 +95,17 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s.stop()
 
 
-META = {"session_key": "k1", "technician": "Park Ji-hoon", "skill_level": "expert", "site": "plant-a",
-        "started_at": "2026-03-02T08:00:00Z",
-        "devices": [{"name": "power_source", "clock_offset_s": 0.25, "channels": [{"name": "arc_current_A", "unit": "A"}]}],
-        "cameras": [{"name": "torch_cam", "clock_offset_s": 0.1}]}
+META = {
+    "session_key": "k1",
+    "technician": "Park Ji-hoon",
+    "skill_level": "expert",
+    "site": "plant-a",
+    "started_at": "2026-03-02T08:00:00Z",
+    "devices": [
+        {"name": "power_source", "clock_offset_s": 0.25, "channels": [{"name": "arc_current_A", "unit": "A"}]}
+    ],
+    "cameras": [{"name": "torch_cam", "clock_offset_s": 0.1}],
+}
 T0 = 1_772_438_400.0
 
 
@@ -110,7 +121,9 @@ def _new_session(c: IngestClient, key: str, **kw: object) -> str:
 # -- crash safety -------------------------------------------------------------------------------------
 
 
-def test_kill9_during_ingest_loses_nothing_and_duplicates_nothing(server: Callable[..., Server], make_session: Callable[..., Path]) -> None:
+def test_kill9_during_ingest_loses_nothing_and_duplicates_nothing(
+    server: Callable[..., Server], make_session: Callable[..., Path]
+) -> None:
     d = make_session("crash", seconds=3)
     srv = server()
     c = IngestClient(srv.url, KEY, retries=3)
@@ -120,7 +133,9 @@ def test_kill9_during_ingest_loses_nothing_and_duplicates_nothing(server: Callab
     partial = c.upload_video(sid, "torch_cam", d / "video.mp4", chunk_size=1024, max_chunks=3)
     assert partial == 3 * 1024
     srv.kill9()  # everything above was acknowledged
-    assert not (srv.ds_root / "staging" / sid / "sensors" / "power_source" / ".000000000006.arrow.tmp").exists()
+    assert not (
+        srv.ds_root / "staging" / sid / "sensors" / "power_source" / ".000000000006.arrow.tmp"
+    ).exists()
     srv.start()
     c = IngestClient(srv.url, KEY, retries=3)
     assert c.video_offset(sid, "torch_cam") == 3 * 1024
@@ -137,17 +152,28 @@ def test_kill9_during_ingest_loses_nothing_and_duplicates_nothing(server: Callab
     st = c.wait(sid, timeout_s=120)
     assert st["state"] == "processed", st
     ds = Dataset.open(srv.ds_root)
-    n = ds.query(f"SELECT count(*) n, count(DISTINCT ts) d FROM sensor_samples WHERE session_id = '{sid}'").to_pylist()[0]
+    n = ds.query(
+        f"SELECT count(*) n, count(DISTINCT ts) d FROM sensor_samples WHERE session_id = '{sid}'"
+    ).to_pylist()[0]
     assert n == {"n": 1000, "d": 1000}
-    assert ds.query("SELECT count(*) n FROM current_sessions WHERE status = 'processed'").column("n")[0].as_py() == 1
+    assert (
+        ds.query("SELECT count(*) n FROM current_sessions WHERE status = 'processed'").column("n")[0].as_py()
+        == 1
+    )
     assert ds.query("SELECT count(*) n FROM media").column("n")[0].as_py() == 1
     assert ds.query("SELECT count(*) n FROM events").column("n")[0].as_py() == 1
     # the value at reference time T0 + 0.25 (device time T0) is batch 0's first sample
-    v = ds.query(f"SELECT value FROM sensor_samples WHERE ts = to_timestamp({T0 + 0.25})").column("value").to_pylist()
+    v = (
+        ds.query(f"SELECT value FROM sensor_samples WHERE ts = to_timestamp({T0 + 0.25})")
+        .column("value")
+        .to_pylist()
+    )
     assert v == [100.0]
 
 
-def test_recorded_session_over_http_matches_file_import(server: Callable[..., Server], make_session: Callable[..., Path]) -> None:
+def test_recorded_session_over_http_matches_file_import(
+    server: Callable[..., Server], make_session: Callable[..., Path]
+) -> None:
     d = make_session("http1", seconds=3, technician="Park Ji-hoon")
     srv = server()
     with IngestClient(srv.url, KEY) as c:
@@ -158,7 +184,9 @@ def test_recorded_session_over_http_matches_file_import(server: Callable[..., Se
     ds = Dataset.open(srv.ds_root)
     s = ds.query("SELECT * FROM current_sessions").to_pylist()[0]
     assert s["technician"].startswith("tech-") and s["status"] == "processed" and s["source"] == "api"
-    row = ds.query("SELECT value FROM sensor_samples WHERE channel = 'arc_current_A' AND ts = TIMESTAMPTZ '2026-03-02 08:00:02+00'")
+    row = ds.query(
+        "SELECT value FROM sensor_samples WHERE channel = 'arc_current_A' AND ts = TIMESTAMPTZ '2026-03-02 08:00:02+00'"
+    )
     assert row.column("value").to_pylist() == [pytest.approx(120.0)]
     media = ds.read("media").to_pylist()[0]
     assert media["deidentified"] and (ds.root / media["uri"]).is_file()
@@ -171,7 +199,9 @@ def test_recorded_session_over_http_matches_file_import(server: Callable[..., Se
 # -- resumable upload, retries, bad inputs, auth (one shared server) --------------------------------------
 
 
-def test_interrupted_upload_resumes_where_it_stopped(shared: Server, make_session: Callable[..., Path]) -> None:
+def test_interrupted_upload_resumes_where_it_stopped(
+    shared: Server, make_session: Callable[..., Path]
+) -> None:
     video = make_session("up", seconds=2) / "video.mp4"
     data = video.read_bytes()
     c = IngestClient(shared.url, KEY)
@@ -186,7 +216,11 @@ def test_interrupted_upload_resumes_where_it_stopped(shared: Server, make_sessio
     r = h.patch(url, content=data[3000:4000], headers={"Upload-Offset": "3000"})
     assert r.status_code == 409 and r.json()["offset"] == 2000
     # a chunk corrupted in transit is refused and changes nothing
-    r = h.patch(url, content=b"x" * 1000, headers={"Upload-Offset": "2000", "X-Chunk-Sha256": hashlib.sha256(data[2000:3000]).hexdigest()})
+    r = h.patch(
+        url,
+        content=b"x" * 1000,
+        headers={"Upload-Offset": "2000", "X-Chunk-Sha256": hashlib.sha256(data[2000:3000]).hexdigest()},
+    )
     assert r.status_code == 422 and h.get(url).json()["offset"] == 2000
     # a retried chunk whose answer was lost (overlapping the acknowledged part) is accepted
     r = h.patch(url, content=data[1000:3000], headers={"Upload-Offset": "1000"})
@@ -201,43 +235,144 @@ def test_retried_batch_is_acknowledged_once_and_conflicts_are_refused(shared: Se
     c = IngestClient(shared.url, KEY)
     sid = _new_session(c, "retry-1")
     assert c.send_sensors(sid, "power_source", 0, *_batch(0))["duplicate"] is False
-    assert c.send_sensors(sid, "power_source", 0, *_batch(0), arrow=False)["duplicate"] is True  # JSON retry of an Arrow batch
+    assert (
+        c.send_sensors(sid, "power_source", 0, *_batch(0), arrow=False)["duplicate"] is True
+    )  # JSON retry of an Arrow batch
     h = httpx.Client(base_url=shared.url, headers={"X-API-Key": KEY})
-    r = h.post(f"/v1/sessions/{sid}/sensors/power_source", params={"seq": 0}, json={"t": [T0 + 9], "channels": {"arc_current_A": [1.0]}})
+    r = h.post(
+        f"/v1/sessions/{sid}/sensors/power_source",
+        params={"seq": 0},
+        json={"t": [T0 + 9], "channels": {"arc_current_A": [1.0]}},
+    )
     assert r.status_code == 409
-    assert c.send_events(sid, 0, [{"ts": T0, "kind": "note", "name": "x", "author": "Kim Min-jun"}])["duplicate"] is False
-    assert c.send_events(sid, 0, [{"ts": T0, "kind": "note", "name": "x", "author": "Kim Min-jun"}])["duplicate"] is True
+    assert (
+        c.send_events(sid, 0, [{"ts": T0, "kind": "note", "name": "x", "author": "Kim Min-jun"}])["duplicate"]
+        is False
+    )
+    assert (
+        c.send_events(sid, 0, [{"ts": T0, "kind": "note", "name": "x", "author": "Kim Min-jun"}])["duplicate"]
+        is True
+    )
     staged = (shared.ds_root / "staging" / sid / "events" / "000000000000.json").read_text()
     assert "Kim" not in staged and "tech-" in staged
     assert c.status(sid)["sensor_batches"] == {"power_source": 1}
     # creating again with the same metadata is a retry; with other metadata a conflict
     assert _new_session(c, "retry-1") == sid
-    assert h.post("/v1/sessions", json={**META, "session_key": "retry-1", "skill_level": "novice"}).status_code == 409
+    assert (
+        h.post("/v1/sessions", json={**META, "session_key": "retry-1", "skill_level": "novice"}).status_code
+        == 409
+    )
     c.finish(sid)
-    assert h.post(f"/v1/sessions/{sid}/sensors/power_source", params={"seq": 1}, json={"t": [T0 + 5], "channels": {"arc_current_A": [1.0]}}).status_code == 409
+    assert (
+        h.post(
+            f"/v1/sessions/{sid}/sensors/power_source",
+            params={"seq": 1},
+            json={"t": [T0 + 5], "channels": {"arc_current_A": [1.0]}},
+        ).status_code
+        == 409
+    )
 
 
 BAD = [
-    ("unknown device", "post", "/sensors/welder?seq=0", {"json": {"t": [1.0], "channels": {"arc_current_A": [1.0]}}}, 422, "unknown device"),
-    ("unknown channel", "post", "/sensors/power_source?seq=0", {"json": {"t": [1.0], "channels": {"volts": [1.0]}}}, 422, "unknown channel"),
-    ("backwards time", "post", "/sensors/power_source?seq=0", {"json": {"t": [2.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}}, 422, "row 1: time goes backwards"),
-    ("duplicated time", "post", "/sensors/power_source?seq=0", {"json": {"t": [1.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}}, 422, "duplicated"),
-    ("length mismatch", "post", "/sensors/power_source?seq=0", {"json": {"t": [1.0, 2.0], "channels": {"arc_current_A": [1.0]}}}, 422, "as long as"),
-    ("strings", "post", "/sensors/power_source?seq=0", {"json": {"t": [1.0], "channels": {"arc_current_A": ["high"]}}}, 422, "numbers"),
-    ("empty batch", "post", "/sensors/power_source?seq=0", {"json": {"t": [], "channels": {}}}, 422, "empty batch"),
+    (
+        "unknown device",
+        "post",
+        "/sensors/welder?seq=0",
+        {"json": {"t": [1.0], "channels": {"arc_current_A": [1.0]}}},
+        422,
+        "unknown device",
+    ),
+    (
+        "unknown channel",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"json": {"t": [1.0], "channels": {"volts": [1.0]}}},
+        422,
+        "unknown channel",
+    ),
+    (
+        "backwards time",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"json": {"t": [2.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}},
+        422,
+        "row 1: time goes backwards",
+    ),
+    (
+        "duplicated time",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"json": {"t": [1.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}},
+        422,
+        "duplicated",
+    ),
+    (
+        "length mismatch",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"json": {"t": [1.0, 2.0], "channels": {"arc_current_A": [1.0]}}},
+        422,
+        "as long as",
+    ),
+    (
+        "strings",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"json": {"t": [1.0], "channels": {"arc_current_A": ["high"]}}},
+        422,
+        "numbers",
+    ),
+    (
+        "empty batch",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"json": {"t": [], "channels": {}}},
+        422,
+        "empty batch",
+    ),
     ("not json", "post", "/sensors/power_source?seq=0", {"content": b"\x00\x01garbage"}, 422, "not JSON"),
-    ("bad arrow", "post", "/sensors/power_source?seq=0", {"content": b"ARROW?", "headers": {"Content-Type": "application/vnd.apache.arrow.stream"}}, 422, "Arrow IPC"),
+    (
+        "bad arrow",
+        "post",
+        "/sensors/power_source?seq=0",
+        {"content": b"ARROW?", "headers": {"Content-Type": "application/vnd.apache.arrow.stream"}},
+        422,
+        "Arrow IPC",
+    ),
     ("negative seq", "post", "/sensors/power_source?seq=-1", {"json": {"t": [1.0], "channels": {}}}, 422, ""),
-    ("bad event kind", "post", "/events?seq=0", {"json": {"events": [{"ts": 1.0, "kind": "party"}]}}, 422, "unknown kind"),
-    ("naive event time", "post", "/events?seq=0", {"json": {"events": [{"ts": "2026-03-02T08:00:00", "kind": "note"}]}}, 422, "no timezone"),
-    ("unknown camera", "patch", "/video/..cam", {"content": b"x", "headers": {"Upload-Offset": "0"}}, 422, "invalid camera"),
+    (
+        "bad event kind",
+        "post",
+        "/events?seq=0",
+        {"json": {"events": [{"ts": 1.0, "kind": "party"}]}},
+        422,
+        "unknown kind",
+    ),
+    (
+        "naive event time",
+        "post",
+        "/events?seq=0",
+        {"json": {"events": [{"ts": "2026-03-02T08:00:00", "kind": "note"}]}},
+        422,
+        "no timezone",
+    ),
+    (
+        "unknown camera",
+        "patch",
+        "/video/..cam",
+        {"content": b"x", "headers": {"Upload-Offset": "0"}},
+        422,
+        "invalid camera",
+    ),
     ("no offset header", "patch", "/video/torch_cam", {"content": b"x"}, 422, "Upload-Offset"),
     ("too large", "post", "/sensors/power_source?seq=0", {"content": b"0" * (3 * 1024 * 1024)}, 413, "MiB"),
 ]
 
 
 @pytest.mark.parametrize(("name", "method", "path", "kw", "code", "text"), BAD, ids=[b[0] for b in BAD])
-def test_bad_inputs_are_refused_and_stage_nothing(shared: Server, name: str, method: str, path: str, kw: dict, code: int, text: str) -> None:  # type: ignore[type-arg]
+def test_bad_inputs_are_refused_and_stage_nothing(
+    shared: Server, name: str, method: str, path: str, kw: dict, code: int, text: str
+) -> None:  # type: ignore[type-arg]
     c = IngestClient(shared.url, KEY)
     sid = _new_session(c, f"bad-{abs(hash(name)) % 10**8}")
     h = httpx.Client(base_url=shared.url, headers={"X-API-Key": KEY})
@@ -252,15 +387,25 @@ def test_bad_inputs_are_refused_and_stage_nothing(shared: Server, name: str, met
 @pytest.mark.parametrize("sid", ["..", ".hidden", "a%2F..%2Fb", "x" * 200, "a b"])
 def test_path_traversal_names_are_refused(shared: Server, sid: str) -> None:
     h = httpx.Client(base_url=shared.url, headers={"X-API-Key": KEY})
-    r = h.post(f"/v1/sessions/{sid}/sensors/power_source", params={"seq": 0}, json={"t": [1.0], "channels": {}})
+    r = h.post(
+        f"/v1/sessions/{sid}/sensors/power_source", params={"seq": 0}, json={"t": [1.0], "channels": {}}
+    )
     assert r.status_code in (404, 422)
-    assert sorted(p.name for p in shared.ds_root.parent.iterdir()) == ["ds"]  # nothing written outside the dataset
+    assert sorted(p.name for p in shared.ds_root.parent.iterdir()) == [
+        "ds"
+    ]  # nothing written outside the dataset
     r = h.post("/v1/sessions", json={**META, "session_key": "../../etc"})
     assert r.status_code == 422
 
 
 def test_auth(shared: Server) -> None:
     assert httpx.post(f"{shared.url}/v1/sessions", json=META).status_code == 401
-    assert httpx.post(f"{shared.url}/v1/sessions", json=META, headers={"X-API-Key": "wrong"}).status_code == 401
-    assert httpx.post(f"{shared.url}/v1/sessions", json=META, headers={"X-API-Key": LABELLER}).status_code == 403
-    assert httpx.post(f"{shared.url}/v1/sessions", json=META, headers={"Authorization": f"Bearer {KEY}"}).status_code in (200, 201)
+    assert (
+        httpx.post(f"{shared.url}/v1/sessions", json=META, headers={"X-API-Key": "wrong"}).status_code == 401
+    )
+    assert (
+        httpx.post(f"{shared.url}/v1/sessions", json=META, headers={"X-API-Key": LABELLER}).status_code == 403
+    )
+    assert httpx.post(
+        f"{shared.url}/v1/sessions", json=META, headers={"Authorization": f"Bearer {KEY}"}
+    ).status_code in (200, 201)

@@ -29,20 +29,56 @@ CASES = [
     ("duplicate rejected", _rows_with(5, "1.004,9,2"), [], "row 7: timestamp duplicated", None, None),
     ("duplicate dropped", _rows_with(5, "1.004,9,2"), ["duplicate=drop"], None, "duplicate", 19),
     ("backwards rejected", _rows_with(5, "1.000,9,2"), [], "row 7: timestamp goes backwards", None, None),
-    ("backwards dropped", _rows_with(5, "1.000,9,2"), ["backwards=drop", "duplicate=drop"], None, "backwards", 19),
-    ("gap flagged", [HEAD, *GOOD[:10], *[f"{2.0 + i / 1000:.3f},{i},2" for i in range(10)]], [], None, "gap", 20),
-    ("gap rejected", [HEAD, *GOOD[:10], *[f"{2.0 + i / 1000:.3f},{i},2" for i in range(10)]], ["gap=reject"], "gap", None, None),
+    (
+        "backwards dropped",
+        _rows_with(5, "1.000,9,2"),
+        ["backwards=drop", "duplicate=drop"],
+        None,
+        "backwards",
+        19,
+    ),
+    (
+        "gap flagged",
+        [HEAD, *GOOD[:10], *[f"{2.0 + i / 1000:.3f},{i},2" for i in range(10)]],
+        [],
+        None,
+        "gap",
+        20,
+    ),
+    (
+        "gap rejected",
+        [HEAD, *GOOD[:10], *[f"{2.0 + i / 1000:.3f},{i},2" for i in range(10)]],
+        ["gap=reject"],
+        "gap",
+        None,
+        None,
+    ),
     ("nan dropped", _rows_with(3, "1.003,nan,2"), [], None, "nonfinite", 19),
     ("nan rejected", _rows_with(3, "1.003,inf,2"), ["nonfinite=reject"], "NaN or infinite", None, None),
     ("unknown column flagged", [HEAD + ",extra", *[r + ",1" for r in GOOD]], [], None, "unknown_columns", 20),
-    ("unknown column rejected", [HEAD + ",extra", *[r + ",1" for r in GOOD]], ["unknown_columns=reject"], "undeclared column", None, None),
+    (
+        "unknown column rejected",
+        [HEAD + ",extra", *[r + ",1" for r in GOOD]],
+        ["unknown_columns=reject"],
+        "undeclared column",
+        None,
+        None,
+    ),
     ("empty file", [HEAD], [], "file is empty", None, None),
 ]
 
 
 @pytest.mark.parametrize(("name", "rows", "policy", "error", "kind", "n"), CASES, ids=[c[0] for c in CASES])
-def test_policy_per_problem(dataset: Dataset, make_session: Callable[..., Path], name: str, rows: list[str],
-                            policy: list[str], error: str | None, kind: str | None, n: int | None) -> None:
+def test_policy_per_problem(
+    dataset: Dataset,
+    make_session: Callable[..., Path],
+    name: str,
+    rows: list[str],
+    policy: list[str],
+    error: str | None,
+    kind: str | None,
+    n: int | None,
+) -> None:
     d = make_session(csv_rows=rows)
     if error:
         with pytest.raises(CaptureError, match=error) as err:
@@ -55,7 +91,11 @@ def test_policy_per_problem(dataset: Dataset, make_session: Callable[..., Path],
     assert kind in {p.kind for p in problems}
     p = next(p for p in problems if p.kind == kind)
     assert "power_source.csv.gz" in str(p) and p.count >= 1 and p.action in ("drop", "flag")
-    got = dataset.query("SELECT count(*) n FROM sensor_samples WHERE channel = 'arc_current_A'").column("n")[0].as_py()
+    got = (
+        dataset.query("SELECT count(*) n FROM sensor_samples WHERE channel = 'arc_current_A'")
+        .column("n")[0]
+        .as_py()
+    )
     assert got == n
 
 
@@ -81,8 +121,14 @@ def test_policy_parse_refuses_nonsense() -> None:
 def _long_session(d: Path, rows: list[str]) -> None:
     (d / "long.csv").write_text("\n".join(rows) + "\n")
     m = yaml.safe_load((d / "session.yaml").read_text())
-    m["devices"] = [{"name": "power_source", "clock_offset_s": 0.25, "channels": [{"column": "arc_current_A", "unit": "A"}]},
-                    {"name": "imu", "clock_offset_s": -1.0}]
+    m["devices"] = [
+        {
+            "name": "power_source",
+            "clock_offset_s": 0.25,
+            "channels": [{"column": "arc_current_A", "unit": "A"}],
+        },
+        {"name": "imu", "clock_offset_s": -1.0},
+    ]
     m["long_files"] = [{"file": "long.csv", "column_map": {"sensor": "device", "t": "ts"}}]
     (d / "session.yaml").write_text(yaml.safe_dump(m))
 
@@ -98,27 +144,41 @@ def test_long_format_with_column_map_and_offsets(dataset: Dataset, make_session:
     _long_session(d, rows)
     r = import_session(dataset, d, keep_video=False)
     assert r.samples == 15
-    got = dataset.query("SELECT device, channel, value, unit, epoch(ts) t FROM sensor_samples ORDER BY device, ts").to_pylist()
+    got = dataset.query(
+        "SELECT device, channel, value, unit, epoch(ts) t FROM sensor_samples ORDER BY device, ts"
+    ).to_pylist()
     imu = [g for g in got if g["device"] == "imu"]
     ps = [g for g in got if g["device"] == "power_source"]
     assert len(imu) == 5 and imu[0]["t"] == pytest.approx(t0 - 1.0) and imu[0]["unit"] == "deg"
     assert len(ps) == 10 and ps[3]["t"] == pytest.approx(t0 + 0.03 + 0.25) and ps[3]["value"] == 103
 
 
-@pytest.mark.parametrize(("extra", "error"), [
-    (["x,power_source,arc_current_A,1772438400.005,1,A"], r"row 12: timestamp goes backwards \(previous row 11\)"),
-    (["x,power_source,arc_current_A,1772438400.500,1,mA"], r"has unit 'mA', the manifest says 'A'"),
-])
-def test_long_format_problems_are_rejected(dataset: Dataset, make_session: Callable[..., Path], extra: list[str], error: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (
+            ["x,power_source,arc_current_A,1772438400.005,1,A"],
+            r"row 12: timestamp goes backwards \(previous row 11\)",
+        ),
+        (["x,power_source,arc_current_A,1772438400.500,1,mA"], r"has unit 'mA', the manifest says 'A'"),
+    ],
+)
+def test_long_format_problems_are_rejected(
+    dataset: Dataset, make_session: Callable[..., Path], extra: list[str], error: str
+) -> None:
     d = make_session(seconds=2)
-    rows = ["session,sensor,channel,t,value,unit"] + [f"x,power_source,arc_current_A,{1_772_438_400 + i / 100:.3f},{i},A" for i in range(10)]
+    rows = ["session,sensor,channel,t,value,unit"] + [
+        f"x,power_source,arc_current_A,{1_772_438_400 + i / 100:.3f},{i},A" for i in range(10)
+    ]
     _long_session(d, rows + extra)
     with pytest.raises(CaptureError, match=error):
         import_session(dataset, d, keep_video=False)
     assert sum(dataset.counts().values()) == 0
 
 
-def test_batch_import_reports_the_bad_file_and_imports_the_good(dataset: Dataset, make_session: Callable[..., Path]) -> None:
+def test_batch_import_reports_the_bad_file_and_imports_the_good(
+    dataset: Dataset, make_session: Callable[..., Path]
+) -> None:
     from jangin.capture import import_sessions
 
     make_session("ok-1")

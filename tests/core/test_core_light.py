@@ -63,7 +63,15 @@ def test_installing_inference_alone_pulls_no_torch() -> None:
     torch, torchvision, Ultralytics, anomalib nor Label Studio."""
     closure = _closure("jangin-inference")
     assert "jangin-core" in closure and "onnxruntime" in closure, closure
-    heavy = closure & {"torch", "torchvision", "ultralytics", "ultralytics-opencv-headless", "anomalib", "label-studio-sdk", "lightning"}
+    heavy = closure & {
+        "torch",
+        "torchvision",
+        "ultralytics",
+        "ultralytics-opencv-headless",
+        "anomalib",
+        "label-studio-sdk",
+        "lightning",
+    }
     assert not heavy, f"installing jangin-inference would pull {sorted(heavy)}"
 
 

@@ -28,7 +28,10 @@ def test_demo_runs_offline_and_beats_chance(tmp_path: Path, network_guard: list[
     an, pr = m["other_models"]["anomaly"], m["other_models"]["process"]
     assert an["auroc"] > an["baseline_auroc"] and pr["auroc"] > pr["baseline_auroc"], (an, pr)
     # One session came in over HTTP as a recording app sends it, and was processed.
-    assert m["ingest"]["state"] == "processed" and m["ingest"]["stored_samples"] == m["ingest"]["samples"] > 50_000
+    assert (
+        m["ingest"]["state"] == "processed"
+        and m["ingest"]["stored_samples"] == m["ingest"]["samples"] > 50_000
+    )
     # Labeling went through the committed Label Studio export (no server configured here).
     assert m["label_studio"]["mode"] == "export" and m["label_studio"]["labels_added"] > 0
     # The model was served over HTTP, every held-out image inspected, reviews recorded (one override).

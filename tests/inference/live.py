@@ -34,14 +34,22 @@ class Live:
         assert not self.thread.is_alive(), "server did not stop"
 
 
-def start(dataset: Path, config: Any = None, *, cameras: dict[str, str] | None = None, keys: dict[str, str] | None = None) -> Live:
+def start(
+    dataset: Path,
+    config: Any = None,
+    *,
+    cameras: dict[str, str] | None = None,
+    keys: dict[str, str] | None = None,
+) -> Live:
     import uvicorn
 
     from jangin.core.server import create_app
     from jangin.core.settings import Settings
     from jangin.inference.server import make_register
 
-    settings = Settings(dataset=dataset, api_keys=keys or KEYS, cameras=cameras or {}, home=dataset.parent / "home")
+    settings = Settings(
+        dataset=dataset, api_keys=keys or KEYS, cameras=cameras or {}, home=dataset.parent / "home"
+    )
     app = create_app(settings, routers=[], extra=[make_register(config)])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

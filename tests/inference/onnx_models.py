@@ -58,8 +58,10 @@ def anomaly_onnx(path: Path, size: int = 32) -> Path:
         helper.make_tensor_value_info("pred_score", TensorProto.FLOAT, ["N"]),
         helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, ["N", 1, size, size]),
     ]
-    inits = [helper.make_tensor("axes123", TensorProto.INT64, [3], [1, 2, 3]),
-             helper.make_tensor("axis1", TensorProto.INT64, [1], [1])]
+    inits = [
+        helper.make_tensor("axes123", TensorProto.INT64, [3], [1, 2, 3]),
+        helper.make_tensor("axis1", TensorProto.INT64, [1], [1]),
+    ]
     nodes = [
         helper.make_node("ReduceMean", ["input", "axes123"], ["pred_score"], keepdims=0),
         helper.make_node("ReduceMean", ["input", "axis1"], ["anomaly_map"], keepdims=1),
@@ -75,9 +77,15 @@ def publish_detector(registry: Any, name: str = "colors", *, tmp: Path, size: in
     from jangin.core.artifacts import InputSpec
 
     onnx_path = detector_onnx(tmp / f"{name}-det.onnx", size)
-    m = ModelManifest(name=name, task="detect", framework="onnx-helper", classes=["green", "red"],
-                      input=InputSpec(width=size, height=size), outputs={"format": "yolo_v8", "nms": False},
-                      thresholds={"conf": 0.25, "iou": 0.45})
+    m = ModelManifest(
+        name=name,
+        task="detect",
+        framework="onnx-helper",
+        classes=["green", "red"],
+        input=InputSpec(width=size, height=size),
+        outputs={"format": "yolo_v8", "nms": False},
+        thresholds={"conf": 0.25, "iou": 0.45},
+    )
     return registry.add(m, {"model.onnx": onnx_path})
 
 
@@ -87,10 +95,18 @@ def publish_anomaly(registry: Any, name: str = "bright", *, tmp: Path, size: int
     from jangin.core.artifacts import InputSpec
 
     onnx_path = anomaly_onnx(tmp / f"{name}-anom.onnx", size)
-    m = ModelManifest(name=name, task="anomaly", framework="onnx-helper", classes=["anomalous"],
-                      input=InputSpec(width=size, height=size, resize="stretch"),
-                      outputs={"format": "anomaly_v1", "norm": {"score_min": 0.0, "score_max": 1.0, "map_min": 0.0, "map_max": 1.0}},
-                      thresholds={"image": 0.5, "pixel": 0.5})
+    m = ModelManifest(
+        name=name,
+        task="anomaly",
+        framework="onnx-helper",
+        classes=["anomalous"],
+        input=InputSpec(width=size, height=size, resize="stretch"),
+        outputs={
+            "format": "anomaly_v1",
+            "norm": {"score_min": 0.0, "score_max": 1.0, "map_min": 0.0, "map_max": 1.0},
+        },
+        thresholds={"image": 0.5, "pixel": 0.5},
+    )
     return registry.add(m, {"model.onnx": onnx_path})
 
 

@@ -18,7 +18,10 @@ def test_demo_serve(tmp_path: Path, onnx_models: Any) -> None:
     colours = [(0, 0, 255), (0, 255, 0), (0, 0, 100), (0, 255, 0)] * 4
     images = [(f"img-{i}.jpg", solid(c)) for i, c in enumerate(colours)]
     out = demo_serve(ds, "colors", images, tmp_path / "serve")
-    assert out["images"] == 16 and out["counts"] == {"NG": 12, "DOUBTFUL": 4}  # demo rules: every class is a defect
+    assert out["images"] == 16 and out["counts"] == {
+        "NG": 12,
+        "DOUBTFUL": 4,
+    }  # demo rules: every class is a defect
     assert out["overrides"] == 1 and len(out["reviews"]) == 5 and all(r["label_id"] for r in out["reviews"])
     assert out["latency_ms"]["server_p50"] > 0 and out["urls"]["review_page"].endswith("/review")
     charts = out["paths"]["charts"]

@@ -13,15 +13,24 @@ import pytest
 from onnx_models import solid
 
 CHROMIUM = os.environ.get("JANGIN_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium through Playwright; fails (never skips) when either is missing."""
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/ci-browser.sh (installs Debian's chromium and playwright)")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: run scripts/ci-browser.sh (installs Debian's chromium and playwright)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -36,10 +45,19 @@ def test_review_queue_keyboard_override(served: Any, browser: Any, tmp_path: Pat
     h = {**served.headers(), "Content-Type": "image/jpeg"}
     posted = {}
     for name, bgr in (("doubtful", (0, 0, 100)), ("ok", (0, 255, 0)), ("ng", (0, 0, 255))):
-        posted[name] = httpx.post(f"{served.url}/v1/inspect", content=solid(bgr), headers=h, params={"station": "st-ui"}).json()
+        posted[name] = httpx.post(
+            f"{served.url}/v1/inspect", content=solid(bgr), headers=h, params={"station": "st-ui"}
+        ).json()
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     blocked: list[str] = []
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(served.url) else (blocked.append(route.request.url), route.abort()))
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(served.url)
+            else (blocked.append(route.request.url), route.abort())
+        ),
+    )
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
 
@@ -53,7 +71,10 @@ def test_review_queue_keyboard_override(served: Any, browser: Any, tmp_path: Pat
     page.wait_for_load_state("networkidle")
     page.wait_for_function("document.querySelectorAll('#queue tbody tr').length === 2")
     ids = page.eval_on_selector_all("#queue tbody tr", "rs => rs.map(r => r.dataset.id)")
-    assert ids == [posted["ng"]["inspection_id"], posted["doubtful"]["inspection_id"]]  # newest first, OK filtered out
+    assert ids == [
+        posted["ng"]["inspection_id"],
+        posted["doubtful"]["inspection_id"],
+    ]  # newest first, OK filtered out
     page.wait_for_function("document.getElementById('img').naturalWidth > 0")
 
     page.keyboard.press("c")
@@ -73,12 +94,24 @@ def test_review_queue_keyboard_override(served: Any, browser: Any, tmp_path: Pat
         shutil.copy(shot, Path(os.environ["JANGIN_TEST_ARTIFACTS"]) / shot.name)
     assert not errors and not blocked
 
-    got = httpx.get(f"{served.url}/v1/inspections", params={"station": "st-ui", "reviewed": True}, headers=served.headers()).json()
+    got = httpx.get(
+        f"{served.url}/v1/inspections",
+        params={"station": "st-ui", "reviewed": True},
+        headers=served.headers(),
+    ).json()
     reviews = {r["inspection_id"]: (r["review_verdict"], r["review_comment"]) for r in got["inspections"]}
-    assert reviews == {posted["ng"]["inspection_id"]: ("OK", "burr, not a crack"),
-                       posted["doubtful"]["inspection_id"]: ("NG", None)}
-    labels = served.ds.query("SELECT name FROM labels WHERE source = 'review' AND geometry_json LIKE "
-                             f"'%{posted['ng']['inspection_id']}%'").column("name").to_pylist()
+    assert reviews == {
+        posted["ng"]["inspection_id"]: ("OK", "burr, not a crack"),
+        posted["doubtful"]["inspection_id"]: ("NG", None),
+    }
+    labels = (
+        served.ds.query(
+            "SELECT name FROM labels WHERE source = 'review' AND geometry_json LIKE "
+            f"'%{posted['ng']['inspection_id']}%'"
+        )
+        .column("name")
+        .to_pylist()
+    )
     assert labels == ["OK"]
     page.close()
 

@@ -21,8 +21,12 @@ CLASSES = ("crack", "spatter")
 
 def dets(*items: tuple[str, float, float]) -> Detections:
     """(class, score, side) boxes at the origin; area = side²."""
-    return Detections(np.array([[0, 0, s, s] for _, _, s in items]).reshape(-1, 4), np.array([c for _, c, _ in items]),
-                      np.array([CLASSES.index(n) for n, _, _ in items]), CLASSES)
+    return Detections(
+        np.array([[0, 0, s, s] for _, _, s in items]).reshape(-1, 4),
+        np.array([c for _, c, _ in items]),
+        np.array([CLASSES.index(n) for n, _, _ in items]),
+        CLASSES,
+    )
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,12 @@ def test_hot_swap_under_concurrent_requests(tmp_path: Path, onnx_models: Any, li
             futs = [pool.submit(client) for _ in range(6)]
             time.sleep(0.3)
             for ref, version in (("colors", "v2"), ("bright", None), ("colors", "v1")):
-                r = httpx.post(f"{srv.url}/v1/models/{ref}/activate", params={"version": version} if version else {},
-                               headers=srv.headers("admin"), timeout=60)
+                r = httpx.post(
+                    f"{srv.url}/v1/models/{ref}/activate",
+                    params={"version": version} if version else {},
+                    headers=srv.headers("admin"),
+                    timeout=60,
+                )
                 assert r.status_code == 200, r.text
                 time.sleep(0.4)
             stop.set()
@@ -69,14 +73,30 @@ def test_overload_sheds_with_503_and_retry_after(tmp_path: Path, onnx_models: An
     batcher.run = lambda items: (time.sleep(0.25), real(items))[1]
     try:
         with ThreadPoolExecutor(10) as pool:
-            rs = list(pool.map(lambda _: httpx.post(f"{srv.url}/v1/inspect", content=solid(RED), timeout=30,
-                                                    headers={**srv.headers(), "Content-Type": "image/jpeg"}), range(10)))
+            rs = list(
+                pool.map(
+                    lambda _: httpx.post(
+                        f"{srv.url}/v1/inspect",
+                        content=solid(RED),
+                        timeout=30,
+                        headers={**srv.headers(), "Content-Type": "image/jpeg"},
+                    ),
+                    range(10),
+                )
+            )
         codes = [r.status_code for r in rs]
         assert set(codes) == {200, 503} and codes.count(200) >= 2
         shed = next(r for r in rs if r.status_code == 503)
         assert shed.headers["Retry-After"] == "1" and "waiting" in shed.json()["detail"]
         batcher.run = real
-        assert httpx.post(f"{srv.url}/v1/inspect", content=solid(RED), headers={**srv.headers(), "Content-Type": "image/jpeg"}).status_code == 200
+        assert (
+            httpx.post(
+                f"{srv.url}/v1/inspect",
+                content=solid(RED),
+                headers={**srv.headers(), "Content-Type": "image/jpeg"},
+            ).status_code
+            == 200
+        )
     finally:
         srv.stop()
 
@@ -88,8 +108,12 @@ def test_anomaly_model_over_http_and_shutdown_flush(tmp_path: Path, onnx_models:
     srv = live.start(ds.root, InferenceConfig(model="bright", rules=rules, flush_s=60))
     try:
         h = {**srv.headers(), "Content-Type": "image/png"}
-        got = {name: httpx.post(f"{srv.url}/v1/inspect", content=solid(bgr, fmt=".png"), headers=h, params={"station": "an"}).json()
-               for name, bgr in (("white", (255, 255, 255)), ("grey", (128, 128, 128)), ("dark", (20, 20, 20)))}
+        got = {
+            name: httpx.post(
+                f"{srv.url}/v1/inspect", content=solid(bgr, fmt=".png"), headers=h, params={"station": "an"}
+            ).json()
+            for name, bgr in (("white", (255, 255, 255)), ("grey", (128, 128, 128)), ("dark", (20, 20, 20)))
+        }
         assert [got[k]["verdict"] for k in ("white", "grey", "dark")] == ["NG", "DOUBTFUL", "OK"]
         assert got["white"]["scores"]["anomaly"] == pytest.approx(1.0) and got["white"]["task"] == "anomaly"
         png = httpx.get(f"{srv.url}{got['white']['anomaly_map_url']}", headers=srv.headers())
@@ -99,7 +123,9 @@ def test_anomaly_model_over_http_and_shutdown_flush(tmp_path: Path, onnx_models:
         srv.stop()  # the shutdown hook commits the buffer
     rows = ds.query("SELECT verdict, image_uri FROM inspections WHERE station = 'an' ORDER BY ts").to_pylist()
     assert [r["verdict"] for r in rows] == ["NG", "DOUBTFUL", "OK"]
-    heat = (ds.root / rows[0]["image_uri"]).with_name(rows[0]["image_uri"].rsplit("/", 1)[1].split(".")[0] + ".heat.png")
+    heat = (ds.root / rows[0]["image_uri"]).with_name(
+        rows[0]["image_uri"].rsplit("/", 1)[1].split(".")[0] + ".heat.png"
+    )
     assert heat.is_file()
 
 
@@ -118,12 +144,18 @@ def _video(path: Path, n: int = 20, fps: float = 20.0) -> Path:
 def test_camera_workers_drop_frames_reconnect_and_log(tmp_path: Path, onnx_models: Any, live: Any) -> None:
     ds = _dataset(tmp_path, onnx_models)
     video = _video(tmp_path / "line.avi")
-    srv = live.start(ds.root, InferenceConfig(camera_interval_s=0.15, flush_s=0.2),
-                     cameras={"cam1": str(video), "gone": str(tmp_path / "missing.avi")})
+    srv = live.start(
+        ds.root,
+        InferenceConfig(camera_interval_s=0.15, flush_s=0.2),
+        cameras={"cam1": str(video), "gone": str(tmp_path / "missing.avi")},
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            stats = {c["camera"]: c for c in httpx.get(f"{srv.url}/v1/cameras", headers=srv.headers()).json()["cameras"]}
+            stats = {
+                c["camera"]: c
+                for c in httpx.get(f"{srv.url}/v1/cameras", headers=srv.headers()).json()["cameras"]
+            }
             if stats["cam1"]["reconnects"] >= 1 and stats["cam1"]["inspected"] >= 3:
                 break
             time.sleep(0.2)
@@ -134,8 +166,14 @@ def test_camera_workers_drop_frames_reconnect_and_log(tmp_path: Path, onnx_model
         assert httpx.get(f"{srv.url}/healthz").status_code == 200
     finally:
         srv.stop()
-    rows = ds.query("SELECT camera, station, source_uri, verdict FROM inspections WHERE camera = 'cam1'").to_pylist()
-    assert len(rows) >= 3 and {r["station"] for r in rows} == {"cam1"} and {r["source_uri"] for r in rows} == {"camera:cam1"}
+    rows = ds.query(
+        "SELECT camera, station, source_uri, verdict FROM inspections WHERE camera = 'cam1'"
+    ).to_pylist()
+    assert (
+        len(rows) >= 3
+        and {r["station"] for r in rows} == {"cam1"}
+        and {r["source_uri"] for r in rows} == {"camera:cam1"}
+    )
 
 
 _SERVER = """
@@ -195,8 +233,16 @@ def test_log_maintenance_keeps_rows(tmp_path: Path) -> None:
     ds = Dataset.create(tmp_path / "ds")
     log = InspectionLog(ds, flush_s=60)
     for i in range(5):
-        log.add({"inspection_id": f"insp-{i:020x}", "ts": datetime.now(UTC), "model": "m", "model_version": "v1",
-                 "verdict": "OK", "score": 0.0})
+        log.add(
+            {
+                "inspection_id": f"insp-{i:020x}",
+                "ts": datetime.now(UTC),
+                "model": "m",
+                "model_version": "v1",
+                "verdict": "OK",
+                "score": 0.0,
+            }
+        )
         log.flush()
     log.maintain(force=True)
     assert ds.read("inspections").num_rows == 5
@@ -204,7 +250,9 @@ def test_log_maintenance_keeps_rows(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # trains the shared detector when no other test has (about a minute on 2 cores)
-def test_trained_yolo_over_http_matches_the_runtime(trained: dict[str, Any], tmp_path: Path, live: Any) -> None:
+def test_trained_yolo_over_http_matches_the_runtime(
+    trained: dict[str, Any], tmp_path: Path, live: Any
+) -> None:
     """The detector trained by the training tests (Ultralytics, imgsz 64), served: HTTP answers what
     OnnxDetector answers for the same bytes, micro-batched or not."""
     import shutil
@@ -221,7 +269,14 @@ def test_trained_yolo_over_http_matches_the_runtime(trained: dict[str, Any], tmp
         det = OnnxDetector.from_version(trained["mv"], conf=0.05)
         h = {**srv.headers(), "Content-Type": "image/jpeg"}
         with ThreadPoolExecutor(6) as pool:  # concurrently, so some run as one micro-batch
-            got = list(pool.map(lambda p: httpx.post(f"{srv.url}/v1/inspect", content=p.read_bytes(), headers=h, timeout=60).json(), paths))
+            got = list(
+                pool.map(
+                    lambda p: httpx.post(
+                        f"{srv.url}/v1/inspect", content=p.read_bytes(), headers=h, timeout=60
+                    ).json(),
+                    paths,
+                )
+            )
         for p, r in zip(paths, got, strict=True):
             want = det.predict_bytes(p.read_bytes())
             assert [d["name"] for d in r["detections"]] == want.names

@@ -4,6 +4,7 @@ Two groups:
 * the generator itself, on a reduced set in temp dirs (determinism, --check);
 * physical plausibility of the committed data set in sample_data/.
 """
+
 from __future__ import annotations
 
 import csv
@@ -87,7 +88,9 @@ def test_reduced_generation_is_deterministic(two_runs):
         elif f.endswith(".mp4"):
             fa, fb = _frames(pa), _frames(pb)
             assert len(fa) == len(fb) > 10, f
-            diff = max(float(np.mean(np.abs(x.astype(int) - y.astype(int)))) for x, y in zip(fa, fb, strict=True))
+            diff = max(
+                float(np.mean(np.abs(x.astype(int) - y.astype(int)))) for x, y in zip(fa, fb, strict=True)
+            )
             assert diff < 1.0, f
         else:
             pytest.fail(f"unexpected file type {f}")
@@ -174,8 +177,7 @@ def by_profile(profile: str) -> list[str]:
 def test_committed_set_is_complete_and_small():
     assert len(SESSIONS) == 5
     manifest = json.loads((DATA / "manifest.json").read_text())
-    on_disk = [f for f in _files(DATA)
-               if f.startswith(("sessions/", "inspection/"))]
+    on_disk = [f for f in _files(DATA) if f.startswith(("sessions/", "inspection/"))]
     assert sorted(manifest["files"]) == on_disk
     total = sum((DATA / f).stat().st_size for f in on_disk) + (DATA / "manifest.json").stat().st_size
     assert total <= 10_000_000, total
@@ -191,15 +193,28 @@ def test_committed_set_is_complete_and_small():
 @pytest.mark.parametrize("key", [p.name for p in SESSIONS])
 def test_session_metadata_and_offsets(key):
     m = meta(key)
-    for field in ("session_key", "technician", "skill_level", "site", "line", "station", "process",
-                  "task", "started_at", "cameras", "devices"):
+    for field in (
+        "session_key",
+        "technician",
+        "skill_level",
+        "site",
+        "line",
+        "station",
+        "process",
+        "task",
+        "started_at",
+        "cameras",
+        "devices",
+    ):
         assert field in m, field
     assert m["session_key"] == key
     assert re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+-[a-z]+", m["technician"])
     offsets = [d["clock_offset_s"] for d in m["devices"]] + [c["clock_offset_s"] for c in m["cameras"]]
     assert len(set(offsets)) == len(offsets)
     assert all(abs(o) >= 0.1 for o in offsets)
-    assert {d["name"]: d["clock_offset_s"] for d in m["devices"]}.items() <= truth(key)["clock_offsets_s"].items()
+    assert {d["name"]: d["clock_offset_s"] for d in m["devices"]}.items() <= truth(key)[
+        "clock_offsets_s"
+    ].items()
     # the technician's real name lives only in session.yaml
     name = m["technician"]
     for f in (DATA / "sessions" / key).rglob("*"):
@@ -334,7 +349,7 @@ def test_fast_novice_keeps_current_when_hot():
 def _smoothed_voltage(t, v, t0, t1, win=50):
     seg = window(t, v, t0, t1)
     n = len(seg) // win
-    return np.median(seg[:n * win].reshape(n, win), axis=1)
+    return np.median(seg[: n * win].reshape(n, win), axis=1)
 
 
 def test_unstable_arc_novice_voltage_swings_and_current_drift():
@@ -359,8 +374,11 @@ def test_unstable_arc_novice_voltage_swings_and_current_drift():
 
 
 def test_judgments_match_planted_defects():
-    expected = {"expert": {}, "novice_fast_travel": {"segment_3": "NG:undercut"},
-                "novice_unstable_arc": {"segment_2": "NG:porosity"}}
+    expected = {
+        "expert": {},
+        "novice_fast_travel": {"segment_3": "NG:undercut"},
+        "novice_unstable_arc": {"segment_2": "NG:porosity"},
+    }
     for s in SESSIONS:
         key = s.name
         prof = truth(key)["profile"]
@@ -399,7 +417,9 @@ def test_inspection_images_and_boxes():
     assert listed == on_disk
     assert 150 <= sum(f.startswith("images/") for f in listed) <= 200
     assert 60 <= sum(f.startswith("good/") for f in listed) <= 100
-    assert {r["station"] for r in imgs} <= {"st-01", "st-02", "st-03"} and len({r["station"] for r in imgs}) >= 2
+    assert {r["station"] for r in imgs} <= {"st-01", "st-02", "st-03"} and len(
+        {r["station"] for r in imgs}
+    ) >= 2
     for r in imgs[::17]:
         im = cv2.imread(str(idir / r["image"]))
         assert im.shape[1] == int(r["width"]) and im.shape[0] == int(r["height"])

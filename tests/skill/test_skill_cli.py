@@ -35,7 +35,9 @@ def test_skill_cli(cli, skill_ds, tmp_path: Path) -> None:  # type: ignore[no-un
     runner, app = cli
     ds, ids = skill_ds
     d = ["--dataset", str(ds.root)]
-    r = runner.invoke(app, ["skill", "build", "--process", "mig_butt_weld", "--name", "cli-skill", "--json", *d])
+    r = runner.invoke(
+        app, ["skill", "build", "--process", "mig_butt_weld", "--name", "cli-skill", "--json", *d]
+    )
     assert r.exit_code == 0, r.output
     built = json.loads(r.stdout.strip().splitlines()[-1])
     assert built["name"] == "cli-skill" and built["metrics"]["sessions"] == 3

@@ -25,10 +25,18 @@ def _expert(i: int) -> SessionSignals:
     t50 = T0 + np.arange(0, 6.0, 0.02)
     spd = 5 + rng.normal(0, 0.05, len(t50))
     us = lambda x: np.rint(x * 1e6).astype(np.int64)  # noqa: E731
-    events = [{"ts": int((T0 + 0.0) * 1e6), "kind": "step_start", "name": "weld"},
-              {"ts": int((T0 + 6.0) * 1e6), "kind": "step_end", "name": "weld"}]
-    return SessionSignals(f"x{i}", {"arc_current_A": (us(t), cur), "travel_speed_mm_s": (us(t50), spd)}, events,
-                          "test_weld", "expert", {"arc_current_A": "A", "travel_speed_mm_s": "mm/s"})
+    events = [
+        {"ts": int((T0 + 0.0) * 1e6), "kind": "step_start", "name": "weld"},
+        {"ts": int((T0 + 6.0) * 1e6), "kind": "step_end", "name": "weld"},
+    ]
+    return SessionSignals(
+        f"x{i}",
+        {"arc_current_A": (us(t), cur), "travel_speed_mm_s": (us(t50), spd)},
+        events,
+        "test_weld",
+        "expert",
+        {"arc_current_A": "A", "travel_speed_mm_s": "mm/s"},
+    )
 
 
 def _serve(dataset: Path):  # type: ignore[no-untyped-def]
@@ -59,16 +67,30 @@ def test_live_alert_over_http(tmp_path: Path) -> None:
 
     ds = Dataset.create(tmp_path / "ds")
     prof = profile_from_sessions([_expert(i) for i in range(3)], SkillProfileConfig(name="p"))
-    with ModelRegistry(ds.models_dir).publish(ModelManifest(name="test-skill", task="skill_profile",
-                                                            outputs={"process": "test_weld"})) as d:
+    with ModelRegistry(ds.models_dir).publish(
+        ModelManifest(name="test-skill", task="skill_profile", outputs={"process": "test_weld"})
+    ) as d:
         prof.save(d)
     url, server, th = _serve(ds.root)
     rec = {"X-API-Key": "k-rec"}
     try:
         with httpx.Client(base_url=url, timeout=10) as c:
-            r = c.post("/v1/sessions", headers=rec, json={
-                "session_key": "live-1", "process": "test_weld", "started_at": "2026-03-02T08:00:00Z",
-                "devices": [{"name": "ps", "clock_offset_s": 0.0, "channels": [{"name": "arc_current_A", "rate_hz": 1000}]}]})
+            r = c.post(
+                "/v1/sessions",
+                headers=rec,
+                json={
+                    "session_key": "live-1",
+                    "process": "test_weld",
+                    "started_at": "2026-03-02T08:00:00Z",
+                    "devices": [
+                        {
+                            "name": "ps",
+                            "clock_offset_s": 0.0,
+                            "channels": [{"name": "arc_current_A", "rate_hz": 1000}],
+                        }
+                    ],
+                },
+            )
             assert r.status_code == 201, r.text
             sid = r.json()["session_id"]
             # unauthenticated live stream is refused
@@ -77,7 +99,10 @@ def test_live_alert_over_http(tmp_path: Path) -> None:
             ready = threading.Event()
 
             def listen() -> None:
-                with httpx.Client(base_url=url, timeout=30) as lc, lc.stream("GET", f"/v1/skill/live/{sid}", headers=rec) as resp:
+                with (
+                    httpx.Client(base_url=url, timeout=30) as lc,
+                    lc.stream("GET", f"/v1/skill/live/{sid}", headers=rec) as resp,
+                ):
                     assert resp.status_code == 200
                     event = None
                     for line in resp.iter_lines():
@@ -94,8 +119,11 @@ def test_live_alert_over_http(tmp_path: Path) -> None:
             lt = threading.Thread(target=listen, daemon=True)
             lt.start()
             assert ready.wait(10), "live stream did not open"
-            r = c.post(f"/v1/sessions/{sid}/events?seq=0", headers=rec,
-                       json={"events": [{"ts": T0, "kind": "step_start", "name": "weld"}]})
+            r = c.post(
+                f"/v1/sessions/{sid}/events?seq=0",
+                headers=rec,
+                json={"events": [{"ts": T0, "kind": "step_start", "name": "weld"}]},
+            )
             assert r.status_code in (200, 201), r.text
             # 1 kHz in 50 ms batches, paced in real time: 1.5 s normal, then current 25 % high (3 times)
             rng = np.random.default_rng(9)
@@ -106,8 +134,11 @@ def test_live_alert_over_http(tmp_path: Path) -> None:
                 high = (30 <= k < 45) or (55 <= k < 70) or (75 <= k < 90)
                 v = (200.0 if high else 160.0) + rng.normal(0, 1.5, 50)
                 sent[k] = time.perf_counter()
-                r = c.post(f"/v1/sessions/{sid}/sensors/ps?seq={k}", headers=rec,
-                           json={"t": t.tolist(), "channels": {"arc_current_A": v.tolist()}})
+                r = c.post(
+                    f"/v1/sessions/{sid}/sensors/ps?seq={k}",
+                    headers=rec,
+                    json={"t": t.tolist(), "channels": {"arc_current_A": v.tolist()}},
+                )
                 assert r.status_code in (200, 201), r.text
                 time.sleep(max(0.0, start + (k + 1) * 0.05 - time.perf_counter()))
             lt.join(10)

@@ -16,11 +16,15 @@ def test_coaching_report_of_a_novice(skill_ds, tmp_path: Path) -> None:  # type:
     from jangin.training._skill import SkillProfileConfig, profile_from_sessions
 
     ds, ids = skill_ds
-    prof = profile_from_sessions([read_session(ds, ids[k]) for k in ("weld-01", "weld-03", "weld-05")],
-                                 SkillProfileConfig(process="mig_butt_weld"))
+    prof = profile_from_sessions(
+        [read_session(ds, ids[k]) for k in ("weld-01", "weld-03", "weld-05")],
+        SkillProfileConfig(process="mig_butt_weld"),
+    )
     sig = read_session(ds, ids["weld-02"])
     sc = score_session(prof, sig, profile_name="sk:v1")
-    path, _ = write_report(ds, ids["weld-02"], tmp_path / "r.html", profile=("sk:v1", prof), score=sc, sig=sig)
+    path, _ = write_report(
+        ds, ids["weld-02"], tmp_path / "r.html", profile=("sk:v1", prof), score=sc, sig=sig
+    )
     page = path.read_text()
     assert page.startswith("<!doctype html>")
     # self-contained: nothing fetched from anywhere

@@ -53,7 +53,9 @@ def test_novices_against_expert_profile(sample) -> None:  # type: ignore[no-unty
     assert precision >= 0.9
     assert recall >= 0.9
     texts = [r["text"] for r in relate_outcomes(scored)]
-    assert any("travel_speed_mm_s above band in segment_3 preceded 1 of 1 undercut" in t for t in texts), texts
+    assert any("travel_speed_mm_s above band in segment_3 preceded 1 of 1 undercut" in t for t in texts), (
+        texts
+    )
     assert any("arc_current_A unsteady in segment_2 preceded 1 of 1 porosity" in t for t in texts), texts
     weld02 = next(sc for sc, sig in scored if sig.session_id == s["weld-02"][0].session_id)
     assert [a.channel for a in weld02.missed] == ["arc_current_A"]
@@ -103,8 +105,13 @@ def test_profile_roundtrip_and_registry(tmp_path: Path) -> None:
     from jangin.core.skill import Band, SkillProfile, StepProfile
     from jangin.inference._skill import load_profile
 
-    prof = SkillProfile("p", {"a": {"unit": "A", "role": "scored"}}, [StepProfile("s", 0, [1.0, 2.0])],
-                        {("s", "a"): Band(np.zeros(10), -np.ones(10), np.ones(10))}, n_points=10)
+    prof = SkillProfile(
+        "p",
+        {"a": {"unit": "A", "role": "scored"}},
+        [StepProfile("s", 0, [1.0, 2.0])],
+        {("s", "a"): Band(np.zeros(10), -np.ones(10), np.ones(10))},
+        n_points=10,
+    )
     reg = ModelRegistry(tmp_path)
     with reg.publish(ModelManifest(name="sk", task="skill_profile", dataset_snapshot={"sessions": 1})) as d:
         prof.save(d)

@@ -39,7 +39,11 @@ def test_onnx_runtime_telemetry_stays_off(trained: dict[str, Any], tmp_path: Pat
     env.pop("ORT_DISABLE_TELEMETRY", None)
     image = trained["data"].images("test")[0]
     r = subprocess.run(
-        [sys.executable, "-c", code, str(trained["registry"].root), str(image)], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code, str(trained["registry"].root), str(image)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "cache" / "Microsoft").exists() and not (tmp_path / ".cache").exists()
@@ -165,7 +169,9 @@ def test_weights_are_never_downloaded(trained: dict[str, Any], tmp_path: Path, n
     assert network_guard == []
 
 
-def test_an_interrupted_run_resumes_from_its_last_epoch(synth: Any, tmp_path: Path, network_guard: list) -> None:
+def test_an_interrupted_run_resumes_from_its_last_epoch(
+    synth: Any, tmp_path: Path, network_guard: list
+) -> None:
     """A run cut after its first of 3 epochs (the progress callback raises, as a power cut would end
     it) continues with resume=True at epoch 2, publishes a version trained for 3 epochs, and a
     finished run is not resumable."""
@@ -175,7 +181,14 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(synth: Any, tmp_path: Pa
     ds = synth.make_detection_dataset(tmp_path / "ds")
     data = build_detection_set(ds, cache_dir=tmp_path / "cache")
     registry = ModelRegistry(ds.models_dir)
-    kw: dict[str, Any] = {"registry": registry, "name": "cut", "epochs": 3, "imgsz": 64, "batch": 8, "work_dir": tmp_path / "work"}
+    kw: dict[str, Any] = {
+        "registry": registry,
+        "name": "cut",
+        "epochs": 3,
+        "imgsz": 64,
+        "batch": 8,
+        "work_dir": tmp_path / "work",
+    }
 
     def power_cut(task: str, done: int, total: int | None) -> None:
         if task == "train cut" and done == 1:

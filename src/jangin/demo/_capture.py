@@ -18,7 +18,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_http_ingest(ds_root: Path, session_dir: Path, settings: Any, *, timeout_s: float = 600.0) -> dict[str, Any]:
+def demo_http_ingest(
+    ds_root: Path, session_dir: Path, settings: Any, *, timeout_s: float = 600.0
+) -> dict[str, Any]:
     """Start the API on a free loopback port (uvicorn in a thread), upload ``session_dir`` (create,
     sensor batches, events, chunked video, finish), wait for processing and stop the server.
 
@@ -45,10 +47,14 @@ def demo_http_ingest(ds_root: Path, session_dir: Path, settings: Any, *, timeout
     from jangin.core.server import create_app
 
     key = secrets.token_hex(16)
-    cfg = settings.model_copy(update={"api_keys": {**settings.api_keys, key: "recorder"}, "dataset": Path(ds_root)})
+    cfg = settings.model_copy(
+        update={"api_keys": {**settings.api_keys, key: "recorder"}, "dataset": Path(ds_root)}
+    )
     app = create_app(cfg, routers=[], extra=[register])
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, name="jangin-demo-ingest", daemon=True)
     t0 = time.perf_counter()
     thread.start()
@@ -60,7 +66,13 @@ def demo_http_ingest(ds_root: Path, session_dir: Path, settings: Any, *, timeout
             time.sleep(0.05)
         with IngestClient(f"http://127.0.0.1:{port}", key) as client:
             t1 = time.perf_counter()
-            sid, counts = upload_session(client, Path(session_dir), batch_s=1.0, chunk_size=256 * 1024, estimate=("power_source", "torch_cam"))
+            sid, counts = upload_session(
+                client,
+                Path(session_dir),
+                batch_s=1.0,
+                chunk_size=256 * 1024,
+                estimate=("power_source", "torch_cam"),
+            )
             t2 = time.perf_counter()
             status = client.wait(sid, timeout_s=timeout_s)
             t3 = time.perf_counter()

@@ -62,7 +62,9 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="jangin-demo-serve")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="jangin-demo-serve"
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
@@ -77,8 +79,12 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
             for i, (source, data) in enumerate(images):
                 ctype = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
                 t = time.perf_counter()
-                r = c.post("/v1/inspect", content=data, headers={"Content-Type": ctype},
-                           params={"station": "line-A" if i % 2 == 0 else "line-B", "camera": "still"})
+                r = c.post(
+                    "/v1/inspect",
+                    content=data,
+                    headers={"Content-Type": ctype},
+                    params={"station": "line-A" if i % 2 == 0 else "line-B", "camera": "still"},
+                )
                 wall.append((time.perf_counter() - t) * 1e3)
                 r.raise_for_status()
                 results.append({**r.json(), "source": source})
@@ -90,8 +96,10 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
                     verdict, comment = ("OK" if x["verdict"] != "OK" else "NG"), "demo: override"
                 else:
                     verdict, comment = ("NG" if x["verdict"] != "OK" else "OK"), "demo: confirmed"
-                rv = c.post(f"/v1/inspections/{x['inspection_id']}/review",
-                            json={"verdict": verdict, "comment": comment, "reviewer": "demo quality engineer"})
+                rv = c.post(
+                    f"/v1/inspections/{x['inspection_id']}/review",
+                    json={"verdict": verdict, "comment": comment, "reviewer": "demo quality engineer"},
+                )
                 rv.raise_for_status()
                 reviews.append(rv.json())
             every = max(3, len(results) // 16)
@@ -113,17 +121,33 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
         "model": model_name,
         "images": len(results),
         "counts": dict(Counter(x["verdict"] for x in results)),
-        "latency_ms": {"client_p50": _pct(wall, 50), "client_p99": _pct(wall, 99), "server_p50": _pct(server_ms, 50),
-                       "server_p99": _pct(server_ms, 99), "client_mean": statistics.fmean(wall) if wall else None},
-        "reviews": [{k: r[k] for k in ("inspection_id", "model_verdict", "verdict", "comment", "label_id")} for r in reviews],
-        "overrides": sum(r["model_verdict"] != "DOUBTFUL" and r["verdict"] != r["model_verdict"] for r in reviews),
+        "latency_ms": {
+            "client_p50": _pct(wall, 50),
+            "client_p99": _pct(wall, 99),
+            "server_p50": _pct(server_ms, 50),
+            "server_p99": _pct(server_ms, 99),
+            "client_mean": statistics.fmean(wall) if wall else None,
+        },
+        "reviews": [
+            {k: r[k] for k in ("inspection_id", "model_verdict", "verdict", "comment", "label_id")}
+            for r in reviews
+        ],
+        "overrides": sum(
+            r["model_verdict"] != "DOUBTFUL" and r["verdict"] != r["model_verdict"] for r in reviews
+        ),
         "precision": precision,
         "drift": drift,
         "chart_subgroup": every,
         "paths": paths,
-        "urls": {"review_page": f"{url}/review", "charts_api": f"{url}/v1/quality/charts", "served_until_demo_end": True},
-        "serve_command": (f"JANGIN_DATASET={ds.root} JANGIN_API_KEYS='{{\"<key>\": \"engineer\"}}' "
-                          f"JANGIN_INFERENCE_MODEL={model_name} jangin serve  # then open http://127.0.0.1:8000/review?api_key=<key>"),
+        "urls": {
+            "review_page": f"{url}/review",
+            "charts_api": f"{url}/v1/quality/charts",
+            "served_until_demo_end": True,
+        },
+        "serve_command": (
+            f'JANGIN_DATASET={ds.root} JANGIN_API_KEYS=\'{{"<key>": "engineer"}}\' '
+            f"JANGIN_INFERENCE_MODEL={model_name} jangin serve  # then open http://127.0.0.1:8000/review?api_key=<key>"
+        ),
     }
     (out_dir / "serve.json").write_text(json.dumps(summary, indent=2, default=str))
     paths["summary"] = str(out_dir / "serve.json")

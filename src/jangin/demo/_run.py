@@ -213,8 +213,10 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     else:
         novices = ", ".join(f"{r['score']:.0f}" for r in skill["sessions"] if not r["loso"])
         experts = ", ".join(f"{r['score']:.0f}" for r in skill["sessions"] if r["loso"])
-        say(f"skill profile {skill['profile']} from {len(skill['experts'])} experts: novice scores {novices} "
-            f"(experts, leave one out: {experts}); coaching reports in {out / 'report' / 'coaching'}")
+        say(
+            f"skill profile {skill['profile']} from {len(skill['experts'])} experts: novice scores {novices} "
+            f"(experts, leave one out: {experts}); coaching reports in {out / 'report' / 'coaching'}"
+        )
 
     # 4. inference: ONNX Runtime scored in-process on the held-out test split, then served over HTTP,
     #    every verdict logged, a few reviewed (one override), control charts drawn --------------
@@ -349,7 +351,9 @@ def _evaluate_test_split(
                 (n, float(s), list(map(float, b))) for n, s, b in zip(p.names, p.scores, p.xyxy, strict=True)
             ],
         }
-        for (fid, img), p in [(x, q.filter(q.scores >= served_conf)) for x, q in zip(images, preds, strict=True)][:12]
+        for (fid, img), p in [
+            (x, q.filter(q.scores >= served_conf)) for x, q in zip(images, preds, strict=True)
+        ][:12]
     ]
     raw = [(f["frame_id"], f["image"]) for f in frames]
     return metrics, examples, raw
@@ -554,11 +558,23 @@ def _write_report(
                     + (" ".join(skill.get("outcomes", [])[:3]))
                 ),
                 "table": [
-                    {k: r[k] for k in ("session_id", "skill_level", "score", "deviations_major", "missed_adjustments")}
+                    {
+                        k: r[k]
+                        for k in (
+                            "session_id",
+                            "skill_level",
+                            "score",
+                            "deviations_major",
+                            "missed_adjustments",
+                        )
+                    }
                     for r in skill.get("sessions", [])
                 ],
                 "links": [
-                    (f"coaching report {r['session_id']} ({r['skill_level']}, score {r['score']:.0f})", f"coaching/{r['report']}")
+                    (
+                        f"coaching report {r['session_id']} ({r['skill_level']}, score {r['score']:.0f})",
+                        f"coaching/{r['report']}",
+                    )
                     for r in skill.get("sessions", [])
                     if r.get("report")
                 ],

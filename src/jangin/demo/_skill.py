@@ -69,9 +69,18 @@ def demo_skill(
         else:
             sc = score_session(prof, sigs[sid], profile_name=ref)
             scored.append((sc, sigs[sid]))
-        out.append({"session_id": sid, "skill_level": level, "score": round(sc.score, 1),
-                    "deviations_major": sum(1 for d in sc.deviations if d.severity != "minor"),
-                    "missed_adjustments": len(sc.missed), "loso": sid in experts, "report": None, "_score": sc})
+        out.append(
+            {
+                "session_id": sid,
+                "skill_level": level,
+                "score": round(sc.score, 1),
+                "deviations_major": sum(1 for d in sc.deviations if d.severity != "minor"),
+                "missed_adjustments": len(sc.missed),
+                "loso": sid in experts,
+                "report": None,
+                "_score": sc,
+            }
+        )
     progress("skill scores", len(sessions), len(sessions))
     outcomes = relate_outcomes(scored)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,11 +88,25 @@ def demo_skill(
         sc = row.pop("_score")
         if row["loso"]:
             continue
-        path, _ = write_report(ds, row["session_id"], out_dir / f"{row['session_id']}.html", profile=(ref, prof),
-                               outcomes=outcomes, score=sc, sig=sigs[row["session_id"]])
+        path, _ = write_report(
+            ds,
+            row["session_id"],
+            out_dir / f"{row['session_id']}.html",
+            profile=(ref, prof),
+            outcomes=outcomes,
+            score=sc,
+            sig=sigs[row["session_id"]],
+        )
         row["report"] = path.name
     score_s = time.perf_counter() - t
     log.info("skill profile %s: %d sessions scored in %.1f s", ref, len(out), score_s)
-    return {"profile": ref, "process": process, "experts": experts, "sessions": out,
-            "adjustments": mv.manifest.extra.get("adjustments", []),
-            "outcomes": [r["text"] for r in outcomes], "build_s": round(build_s, 2), "score_s": round(score_s, 2)}
+    return {
+        "profile": ref,
+        "process": process,
+        "experts": experts,
+        "sessions": out,
+        "adjustments": mv.manifest.extra.get("adjustments", []),
+        "outcomes": [r["text"] for r in outcomes],
+        "build_s": round(build_s, 2),
+        "score_s": round(score_s, 2),
+    }

@@ -54,10 +54,16 @@ def align_session(
             filters.append(("camera", "=", camera))
         fr = ds.read("frames", columns=["frame_id", "ts"], filters=filters).sort_by("ts")
         if fr.num_rows == 0:
-            raise NotFoundError(f"session {session_id} has no frames{f' of camera {camera}' if camera else ''}")
+            raise NotFoundError(
+                f"session {session_id} has no frames{f' of camera {camera}' if camera else ''}"
+            )
         times = fr.column("ts").cast(pa.int64()).to_numpy()
-        out = read_aligned(ds, session_id, channels=channels, at=times, method=method, tolerance_s=tolerance_s)
+        out = read_aligned(
+            ds, session_id, channels=channels, at=times, method=method, tolerance_s=tolerance_s
+        )
         return out.add_column(0, "frame_id", fr.column("frame_id"))
     if at is not None:
         return read_aligned(ds, session_id, channels=channels, at=at, method=method, tolerance_s=tolerance_s)
-    return read_aligned(ds, session_id, channels=channels, rate_hz=rate_hz, method=method, tolerance_s=tolerance_s)
+    return read_aligned(
+        ds, session_id, channels=channels, rate_hz=rate_hz, method=method, tolerance_s=tolerance_s
+    )

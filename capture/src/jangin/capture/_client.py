@@ -38,7 +38,9 @@ class IngestClient:
     def __init__(self, base_url: str, api_key: str, *, retries: int = 5, timeout_s: float = 30.0) -> None:
         import httpx
 
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers={"X-API-Key": api_key}, timeout=timeout_s)
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers={"X-API-Key": api_key}, timeout=timeout_s
+        )
         self.retries = retries
 
     def close(self) -> None:
@@ -69,7 +71,9 @@ class IngestClient:
 
     def _ok(self, r: Any) -> Any:
         if r.status_code >= 400:
-            raise CaptureError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {r.text[:300]}")
+            raise CaptureError(
+                f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {r.text[:300]}"
+            )
         return r.json()
 
     def create_session(self, **meta: Any) -> str:
@@ -77,32 +81,88 @@ class IngestClient:
         body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in meta.items()}
         return str(self._ok(self._retry(lambda: self._http.post("/v1/sessions", json=body)))["session_id"])
 
-    def send_sensors(self, session_id: str, device: str, seq: int, t: np.ndarray, channels: dict[str, np.ndarray], *, arrow: bool = True) -> dict[str, Any]:
+    def send_sensors(
+        self,
+        session_id: str,
+        device: str,
+        seq: int,
+        t: np.ndarray,
+        channels: dict[str, np.ndarray],
+        *,
+        arrow: bool = True,
+    ) -> dict[str, Any]:
         """Send one batch: device times ``t`` (unix seconds) and channel values."""
         if arrow:
             import pyarrow as pa
 
-            table = pa.table({"t": pa.array(np.asarray(t, np.float64)), **{k: pa.array(np.asarray(v, np.float64)) for k, v in channels.items()}})
+            table = pa.table(
+                {
+                    "t": pa.array(np.asarray(t, np.float64)),
+                    **{k: pa.array(np.asarray(v, np.float64)) for k, v in channels.items()},
+                }
+            )
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as w:
                 w.write_table(table)
             data = sink.getvalue().to_pybytes()
             headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
-            return dict(self._ok(self._retry(lambda: self._http.post(
-                f"/v1/sessions/{session_id}/sensors/{device}", params={"seq": seq}, content=data, headers=headers))))
-        body = {"t": [float(x) for x in t], "channels": {k: [None if not np.isfinite(x) else float(x) for x in v] for k, v in channels.items()}}
-        return dict(self._ok(self._retry(lambda: self._http.post(f"/v1/sessions/{session_id}/sensors/{device}", params={"seq": seq}, json=body))))
+            return dict(
+                self._ok(
+                    self._retry(
+                        lambda: self._http.post(
+                            f"/v1/sessions/{session_id}/sensors/{device}",
+                            params={"seq": seq},
+                            content=data,
+                            headers=headers,
+                        )
+                    )
+                )
+            )
+        body = {
+            "t": [float(x) for x in t],
+            "channels": {
+                k: [None if not np.isfinite(x) else float(x) for x in v] for k, v in channels.items()
+            },
+        }
+        return dict(
+            self._ok(
+                self._retry(
+                    lambda: self._http.post(
+                        f"/v1/sessions/{session_id}/sensors/{device}", params={"seq": seq}, json=body
+                    )
+                )
+            )
+        )
 
     def send_events(self, session_id: str, seq: int, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Send a batch of events (``ts`` unix seconds on the reference clock, ``kind``, ``name``, …)."""
-        return dict(self._ok(self._retry(lambda: self._http.post(f"/v1/sessions/{session_id}/events", params={"seq": seq}, json={"events": events}))))
+        return dict(
+            self._ok(
+                self._retry(
+                    lambda: self._http.post(
+                        f"/v1/sessions/{session_id}/events", params={"seq": seq}, json={"events": events}
+                    )
+                )
+            )
+        )
 
     def video_offset(self, session_id: str, camera: str) -> int:
         """Bytes of the camera's upload the server has acknowledged."""
-        return int(self._ok(self._retry(lambda: self._http.get(f"/v1/sessions/{session_id}/video/{camera}")))["offset"])
+        return int(
+            self._ok(self._retry(lambda: self._http.get(f"/v1/sessions/{session_id}/video/{camera}")))[
+                "offset"
+            ]
+        )
 
-    def upload_video(self, session_id: str, camera: str, path: Path, *, chunk_size: int = 1 << 20,
-                     max_chunks: int | None = None) -> int:
+    def upload_video(
+        self,
+        session_id: str,
+        camera: str,
+        path: Path,
+        *,
+        chunk_size: int = 1 << 20,
+        max_chunks: int | None = None,
+    ) -> int:
         """Upload ``path`` in chunks, resuming at the server's offset; completes it when all is sent.
 
         Args:
@@ -120,9 +180,16 @@ class IngestClient:
                     return offset
                 f.seek(offset)
                 chunk = f.read(chunk_size)
-                headers = {"Upload-Offset": str(offset), "X-Chunk-Sha256": hashlib.sha256(chunk).hexdigest(),
-                           "Content-Type": "application/offset+octet-stream"}
-                r = self._retry(lambda: self._http.patch(f"/v1/sessions/{session_id}/video/{camera}", content=chunk, headers=headers))  # noqa: B023
+                headers = {
+                    "Upload-Offset": str(offset),
+                    "X-Chunk-Sha256": hashlib.sha256(chunk).hexdigest(),
+                    "Content-Type": "application/offset+octet-stream",
+                }
+                r = self._retry(
+                    lambda chunk=chunk, headers=headers: self._http.patch(
+                        f"/v1/sessions/{session_id}/video/{camera}", content=chunk, headers=headers
+                    )
+                )
                 if r.status_code == 409 and "offset" in r.json():
                     offset = int(r.json()["offset"])  # the server knows better: resume there
                     continue
@@ -132,13 +199,21 @@ class IngestClient:
         with open(path, "rb") as f:
             while b := f.read(1 << 20):
                 h.update(b)
-        self._ok(self._retry(lambda: self._http.post(f"/v1/sessions/{session_id}/video/{camera}/complete",
-                                                     json={"size": size, "sha256": h.hexdigest()})))
+        self._ok(
+            self._retry(
+                lambda: self._http.post(
+                    f"/v1/sessions/{session_id}/video/{camera}/complete",
+                    json={"size": size, "sha256": h.hexdigest()},
+                )
+            )
+        )
         return offset
 
     def finish(self, session_id: str, **opts: Any) -> dict[str, Any]:
         """Finish the session; processing starts in the background."""
-        return dict(self._ok(self._retry(lambda: self._http.post(f"/v1/sessions/{session_id}/finish", json=opts))))
+        return dict(
+            self._ok(self._retry(lambda: self._http.post(f"/v1/sessions/{session_id}/finish", json=opts)))
+        )
 
     def status(self, session_id: str) -> dict[str, Any]:
         return dict(self._ok(self._retry(lambda: self._http.get(f"/v1/sessions/{session_id}"))))
@@ -159,8 +234,15 @@ class IngestClient:
             time.sleep(poll_s)
 
 
-def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.0, chunk_size: int = 1 << 20,
-                   estimate: tuple[str, ...] = (), frame_interval_s: float = 1.0) -> tuple[str, dict[str, int]]:
+def upload_session(
+    client: IngestClient,
+    directory: Path,
+    *,
+    batch_s: float = 1.0,
+    chunk_size: int = 1 << 20,
+    estimate: tuple[str, ...] = (),
+    frame_interval_s: float = 1.0,
+) -> tuple[str, dict[str, int]]:
     """Send a recorded session folder (``session.yaml`` + files) as a recording app would: create,
     sensor batches of ``batch_s`` seconds per device, events, chunked video, finish.
 
@@ -179,18 +261,40 @@ def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.
     m = load_manifest(directory / "session.yaml")
     devices = []
     for d in m.devices:
-        devices.append({"name": d.name, "kind": d.kind, "clock_offset_s": None if d.name in estimate else d.clock_offset_s,
-                        "sync_channel": d.sync_channel,
-                        "channels": [{"name": c.name, "unit": c.unit, "rate_hz": c.rate_hz} for c in d.channels]})
-    cameras = [{"name": c.name, "clock_offset_s": None if c.name in estimate else c.clock_offset_s} for c in m.cameras]
-    sid = client.create_session(session_key=m.session_key, technician=m.technician, skill_level=m.skill_level, site=m.site,
-                                line=m.line, station=m.station, process=m.process, task=m.task, started_at=m.started_at,
-                                devices=devices, cameras=cameras)
+        devices.append(
+            {
+                "name": d.name,
+                "kind": d.kind,
+                "clock_offset_s": None if d.name in estimate else d.clock_offset_s,
+                "sync_channel": d.sync_channel,
+                "channels": [{"name": c.name, "unit": c.unit, "rate_hz": c.rate_hz} for c in d.channels],
+            }
+        )
+    cameras = [
+        {"name": c.name, "clock_offset_s": None if c.name in estimate else c.clock_offset_s}
+        for c in m.cameras
+    ]
+    sid = client.create_session(
+        session_key=m.session_key,
+        technician=m.technician,
+        skill_level=m.skill_level,
+        site=m.site,
+        line=m.line,
+        station=m.station,
+        process=m.process,
+        task=m.task,
+        started_at=m.started_at,
+        devices=devices,
+        cameras=cameras,
+    )
     counts = {"batches": 0, "samples": 0, "events": 0, "video_bytes": 0}
     for d in m.devices:
         table = _read_table(directory / d.file)
         t = table.column(d.time_column).to_numpy().astype(np.float64)
-        cols = {c.name: table.column(c.column).to_numpy(zero_copy_only=False).astype(np.float64) for c in d.channels}
+        cols = {
+            c.name: table.column(c.column).to_numpy(zero_copy_only=False).astype(np.float64)
+            for c in d.channels
+        }
         edges = np.searchsorted(t, np.arange(t[0], t[-1] + batch_s, batch_s))
         for seq, (a, b) in enumerate(itertools.pairwise(edges)):
             if b > a:
@@ -200,10 +304,18 @@ def upload_session(client: IngestClient, directory: Path, *, batch_s: float = 1.
     if m.events and (directory / m.events).is_file():
         with open(directory / m.events, newline="") as f:
             rows = list(csv.DictReader(f))
-        events = [{"ts": float(r["timestamp"]), "kind": r["kind"], "name": r.get("name") or None, "value": r.get("value") or None,
-                   "author": r.get("author") or None,
-                   "segment_start": float(r["segment_start"]) if r.get("segment_start") else None,
-                   "segment_end": float(r["segment_end"]) if r.get("segment_end") else None} for r in rows]
+        events = [
+            {
+                "ts": float(r["timestamp"]),
+                "kind": r["kind"],
+                "name": r.get("name") or None,
+                "value": r.get("value") or None,
+                "author": r.get("author") or None,
+                "segment_start": float(r["segment_start"]) if r.get("segment_start") else None,
+                "segment_end": float(r["segment_end"]) if r.get("segment_end") else None,
+            }
+            for r in rows
+        ]
         for seq in range(0, len(events), 50):
             client.send_events(sid, seq // 50, events[seq : seq + 50])
         counts["events"] = len(events)

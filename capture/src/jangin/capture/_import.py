@@ -76,7 +76,9 @@ def read_events(path: Path, session_id: str) -> list[dict[str, Any]]:
         for i, r in enumerate(reader, start=2):
             kind = (r.get("kind") or "").strip()
             if kind not in EVENT_KINDS:
-                raise CaptureError(f"{path}: row {i}: unknown event kind {kind!r} (expected one of {', '.join(sorted(EVENT_KINDS))})")
+                raise CaptureError(
+                    f"{path}: row {i}: unknown event kind {kind!r} (expected one of {', '.join(sorted(EVENT_KINDS))})"
+                )
             ts = _parse_time(path, i, r["timestamp"])
             rows.append(
                 {
@@ -87,7 +89,9 @@ def read_events(path: Path, session_id: str) -> list[dict[str, Any]]:
                     "name": r.get("name") or None,
                     "value": r.get("value") or None,
                     "author": r.get("author") or None,
-                    "segment_start": _parse_time(path, i, r["segment_start"]) if r.get("segment_start") else None,
+                    "segment_start": _parse_time(path, i, r["segment_start"])
+                    if r.get("segment_start")
+                    else None,
                     "segment_end": _parse_time(path, i, r["segment_end"]) if r.get("segment_end") else None,
                 }
             )
@@ -173,7 +177,9 @@ def import_session(
         result.skipped = True
         return result
     if not deidentify:
-        log.warning("session %s: face blurring is OFF (explicit opt-out); stored frames may show faces", m.session_key)
+        log.warning(
+            "session %s: face blurring is OFF (explicit opt-out); stored frames may show faces", m.session_key
+        )
 
     # 1. Read and validate everything first (events first: the sync event sets missing offsets).
     events = read_events(directory / m.events, sid) if m.events and (directory / m.events).is_file() else []
@@ -183,18 +189,31 @@ def import_session(
     sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
     sensor_tables = []
     for lf in m.long_files:
-        table, rep = read_long(directory / lf.file, sid, devices={d.name: d for d in m.devices}, column_map=lf.column_map,
-                               time_unit=lf.time_unit, policy=policy)
+        table, rep = read_long(
+            directory / lf.file,
+            sid,
+            devices={d.name: d for d in m.devices},
+            column_map=lf.column_map,
+            time_unit=lf.time_unit,
+            policy=policy,
+        )
         sensor_tables.append(table)
         result.sensors.append(rep)
         result.samples += rep.samples
     for dev in m.devices:
         if dev.file is None:
-            result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given" if dev.clock_offset_s is not None else "none")
+            result.offsets[dev.name] = (
+                float(dev.clock_offset_s or 0.0),
+                "given" if dev.clock_offset_s is not None else "none",
+            )
             continue
         given = dev.clock_offset_s is not None
-        table, rep = read_device(directory / dev.file, dev if given else dev.model_copy(update={"clock_offset_s": 0.0}), sid,
-                                 policy=policy)
+        table, rep = read_device(
+            directory / dev.file,
+            dev if given else dev.model_copy(update={"clock_offset_s": 0.0}),
+            sid,
+            policy=policy,
+        )
         if given:
             result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given")
         else:
@@ -214,9 +233,18 @@ def import_session(
         else:
             result.offsets[cam.name] = _estimate_video_offset(directory / cam.file, video_start, sync)
         cam_frames, cam_media, faces = camera_rows(
-            sid, cam.name, directory / cam.file, video_start=video_start, offset_s=result.offsets[cam.name][0],
-            events=events, frame_interval_s=frame_interval_s, blur=blur, source_uri=str(Path(m.session_key) / cam.file),
-            station=m.station, progress=progress, task=f"frames {m.session_key}",
+            sid,
+            cam.name,
+            directory / cam.file,
+            video_start=video_start,
+            offset_s=result.offsets[cam.name][0],
+            events=events,
+            frame_interval_s=frame_interval_s,
+            blur=blur,
+            source_uri=str(Path(m.session_key) / cam.file),
+            station=m.station,
+            progress=progress,
+            task=f"frames {m.session_key}",
         )
         frames += cam_frames
         result.faces_blurred += faces
@@ -238,7 +266,11 @@ def import_session(
             store_video(ds, directory / cam.file, row, blur=blur, detect_hz=video_detect_hz)
         if media:
             ds.append("media", media, txn=txn)
-        ds.append("sessions", [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)], txn=txn)
+        ds.append(
+            "sessions",
+            [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)],
+            txn=txn,
+        )
     except JanginError:
         raise
     return result
@@ -270,7 +302,11 @@ def camera_rows(
     """
     info = probe_video(path)
     offset = timedelta(seconds=offset_s)
-    around = [((e["ts"] - video_start - offset).total_seconds()) for e in events if e["kind"] in ("adjustment", "judgment", "sync")]
+    around = [
+        ((e["ts"] - video_start - offset).total_seconds())
+        for e in events
+        if e["kind"] in ("adjustment", "judgment", "sync")
+    ]
     total = max(1, int(info.duration_s / frame_interval_s))
     frames: list[dict[str, Any]] = []
     faces = 0
@@ -299,7 +335,9 @@ def camera_rows(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jangin-frames") as pool:
         futures = []
-        for n, fr in enumerate(sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=None), start=1):
+        for n, fr in enumerate(
+            sample_frames(info, interval_s=frame_interval_s, around_s=around, blur=None), start=1
+        ):
             progress(task, min(n, total), total)
             futures.append(pool.submit(finish, fr))
         for fut in futures:
@@ -325,7 +363,9 @@ def camera_rows(
     return frames, media, faces
 
 
-def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlurrer | None, detect_hz: float = 2.0) -> None:
+def store_video(
+    ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlurrer | None, detect_hz: float = 2.0
+) -> None:
     """Put a video under the dataset's ``media/`` (at ``media['uri']``) and set its ``sha256``.
 
     With ``blur``, the stored file is re-encoded with every face blurred (``deidentified``); without
@@ -338,7 +378,12 @@ def store_video(ds: Dataset, src: Path, media: dict[str, Any], *, blur: FaceBlur
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     if blur is not None:
         # The whole video is scanned: detect on a 640 px copy (faces of ~50 px at 720p still found).
-        deidentify_video(src, tmp, FaceBlurrer(min_size=blur.min_size, max_side=min(blur.max_side, 640)), detect_hz=detect_hz)
+        deidentify_video(
+            src,
+            tmp,
+            FaceBlurrer(min_size=blur.min_size, max_side=min(blur.max_side, 640)),
+            detect_hz=detect_hz,
+        )
     else:
         shutil.copyfile(src, tmp)
     tmp.replace(dst)
@@ -357,7 +402,9 @@ def shift_times(table: pa.Table, offset_s: float) -> pa.Table:
     return table.set_column(i, table.schema.field(i), us.cast(TS))
 
 
-def _estimate_sensor_offset(table: pa.Table, dev: Any, sync: datetime | None, path: Path) -> tuple[float, str]:
+def _estimate_sensor_offset(
+    table: pa.Table, dev: Any, sync: datetime | None, path: Path
+) -> tuple[float, str]:
     import pyarrow.compute as pc
 
     if sync is None:
@@ -366,7 +413,9 @@ def _estimate_sensor_offset(table: pa.Table, dev: Any, sync: datetime | None, pa
     channel = dev.sync_channel or (dev.channels[0].name if dev.channels else None)
     part = table.filter(pc.equal(table.column("channel"), channel)) if channel else table
     t_s = part.column("ts").cast(pa.int64()).to_numpy() / 1e6
-    step = step_time(t_s, part.column("value").to_numpy(zero_copy_only=False), name=f"{path} channel {channel}")
+    step = step_time(
+        t_s, part.column("value").to_numpy(zero_copy_only=False), name=f"{path} channel {channel}"
+    )
     return round(sync.timestamp() - step, 6), f"sync_event:{channel}"
 
 
@@ -505,7 +554,9 @@ def import_stills(
             img, faces = blur(img)
         result.faces_blurred += faces
         # Keep the original bytes when nothing changed, so no JPEG generation loss.
-        jpeg = path.read_bytes() if faces == 0 and path.suffix.lower() in (".jpg", ".jpeg") else encode_jpeg(img)
+        jpeg = (
+            path.read_bytes() if faces == 0 and path.suffix.lower() in (".jpg", ".jpeg") else encode_jpeg(img)
+        )
         h, w = img.shape[:2]
         frames.append(
             {

@@ -47,8 +47,16 @@ class CameraRecorder:
         opener: Builds the capture object (default ``cv2.VideoCapture``); for tests and custom backends.
     """
 
-    def __init__(self, source: str, out: Path, *, fps: float | None = None, reconnect_delay_s: float = 0.2,
-                 max_reconnects: int = 10, opener: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        out: Path,
+        *,
+        fps: float | None = None,
+        reconnect_delay_s: float = 0.2,
+        max_reconnects: int = 10,
+        opener: Callable[[str], Any] | None = None,
+    ) -> None:
         self.source = source
         self.out = Path(out)
         self.fps = fps
@@ -128,7 +136,9 @@ class CameraRecorder:
         stats.seconds = time.monotonic() - t0
         if stats.frames == 0:
             raise CaptureError(f"camera {self.source}: no frame recorded ({stats.failed_opens} failed opens)")
-        self.out.with_suffix(".ts.csv").write_text("frame,unix_s\n" + "".join(f"{i},{t:.6f}\n" for i, t in enumerate(stats.timestamps)))
+        self.out.with_suffix(".ts.csv").write_text(
+            "frame,unix_s\n" + "".join(f"{i},{t:.6f}\n" for i, t in enumerate(stats.timestamps))
+        )
         return stats
 
 
@@ -150,9 +160,19 @@ class MqttSensorSource:
         batch_s: Flush at least this often; ``batch_size``: or when this many samples are waiting.
     """
 
-    def __init__(self, ds: Dataset, session_id: str, *, host: str = "127.0.0.1", port: int = 1883, topic: str = "jangin/sensors/#",
-                 offsets: dict[str, float] | None = None, batch_s: float = 1.0, batch_size: int = 50_000,
-                 client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        ds: Dataset,
+        session_id: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        topic: str = "jangin/sensors/#",
+        offsets: dict[str, float] | None = None,
+        batch_s: float = 1.0,
+        batch_size: int = 50_000,
+        client_id: str | None = None,
+    ) -> None:
         self.ds, self.session_id = ds, session_id
         self.host, self.port, self.topic = host, port, topic
         self.offsets = offsets or {}
@@ -165,7 +185,7 @@ class MqttSensorSource:
         self.samples = 0
         self.batches = 0
         self.bad_messages = 0
-        self._seq = (ds.committed("sensor_samples", self._app_id) or 0)
+        self._seq = ds.committed("sensor_samples", self._app_id) or 0
         self._client: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -181,11 +201,22 @@ class MqttSensorSource:
             off = float(self.offsets.get(dev, 0.0))
             if "channels" in m:
                 t = np.asarray(m["t"], np.float64) + off
-                parts = [(dev, str(ch), t, np.asarray(v, np.float64), (m.get("units") or {}).get(ch)) for ch, v in m["channels"].items()]
+                parts = [
+                    (dev, str(ch), t, np.asarray(v, np.float64), (m.get("units") or {}).get(ch))
+                    for ch, v in m["channels"].items()
+                ]
                 if any(len(p[3]) != len(t) for p in parts):
                     raise ValueError("channel length differs from t")
             else:
-                parts = [(dev, str(m["channel"]), np.asarray([float(m["ts"]) + off]), np.asarray([float(m["value"])]), m.get("unit"))]
+                parts = [
+                    (
+                        dev,
+                        str(m["channel"]),
+                        np.asarray([float(m["ts"]) + off]),
+                        np.asarray([float(m["value"])]),
+                        m.get("unit"),
+                    )
+                ]
         except (ValueError, KeyError, TypeError) as exc:
             self.bad_messages += 1
             log.warning("mqtt %s: dropped a malformed message: %s", msg.topic, exc)
@@ -212,9 +243,18 @@ class MqttSensorSource:
         for dev, ch, t, v, unit in pending:
             ok = np.isfinite(v) & np.isfinite(t)
             n = int(ok.sum())
-            cols.append(pa.table({"session_id": _const(self.session_id, n), "device": _const(dev, n), "channel": _const(ch, n),
-                                  "ts": pa.array(np.rint(t[ok] * 1e6).astype(np.int64)).cast(TS),
-                                  "value": pa.array(v[ok], pa.float64()), "unit": _const(unit, n)}))
+            cols.append(
+                pa.table(
+                    {
+                        "session_id": _const(self.session_id, n),
+                        "device": _const(dev, n),
+                        "channel": _const(ch, n),
+                        "ts": pa.array(np.rint(t[ok] * 1e6).astype(np.int64)).cast(TS),
+                        "value": pa.array(v[ok], pa.float64()),
+                        "unit": _const(unit, n),
+                    }
+                )
+            )
         table = pa.concat_tables(cols)
         self._seq += 1
         self.ds.append("sensor_samples", table, source=f"mqtt {self.topic}", txn=(self._app_id, self._seq))
@@ -233,7 +273,9 @@ class MqttSensorSource:
         """
         import paho.mqtt.client as mqtt
 
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True
+        )
         connected = threading.Event()  # set on SUBACK: only then is nothing published to the topic missed
         client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(self.topic, qos=1)
         client.on_subscribe = lambda c, u, mid, rcs, p=None: connected.set()
@@ -245,7 +287,9 @@ class MqttSensorSource:
         client.loop_start()
         if not connected.wait(connect_timeout_s):
             client.loop_stop()
-            raise CaptureError(f"MQTT broker {self.host}:{self.port}: not subscribed to {self.topic} after {connect_timeout_s} s")
+            raise CaptureError(
+                f"MQTT broker {self.host}:{self.port}: not subscribed to {self.topic} after {connect_timeout_s} s"
+            )
         self._client = client
         self._thread = threading.Thread(target=self._run, name="jangin-mqtt-flush", daemon=True)
         self._thread.start()

@@ -95,7 +95,11 @@ def video_brightness(path: Path, *, max_seconds: float | None = None) -> tuple[n
             ok, frame = cap.read()
             if not ok:
                 break
-            small = cv2.resize(frame, (max(1, frame.shape[1] // 8), max(1, frame.shape[0] // 8)), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                frame,
+                (max(1, frame.shape[1] // 8), max(1, frame.shape[0] // 8)),
+                interpolation=cv2.INTER_AREA,
+            )
             means.append(float(small.mean()))
             if max_seconds is not None and fps > 0 and len(means) > max_seconds * fps:
                 break
@@ -119,7 +123,9 @@ def video_step_time(path: Path, *, min_jump: float = 10.0) -> float:
     means, fps = video_brightness(path)
     lo, hi = _threshold(means)
     if hi - lo < min_jump:
-        raise CaptureError(f"{path}: no brightness jump of {min_jump} grey levels (dark {lo:.1f}, bright {hi:.1f})")
+        raise CaptureError(
+            f"{path}: no brightness jump of {min_jump} grey levels (dark {lo:.1f}, bright {hi:.1f})"
+        )
     k = int(np.flatnonzero(means > 0.5 * (lo + hi))[0])
     if k == 0:
         raise CaptureError(f"{path}: bright from the first frame; the sync event is not in the video")

@@ -33,11 +33,18 @@ def _const(value: str | None, n: int) -> pa.Array:
     """``n`` copies of one string, built in C++ (no Python list of ``n`` items)."""
     if value is None:
         return pa.nulls(n, pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())
+    ).cast(pa.string())
 
 
 def sensor_long_table(
-    session_id: str, device: str, t_us: np.ndarray, channels: dict[str, np.ndarray], units: dict[str, str | None], offset_us: int
+    session_id: str,
+    device: str,
+    t_us: np.ndarray,
+    channels: dict[str, np.ndarray],
+    units: dict[str, str | None],
+    offset_us: int,
 ) -> tuple[pa.Table, int]:
     """Wide device samples → long ``sensor_samples`` rows, vectorised; NaN / inf dropped.
 
@@ -90,22 +97,32 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     finish = json.loads((staging.dir(session_id) / "finish.json").read_text())
     deidentify = bool(finish.get("deidentify", True))
     started_at = datetime.fromisoformat(meta["started_at"])
-    out: dict[str, Any] = {"session_id": session_id, "samples": 0, "events": 0, "frames": 0, "faces_blurred": 0,
-                           "dropped_nonfinite": 0, "dropped_duplicate_times": 0, "offsets": {}}
+    out: dict[str, Any] = {
+        "session_id": session_id,
+        "samples": 0,
+        "events": 0,
+        "frames": 0,
+        "faces_blurred": 0,
+        "dropped_nonfinite": 0,
+        "dropped_duplicate_times": 0,
+        "offsets": {},
+    }
 
     events = []
     for seq, i, e in staging.events(session_id):
-        events.append({
-            "event_id": stable_id("evt", session_id, seq, i),
-            "session_id": session_id,
-            "ts": _dt(e["ts"]),
-            "kind": e["kind"],
-            "name": e.get("name"),
-            "value": e.get("value"),
-            "author": _deidentify_author(e.get("author"), None, settings),
-            "segment_start": _dt(e.get("segment_start")),
-            "segment_end": _dt(e.get("segment_end")),
-        })
+        events.append(
+            {
+                "event_id": stable_id("evt", session_id, seq, i),
+                "session_id": session_id,
+                "ts": _dt(e["ts"]),
+                "kind": e["kind"],
+                "name": e.get("name"),
+                "value": e.get("value"),
+                "author": _deidentify_author(e.get("author"), None, settings),
+                "segment_start": _dt(e.get("segment_start")),
+                "segment_end": _dt(e.get("segment_end")),
+            }
+        )
     events.sort(key=lambda e: e["ts"])
     sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
     out["events"] = len(events)
@@ -124,28 +141,40 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
         keep[1:] = np.diff(t_us) > 0  # overlapping batches: keep the first sample at each time
         out["dropped_duplicate_times"] += int((~keep).sum())
         t_us = t_us[keep]
-        chans = {c: np.asarray(wide.column(c).to_numpy(zero_copy_only=False), np.float64)[order][keep]
-                 for c in wide.column_names if c != "t_us"}
+        chans = {
+            c: np.asarray(wide.column(c).to_numpy(zero_copy_only=False), np.float64)[order][keep]
+            for c in wide.column_names
+            if c != "t_us"
+        }
         units = {c["name"]: c.get("unit") for c in spec.get("channels", [])}
         if spec.get("clock_offset_s") is not None:
             offsets[device] = (float(spec["clock_offset_s"]), "given")
         elif sync is None:
-            log.warning("session %s device %s: no clock offset and no sync event: offset 0", session_id, device)
+            log.warning(
+                "session %s device %s: no clock offset and no sync event: offset 0", session_id, device
+            )
             offsets[device] = (0.0, "none")
         else:
             ch = spec.get("sync_channel") or next(iter(units), None)
             if ch not in chans:
-                raise CaptureError(f"session {session_id} device {device}: sync channel {ch!r} has no samples")
+                raise CaptureError(
+                    f"session {session_id} device {device}: sync channel {ch!r} has no samples"
+                )
             step = step_time(t_us / 1e6, chans[ch], name=f"session {session_id} device {device} channel {ch}")
             offsets[device] = (round(sync.timestamp() - step, 6), f"sync_event:{ch}")
-        table, dropped = sensor_long_table(session_id, device, t_us, chans, units, round(offsets[device][0] * 1e6))
+        table, dropped = sensor_long_table(
+            session_id, device, t_us, chans, units, round(offsets[device][0] * 1e6)
+        )
         out["dropped_nonfinite"] += dropped
         sensor_parts.append(table)
         out["samples"] += table.num_rows
 
     blur = FaceBlurrer() if deidentify else None
     if not deidentify:
-        log.warning("session %s: face blurring is OFF (explicit opt-out at finish); stored frames and video may show faces", session_id)
+        log.warning(
+            "session %s: face blurring is OFF (explicit opt-out at finish); stored frames and video may show faces",
+            session_id,
+        )
     frames: list[dict[str, Any]] = []
     media: list[tuple[Any, dict[str, Any]]] = []
     cams = {c["name"]: c for c in meta.get("cameras", [])}
@@ -156,11 +185,21 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
         elif sync is None:
             offsets[camera] = (0.0, "none")
         else:
-            offsets[camera] = (round((sync - started_at).total_seconds() - video_step_time(path), 6), "sync_event:video_brightness")
+            offsets[camera] = (
+                round((sync - started_at).total_seconds() - video_step_time(path), 6),
+                "sync_event:video_brightness",
+            )
         cf, cm, faces = camera_rows(
-            session_id, camera, path, video_start=started_at, offset_s=offsets[camera][0], events=events,
-            frame_interval_s=float(finish.get("frame_interval_s", 1.0)), blur=blur,
-            source_uri=f"upload/{session_id}/{camera}", station=meta.get("station"),
+            session_id,
+            camera,
+            path,
+            video_start=started_at,
+            offset_s=offsets[camera][0],
+            events=events,
+            frame_interval_s=float(finish.get("frame_interval_s", 1.0)),
+            blur=blur,
+            source_uri=f"upload/{session_id}/{camera}",
+            station=meta.get("station"),
         )
         frames += cf
         out["faces_blurred"] += faces
@@ -180,12 +219,22 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     if media:
         ds.append("media", [row for _, row in media], txn=txn)
     ended = _dt(finish.get("ended_at")) or (events[-1]["ts"] if events else None)
-    ds.append("sessions", [session_row(meta, offsets, status="processed", ended_at=ended)], txn=(f"ingest/{session_id}", SEQ_PROCESSED))
+    ds.append(
+        "sessions",
+        [session_row(meta, offsets, status="processed", ended_at=ended)],
+        txn=(f"ingest/{session_id}", SEQ_PROCESSED),
+    )
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
 
 
-def session_row(meta: dict[str, Any], offsets: dict[str, tuple[float, str]], *, status: str, ended_at: datetime | None = None) -> dict[str, Any]:
+def session_row(
+    meta: dict[str, Any],
+    offsets: dict[str, tuple[float, str]],
+    *,
+    status: str,
+    ended_at: datetime | None = None,
+) -> dict[str, Any]:
     """A ``sessions`` row from staged metadata (the technician is already a pseudonym)."""
     import json
 
@@ -204,7 +253,9 @@ def session_row(meta: dict[str, Any], offsets: dict[str, tuple[float, str]], *, 
         "task": meta.get("task"),
         "started_at": datetime.fromisoformat(meta["started_at"]),
         "ended_at": ended_at,
-        "devices": [dev(d["name"], d.get("kind", "sensor"), d.get("clock_offset_s")) for d in meta.get("devices", [])]
+        "devices": [
+            dev(d["name"], d.get("kind", "sensor"), d.get("clock_offset_s")) for d in meta.get("devices", [])
+        ]
         + [dev(c["name"], "camera", c.get("clock_offset_s")) for c in meta.get("cameras", [])],
         "status": status,
         "source": "api",

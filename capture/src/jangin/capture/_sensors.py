@@ -54,7 +54,9 @@ class Policy:
         for item in items:
             key, _, val = item.partition("=")
             if key not in cls.__dataclass_fields__ or (key == "gap_factor" and not val):
-                raise ValueError(f"unknown problem {key!r}: use one of backwards, duplicate, nonfinite, gap, unit_mismatch, unknown_columns")
+                raise ValueError(
+                    f"unknown problem {key!r}: use one of backwards, duplicate, nonfinite, gap, unit_mismatch, unknown_columns"
+                )
             if key != "gap_factor" and val not in ("reject", "drop", "flag"):
                 raise ValueError(f"{key}={val!r}: the action must be reject, drop or flag")
             kw[key] = float(val) if key == "gap_factor" else val
@@ -76,6 +78,7 @@ class Problem:
         at = f"row {self.row}: " if self.row is not None else ""
         return f"{self.file}: {at}{self.message} ({self.count} row(s), {self.action})"
 
+
 log = logging.getLogger(__name__)
 
 
@@ -91,11 +94,22 @@ class SensorReport:
     channels: dict[str, float] = field(default_factory=dict)  # channel -> measured rate (Hz)
     problems: list[Problem] = field(default_factory=list)
 
-    def note(self, policy_action: str, kind: str, row: int | None, count: int, message: str, *, hint: str | None = None) -> None:
+    def note(
+        self,
+        policy_action: str,
+        kind: str,
+        row: int | None,
+        count: int,
+        message: str,
+        *,
+        hint: str | None = None,
+    ) -> None:
         """Record a problem, or raise if the policy rejects the file."""
         if policy_action == "reject":
             at = f"row {row}: " if row is not None else ""
-            raise CaptureError(f"{self.file}: {at}{message}", hint=hint or f"or import with --on {kind}=drop / flag")
+            raise CaptureError(
+                f"{self.file}: {at}{message}", hint=hint or f"or import with --on {kind}=drop / flag"
+            )
         self.problems.append(Problem(self.file, kind, row, count, policy_action, message))
         log.warning("%s", self.problems[-1])
 
@@ -112,7 +126,14 @@ def _read_table(path: Path) -> pa.Table:
             import pyarrow.parquet as pq
 
             # Name columns repeat a handful of values: read them as dictionaries (no string copies).
-            names = set(pq.read_schema(path).names) & {"device", "channel", "unit", "session", "session_id", "sensor"}
+            names = set(pq.read_schema(path).names) & {
+                "device",
+                "channel",
+                "unit",
+                "session",
+                "session_id",
+                "sensor",
+            }
             return pq.read_table(path, read_dictionary=sorted(names) or None)
         if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
             import pyarrow.json as pjson
@@ -144,7 +165,9 @@ def _times(path: Path, col: pa.ChunkedArray, unit: str, offset_s: float) -> pa.A
     return pa.array(us + offset_us, pa.int64()).cast(TS)
 
 
-def _check_times(us: np.ndarray, rep: SensorReport, policy: Policy, first_row: int = 2, rows: np.ndarray | None = None) -> np.ndarray:
+def _check_times(
+    us: np.ndarray, rep: SensorReport, policy: Policy, first_row: int = 2, rows: np.ndarray | None = None
+) -> np.ndarray:
     """Apply the time policies to one stream of times; returns the mask of rows to keep.
 
     ``rows`` gives each element's row number in the file (default ``first_row`` + index).
@@ -154,7 +177,10 @@ def _check_times(us: np.ndarray, rep: SensorReport, policy: Policy, first_row: i
     if len(us) < 2:
         return keep
     steps = np.diff(us)
-    for kind, bad, what in (("duplicate", steps == 0, "timestamp duplicated"), ("backwards", steps < 0, "timestamp goes backwards")):
+    for kind, bad, what in (
+        ("duplicate", steps == 0, "timestamp duplicated"),
+        ("backwards", steps < 0, "timestamp goes backwards"),
+    ):
         if bad.any():
             i = int(np.flatnonzero(bad)[0]) + 1
             action = getattr(policy, kind)
@@ -172,13 +198,20 @@ def _check_times(us: np.ndarray, rep: SensorReport, policy: Policy, first_row: i
         gaps = d > policy.gap_factor * period
         if gaps.any():
             i = int(np.flatnonzero(gaps)[0])
-            rep.note(policy.gap, "gap", None, int(gaps.sum()),
-                     f"{int(gaps.sum())} gap(s) longer than {policy.gap_factor:g} x the {period / 1e3:g} ms period, "
-                     f"the first {d[i] / 1e6:.3f} s long")
+            rep.note(
+                policy.gap,
+                "gap",
+                None,
+                int(gaps.sum()),
+                f"{int(gaps.sum())} gap(s) longer than {policy.gap_factor:g} x the {period / 1e3:g} ms period, "
+                f"the first {d[i] / 1e6:.3f} s long",
+            )
     return keep
 
 
-def read_device(path: Path, device: DeviceSpec, session_id: str, *, policy: Policy | None = None) -> tuple[pa.Table, SensorReport]:
+def read_device(
+    path: Path, device: DeviceSpec, session_id: str, *, policy: Policy | None = None
+) -> tuple[pa.Table, SensorReport]:
     """Read one device's wide file into long ``sensor_samples`` rows, clock offset applied.
 
     Validation (see :class:`Policy` for what each problem does): the time column must exist and be
@@ -204,22 +237,33 @@ def read_device(path: Path, device: DeviceSpec, session_id: str, *, policy: Poli
     if not keep.all():
         table, ts, us = table.filter(pa.array(keep)), ts.filter(pa.array(keep)), us[keep]
 
-    channels = device.channels or [
-        _auto_channel(c) for c in table.column_names if c != device.time_column
-    ]
+    channels = device.channels or [_auto_channel(c) for c in table.column_names if c != device.time_column]
     declared = {c.column for c in channels} | {device.time_column}
     extra = [c for c in table.column_names if c not in declared]
     if extra:
-        rep.note(policy.unknown_columns, "unknown_columns", None, len(extra), f"undeclared column(s) {', '.join(extra)} ignored")
+        rep.note(
+            policy.unknown_columns,
+            "unknown_columns",
+            None,
+            len(extra),
+            f"undeclared column(s) {', '.join(extra)} ignored",
+        )
     for ch in channels:
         implied = _auto_channel(ch.column).unit
         if implied and ch.unit and _norm_unit(implied) != _norm_unit(ch.unit):
-            rep.note(policy.unit_mismatch, "unit_mismatch", None, 0,
-                     f"column {ch.column!r} reads as unit {implied!r} but the manifest says {ch.unit!r}")
+            rep.note(
+                policy.unit_mismatch,
+                "unit_mismatch",
+                None,
+                0,
+                f"column {ch.column!r} reads as unit {implied!r} but the manifest says {ch.unit!r}",
+            )
     parts = []
     for ch in channels:
         if ch.column not in table.column_names:
-            raise CaptureError(f"{path}: channel column {ch.column!r} is missing (columns: {', '.join(table.column_names)})")
+            raise CaptureError(
+                f"{path}: channel column {ch.column!r} is missing (columns: {', '.join(table.column_names)})"
+            )
         col = table.column(ch.column)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
             raise CaptureError(f"{path}: column {ch.column!r} is {col.type}, expected numbers")
@@ -228,8 +272,13 @@ def read_device(path: Path, device: DeviceSpec, session_id: str, *, policy: Poli
         dropped = int((~ok).sum())
         if dropped:
             i = int(np.flatnonzero(~ok)[0])
-            rep.note(policy.nonfinite if policy.nonfinite != "flag" else "drop", "nonfinite", None, dropped,
-                     f"{dropped} value(s) of {ch.column} are NaN or infinite (first at data row {i + 1})")
+            rep.note(
+                policy.nonfinite if policy.nonfinite != "flag" else "drop",
+                "nonfinite",
+                None,
+                dropped,
+                f"{dropped} value(s) of {ch.column} are NaN or infinite (first at data row {i + 1})",
+            )
             rep.dropped_nonfinite += dropped
         n = int(ok.sum())
         name = ch.name
@@ -249,7 +298,9 @@ def read_device(path: Path, device: DeviceSpec, session_id: str, *, policy: Poli
             t = us[ok]
             rep.channels[name] = round(1e6 * (n - 1) / float(t[-1] - t[0]), 3)
             if ch.rate_hz and abs(rep.channels[name] - ch.rate_hz) > 0.05 * ch.rate_hz:
-                log.warning("%s: %s measured %.2f Hz, declared %.2f Hz", path, name, rep.channels[name], ch.rate_hz)
+                log.warning(
+                    "%s: %s measured %.2f Hz, declared %.2f Hz", path, name, rep.channels[name], ch.rate_hz
+                )
         rep.samples += n
     return pa.concat_tables(parts), rep
 
@@ -259,7 +310,11 @@ def _auto_channel(column: str):  # type: ignore[no-untyped-def]
     from jangin.capture._manifest import ChannelSpec
 
     head, _, tail = column.rpartition("_")
-    unit = tail if head and tail in {"A", "V", "C", "degC", "deg", "mm_s", "m_min", "N", "Nm", "bar", "Hz"} else None
+    unit = (
+        tail
+        if head and tail in {"A", "V", "C", "degC", "deg", "mm_s", "m_min", "N", "Nm", "bar", "Hz"}
+        else None
+    )
     return ChannelSpec(column=column, unit=unit)
 
 
@@ -274,7 +329,9 @@ def _norm_unit(u: str) -> str:
 def _const(value: str | None, n: int) -> pa.Array:
     if value is None:
         return pa.nulls(n, pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())
+    ).cast(pa.string())
 
 
 def read_long(
@@ -311,11 +368,23 @@ def read_long(
         raise CaptureError(f"{path}: file is empty")
     missing = {"device", "channel", "ts", "value"} - set(table.column_names)
     if missing:
-        raise CaptureError(f"{path}: missing column(s) {', '.join(sorted(missing))} (columns: {', '.join(table.column_names)})",
-                           hint="map your columns with a column map, e.g. --map sensor=device")
-    extra = [c for c in table.column_names if c not in ("device", "channel", "ts", "value", "unit", "session", "session_id")]
+        raise CaptureError(
+            f"{path}: missing column(s) {', '.join(sorted(missing))} (columns: {', '.join(table.column_names)})",
+            hint="map your columns with a column map, e.g. --map sensor=device",
+        )
+    extra = [
+        c
+        for c in table.column_names
+        if c not in ("device", "channel", "ts", "value", "unit", "session", "session_id")
+    ]
     if extra:
-        rep.note(policy.unknown_columns, "unknown_columns", None, len(extra), f"undeclared column(s) {', '.join(extra)} ignored")
+        rep.note(
+            policy.unknown_columns,
+            "unknown_columns",
+            None,
+            len(extra),
+            f"undeclared column(s) {', '.join(extra)} ignored",
+        )
     table = table.unify_dictionaries()
 
     def encoded(name: str) -> pa.DictionaryArray:
@@ -327,14 +396,26 @@ def read_long(
     dev, ch = encoded("device"), encoded("channel")
     dev_names, ch_names = dev.dictionary.to_pylist(), ch.dictionary.to_pylist()
     if len(dev_names) * len(ch_names) > 32767:
-        raise CaptureError(f"{path}: too many device x channel combinations ({len(dev_names)} x {len(ch_names)})")
-    offsets = np.array([round((devices[d].clock_offset_s or 0.0) * 1e6) if d in devices else 0 for d in dev_names], np.int64)
+        raise CaptureError(
+            f"{path}: too many device x channel combinations ({len(dev_names)} x {len(ch_names)})"
+        )
+    offsets = np.array(
+        [round((devices[d].clock_offset_s or 0.0) * 1e6) if d in devices else 0 for d in dev_names], np.int64
+    )
     di = dev.indices.to_numpy().astype(np.int16)
     ci = ch.indices.to_numpy().astype(np.int16)
-    ts = _times(path, table.column("ts"), "iso" if pa.types.is_string(table.column("ts").type) else time_unit, 0.0)
+    ts = _times(
+        path, table.column("ts"), "iso" if pa.types.is_string(table.column("ts").type) else time_unit, 0.0
+    )
     us = ts.cast(pa.int64()).to_numpy() + offsets[di]
-    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), np.float64) if (
-        pa.types.is_floating(table.column("value").type) or pa.types.is_integer(table.column("value").type)) else None
+    values = (
+        np.asarray(table.column("value").to_numpy(zero_copy_only=False), np.float64)
+        if (
+            pa.types.is_floating(table.column("value").type)
+            or pa.types.is_integer(table.column("value").type)
+        )
+        else None
+    )
     if values is None:
         raise CaptureError(f"{path}: column 'value' is {table.column('value').type}, expected numbers")
     # Per (device, channel) series: a stable radix sort on a 16-bit group id keeps file order within each.
@@ -350,8 +431,13 @@ def read_long(
     ok = np.isfinite(values)
     if not ok.all():
         n_bad = int((~ok).sum())
-        rep.note(policy.nonfinite if policy.nonfinite != "flag" else "drop", "nonfinite", int(np.flatnonzero(~ok)[0]) + 2, n_bad,
-                 f"{n_bad} value(s) are NaN or infinite")
+        rep.note(
+            policy.nonfinite if policy.nonfinite != "flag" else "drop",
+            "nonfinite",
+            int(np.flatnonzero(~ok)[0]) + 2,
+            n_bad,
+            f"{n_bad} value(s) are NaN or infinite",
+        )
         rep.dropped_nonfinite += n_bad
     keep &= ok
     unit = table.column("unit") if "unit" in table.column_names else None
@@ -360,21 +446,45 @@ def read_long(
         if spec is None or not spec.channels or unit is None:
             continue
         declared = {c.name: c.unit for c in spec.channels}
-        pairs = pc.unique(pc.binary_join_element_wise(table.column("device").cast(pa.string()), table.column("channel").cast(pa.string()),
-                                                       pc.fill_null(unit.cast(pa.string()), ""), "\x1f")).to_pylist()
+        pairs = pc.unique(
+            pc.binary_join_element_wise(
+                table.column("device").cast(pa.string()),
+                table.column("channel").cast(pa.string()),
+                pc.fill_null(unit.cast(pa.string()), ""),
+                "\x1f",
+            )
+        ).to_pylist()
         for p in pairs:
             dd, cc, uu = p.split("\x1f")
-            if dd == d and cc in declared and declared[cc] and uu and _norm_unit(uu) != _norm_unit(declared[cc]):
-                rep.note(policy.unit_mismatch, "unit_mismatch", None, 0, f"{d}/{cc} has unit {uu!r}, the manifest says {declared[cc]!r}")
+            if (
+                dd == d
+                and cc in declared
+                and declared[cc]
+                and uu
+                and _norm_unit(uu) != _norm_unit(declared[cc])
+            ):
+                rep.note(
+                    policy.unit_mismatch,
+                    "unit_mismatch",
+                    None,
+                    0,
+                    f"{d}/{cc} has unit {uu!r}, the manifest says {declared[cc]!r}",
+                )
     mask = pa.array(keep)
     n = int(keep.sum())
-    out = pa.table({
-        "session_id": _const(session_id, n),
-        "device": pa.DictionaryArray.from_arrays(pa.array(di[keep].astype(np.int32)), dev.dictionary).cast(pa.string()),
-        "channel": pa.DictionaryArray.from_arrays(pa.array(ci[keep].astype(np.int32)), ch.dictionary).cast(pa.string()),
-        "ts": pa.array(us[keep], pa.int64()).cast(TS),
-        "value": pa.array(values[keep], pa.float64()),
-        "unit": unit.filter(mask).cast(pa.string()) if unit is not None else pa.nulls(n, pa.string()),
-    })
+    out = pa.table(
+        {
+            "session_id": _const(session_id, n),
+            "device": pa.DictionaryArray.from_arrays(
+                pa.array(di[keep].astype(np.int32)), dev.dictionary
+            ).cast(pa.string()),
+            "channel": pa.DictionaryArray.from_arrays(
+                pa.array(ci[keep].astype(np.int32)), ch.dictionary
+            ).cast(pa.string()),
+            "ts": pa.array(us[keep], pa.int64()).cast(TS),
+            "value": pa.array(values[keep], pa.float64()),
+            "unit": unit.filter(mask).cast(pa.string()) if unit is not None else pa.nulls(n, pa.string()),
+        }
+    )
     rep.samples = n
     return out, rep

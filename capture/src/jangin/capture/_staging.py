@@ -150,7 +150,9 @@ class Staging:
         """
         p = self.dir(session_id) / "session.json"
         if not p.is_file():
-            raise NotFoundError(f"session {session_id} is not staged here", hint="create it first: POST /v1/sessions")
+            raise NotFoundError(
+                f"session {session_id} is not staged here", hint="create it first: POST /v1/sessions"
+            )
         return dict(json.loads(p.read_text()))
 
     def finished(self, session_id: str) -> bool:
@@ -184,23 +186,31 @@ class Staging:
             raise ValueError(f"seq must be >= 0, got {seq}")
         devices = {d["name"]: d for d in meta.get("devices", [])}
         if device not in devices:
-            raise CaptureError(f"session {session_id}: unknown device {device!r} (declared: {', '.join(devices) or 'none'})")
+            raise CaptureError(
+                f"session {session_id}: unknown device {device!r} (declared: {', '.join(devices) or 'none'})"
+            )
         declared = {c["name"] for c in devices[device].get("channels", [])}
         where = f"session {session_id} device {device} batch {seq}"
         if "t" not in table.column_names:
             raise CaptureError(f"{where}: no 't' column (device time, unix seconds)")
         unknown = [c for c in table.column_names if c != "t" and c not in declared]
         if unknown:
-            raise CaptureError(f"{where}: unknown channel(s) {', '.join(unknown)} (declared: {', '.join(sorted(declared))})")
+            raise CaptureError(
+                f"{where}: unknown channel(s) {', '.join(unknown)} (declared: {', '.join(sorted(declared))})"
+            )
         if table.num_rows == 0:
             raise CaptureError(f"{where}: empty batch")
         t = _numbers(table.column("t"), where, "t")
         if not np.all(np.isfinite(t)):
-            raise CaptureError(f"{where}: row {int(np.flatnonzero(~np.isfinite(t))[0])}: time is not a number")
+            raise CaptureError(
+                f"{where}: row {int(np.flatnonzero(~np.isfinite(t))[0])}: time is not a number"
+            )
         steps = np.diff(t)
         if len(steps) and steps.min() <= 0:
             i = int(np.flatnonzero(steps <= 0)[0]) + 1
-            raise CaptureError(f"{where}: row {i}: time {'duplicated' if steps[i - 1] == 0 else 'goes backwards'}")
+            raise CaptureError(
+                f"{where}: row {i}: time {'duplicated' if steps[i - 1] == 0 else 'goes backwards'}"
+            )
         cols: dict[str, Any] = {"t_us": pa.array(np.rint(t * 1e6).astype(np.int64))}
         dropped = 0
         for name in table.column_names:
@@ -224,7 +234,11 @@ class Staging:
     def sensor_batches(self, session_id: str) -> dict[str, list[Path]]:
         """Staged batch files per device, in sequence order."""
         d = self.dir(session_id) / "sensors"
-        return {p.name: sorted(p.glob("*.arrow")) for p in sorted(d.iterdir()) if p.is_dir()} if d.is_dir() else {}
+        return (
+            {p.name: sorted(p.glob("*.arrow")) for p in sorted(d.iterdir()) if p.is_dir()}
+            if d.is_dir()
+            else {}
+        )
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -251,7 +265,9 @@ class Staging:
             if not isinstance(e, dict):
                 raise CaptureError(f"{where}: expected an object")
             if e.get("kind") not in EVENT_KINDS:
-                raise CaptureError(f"{where}: unknown kind {e.get('kind')!r} (expected one of {', '.join(sorted(EVENT_KINDS))})")
+                raise CaptureError(
+                    f"{where}: unknown kind {e.get('kind')!r} (expected one of {', '.join(sorted(EVENT_KINDS))})"
+                )
             row = {"ts": _time(e.get("ts"), where), "kind": e["kind"]}
             for k in ("name", "value", "author"):
                 row[k] = None if e.get(k) in (None, "") else str(e[k])[:1000]
@@ -262,7 +278,9 @@ class Staging:
         path = self.dir(session_id) / "events" / f"{seq:012d}.json"
         if path.exists() or not write_atomic(path, data, exclusive=True):
             if path.read_bytes() != data:
-                raise ConflictError(f"session {session_id} events batch {seq}: sequence number already used for different data")
+                raise ConflictError(
+                    f"session {session_id} events batch {seq}: sequence number already used for different data"
+                )
             return BatchResult(seq, len(clean), duplicate=True)
         return BatchResult(seq, len(clean))
 
@@ -281,7 +299,9 @@ class Staging:
         check_name("camera", camera)
         cams = [c["name"] for c in meta.get("cameras", [])]
         if camera not in cams:
-            raise CaptureError(f"session {session_id}: unknown camera {camera!r} (declared: {', '.join(cams) or 'none'})")
+            raise CaptureError(
+                f"session {session_id}: unknown camera {camera!r} (declared: {', '.join(cams) or 'none'})"
+            )
         return self.dir(session_id) / "video" / camera
 
     def video_offset(self, session_id: str, camera: str) -> tuple[int, bool]:
@@ -311,12 +331,17 @@ class Staging:
         self._open_for_writes(session_id)
         base = self._video(session_id, camera)
         if sha256 is not None and _sha(data) != sha256.lower():
-            raise CaptureError(f"session {session_id} camera {camera}: chunk at {offset} fails its sha256 (corrupted in transit)")
+            raise CaptureError(
+                f"session {session_id} camera {camera}: chunk at {offset} fails its sha256 (corrupted in transit)"
+            )
         acked, complete = self.video_offset(session_id, camera)
         if complete:
             raise ConflictError(f"session {session_id} camera {camera}: upload already complete")
         if offset > acked or offset < 0:
-            raise ConflictError(f"session {session_id} camera {camera}: offset {offset}, expected {acked}", hint=f"resume at {acked}")
+            raise ConflictError(
+                f"session {session_id} camera {camera}: offset {offset}, expected {acked}",
+                hint=f"resume at {acked}",
+            )
         part = base.with_suffix(".part")
         skip = acked - offset
         if skip >= len(data):
@@ -348,14 +373,19 @@ class Staging:
         if complete:
             return
         if acked != size:
-            raise ConflictError(f"session {session_id} camera {camera}: {acked} bytes uploaded, {size} declared", hint=f"resume at {acked}")
+            raise ConflictError(
+                f"session {session_id} camera {camera}: {acked} bytes uploaded, {size} declared",
+                hint=f"resume at {acked}",
+            )
         part = base.with_suffix(".part")
         h = hashlib.sha256()
         with open(part, "rb") as f:
             while b := f.read(1 << 20):
                 h.update(b)
         if h.hexdigest() != sha256.lower():
-            raise CaptureError(f"session {session_id} camera {camera}: sha256 of the upload differs from the declared one")
+            raise CaptureError(
+                f"session {session_id} camera {camera}: sha256 of the upload differs from the declared one"
+            )
         write_atomic(base.with_suffix(".done"), json.dumps({"size": size, "sha256": sha256.lower()}).encode())
 
     def videos(self, session_id: str) -> dict[str, Path]:
@@ -371,7 +401,10 @@ class Staging:
         with self._lock(session_id):
             if self.finished(session_id):
                 return False
-            write_atomic(self.dir(session_id) / "finish.json", json.dumps({**options, "at": datetime.now(UTC).isoformat()}).encode())
+            write_atomic(
+                self.dir(session_id) / "finish.json",
+                json.dumps({**options, "at": datetime.now(UTC).isoformat()}).encode(),
+            )
         return True
 
     def set_status(self, session_id: str, status: dict[str, Any]) -> None:
@@ -387,8 +420,12 @@ class Staging:
         st["session_id"] = session_id
         if st["state"] == "recording":
             st["sensor_batches"] = {k: len(v) for k, v in self.sensor_batches(session_id).items()}
-            st["video"] = {c["name"]: dict(zip(("offset", "complete"), self.video_offset(session_id, c["name"]), strict=True))
-                           for c in self.meta(session_id).get("cameras", [])}
+            st["video"] = {
+                c["name"]: dict(
+                    zip(("offset", "complete"), self.video_offset(session_id, c["name"]), strict=True)
+                )
+                for c in self.meta(session_id).get("cameras", [])
+            }
         return st
 
     def pending(self) -> list[str]:

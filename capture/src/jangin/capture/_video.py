@@ -101,7 +101,9 @@ class FaceBlurrer:
         gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
         found: list[tuple[int, int, int, int]] = []
         for cascade in self._faces:
-            boxes = cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(self.min_size, self.min_size))
+            boxes = cascade.detectMultiScale(
+                gray, scaleFactor=1.15, minNeighbors=5, minSize=(self.min_size, self.min_size)
+            )
             for x, y, w, h in boxes:
                 # Eyes are ~w/6 px: look for them in the upper face, upscaled so they exceed the eye
                 # cascade's 20 px window even on a small face.
@@ -134,7 +136,9 @@ class FaceBlurrer:
             x1, y1 = min(w, x + fw + fw // 4), min(h, y + fh + fh // 4)
             roi = out[y0:y1, x0:x1]
             k = max(31, (max(x1 - x0, y1 - y0) // 2) | 1)
-            small = cv2.resize(roi, (max(1, (x1 - x0) // 12), max(1, (y1 - y0) // 12)), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                roi, (max(1, (x1 - x0) // 12), max(1, (y1 - y0) // 12)), interpolation=cv2.INTER_AREA
+            )
             out[y0:y1, x0:x1] = cv2.GaussianBlur(
                 cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST), (k, k), 0
             )
@@ -254,7 +258,9 @@ def sample_frames(
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
                 sharp = sharpness(gray)
                 recent = [*recent[-14:], sharp]
-                sharp_enough = sharp >= min_sharpness and sharp >= relative_sharpness * float(np.median(recent))
+                sharp_enough = sharp >= min_sharpness and sharp >= relative_sharpness * float(
+                    np.median(recent)
+                )
                 small = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
                 dup = last is not None and float(np.abs(small - last).mean()) < dedupe_threshold
                 if sharp_enough and not dup:

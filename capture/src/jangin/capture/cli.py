@@ -11,8 +11,12 @@ import typer
 from jangin.core import ConfigError
 from jangin.core.cli import DatasetOption, console, progress_bar, resolve_dataset
 
-app = typer.Typer(name="capture", help="Record and import expert sessions (video, sensors, events).", no_args_is_help=True)
-sessions_app = typer.Typer(name="sessions", help="List, show and finish recording sessions.", no_args_is_help=True)
+app = typer.Typer(
+    name="capture", help="Record and import expert sessions (video, sensors, events).", no_args_is_help=True
+)
+sessions_app = typer.Typer(
+    name="sessions", help="List, show and finish recording sessions.", no_args_is_help=True
+)
 app.add_typer(sessions_app)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov")
@@ -28,8 +32,15 @@ def _kv(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _manifest_from_flags(video: Path | None, sensors: list[str], long_files: list[str], events: Path | None,
-                         meta: dict[str, Any], column_map: dict[str, str], units: dict[str, str]) -> Any:
+def _manifest_from_flags(
+    video: Path | None,
+    sensors: list[str],
+    long_files: list[str],
+    events: Path | None,
+    meta: dict[str, Any],
+    column_map: dict[str, str],
+    units: dict[str, str],
+) -> Any:
     """Build a session manifest from command-line flags (no session.yaml)."""
     from jangin.capture._import import read_events
     from jangin.capture._manifest import ChannelSpec, SessionManifest
@@ -43,34 +54,76 @@ def _manifest_from_flags(video: Path | None, sensors: list[str], long_files: lis
         file, device = parts[0], parts[1]
         offset = None if len(parts) == 2 or parts[2] in ("", "auto") else float(parts[2])
         header = [c for c in _read_table(Path(file)).column_names if c != "timestamp"]
-        channels = [ChannelSpec(column=c, channel=column_map.get(c), unit=units.get(column_map.get(c, c))) for c in header]
-        devices.append({"name": device, "file": str(Path(file).resolve()), "clock_offset_s": offset, "channels": channels})
+        channels = [
+            ChannelSpec(column=c, channel=column_map.get(c), unit=units.get(column_map.get(c, c)))
+            for c in header
+        ]
+        devices.append(
+            {
+                "name": device,
+                "file": str(Path(file).resolve()),
+                "clock_offset_s": offset,
+                "channels": channels,
+            }
+        )
     started = meta.pop("started_at", None)
     if started is None and events is not None:
         first = min((e["ts"] for e in read_events(events, "probe")), default=None)
         started = first.isoformat() if first else None
     if started is None:
         raise ConfigError("give --started-at (ISO 8601 with a timezone) when there is no events file")
-    cameras = [{"name": meta.pop("camera", "camera"), "file": str(video.resolve()), "clock_offset_s": meta.pop("camera_offset", None)}] if video else []
+    cameras = (
+        [
+            {
+                "name": meta.pop("camera", "camera"),
+                "file": str(video.resolve()),
+                "clock_offset_s": meta.pop("camera_offset", None),
+            }
+        ]
+        if video
+        else []
+    )
     key = meta.pop("session_key", None) or (video.stem if video else Path(sensors[0].split(":")[0]).stem)
-    return SessionManifest.model_validate({
-        **{k: v for k, v in meta.items() if v is not None}, "session_key": key, "started_at": started,
-        "devices": devices, "cameras": cameras, "events": str(events.resolve()) if events else None,
-        "long_files": [{"file": str(Path(f).resolve()), "column_map": column_map} for f in long_files],
-    })
+    return SessionManifest.model_validate(
+        {
+            **{k: v for k, v in meta.items() if v is not None},
+            "session_key": key,
+            "started_at": started,
+            "devices": devices,
+            "cameras": cameras,
+            "events": str(events.resolve()) if events else None,
+            "long_files": [{"file": str(Path(f).resolve()), "column_map": column_map} for f in long_files],
+        }
+    )
 
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A session folder (with session.yaml), a folder of them, or a video file (metadata from flags).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A session folder (with session.yaml), a folder of them, or a video file (metadata from flags)."
+        ),
+    ],
     dataset: DatasetOption = None,
-    stills: Annotated[bool, typer.Option("--stills", help="PATH is a folder of still inspection images.")] = False,
+    stills: Annotated[
+        bool, typer.Option("--stills", help="PATH is a folder of still inspection images.")
+    ] = False,
     frame_interval: Annotated[float, typer.Option(help="Seconds between sampled video frames.")] = 1.0,
-    no_deidentify: Annotated[bool, typer.Option("--no-deidentify", help="Do NOT blur faces (logged).")] = False,
-    sensor: Annotated[list[str], typer.Option("--sensor", help="FILE:DEVICE[:OFFSET_S|auto] wide sensor file (repeatable).")] = [],  # noqa: B006
-    long: Annotated[list[str], typer.Option("--long", help="Long-format sensor file: device,channel,ts,value,unit (repeatable).")] = [],  # noqa: B006
+    no_deidentify: Annotated[
+        bool, typer.Option("--no-deidentify", help="Do NOT blur faces (logged).")
+    ] = False,
+    sensor: Annotated[
+        list[str], typer.Option("--sensor", help="FILE:DEVICE[:OFFSET_S|auto] wide sensor file (repeatable).")
+    ] = [],  # noqa: B006
+    long: Annotated[
+        list[str],
+        typer.Option("--long", help="Long-format sensor file: device,channel,ts,value,unit (repeatable)."),
+    ] = [],  # noqa: B006
     events: Annotated[Path | None, typer.Option(help="Events CSV (reference clock).")] = None,
-    technician: Annotated[str | None, typer.Option(help="Technician's name (stored only as a keyed pseudonym).")] = None,
+    technician: Annotated[
+        str | None, typer.Option(help="Technician's name (stored only as a keyed pseudonym).")
+    ] = None,
     skill: Annotated[str, typer.Option(help="expert | intermediate | novice | unknown")] = "unknown",
     site: Annotated[str, typer.Option()] = "site",
     line: Annotated[str | None, typer.Option()] = None,
@@ -78,12 +131,23 @@ def import_(
     process: Annotated[str | None, typer.Option()] = None,
     task: Annotated[str | None, typer.Option()] = None,
     session_key: Annotated[str | None, typer.Option(help="Session key (default: the video's name).")] = None,
-    started_at: Annotated[str | None, typer.Option(help="Session start, ISO 8601 (default: the first event).")] = None,
+    started_at: Annotated[
+        str | None, typer.Option(help="Session start, ISO 8601 (default: the first event).")
+    ] = None,
     camera: Annotated[str, typer.Option(help="Camera name of the video.")] = "camera",
-    camera_offset: Annotated[float | None, typer.Option(help="Camera clock offset in s (default: from the sync event).")] = None,
-    map_: Annotated[list[str], typer.Option("--map", help="Rename a column: FILE_COLUMN=NAME (repeatable).")] = [],  # noqa: B006
-    unit: Annotated[list[str], typer.Option("--unit", help="Unit of a channel: CHANNEL=UNIT (repeatable).")] = [],  # noqa: B006
-    on: Annotated[list[str], typer.Option("--on", help="Policy per problem, e.g. duplicate=drop, gap=reject (repeatable).")] = [],  # noqa: B006
+    camera_offset: Annotated[
+        float | None, typer.Option(help="Camera clock offset in s (default: from the sync event).")
+    ] = None,
+    map_: Annotated[
+        list[str], typer.Option("--map", help="Rename a column: FILE_COLUMN=NAME (repeatable).")
+    ] = [],  # noqa: B006
+    unit: Annotated[
+        list[str], typer.Option("--unit", help="Unit of a channel: CHANNEL=UNIT (repeatable).")
+    ] = [],  # noqa: B006
+    on: Annotated[
+        list[str],
+        typer.Option("--on", help="Policy per problem, e.g. duplicate=drop, gap=reject (repeatable)."),
+    ] = [],  # noqa: B006
 ) -> None:
     """Import recorded sessions (or still images, or one video with sensor files given as flags)."""
     from jangin.capture import import_session, import_sessions, import_stills
@@ -101,11 +165,27 @@ def import_(
             results = [import_stills(ds, path, deidentify=not no_deidentify, progress=progress)]
         elif path.is_file() or sensor or long:
             video = path if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES else None
-            meta = {"technician": technician, "skill_level": skill, "site": site, "line": line, "station": station,
-                    "process": process, "task": task, "session_key": session_key, "started_at": started_at,
-                    "camera": camera, "camera_offset": camera_offset}
-            m = _manifest_from_flags(video, sensor, long, events, meta, _kv(map_, "--map"), _kv(unit, "--unit"))
-            results = [import_session(ds, path.parent if path.is_file() else path, manifest=m, progress=progress, **kw)]
+            meta = {
+                "technician": technician,
+                "skill_level": skill,
+                "site": site,
+                "line": line,
+                "station": station,
+                "process": process,
+                "task": task,
+                "session_key": session_key,
+                "started_at": started_at,
+                "camera": camera,
+                "camera_offset": camera_offset,
+            }
+            m = _manifest_from_flags(
+                video, sensor, long, events, meta, _kv(map_, "--map"), _kv(unit, "--unit")
+            )
+            results = [
+                import_session(
+                    ds, path.parent if path.is_file() else path, manifest=m, progress=progress, **kw
+                )
+            ]
         elif (path / "session.yaml").is_file():
             results = [import_session(ds, path, progress=progress, **kw)]
         else:
@@ -133,7 +213,9 @@ def import_(
 
 
 @sessions_app.command("ls")
-def sessions_ls(dataset: DatasetOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def sessions_ls(
+    dataset: DatasetOption = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """List sessions (latest state of each)."""
     from jangin.core import Dataset
 
@@ -147,7 +229,21 @@ def sessions_ls(dataset: DatasetOption = None, as_json: Annotated[bool, typer.Op
 
     t = Table("session_id", "key", "technician", "skill", "station", "status", "source", "started_at")
     for r in rows:
-        t.add_row(*(str(r[k]) if r[k] is not None else "" for k in ("session_id", "session_key", "technician", "skill_level", "station", "status", "source", "started_at")))
+        t.add_row(
+            *(
+                str(r[k]) if r[k] is not None else ""
+                for k in (
+                    "session_id",
+                    "session_key",
+                    "technician",
+                    "skill_level",
+                    "station",
+                    "status",
+                    "source",
+                    "started_at",
+                )
+            )
+        )
     console().print(t)
 
 
@@ -164,14 +260,24 @@ def sessions_show(session_id: str, dataset: DatasetOption = None) -> None:
         raise NotFoundError(f"no session {session_id!r}", hint="`jangin capture sessions ls` lists them")
     out = rows[0]
     for table in ("sensor_samples", "events", "frames", "media"):
-        out[f"n_{table}"] = ds.query(f"SELECT count(*) n FROM {table} WHERE session_id = '{session_id}'").column("n")[0].as_py()
-    out["channels"] = ds.query(f"""SELECT device, channel, any_value(unit) unit, count(*) n FROM sensor_samples
+        out[f"n_{table}"] = (
+            ds.query(f"SELECT count(*) n FROM {table} WHERE session_id = '{session_id}'")
+            .column("n")[0]
+            .as_py()
+        )
+    out["channels"] = (
+        ds.query(f"""SELECT device, channel, any_value(unit) unit, count(*) n FROM sensor_samples
                                    WHERE session_id = '{session_id}' GROUP BY 1, 2 ORDER BY 1, 2""").to_pylist()
+    )
     typer.echo(json.dumps(out, default=str, indent=1))
 
 
 @sessions_app.command("finish")
-def sessions_finish(session_id: str, dataset: DatasetOption = None, no_deidentify: Annotated[bool, typer.Option("--no-deidentify")] = False) -> None:
+def sessions_finish(
+    session_id: str,
+    dataset: DatasetOption = None,
+    no_deidentify: Annotated[bool, typer.Option("--no-deidentify")] = False,
+) -> None:
     """Finish a session recorded through the API and process it now (when no server runs)."""
     from jangin.capture._process import process_staged
     from jangin.capture._staging import Staging
@@ -189,7 +295,9 @@ def sessions_finish(session_id: str, dataset: DatasetOption = None, no_deidentif
     out["offsets"] = {k: {"offset_s": v[0], "method": v[1]} for k, v in out["offsets"].items()}
     staging.set_status(session_id, {"state": "processed", **out})
     staging.release(session_id)
-    console().print(f"processed {session_id}: {out['samples']:,} samples, {out['events']} events, {out['frames']} frames")
+    console().print(
+        f"processed {session_id}: {out['samples']:,} samples, {out['events']} events, {out['frames']} frames"
+    )
 
 
 @app.command("align")
@@ -202,7 +310,9 @@ def align(
     camera: Annotated[str | None, typer.Option(help="With --at-frames: one camera only.")] = None,
     method: Annotated[str, typer.Option(help="asof | linear")] = "asof",
     fmt: Annotated[str, typer.Option("--format", help="csv | parquet")] = "csv",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (csv: default stdout).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file (csv: default stdout).")
+    ] = None,
 ) -> None:
     """Write a session's channels aligned on a grid (--rate) or at frame times (--at-frames)."""
     from jangin.capture._align import align_session
@@ -213,8 +323,15 @@ def align(
     if fmt not in ("csv", "parquet") or (fmt == "parquet" and out is None):
         raise ConfigError("--format is csv or parquet (parquet needs --out)")
     ds = Dataset.open(resolve_dataset(dataset))
-    table = align_session(ds, session_id, channels=channels.split(",") if channels else None, rate_hz=rate,
-                          at_frames=at_frames, camera=camera, method=method)  # type: ignore[arg-type]
+    table = align_session(
+        ds,
+        session_id,
+        channels=channels.split(",") if channels else None,
+        rate_hz=rate,
+        at_frames=at_frames,
+        camera=camera,
+        method=method,
+    )  # type: ignore[arg-type]
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

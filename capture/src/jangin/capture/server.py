@@ -164,7 +164,11 @@ class IngestService:
         meta["session_id"] = sid
         meta["technician"] = self.settings.pseudonym(body.technician) if body.technician else None
         created = self.staging.create(sid, meta)
-        self.ds.append("sessions", [session_row(self.staging.meta(sid), {}, status="recording")], txn=(f"ingest/{sid}", SEQ_CREATED))
+        self.ds.append(
+            "sessions",
+            [session_row(self.staging.meta(sid), {}, status="recording")],
+            txn=(f"ingest/{sid}", SEQ_CREATED),
+        )
         return {"session_id": sid, "created": created}
 
     def finish(self, sid: str, body: FinishIn) -> dict[str, Any]:
@@ -175,8 +179,11 @@ class IngestService:
             opts["ended_at"] = body.ended_at.timestamp()
         first = self.staging.finish(sid, opts)
         if first:
-            self.ds.append("sessions", [session_row(self.staging.meta(sid), {}, status="finished", ended_at=body.ended_at)],
-                           txn=(f"ingest/{sid}", SEQ_FINISHED))
+            self.ds.append(
+                "sessions",
+                [session_row(self.staging.meta(sid), {}, status="finished", ended_at=body.ended_at)],
+                txn=(f"ingest/{sid}", SEQ_FINISHED),
+            )
             if self._pool is not None:
                 self._pool.submit(self._process, sid)
         return self.staging.status(sid)
@@ -205,12 +212,18 @@ def _table_from_json(payload: Any) -> Any:
 
     from jangin.core import CaptureError
 
-    if not isinstance(payload, dict) or not isinstance(payload.get("t"), list) or not isinstance(payload.get("channels", {}), dict):
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("t"), list)
+        or not isinstance(payload.get("channels", {}), dict)
+    ):
         raise CaptureError('sensor batch: expected {"t": [times], "channels": {name: [values]}}')
     cols: dict[str, Any] = {"t": payload["t"]}
     for name, values in payload.get("channels", {}).items():
         if not isinstance(values, list) or len(values) != len(payload["t"]):
-            raise CaptureError(f"sensor batch: channel {name!r} must be a list as long as 't' ({len(payload['t'])})")
+            raise CaptureError(
+                f"sensor batch: channel {name!r} must be a list as long as 't' ({len(payload['t'])})"
+            )
         cols[str(name)] = [float("nan") if v is None else v for v in values]
     try:
         return pa.table({k: pa.array(v, pa.float64()) for k, v in cols.items()})
@@ -278,7 +291,9 @@ def register(app: FastAPI, settings: Settings) -> None:
                 headers["Upload-Offset"] = str(off)
             return JSONResponse(content, status_code=409, headers=headers)
 
-    router = APIRouter(prefix="/v1/sessions", tags=["capture"], dependencies=[Depends(require(Role.RECORDER))])
+    router = APIRouter(
+        prefix="/v1/sessions", tags=["capture"], dependencies=[Depends(require(Role.RECORDER))]
+    )
 
     @router.post("", status_code=201)
     async def create_session(payload: SessionIn) -> Any:
@@ -306,7 +321,9 @@ def register(app: FastAPI, settings: Settings) -> None:
             try:
                 payload = json.loads(data)
             except ValueError as exc:
-                raise ValueError(f"sensor batch: body is not JSON ({exc}); send JSON or {ARROW_STREAM}") from exc
+                raise ValueError(
+                    f"sensor batch: body is not JSON ({exc}); send JSON or {ARROW_STREAM}"
+                ) from exc
             table = await run_in_threadpool(_table_from_json, payload)
         res = await call(svc().staging.append_sensors, session_id, device, seq, table)
         if not isinstance(res, Response) and not res.duplicate:
@@ -351,10 +368,19 @@ def register(app: FastAPI, settings: Settings) -> None:
         try:
             offset = int(request.headers.get("upload-offset", ""))
         except ValueError:
-            raise ValueError("video chunk: header Upload-Offset (bytes already uploaded) is required") from None
+            raise ValueError(
+                "video chunk: header Upload-Offset (bytes already uploaded) is required"
+            ) from None
         data = await body(request)
-        res = await call(svc().staging.write_chunk, session_id, camera, offset, data, request.headers.get("x-chunk-sha256"),
-                         offset_of=(session_id, camera))
+        res = await call(
+            svc().staging.write_chunk,
+            session_id,
+            camera,
+            offset,
+            data,
+            request.headers.get("x-chunk-sha256"),
+            offset_of=(session_id, camera),
+        )
         if isinstance(res, Response):
             return res
         return JSONResponse({"offset": res}, headers={"Upload-Offset": str(res)})
@@ -366,7 +392,9 @@ def register(app: FastAPI, settings: Settings) -> None:
         size, sha = payload.get("size"), payload.get("sha256")
         if not isinstance(size, int) or not isinstance(sha, str) or len(sha) != 64:
             raise ValueError('complete: expected {"size": bytes, "sha256": 64 hex digits}')
-        res = await call(svc().staging.complete_video, session_id, camera, size, sha, offset_of=(session_id, camera))
+        res = await call(
+            svc().staging.complete_video, session_id, camera, size, sha, offset_of=(session_id, camera)
+        )
         return res if isinstance(res, Response) else {"complete": True, "size": size}
 
     @router.post("/{session_id}/finish", status_code=202)
@@ -382,7 +410,9 @@ def register(app: FastAPI, settings: Settings) -> None:
         return JSONResponse({"detail": f"request body over {settings.max_body_mb} MiB"}, status_code=413)
 
 
-def _publish_samples(app: FastAPI, svc: IngestService, session_id: str, device: str, table: Any, received: float) -> None:
+def _publish_samples(
+    app: FastAPI, svc: IngestService, session_id: str, device: str, table: Any, received: float
+) -> None:
     """Hand an accepted batch to live subscribers (``app.state.sample_bus``), on the reference clock
     when the device's offset was given (else on the device clock, ``offset_known`` False)."""
     import numpy as np
@@ -390,12 +420,32 @@ def _publish_samples(app: FastAPI, svc: IngestService, session_id: str, device: 
     bus = getattr(app.state, "sample_bus", None)
     if bus is None or not bus.has_subscribers(session_id):
         return
-    offset = next((d.get("clock_offset_s") for d in svc.staging.meta(session_id).get("devices", []) if d.get("name") == device), None)
+    offset = next(
+        (
+            d.get("clock_offset_s")
+            for d in svc.staging.meta(session_id).get("devices", [])
+            if d.get("name") == device
+        ),
+        None,
+    )
     t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
     t_us = np.rint((t + (offset or 0.0)) * 1e6).astype(np.int64)
-    channels = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in table.column_names if c != "t"}
-    bus.publish(session_id, {"type": "samples", "device": device, "t_us": t_us, "channels": channels,
-                             "offset_known": offset is not None, "received_at": received})
+    channels = {
+        c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+        for c in table.column_names
+        if c != "t"
+    }
+    bus.publish(
+        session_id,
+        {
+            "type": "samples",
+            "device": device,
+            "t_us": t_us,
+            "channels": channels,
+            "offset_known": offset is not None,
+            "received_at": received,
+        },
+    )
 
 
 class _TooLarge(Exception):

@@ -313,8 +313,11 @@ def steps_from_events(events: Sequence[Mapping[str, Any]]) -> list[Step]:
     ``events``: dicts with ``ts`` (microseconds or datetime), ``kind`` and ``name``.
     """
     marks = sorted(
-        ((_us(e["ts"]), str(e["kind"]), str(e.get("name") or "")) for e in events
-         if e.get("kind") in ("step_start", "step_end")),
+        (
+            (_us(e["ts"]), str(e["kind"]), str(e.get("name") or ""))
+            for e in events
+            if e.get("kind") in ("step_start", "step_end")
+        ),
         key=lambda m: (m[0], 0 if m[1] == "step_end" else 1),
     )
     open_: dict[str, int] = {}
@@ -445,7 +448,9 @@ def steps_from_signals(
     names = _template_names(template)
     steps = [Step(names["idle"], at(0), at(a0), "signals", conf_act)]
     if motion is None or mot_ch is None:
-        steps.append(Step(names["motion"][0] if names["motion"] else "active", at(a0), at(a1), "signals", conf_act))
+        steps.append(
+            Step(names["motion"][0] if names["motion"] else "active", at(a0), at(a1), "signals", conf_act)
+        )
     else:
         m0, m1 = motion
         steps.append(Step(names["start"], at(a0), at(m0), "signals", conf_mot))
@@ -469,7 +474,14 @@ def steps_from_signals(
 
 
 def _template_names(template: Sequence[StepProfile] | None) -> dict[str, Any]:
-    default: dict[str, Any] = {"idle": "idle", "start": "start", "motion": [], "shares": [], "finish": "finish", "after": "after"}
+    default: dict[str, Any] = {
+        "idle": "idle",
+        "start": "start",
+        "motion": [],
+        "shares": [],
+        "finish": "finish",
+        "after": "after",
+    }
     if not template:
         return default
     ordered = sorted(template, key=lambda s: s.order)
@@ -519,15 +531,21 @@ def read_session(ds: Dataset, session_id: str, *, snapshot: Any = None) -> Sessi
         snapshot=snapshot,
     ).to_pylist()
     if not rows:
-        raise NotFoundError(f"no session {session_id!r}", hint="`jangin query 'SELECT * FROM current_sessions'`")
+        raise NotFoundError(
+            f"no session {session_id!r}", hint="`jangin query 'SELECT * FROM current_sessions'`"
+        )
     meta = max(rows, key=lambda r: r["updated_at"])
     channels = read_channels(ds, session_id, snapshot=snapshot)
     units_t = ds.query(
         f"SELECT channel, any_value(unit) AS unit FROM sensor_samples WHERE session_id = '{_sql(session_id)}' GROUP BY 1",
         snapshot=snapshot,
     ).to_pylist()
-    ev = ds.read("events", columns=["ts", "kind", "name", "value", "segment_start", "segment_end"],
-                 filters=[("session_id", "=", session_id)], snapshot=snapshot)
+    ev = ds.read(
+        "events",
+        columns=["ts", "kind", "name", "value", "segment_start", "segment_end"],
+        filters=[("session_id", "=", session_id)],
+        snapshot=snapshot,
+    )
     events: list[dict[str, Any]] = []
     for col in ("ts", "segment_start", "segment_end"):
         ev = ev.set_column(ev.schema.get_field_index(col), col, ev.column(col).cast(pa.int64()))

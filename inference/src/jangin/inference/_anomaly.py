@@ -79,7 +79,9 @@ class OnnxAnomaly:
         self._input_name = session.get_inputs()[0].name
         names = [o.name for o in session.get_outputs()]
         if not {"pred_score", "anomaly_map"} <= set(names):
-            raise ModelLoadError(f"{version.name}:{version.version}: outputs {names}, expected pred_score and anomaly_map")
+            raise ModelLoadError(
+                f"{version.name}:{version.version}: outputs {names}, expected pred_score and anomaly_map"
+            )
         shape0 = session.get_inputs()[0].shape[0]
         self._dynamic_batch = not (isinstance(shape0, int) and shape0 > 0)
 
@@ -103,7 +105,9 @@ class OnnxAnomaly:
         mv = ModelVersion.load(mv.path, verify=True)
         m = mv.manifest
         if m.task != "anomaly" or m.outputs.get("format") != "anomaly_v1":
-            raise ModelLoadError(f"{mv.name}:{mv.version} is not an anomaly_v1 model (task {m.task}, format {m.outputs.get('format')!r})")
+            raise ModelLoadError(
+                f"{mv.name}:{mv.version} is not an anomaly_v1 model (task {m.task}, format {m.outputs.get('format')!r})"
+            )
         if m.input is None or m.input.resize != "stretch" or m.input.channels != 3:
             raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
         path = mv.file("model.onnx")
@@ -115,7 +119,9 @@ class OnnxAnomaly:
         return model
 
     @classmethod
-    def load(cls, registry_root: str | Path, ref: str, *, providers: Sequence[str] | None = None) -> OnnxAnomaly:
+    def load(
+        cls, registry_root: str | Path, ref: str, *, providers: Sequence[str] | None = None
+    ) -> OnnxAnomaly:
         """Load ``name[:version]`` from a registry."""
         return cls.from_version(ModelRegistry(registry_root).get(ref, verify=False), providers=providers)
 
@@ -124,7 +130,9 @@ class OnnxAnomaly:
         import cv2
 
         if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise InferenceError(f"expected an (h, w, 3) uint8 BGR image, got {getattr(img, 'shape', type(img))}")
+            raise InferenceError(
+                f"expected an (h, w, 3) uint8 BGR image, got {getattr(img, 'shape', type(img))}"
+            )
         spec = self.input
         x = cv2.resize(img, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
         if spec.color == "rgb":
@@ -154,7 +162,9 @@ class OnnxAnomaly:
             maps = np.asarray(maps, np.float32).reshape(len(x), *maps.shape[-2:])
             s_norm = normalise(scores, self.t_image, n["score_min"], n["score_max"])
             m_norm = normalise(maps, self.t_pixel, n["map_min"], n["map_max"])
-            out.extend(AnomalyResult(float(s), float(r), m) for s, r, m in zip(s_norm, scores, m_norm, strict=True))
+            out.extend(
+                AnomalyResult(float(s), float(r), m) for s, r, m in zip(s_norm, scores, m_norm, strict=True)
+            )
         return out
 
     def __repr__(self) -> str:

@@ -43,8 +43,16 @@ class CameraWorker:
         metrics: Prometheus metrics or None.
     """
 
-    def __init__(self, name: str, source: str, service: Any, *, station: str | None = None,
-                 interval_s: float = 0.5, metrics: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        service: Any,
+        *,
+        station: str | None = None,
+        interval_s: float = 0.5,
+        metrics: Any = None,
+    ) -> None:
         self.name = name
         self.source = source
         self.service = service
@@ -70,10 +78,19 @@ class CameraWorker:
 
     def stats(self) -> dict[str, Any]:
         """Counters and the last verdict / error."""
-        return {"camera": self.name, "source": self.source, "station": self.station, "grabbed": self.grabbed,
-                "inspected": self.inspected, "dropped": self.dropped, "reconnects": self.reconnects,
-                "errors": self.errors, "last_verdict": self.last_verdict, "last_error": self.last_error,
-                "alive": bool(self._thread and self._thread.is_alive())}
+        return {
+            "camera": self.name,
+            "source": self.source,
+            "station": self.station,
+            "grabbed": self.grabbed,
+            "inspected": self.inspected,
+            "dropped": self.dropped,
+            "reconnects": self.reconnects,
+            "errors": self.errors,
+            "last_verdict": self.last_verdict,
+            "last_error": self.last_error,
+            "alive": bool(self._thread and self._thread.is_alive()),
+        }
 
     def _count(self, what: str) -> None:
         if self.metrics is not None:
@@ -148,8 +165,15 @@ class CameraWorker:
         item, fut, t0 = pending
         try:
             out = fut.result()
-            res = self.service.record(item, out, t0=t0, data=None, station=self.station, camera=self.name,
-                                      source=f"camera:{self.name}")
+            res = self.service.record(
+                item,
+                out,
+                t0=t0,
+                data=None,
+                station=self.station,
+                camera=self.name,
+                source=f"camera:{self.name}",
+            )
         except Exception as exc:
             self.errors += 1
             self.last_error = str(exc)

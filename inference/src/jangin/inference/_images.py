@@ -96,7 +96,9 @@ def decode_checked(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageTooLarge(f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels}")
     tail = bytes(data[-32:]).rstrip(b"\x00")
     if sniff(data) == "jpeg" and not tail.endswith(b"\xff\xd9"):
-        raise InferenceError("truncated JPEG: no end-of-image marker", hint="the upload was cut off; resend it")
+        raise InferenceError(
+            "truncated JPEG: no end-of-image marker", hint="the upload was cut off; resend it"
+        )
     if sniff(data) == "png" and b"IEND" not in tail:
         raise InferenceError("truncated PNG: no IEND chunk", hint="the upload was cut off; resend it")
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)

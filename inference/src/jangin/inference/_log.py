@@ -59,7 +59,9 @@ class InspectionLog:
         cache_size: Recent inspections kept in memory (rows, images, anomaly maps) for the review page.
     """
 
-    def __init__(self, ds: Dataset, *, flush_s: float = 1.0, retention: Retention | None = None, cache_size: int = 512) -> None:
+    def __init__(
+        self, ds: Dataset, *, flush_s: float = 1.0, retention: Retention | None = None, cache_size: int = 512
+    ) -> None:
         self.ds = ds
         self.flush_s = flush_s
         self.retention = retention or Retention()
@@ -123,13 +125,21 @@ class InspectionLog:
         """Where an inspection's image goes, relative to the dataset root."""
         return f"media/{MEDIA_SUBDIR}/{ts:%Y-%m-%d}/{inspection_id}.{ext}"
 
-    def add(self, row: dict[str, Any], *, image: bytes | None = None, heat_png: Callable[[], bytes] | None = None,
-            cache: dict[str, Any] | None = None) -> None:
+    def add(
+        self,
+        row: dict[str, Any],
+        *,
+        image: bytes | None = None,
+        heat_png: Callable[[], bytes] | None = None,
+        cache: dict[str, Any] | None = None,
+    ) -> None:
         """Buffer one row; ``image`` (and the PNG ``heat_png()`` makes, called in the flusher) are written
         before the row is committed, at ``row["image_uri"]`` (and beside it as ``<id>.heat.png``).
         ``cache`` goes to the recent cache."""
         with self._lock:
-            self._buf.append((row, image if row.get("image_uri") else None, heat_png if row.get("image_uri") else None))
+            self._buf.append(
+                (row, image if row.get("image_uri") else None, heat_png if row.get("image_uri") else None)
+            )
             self._cache[row["inspection_id"]] = {"row": row, **(cache or {})}
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -202,8 +212,10 @@ class InspectionLog:
             if day.name < cutoff:
                 removed += sum(1 for _ in day.iterdir())
                 shutil.rmtree(day, ignore_errors=True)
-        files = sorted((p for p in self.media.rglob("*") if p.is_file() and ".heat." not in p.name),
-                       key=lambda p: (p.parent.name, p.stat().st_mtime))
+        files = sorted(
+            (p for p in self.media.rglob("*") if p.is_file() and ".heat." not in p.name),
+            key=lambda p: (p.parent.name, p.stat().st_mtime),
+        )
         for p in files[: max(0, len(files) - self.retention.keep_max)]:
             p.unlink(missing_ok=True)
             p.with_name(p.name.split(".")[0] + ".heat.png").unlink(missing_ok=True)

@@ -14,15 +14,21 @@ class _Metrics:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.latency = Histogram(
-            "jangin_inspect_latency_seconds", "Inspection latency, request received to verdict", ["station"],
+            "jangin_inspect_latency_seconds",
+            "Inspection latency, request received to verdict",
+            ["station"],
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
         )
         self.verdicts = Counter("jangin_inspections", "Verdicts per station", ["station", "verdict"])
         self.queue = Gauge("jangin_inspect_queue_depth", "Inspections waiting for the model")
         self.shed = Counter("jangin_inspect_shed", "Inspections refused with 503 because the queue was full")
-        self.batch = Histogram("jangin_inspect_batch_size", "Images per model call", buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.batch = Histogram(
+            "jangin_inspect_batch_size", "Images per model call", buckets=(1, 2, 4, 8, 16, 32, 64)
+        )
         self.frames = Counter("jangin_camera_frames", "Camera frames grabbed", ["camera"])
-        self.dropped = Counter("jangin_camera_frames_dropped", "Camera frames dropped to stay current", ["camera"])
+        self.dropped = Counter(
+            "jangin_camera_frames_dropped", "Camera frames dropped to stay current", ["camera"]
+        )
         self.reconnects = Counter("jangin_camera_reconnects", "Camera reconnects", ["camera"])
 
 

@@ -54,7 +54,9 @@ class StationRules(BaseModel):
     def _bands(self) -> StationRules:
         for band in (self.doubtful, self.anomaly_doubtful):
             if band is not None and not 0 <= band[0] <= band[1] <= 1:
-                raise ValueError(f"a doubtful band must be [lo, hi] with 0 <= lo <= hi <= 1, got {list(band)}")
+                raise ValueError(
+                    f"a doubtful band must be [lo, hi] with 0 <= lo <= hi <= 1, got {list(band)}"
+                )
         return self
 
     @property
@@ -134,7 +136,9 @@ def decide_detections(dets: Detections, rules: StationRules) -> tuple[str, float
     score = float(dets.scores[mask].max())
     verdict = _band_verdict(score, rules.min_conf, rules.doubtful)
     reasons = [
-        f"{n} {s:.2f}" for n, s, m in zip(dets.names, dets.scores, mask, strict=True) if m and s >= min(rules.lowest_score, score)
+        f"{n} {s:.2f}"
+        for n, s, m in zip(dets.names, dets.scores, mask, strict=True)
+        if m and s >= min(rules.lowest_score, score)
     ]
     return verdict, score, reasons
 

@@ -95,7 +95,9 @@ class ServedModel:
         if task == "detect":
             conf = min(float(mv.manifest.thresholds.get("conf", 0.25)), min_conf)
             return cls(OnnxDetector.from_version(mv, providers=providers, conf=conf))
-        raise ModelLoadError(f"{mv.name}:{mv.version} is a {task} model; the server serves detect and anomaly models")
+        raise ModelLoadError(
+            f"{mv.name}:{mv.version} is a {task} model; the server serves detect and anomaly models"
+        )
 
     def run(self, images: list[np.ndarray]) -> list[Detections | AnomalyResult]:
         """Run the model on a batch of BGR images."""
@@ -104,8 +106,14 @@ class ServedModel:
     def info(self) -> dict[str, Any]:
         """Name, version, task, classes, thresholds, load time."""
         m = self.impl.version.manifest
-        return {"name": self.name, "version": self.version, "task": self.kind, "classes": list(m.classes),
-                "thresholds": m.thresholds, "loaded_at": self.loaded_at.isoformat()}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.kind,
+            "classes": list(m.classes),
+            "thresholds": m.thresholds,
+            "loaded_at": self.loaded_at.isoformat(),
+        }
 
 
 @dataclass
@@ -130,18 +138,28 @@ class InspectionService:
         metrics: Prometheus metrics (see ``server``), or None.
     """
 
-    def __init__(self, ds: Dataset, config: InferenceConfig, *, rules: RulesConfig | None = None, metrics: Any = None) -> None:
+    def __init__(
+        self, ds: Dataset, config: InferenceConfig, *, rules: RulesConfig | None = None, metrics: Any = None
+    ) -> None:
         self.ds = ds
         self.config = config
         self.rules = rules or load_rules(config.rules)
         self.registry = ModelRegistry(ds.models_dir)
         self.metrics = metrics
-        self.log = InspectionLog(ds, flush_s=config.flush_s,
-                                 retention=Retention(config.keep_days, config.keep_max, config.ok_sample_every))
+        self.log = InspectionLog(
+            ds,
+            flush_s=config.flush_s,
+            retention=Retention(config.keep_days, config.keep_max, config.ok_sample_every),
+        )
         self._model: ServedModel | None = None
         self._swap_lock = threading.Lock()
-        self.batcher = MicroBatcher(self._run_batch, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
-                                    max_queue=config.max_queue, on_depth=self._depth)
+        self.batcher = MicroBatcher(
+            self._run_batch,
+            max_batch=config.max_batch,
+            max_wait_ms=config.max_wait_ms,
+            max_queue=config.max_queue,
+            on_depth=self._depth,
+        )
         self._review_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -199,7 +217,9 @@ class InspectionService:
             old, self._model = self._model, new
             if promote:
                 self.registry.promote(mv.name, mv.version)
-        log.info("serving %s:%s (was %s)", new.name, new.version, f"{old.name}:{old.version}" if old else "none")
+        log.info(
+            "serving %s:%s (was %s)", new.name, new.version, f"{old.name}:{old.version}" if old else "none"
+        )
         return new
 
     def models(self) -> list[dict[str, Any]]:
@@ -207,10 +227,20 @@ class InspectionService:
         out = []
         for mv in self.registry.list():
             m = mv.manifest
-            out.append({"name": m.name, "version": m.version, "task": m.task, "classes": m.classes,
-                        "created_at": m.created_at.isoformat(), "metrics": m.metrics,
-                        "registry_active": self.registry.active(m.name) == m.version,
-                        "serving": bool(self._model and self._model.name == m.name and self._model.version == m.version)})
+            out.append(
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "task": m.task,
+                    "classes": m.classes,
+                    "created_at": m.created_at.isoformat(),
+                    "metrics": m.metrics,
+                    "registry_active": self.registry.active(m.name) == m.version,
+                    "serving": bool(
+                        self._model and self._model.name == m.name and self._model.version == m.version
+                    ),
+                }
+            )
         return out
 
     # -- inspecting -----------------------------------------------------------------------------
@@ -235,8 +265,17 @@ class InspectionService:
         item = _Item(image)
         return item, self.batcher.submit(item)
 
-    def record(self, item: _Item, out: Any, *, t0: float, data: bytes | None, station: str | None,
-               camera: str | None, source: str | None) -> dict[str, Any]:
+    def record(
+        self,
+        item: _Item,
+        out: Any,
+        *,
+        t0: float,
+        data: bytes | None,
+        station: str | None,
+        camera: str | None,
+        source: str | None,
+    ) -> dict[str, Any]:
         """Decide the verdict of a finished item, log it, and return the API response."""
         model = item.model
         assert model is not None
@@ -248,7 +287,10 @@ class InspectionService:
         if isinstance(out, AnomalyResult):
             verdict, score, reasons = decide_anomaly(out.score, rules)
             dets = Detections.empty(model.impl.classes)
-            scores = [{"name": "anomaly", "value": out.score}, {"name": "anomaly_raw", "value": out.raw_score}]
+            scores = [
+                {"name": "anomaly", "value": out.score},
+                {"name": "anomaly_raw", "value": out.raw_score},
+            ]
             amap = out.anomaly_map
             heat = lambda: heatmap_overlay(img, amap)  # noqa: E731 - made in the flusher, off the request path
         else:
@@ -268,30 +310,60 @@ class InspectionService:
             data, kind = (buf.tobytes(), "jpeg") if ok else (None, None)
         latency_ms = (time.perf_counter() - t0) * 1000.0
         row = {
-            "inspection_id": iid, "ts": ts, "station": station, "camera": camera,
-            "model": model.name, "model_version": model.version, "verdict": verdict, "score": score,
-            "scores": scores, "detections": dets.to_rows(), "latency_ms": latency_ms,
-            "image_uri": self.log.image_uri(iid, ts, "png" if kind == "png" else "jpg") if keep and data else None,
+            "inspection_id": iid,
+            "ts": ts,
+            "station": station,
+            "camera": camera,
+            "model": model.name,
+            "model_version": model.version,
+            "verdict": verdict,
+            "score": score,
+            "scores": scores,
+            "detections": dets.to_rows(),
+            "latency_ms": latency_ms,
+            "image_uri": self.log.image_uri(iid, ts, "png" if kind == "png" else "jpg")
+            if keep and data
+            else None,
             "image_sha256": hashlib.sha256(data).hexdigest() if data else None,
             "source_uri": source,
         }
-        self.log.add(row, image=data if keep else None, heat_png=heat,
-                     cache={"image": data, "map": amap, "shape": img.shape[:2]})
+        self.log.add(
+            row,
+            image=data if keep else None,
+            heat_png=heat,
+            cache={"image": data, "map": amap, "shape": img.shape[:2]},
+        )
         if self.metrics is not None:
             self.metrics.verdicts.labels(station=station or "", verdict=verdict).inc()
             self.metrics.latency.labels(station=station or "").observe(latency_ms / 1000.0)
         return {
-            "inspection_id": iid, "ts": ts.isoformat(), "station": station, "camera": camera,
-            "model": model.name, "model_version": model.version, "task": model.kind,
-            "verdict": verdict, "score": score, "reasons": reasons,
-            "scores": {s["name"]: s["value"] for s in scores}, "detections": row["detections"],
+            "inspection_id": iid,
+            "ts": ts.isoformat(),
+            "station": station,
+            "camera": camera,
+            "model": model.name,
+            "model_version": model.version,
+            "task": model.kind,
+            "verdict": verdict,
+            "score": score,
+            "reasons": reasons,
+            "scores": {s["name"]: s["value"] for s in scores},
+            "detections": row["detections"],
             "anomaly_map_url": f"/v1/inspections/{iid}/anomaly.png" if amap is not None else None,
             "image_url": f"/v1/inspections/{iid}/image" if data else None,
-            "image_kept": bool(row["image_uri"]), "latency_ms": round(latency_ms, 3),
+            "image_kept": bool(row["image_uri"]),
+            "latency_ms": round(latency_ms, 3),
         }
 
-    def inspect_array(self, img: np.ndarray, *, station: str | None, camera: str | None, source: str | None,
-                      timeout: float = 30.0) -> dict[str, Any]:
+    def inspect_array(
+        self,
+        img: np.ndarray,
+        *,
+        station: str | None,
+        camera: str | None,
+        source: str | None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
         """Inspect a decoded image synchronously (camera workers)."""
         t0 = time.perf_counter()
         item, fut = self.submit(img)
@@ -312,7 +384,11 @@ class InspectionService:
         self.log.flush()
         con = self.ds.connect()
         try:
-            rows = con.sql("SELECT * FROM inspections WHERE inspection_id = ? LIMIT 1", params=[inspection_id]).to_arrow_table().to_pylist()
+            rows = (
+                con.sql("SELECT * FROM inspections WHERE inspection_id = ? LIMIT 1", params=[inspection_id])
+                .to_arrow_table()
+                .to_pylist()
+            )
         finally:
             con.close()
         if not rows:
@@ -332,7 +408,9 @@ class InspectionService:
         row = self.get(inspection_id)
         uri = row.get("image_uri")
         if not uri:
-            raise NotFoundError(f"the image of inspection {inspection_id} was not kept (OK images are sampled)")
+            raise NotFoundError(
+                f"the image of inspection {inspection_id} was not kept (OK images are sampled)"
+            )
         root = self.ds.root.resolve()
         p = (root / uri).resolve()
         if not p.is_relative_to(root / "media") or not p.is_file():
@@ -350,8 +428,16 @@ class InspectionService:
         for d in row.get("detections") or []:
             x1, y1, x2, y2 = (int(v * s) for v, s in zip(d["bbox_xyxy_norm"], (w, h, w, h), strict=True))
             cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), max(1, w // 300))
-            cv2.putText(img, f"{d['name']} {d['score']:.2f}", (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX,
-                        max(0.3, w / 1200), (0, 0, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                img,
+                f"{d['name']} {d['score']:.2f}",
+                (x1, max(10, y1 - 3)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                max(0.3, w / 1200),
+                (0, 0, 255),
+                1,
+                cv2.LINE_AA,
+            )
         ok, buf = cv2.imencode(".jpg", img)
         if not ok:
             raise InferenceError("cannot encode the overlay")
@@ -374,14 +460,29 @@ class InspectionService:
                 return p.read_bytes()
         raise NotFoundError(f"no anomaly map for inspection {inspection_id}")
 
-    def query(self, *, since: datetime | None = None, until: datetime | None = None, station: str | None = None,
-              verdict: list[str] | None = None, min_score: float | None = None, max_score: float | None = None,
-              reviewed: bool | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    def query(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        station: str | None = None,
+        verdict: list[str] | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        reviewed: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
         """Inspections, newest first, with their latest review (flushes the buffer first)."""
         self.log.flush()
         where, params = ["TRUE"], []
-        for cond, val in (("i.ts >= ?", since), ("i.ts < ?", until), ("i.station = ?", station),
-                          ("i.score >= ?", min_score), ("i.score <= ?", max_score)):
+        for cond, val in (
+            ("i.ts >= ?", since),
+            ("i.ts < ?", until),
+            ("i.station = ?", station),
+            ("i.score >= ?", min_score),
+            ("i.score <= ?", max_score),
+        ):
             if val is not None:
                 where.append(cond)
                 params.append(val)
@@ -397,7 +498,7 @@ class InspectionService:
             FROM inspections i LEFT JOIN (
                 SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY inspection_id ORDER BY ts DESC) AS rn
                                FROM reviews) WHERE rn = 1) r ON r.inspection_id = i.inspection_id
-            WHERE {' AND '.join(where)} ORDER BY i.ts DESC LIMIT ? OFFSET ?"""
+            WHERE {" AND ".join(where)} ORDER BY i.ts DESC LIMIT ? OFFSET ?"""
         con = self.ds.connect()
         try:
             rows = con.sql(sql, params=[*params, int(limit), int(offset)]).to_arrow_table().to_pylist()
@@ -407,7 +508,9 @@ class InspectionService:
 
     # -- reviews --------------------------------------------------------------------------------
 
-    def review(self, inspection_id: str, verdict: str, *, reviewer: str, comment: str | None = None) -> dict[str, Any]:
+    def review(
+        self, inspection_id: str, verdict: str, *, reviewer: str, comment: str | None = None
+    ) -> dict[str, Any]:
         """Record a review: a ``reviews`` row, and a class label (source ``review``) on the inspected
         image, which is stored as a ``frames`` row first (``frame_id = stable_id("frame", "inspection",
         inspection_id)``, ``session_id = "line-inspections"``, ``source_uri = "inspection:<id>"``).
@@ -426,8 +529,20 @@ class InspectionService:
         now = datetime.now(UTC)
         review_id = new_id("rev")
         with self._review_lock:
-            self.ds.append("reviews", [{"review_id": review_id, "inspection_id": inspection_id, "reviewer": reviewer,
-                                        "verdict": verdict, "comment": comment, "ts": now}], source="review")
+            self.ds.append(
+                "reviews",
+                [
+                    {
+                        "review_id": review_id,
+                        "inspection_id": inspection_id,
+                        "reviewer": reviewer,
+                        "verdict": verdict,
+                        "comment": comment,
+                        "ts": now,
+                    }
+                ],
+                source="review",
+            )
             label_id = frame_id = None
             try:
                 data, _ = self.image_bytes(inspection_id)
@@ -437,19 +552,52 @@ class InspectionService:
                 frame_id = self._frame_of(row, data)
                 label_id = new_id("lbl")
                 prior = self._prior_review_label(frame_id)
-                self.ds.append("labels", [{
-                    "label_id": label_id, "target": "frame", "frame_id": frame_id, "session_id": REVIEW_SESSION,
-                    "kind": "class", "name": verdict, "source": "review", "author": reviewer, "created_at": now,
-                    "supersedes": prior, "external_id": review_id,
-                    "geometry_json": json.dumps({"inspection_id": inspection_id, "review_id": review_id,
-                                                 "model_verdict": row["verdict"], "model": f"{row['model']}:{row['model_version']}"}),
-                }], source="review")
-        return {"review_id": review_id, "inspection_id": inspection_id, "verdict": verdict, "model_verdict": row["verdict"],
-                "reviewer": reviewer, "comment": comment, "ts": now.isoformat(), "frame_id": frame_id, "label_id": label_id}
+                self.ds.append(
+                    "labels",
+                    [
+                        {
+                            "label_id": label_id,
+                            "target": "frame",
+                            "frame_id": frame_id,
+                            "session_id": REVIEW_SESSION,
+                            "kind": "class",
+                            "name": verdict,
+                            "source": "review",
+                            "author": reviewer,
+                            "created_at": now,
+                            "supersedes": prior,
+                            "external_id": review_id,
+                            "geometry_json": json.dumps(
+                                {
+                                    "inspection_id": inspection_id,
+                                    "review_id": review_id,
+                                    "model_verdict": row["verdict"],
+                                    "model": f"{row['model']}:{row['model_version']}",
+                                }
+                            ),
+                        }
+                    ],
+                    source="review",
+                )
+        return {
+            "review_id": review_id,
+            "inspection_id": inspection_id,
+            "verdict": verdict,
+            "model_verdict": row["verdict"],
+            "reviewer": reviewer,
+            "comment": comment,
+            "ts": now.isoformat(),
+            "frame_id": frame_id,
+            "label_id": label_id,
+        }
 
     def _frame_of(self, row: dict[str, Any], data: bytes) -> str:
         frame_id = stable_id("frame", "inspection", row["inspection_id"])
-        existing = self.ds.read("frames", columns=["frame_id"], filters=[("session_id", "=", REVIEW_SESSION), ("frame_id", "=", frame_id)])
+        existing = self.ds.read(
+            "frames",
+            columns=["frame_id"],
+            filters=[("session_id", "=", REVIEW_SESSION), ("frame_id", "=", frame_id)],
+        )
         if existing.num_rows:
             return frame_id
         import cv2
@@ -459,18 +607,34 @@ class InspectionService:
             _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
             data = buf.tobytes()
         ts = row["ts"] if isinstance(row["ts"], datetime) else datetime.fromisoformat(str(row["ts"]))
-        self.ds.append("frames", [{
-            "frame_id": frame_id, "session_id": REVIEW_SESSION, "camera": row.get("camera"), "ts": ts,
-            "width": int(img.shape[1]), "height": int(img.shape[0]), "deidentified": False,
-            "source_uri": f"inspection:{row['inspection_id']}", "station": row.get("station"), "image": data,
-        }], source="review")
+        self.ds.append(
+            "frames",
+            [
+                {
+                    "frame_id": frame_id,
+                    "session_id": REVIEW_SESSION,
+                    "camera": row.get("camera"),
+                    "ts": ts,
+                    "width": int(img.shape[1]),
+                    "height": int(img.shape[0]),
+                    "deidentified": False,
+                    "source_uri": f"inspection:{row['inspection_id']}",
+                    "station": row.get("station"),
+                    "image": data,
+                }
+            ],
+            source="review",
+        )
         return frame_id
 
     def _prior_review_label(self, frame_id: str) -> str | None:
         con = self.ds.connect()
         try:
-            r = con.execute("SELECT label_id FROM current_labels WHERE frame_id = ? AND source = 'review' "
-                            "ORDER BY created_at DESC LIMIT 1", [frame_id]).fetchone()
+            r = con.execute(
+                "SELECT label_id FROM current_labels WHERE frame_id = ? AND source = 'review' "
+                "ORDER BY created_at DESC LIMIT 1",
+                [frame_id],
+            ).fetchone()
         finally:
             con.close()
         return r[0] if r else None
@@ -484,10 +648,13 @@ class InspectionService:
         self.log.flush()
         con = self.ds.connect()
         try:
-            rows = con.execute("""
+            rows = con.execute(
+                """
                 SELECT i.verdict AS model, r.verdict AS review, i.model AS name, i.model_version AS version FROM (
                   SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY inspection_id ORDER BY ts DESC) rn FROM reviews)
-                  WHERE rn = 1 ORDER BY ts DESC LIMIT ?) r JOIN inspections i USING (inspection_id)""", [last]).fetchall()
+                  WHERE rn = 1 ORDER BY ts DESC LIMIT ?) r JOIN inspections i USING (inspection_id)""",
+                [last],
+            ).fetchall()
         finally:
             con.close()
 
@@ -498,8 +665,15 @@ class InspectionService:
         ng, n_ng = frac("NG", "NG")
         ok, n_ok = frac("OK", "OK")
         dbt, n_dbt = frac("DOUBTFUL", "NG")
-        return {"reviews": len(rows), "ng_precision": ng, "ng_reviewed": n_ng, "ok_agreement": ok, "ok_reviewed": n_ok,
-                "doubtful_ng": dbt, "doubtful_reviewed": n_dbt}
+        return {
+            "reviews": len(rows),
+            "ng_precision": ng,
+            "ng_reviewed": n_ng,
+            "ok_agreement": ok,
+            "ok_reviewed": n_ok,
+            "doubtful_ng": dbt,
+            "doubtful_reviewed": n_dbt,
+        }
 
     # -- control charts -------------------------------------------------------------------------
 
@@ -511,8 +685,11 @@ class InspectionService:
         self.log.flush()
         con = self.ds.connect()
         try:
-            rows = con.execute("""SELECT coalesce(station, '') AS station, ts, verdict, score FROM (
-                SELECT * FROM inspections ORDER BY ts DESC LIMIT ?) ORDER BY ts""", [last]).fetchall()
+            rows = con.execute(
+                """SELECT coalesce(station, '') AS station, ts, verdict, score FROM (
+                SELECT * FROM inspections ORDER BY ts DESC LIMIT ?) ORDER BY ts""",
+                [last],
+            ).fetchall()
         finally:
             con.close()
         by: dict[str, list[tuple[datetime, str, float]]] = {}
@@ -523,7 +700,9 @@ class InspectionService:
             groups = [items[i : i + every] for i in range(0, len(items), every)]
             labels = [f"{g[0][0]:%m-%d %H:%M:%S}" for g in groups]
             out[st] = {
-                "p": p_chart([sum(v == "NG" for _, v, _ in g) for g in groups], [len(g) for g in groups], labels),
+                "p": p_chart(
+                    [sum(v == "NG" for _, v, _ in g) for g in groups], [len(g) for g in groups], labels
+                ),
                 "xbar": xbar_chart([[s for _, _, s in g] for g in groups], labels),
             }
         return out

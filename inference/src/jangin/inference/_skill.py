@@ -123,11 +123,15 @@ def load_profile(path_or_version: Any) -> SkillProfile:
     path = Path(getattr(path_or_version, "path", path_or_version))
     manifest = getattr(path_or_version, "manifest", None)
     if manifest is not None and manifest.task != "skill_profile":
-        raise ModelLoadError(f"{manifest.name}:{manifest.version} is a {manifest.task} model, not a skill profile")
+        raise ModelLoadError(
+            f"{manifest.name}:{manifest.version} is a {manifest.task} model, not a skill profile"
+        )
     return SkillProfile.load(path)
 
 
-def find_profile(registry: ModelRegistry, process: str | None, ref: str | None = None) -> tuple[str, SkillProfile]:
+def find_profile(
+    registry: ModelRegistry, process: str | None, ref: str | None = None
+) -> tuple[str, SkillProfile]:
     """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``.
 
     Raises:
@@ -136,10 +140,16 @@ def find_profile(registry: ModelRegistry, process: str | None, ref: str | None =
     if ref:
         mv = registry.get(ref)
         return f"{mv.name}:{mv.version}", load_profile(mv)
-    cands = [mv for mv in registry.list() if mv.manifest.task == "skill_profile"
-             and (process is None or mv.manifest.outputs.get("process") == process)]
+    cands = [
+        mv
+        for mv in registry.list()
+        if mv.manifest.task == "skill_profile"
+        and (process is None or mv.manifest.outputs.get("process") == process)
+    ]
     if not cands:
-        raise NotFoundError(f"no skill profile for process {process!r}", hint="build one: `jangin skill build --process …`")
+        raise NotFoundError(
+            f"no skill profile for process {process!r}", hint="build one: `jangin skill build --process …`"
+        )
     active = [mv for mv in cands if registry.active(mv.name) == mv.version]
     mv = max(active or cands, key=lambda m: m.manifest.created_at)
     mv = registry.get(mv.name, mv.version)
@@ -162,13 +172,17 @@ def _median_level(t: np.ndarray, v: np.ndarray, t0: float, t1: float) -> float:
     return float(np.nanmedian(v[m])) if m.any() else float("nan")
 
 
-def check_adjustments(profile: SkillProfile, sig: SessionSignals, steps: Sequence[Step]) -> list[MissedAdjustment]:
+def check_adjustments(
+    profile: SkillProfile, sig: SessionSignals, steps: Sequence[Step]
+) -> list[MissedAdjustment]:
     """For each of the profile's adjustments whose trigger this session reached: was it made?"""
     out = []
     for rule in profile.adjustments:
         if rule.trigger_channel not in sig.channels or rule.channel not in sig.channels:
             continue
-        tc = first_crossing(*sig.channels[rule.trigger_channel], rule.trigger_value, rule.direction, profile.bin_hz)
+        tc = first_crossing(
+            *sig.channels[rule.trigger_channel], rule.trigger_value, rule.direction, profile.bin_hz
+        )
         if tc is None:
             continue
         t, v = sig.channels[rule.channel]
@@ -180,12 +194,24 @@ def check_adjustments(profile: SkillProfile, sig: SessionSignals, steps: Sequenc
         change = after / before - 1 if abs(before) > 1e-9 else 0.0
         made = bool(np.sign(change) == np.sign(rule.change_rel) and abs(change) >= 0.5 * abs(rule.change_rel))
         step = next((s.name for s in steps if s.start_us <= by < s.end_us), steps[-1].name if steps else "")
-        out.append(MissedAdjustment(rule.describe({c: v.get("unit", "") for c, v in profile.channels.items()}),
-                                    rule.channel, int(tc), int(by), rule.change_rel, round(change, 4), made, step))
+        out.append(
+            MissedAdjustment(
+                rule.describe({c: v.get("unit", "") for c, v in profile.channels.items()}),
+                rule.channel,
+                int(tc),
+                int(by),
+                rule.change_rel,
+                round(change, 4),
+                made,
+                step,
+            )
+        )
     return out
 
 
-def _expected_factor(n: int, t0_us: int, hz: float, rules: Sequence[AdjustmentRule], crossings: dict[int, int], ch: str) -> np.ndarray:
+def _expected_factor(
+    n: int, t0_us: int, hz: float, rules: Sequence[AdjustmentRule], crossings: dict[int, int], ch: str
+) -> np.ndarray:
     """The factor the experts' adjustments would have applied to ``ch`` in this session (per bin)."""
     f = np.ones(n)
     t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
@@ -248,8 +274,17 @@ def score_session(
         if sp is None:
             continue
         lo_d, hi_d = min(sp.durations_s), max(sp.durations_s)
-        timing.append({"step": st.name, "duration_s": round(st.duration_s, 3), "expert_min_s": lo_d, "expert_max_s": hi_d,
-                       "ok": bool(0.8 * lo_d <= st.duration_s <= 1.25 * hi_d), "method": st.method, "confidence": st.confidence})
+        timing.append(
+            {
+                "step": st.name,
+                "duration_s": round(st.duration_s, 3),
+                "expert_min_s": lo_d,
+                "expert_max_s": hi_d,
+                "ok": bool(0.8 * lo_d <= st.duration_s <= 1.25 * hi_d),
+                "method": st.method,
+                "confidence": st.confidence,
+            }
+        )
         for ch in profile.scored_channels:
             band = profile.bands.get((st.name, ch))
             if band is None or ch not in sig.channels:
@@ -265,14 +300,30 @@ def score_session(
             med = np.interp(u, grid, band.median) * f
             lo = np.interp(u, grid, band.lo) * f
             hi = np.interp(u, grid, band.hi) * f
-            curves[(st.name, ch)] = {"t_us": st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, "value": x, "median": med, "lo": lo, "hi": hi}
+            curves[(st.name, ch)] = {
+                "t_us": st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz,
+                "value": x,
+                "median": med,
+                "lo": lo,
+                "hi": hi,
+            }
             min_bins = max(2, int(round(min(min_duration_s, 0.5 * st.duration_s) * hz)))
             deviations += _band_deviations(st, ch, x, med, lo, hi, min_bins, hz, profile, "band")
             sd_band = profile.bands.get((st.name, ch + SD_SUFFIX))
             if sd_band is not None:
                 xs = rolling_sd(x, int(round(hz)))
-                deviations += _band_deviations(st, ch, xs, np.interp(u, grid, sd_band.median), np.zeros(len(xs)),
-                                               np.interp(u, grid, sd_band.hi), min_bins, hz, profile, "unsteady")
+                deviations += _band_deviations(
+                    st,
+                    ch,
+                    xs,
+                    np.interp(u, grid, sd_band.median),
+                    np.zeros(len(xs)),
+                    np.interp(u, grid, sd_band.hi),
+                    min_bins,
+                    hz,
+                    profile,
+                    "unsteady",
+                )
 
     adjustments = check_adjustments(profile, sig, steps)
     for a in adjustments:
@@ -281,20 +332,44 @@ def score_session(
         t, v = sig.channels[a.channel]
         unit = profile.channels.get(a.channel, {}).get("unit", "")
         val = _median_level(t, v, a.expected_by_us, a.expected_by_us + 1e6)
-        deviations.append(Deviation(
-            a.step, a.channel, a.expected_by_us, int(min(t[-1], a.expected_by_us + 1e6)), "missed", val,
-            val * (1 + a.expected_change), abs(val * a.expected_change), 2.0, "major", "missed_adjustment",
-            f"missed adjustment: the experts change {a.rule}; this session changed {a.channel} by {a.observed_change * 100:+.1f} % "
-            f"(stays at {val:.1f} {unit})"))
+        deviations.append(
+            Deviation(
+                a.step,
+                a.channel,
+                a.expected_by_us,
+                int(min(t[-1], a.expected_by_us + 1e6)),
+                "missed",
+                val,
+                val * (1 + a.expected_change),
+                abs(val * a.expected_change),
+                2.0,
+                "major",
+                "missed_adjustment",
+                f"missed adjustment: the experts change {a.rule}; this session changed {a.channel} by {a.observed_change * 100:+.1f} % "
+                f"(stays at {val:.1f} {unit})",
+            )
+        )
     deviations = _merge_across_steps(deviations)
     deviations.sort(key=lambda d: d.start_us)
-    score = max(0.0, 100.0 - sum(_PENALTY[d.severity] for d in deviations)
-                - 3.0 * sum(1 for x in timing if not x["ok"]))
+    score = max(
+        0.0,
+        100.0 - sum(_PENALTY[d.severity] for d in deviations) - 3.0 * sum(1 for x in timing if not x["ok"]),
+    )
     return SkillScore(sig.session_id, profile_name, score, steps, deviations, adjustments, timing, curves)
 
 
-def _band_deviations(st: Step, ch: str, x: np.ndarray, med: np.ndarray, lo: np.ndarray, hi: np.ndarray, min_bins: int,
-                     hz: float, profile: SkillProfile, kind: str) -> list[Deviation]:
+def _band_deviations(
+    st: Step,
+    ch: str,
+    x: np.ndarray,
+    med: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    min_bins: int,
+    hz: float,
+    profile: SkillProfile,
+    kind: str,
+) -> list[Deviation]:
     out = (x > hi) | (x < lo)
     unit = profile.channels.get(ch, {}).get("unit", "")
     found = []
@@ -309,19 +384,33 @@ def _band_deviations(st: Step, ch: str, x: np.ndarray, med: np.ndarray, lo: np.n
         edge = hi[a:z] if above else lo[a:z]
         outside = out[a:z]
         excess = float(np.nanmean(np.abs(xs - edge)[outside])) if outside.any() else 0.0
-        d = Deviation(st.name, ch, int(st.start_us + a * 1e6 / hz), int(st.start_us + z * 1e6 / hz),
-                      "unsteady" if kind == "unsteady" else "above" if above else "below",
-                      float(np.nanmean(xs)), float(np.nanmean(ms)), excess, round(ratio, 2), severity_of(ratio), kind)
+        d = Deviation(
+            st.name,
+            ch,
+            int(st.start_us + a * 1e6 / hz),
+            int(st.start_us + z * 1e6 / hz),
+            "unsteady" if kind == "unsteady" else "above" if above else "below",
+            float(np.nanmean(xs)),
+            float(np.nanmean(ms)),
+            excess,
+            round(ratio, 2),
+            severity_of(ratio),
+            kind,
+        )
         if kind == "unsteady" and z - a < 2 * steady_bins and d.severity != "minor":
             # a wobble is sustained swinging; a stretch shorter than two rolling-SD windows is what a
             # single level change looks like (the band check reports that one): at most minor
             d.severity = "minor"
         if kind == "unsteady":
-            d.message = (f"{ch} unsteady in {st.name} for {d.duration_s:.1f} s: it swings by ±{d.value:.1f} {unit} "
-                         f"(experts ±{d.expected:.1f} {unit})")
+            d.message = (
+                f"{ch} unsteady in {st.name} for {d.duration_s:.1f} s: it swings by ±{d.value:.1f} {unit} "
+                f"(experts ±{d.expected:.1f} {unit})"
+            )
         else:
-            d.message = (f"{ch} {d.direction} the experts' band in {st.name} for {d.duration_s:.1f} s: "
-                         f"{d.value:.1f} {unit} vs {d.expected:.1f} {unit} (by {excess:.1f} {unit} outside the band)")
+            d.message = (
+                f"{ch} {d.direction} the experts' band in {st.name} for {d.duration_s:.1f} s: "
+                f"{d.value:.1f} {unit} vs {d.expected:.1f} {unit} (by {excess:.1f} {unit} outside the band)"
+            )
         found.append(d)
     return found
 
@@ -332,11 +421,23 @@ def _merge_across_steps(devs: list[Deviation]) -> list[Deviation]:
     out: list[Deviation] = []
     for d in devs:
         prev = out[-1] if out else None
-        if (prev is not None and prev.kind == d.kind == "band" and prev.channel == d.channel and prev.direction == d.direction
-                and prev.step != d.step and d.start_us - prev.end_us <= 0.15e6):
+        if (
+            prev is not None
+            and prev.kind == d.kind == "band"
+            and prev.channel == d.channel
+            and prev.direction == d.direction
+            and prev.step != d.step
+            and d.start_us - prev.end_us <= 0.15e6
+        ):
             prev.end_us = max(prev.end_us, d.end_us)
             if d.ratio > prev.ratio:  # reported in the step where it was worst
-                prev.step, prev.value, prev.expected, prev.excess, prev.message = d.step, d.value, d.expected, d.excess, d.message
+                prev.step, prev.value, prev.expected, prev.excess, prev.message = (
+                    d.step,
+                    d.value,
+                    d.expected,
+                    d.excess,
+                    d.message,
+                )
             prev.ratio = max(prev.ratio, d.ratio)
             prev.severity = severity_of(prev.ratio)
             continue
@@ -344,7 +445,9 @@ def _merge_across_steps(devs: list[Deviation]) -> list[Deviation]:
     return out
 
 
-def relate_outcomes(scored: Sequence[tuple[SkillScore, SessionSignals]], *, min_severity: str = "major") -> list[dict[str, Any]]:
+def relate_outcomes(
+    scored: Sequence[tuple[SkillScore, SessionSignals]], *, min_severity: str = "major"
+) -> list[dict[str, Any]]:
     """Which deviations preceded NG judgments: for each (step, channel, direction) seen in the scored
     sessions, how many NG judgments of that step (per defect) came after it, out of all NG of that defect.
 
@@ -368,9 +471,18 @@ def relate_outcomes(scored: Sequence[tuple[SkillScore, SessionSignals]], *, min_
         for defect, where in ng.items():
             hit = sum(1 for s, stp in where if s in sessions and stp == step)
             if hit:
-                how = {"missed": "missed adjustment", "unsteady": "unsteady"}.get(direction, direction + " band")
+                how = {"missed": "missed adjustment", "unsteady": "unsteady"}.get(
+                    direction, direction + " band"
+                )
                 what = f"{ch} {how} in {step}"
-                rows.append({"deviation": what, "defect": defect, "preceded": hit, "defects": len(where),
-                             "sessions_with_deviation": len(sessions),
-                             "text": f"{what} preceded {hit} of {len(where)} {defect} defect(s)"})
+                rows.append(
+                    {
+                        "deviation": what,
+                        "defect": defect,
+                        "preceded": hit,
+                        "defects": len(where),
+                        "sessions_with_deviation": len(sessions),
+                        "text": f"{what} preceded {hit} of {len(where)} {defect} defect(s)",
+                    }
+                )
     return sorted(rows, key=lambda r: (-r["preceded"] / r["defects"], r["deviation"]))

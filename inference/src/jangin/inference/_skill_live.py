@@ -67,7 +67,9 @@ class LiveCoach:
                     ch.out_bins, ch.alerted = 0, False
         return []
 
-    def feed_samples(self, t_us: np.ndarray, channels: dict[str, np.ndarray], *, received_at: float | None = None) -> list[dict[str, Any]]:
+    def feed_samples(
+        self, t_us: np.ndarray, channels: dict[str, np.ndarray], *, received_at: float | None = None
+    ) -> list[dict[str, Any]]:
         """Add one batch (reference clock µs); returns the alerts it raised."""
         alerts: list[dict[str, Any]] = []
         if len(t_us) == 0:
@@ -152,12 +154,20 @@ class LiveCoach:
             st.alerted = True
             unit = spec.get("unit", "")
             direction = "above" if x > hi else "below"
-            alerts.append({
-                "type": "deviation", "step": step, "channel": name, "direction": direction,
-                "value": round(x, 3), "expected": round(float(med), 3), "lo": round(float(lo), 3), "hi": round(float(hi), 3),
-                "ts_us": t_mid,
-                "message": f"{name} {direction} the experts' band in {step}: {x:.1f} {unit} (experts {lo:.1f}–{hi:.1f} {unit})",
-            })
+            alerts.append(
+                {
+                    "type": "deviation",
+                    "step": step,
+                    "channel": name,
+                    "direction": direction,
+                    "value": round(x, 3),
+                    "expected": round(float(med), 3),
+                    "lo": round(float(lo), 3),
+                    "hi": round(float(hi), 3),
+                    "ts_us": t_mid,
+                    "message": f"{name} {direction} the experts' band in {step}: {x:.1f} {unit} (experts {lo:.1f}–{hi:.1f} {unit})",
+                }
+            )
         return alerts
 
     def _factor(self, name: str, t: int) -> float:
@@ -177,21 +187,38 @@ class LiveCoach:
                 lv = self.levels.setdefault(name, [])
                 lv.append((t, x))
                 del lv[: -int(10 * self.hz)]
-                if i in self.crossed and i not in self.adj_alerted and t >= self.crossed[i] + r.delay_max_s * 1e6:
+                if (
+                    i in self.crossed
+                    and i not in self.adj_alerted
+                    and t >= self.crossed[i] + r.delay_max_s * 1e6
+                ):
                     before = [v for tt, v in lv if self.crossed[i] - 1e6 <= tt < self.crossed[i]]
                     if before:
                         change = x / float(np.mean(before)) - 1
                         self.adj_alerted.add(i)
-                        if not (np.sign(change) == np.sign(r.change_rel) and abs(change) >= 0.5 * abs(r.change_rel)):
+                        if not (
+                            np.sign(change) == np.sign(r.change_rel)
+                            and abs(change) >= 0.5 * abs(r.change_rel)
+                        ):
                             units = {c: v.get("unit", "") for c, v in self.profile.channels.items()}
-                            out.append({"type": "missed_adjustment", "channel": r.channel, "ts_us": t,
-                                        "expected_change": r.change_rel, "observed_change": round(change, 4),
-                                        "message": f"experts change {r.describe(units)}; change {r.channel} now"})
+                            out.append(
+                                {
+                                    "type": "missed_adjustment",
+                                    "channel": r.channel,
+                                    "ts_us": t,
+                                    "expected_change": r.change_rel,
+                                    "observed_change": round(change, 4),
+                                    "message": f"experts change {r.describe(units)}; change {r.channel} now",
+                                }
+                            )
             if name == r.trigger_channel and i not in self.crossed:
                 rec = self.trigger_recent.setdefault(name, [])
                 prev = rec[-1] if rec else None
                 rec.append(x)
                 del rec[:-2]
-                if prev is not None and (prev - r.trigger_value) * r.direction <= 0 < (x - r.trigger_value) * r.direction:
+                if (
+                    prev is not None
+                    and (prev - r.trigger_value) * r.direction <= 0 < (x - r.trigger_value) * r.direction
+                ):
                     self.crossed[i] = t
         return out

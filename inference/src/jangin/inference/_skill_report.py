@@ -86,29 +86,53 @@ def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6)
         unit = units.get(d.channel, "")
         verb, up, down = _phrase(d.channel)
         if d.kind == "missed_adjustment":
-            a = next((a for a in sc.missed if a.channel == d.channel and a.expected_by_us == d.start_us), None)
+            a = next(
+                (a for a in sc.missed if a.channel == d.channel and a.expected_by_us == d.start_us), None
+            )
             change = f"{a.expected_change * 100:+.0f} %" if a else "?"
             seen = f"{a.observed_change * 100:+.1f} %" if a else "?"
             trig = ""
-            rule = next((r for r in profile.adjustments if a and a.rule.startswith(r.channel) and r.channel == a.channel), None)
+            rule = next(
+                (
+                    r
+                    for r in profile.adjustments
+                    if a and a.rule.startswith(r.channel) and r.channel == a.channel
+                ),
+                None,
+            )
             if rule is not None:
                 arrow = "rose above" if rule.direction > 0 else "fell below"
-                trig = f"when {_label(rule.trigger_channel)} {arrow} {rule.trigger_value:g} {units.get(rule.trigger_channel, '')}".rstrip() + ", "
-            out.append(f"In {where}, {trig}the experts change the {_label(d.channel)} by {change} within "
-                       f"{rule.delay_max_s if rule else 0:.1f} s; you changed it by {seen} (it stayed at {_n(d.value)} {unit}).")
+                trig = (
+                    f"when {_label(rule.trigger_channel)} {arrow} {rule.trigger_value:g} {units.get(rule.trigger_channel, '')}".rstrip()
+                    + ", "
+                )
+            out.append(
+                f"In {where}, {trig}the experts change the {_label(d.channel)} by {change} within "
+                f"{rule.delay_max_s if rule else 0:.1f} s; you changed it by {seen} (it stayed at {_n(d.value)} {unit})."
+            )
         elif d.direction == "unsteady":
-            out.append(f"In {where} your {_label(d.channel)} swung by ±{_n(d.value)} {unit} for {d.duration_s:.1f} s; "
-                       f"the experts keep it within ±{_n(d.expected)} {unit}. Hold it steadier.")
+            out.append(
+                f"In {where} your {_label(d.channel)} swung by ±{_n(d.value)} {unit} for {d.duration_s:.1f} s; "
+                f"the experts keep it within ±{_n(d.expected)} {unit}. Hold it steadier."
+            )
         else:
             pct = _pct(d.value, d.expected)
             how = up if d.direction == "above" else down
-            amount = f"{abs(pct):.0f} % {how}" if pct is not None and abs(pct) >= 1 else f"{_n(abs(d.value - d.expected))} {unit} {how}"
-            out.append(f"In {where} you {verb} {amount} than the experts for {d.duration_s:.1f} s "
-                       f"({_n(d.value)} {unit} against {_n(d.expected)} {unit}).")
+            amount = (
+                f"{abs(pct):.0f} % {how}"
+                if pct is not None and abs(pct) >= 1
+                else f"{_n(abs(d.value - d.expected))} {unit} {how}"
+            )
+            out.append(
+                f"In {where} you {verb} {amount} than the experts for {d.duration_s:.1f} s "
+                f"({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
+            )
     for x in sc.step_timing:
         if not x["ok"]:
-            out.append(f"{_step_title(profile, x['step']).capitalize()} took {x['duration_s']:.1f} s; "
-                       f"the experts take {x['expert_min_s']:.1f}–{x['expert_max_s']:.1f} s.")
+            out.append(
+                f"{_step_title(profile, x['step']).capitalize()} took {x['duration_s']:.1f} s; "
+                f"the experts take {x['expert_min_s']:.1f}–{x['expert_max_s']:.1f} s."
+            )
     return out
 
 
@@ -137,13 +161,32 @@ def channel_plots(sc: SkillScore, profile: SkillProfile) -> dict[str, str]:
             cv = sc.curves.get((st.name, ch))
             if k:
                 ax.axvline(k, color="#bbb", lw=0.8)
-            ax.text(k + 0.5, 1.0, st.name, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="#555")
+            ax.text(
+                k + 0.5,
+                1.0,
+                st.name,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#555",
+            )
             if cv is None or len(cv["value"]) == 0:
                 continue
             n = len(cv["value"])
             x = k + (np.arange(n) + 0.5) / n
-            ax.fill_between(x, cv["lo"], cv["hi"], color="#9ecae1", alpha=0.55, lw=0, label="experts' band" if k == 0 else None)
-            ax.plot(x, cv["median"], color="#3182bd", lw=1, ls="--", label="experts' median" if k == 0 else None)
+            ax.fill_between(
+                x,
+                cv["lo"],
+                cv["hi"],
+                color="#9ecae1",
+                alpha=0.55,
+                lw=0,
+                label="experts' band" if k == 0 else None,
+            )
+            ax.plot(
+                x, cv["median"], color="#3182bd", lw=1, ls="--", label="experts' median" if k == 0 else None
+            )
             ax.plot(x, cv["value"], color="#222", lw=1.3, label="this session" if k == 0 else None)
             span = max(st.end_us - st.start_us, 1)
             for d in sc.deviations:
@@ -167,14 +210,18 @@ def session_frames(ds: Dataset, session_id: str) -> list[dict[str, Any]]:
     """The session's stored frames: ``{"frame_id", "camera", "ts_us", "image"}`` sorted by time."""
     import pyarrow as pa
 
-    t = ds.read("frames", columns=["frame_id", "camera", "ts", "image"], filters=[("session_id", "=", session_id)])
+    t = ds.read(
+        "frames", columns=["frame_id", "camera", "ts", "image"], filters=[("session_id", "=", session_id)]
+    )
     if t.num_rows == 0:
         return []
     t = t.set_column(t.schema.get_field_index("ts"), "ts_us", t.column("ts").cast(pa.int64()))
     return sorted(t.to_pylist(), key=lambda r: r["ts_us"])
 
 
-def _nearest_frames(devs: Sequence[Deviation], frames: Sequence[Mapping[str, Any]], limit: int = 8) -> list[tuple[Deviation, Mapping[str, Any]]]:
+def _nearest_frames(
+    devs: Sequence[Deviation], frames: Sequence[Mapping[str, Any]], limit: int = 8
+) -> list[tuple[Deviation, Mapping[str, Any]]]:
     if not frames:
         return []
     ts = np.asarray([f["ts_us"] for f in frames], np.int64)
@@ -244,32 +291,42 @@ def render_report(
     parts.append("</section>")
 
     plots = channel_plots(sc, profile)
-    parts.append("<section><h2>Signals against the experts</h2><p class='muted'>Black: this session. Blue: the experts' "
-                 "median (dashed) and band. Each step is stretched to the same width; red: where the session left the "
-                 "band (pale red: minor).</p>")
+    parts.append(
+        "<section><h2>Signals against the experts</h2><p class='muted'>Black: this session. Blue: the experts' "
+        "median (dashed) and band. Each step is stretched to the same width; red: where the session left the "
+        "band (pale red: minor).</p>"
+    )
     for ch, png in plots.items():
         parts.append(f"<img class='plot' alt='{e(ch)}' src='data:image/png;base64,{png}'>")
     parts.append("</section>")
 
-    major = sorted((d for d in sc.deviations if _RANK[d.severity] >= 1), key=lambda d: (-_RANK[d.severity], -d.ratio))
+    major = sorted(
+        (d for d in sc.deviations if _RANK[d.severity] >= 1), key=lambda d: (-_RANK[d.severity], -d.ratio)
+    )
     shots = _nearest_frames(major, frames)
     if shots:
         parts.append("<section><h2>What the camera saw</h2><div class='frames'>")
         t0 = sig.span_us[0]
         for d, f in shots:
             img = base64.b64encode(f["image"]).decode("ascii")
-            parts.append(f"<figure><img alt='frame {e(str(f['frame_id']))}' src='data:image/jpeg;base64,{img}'>"
-                         f"<figcaption><span class='sev-{d.severity}'>{e(d.severity)}</span> · {e(_step_title(profile, d.step))} · "
-                         f"{e(d.channel)} {e(d.direction)} · t = {(f['ts_us'] - t0) / 1e6:.1f} s</figcaption></figure>")
+            parts.append(
+                f"<figure><img alt='frame {e(str(f['frame_id']))}' src='data:image/jpeg;base64,{img}'>"
+                f"<figcaption><span class='sev-{d.severity}'>{e(d.severity)}</span> · {e(_step_title(profile, d.step))} · "
+                f"{e(d.channel)} {e(d.direction)} · t = {(f['ts_us'] - t0) / 1e6:.1f} s</figcaption></figure>"
+            )
         parts.append("</div></section>")
 
     parts.append("<section><h2>Adjustments the experts make</h2>")
     if sc.adjustments:
         parts.append("<table><tr><th>adjustment</th><th>expected</th><th>this session</th><th></th></tr>")
         for a in sc.adjustments:
-            status = "<span class='sev-minor'>made</span>" if a.made else "<span class='sev-major'>missed</span>"
-            parts.append(f"<tr><td>{e(a.rule)}</td><td>{a.expected_change * 100:+.1f} %</td>"
-                         f"<td>{a.observed_change * 100:+.1f} %</td><td>{status}</td></tr>")
+            status = (
+                "<span class='sev-minor'>made</span>" if a.made else "<span class='sev-major'>missed</span>"
+            )
+            parts.append(
+                f"<tr><td>{e(a.rule)}</td><td>{a.expected_change * 100:+.1f} %</td>"
+                f"<td>{a.observed_change * 100:+.1f} %</td><td>{status}</td></tr>"
+            )
         parts.append("</table>")
     else:
         parts.append("<p class='muted'>None of the experts' adjustments was due in this session.</p>")
@@ -283,18 +340,25 @@ def render_report(
         parts.append("<p class='muted'>No NG judgment followed a major deviation.</p>")
     parts.append("</section>")
 
-    parts.append("<section><h2>All deviations</h2><table><tr><th>step</th><th>channel</th><th>what</th>"
-                 "<th>s</th><th>severity</th></tr>")
+    parts.append(
+        "<section><h2>All deviations</h2><table><tr><th>step</th><th>channel</th><th>what</th>"
+        "<th>s</th><th>severity</th></tr>"
+    )
     for d in sc.deviations:
-        parts.append(f"<tr><td>{e(d.step)}</td><td>{e(d.channel)}</td><td>{e(d.message or d.direction)}</td>"
-                     f"<td>{d.duration_s:.1f}</td><td class='sev-{d.severity}'>{e(d.severity)}</td></tr>")
+        parts.append(
+            f"<tr><td>{e(d.step)}</td><td>{e(d.channel)}</td><td>{e(d.message or d.direction)}</td>"
+            f"<td>{d.duration_s:.1f}</td><td class='sev-{d.severity}'>{e(d.severity)}</td></tr>"
+        )
     parts.append("</table>")
     timing = "".join(
         f"<tr><td>{e(x['step'])}</td><td>{x['duration_s']:.1f}</td><td>{x['expert_min_s']:.1f}–{x['expert_max_s']:.1f}</td>"
         f"<td>{'ok' if x['ok'] else '<b>outside</b>'}</td><td>{e(x['method'])} ({x['confidence']:.2f})</td></tr>"
-        for x in sc.step_timing)
-    parts.append("<h2 style='margin-top:14px'>Step timing</h2><table><tr><th>step</th><th>s</th><th>experts (s)</th>"
-                 f"<th></th><th>found from</th></tr>{timing}</table></section>")
+        for x in sc.step_timing
+    )
+    parts.append(
+        "<h2 style='margin-top:14px'>Step timing</h2><table><tr><th>step</th><th>s</th><th>experts (s)</th>"
+        f"<th></th><th>found from</th></tr>{timing}</table></section>"
+    )
     parts.append(f"<p class='muted'>Units: {e(', '.join(f'{c} [{u}]' for c, u in units.items() if u))}</p>")
     parts.append("</main></body></html>")
     return "\n".join(parts)
@@ -322,9 +386,13 @@ def write_report(
     sig = sig or read_session(ds, session_id)
     name, prof = profile or find_profile(ModelRegistry(ds.models_dir), sig.process)
     sc = score or score_session(prof, sig, profile_name=name)
-    tech = ds.read("sessions", columns=["technician", "updated_at"], filters=[("session_id", "=", session_id)]).to_pylist()
+    tech = ds.read(
+        "sessions", columns=["technician", "updated_at"], filters=[("session_id", "=", session_id)]
+    ).to_pylist()
     technician = max(tech, key=lambda r: r["updated_at"])["technician"] if tech else None
-    page = render_report(sc, sig, prof, frames=session_frames(ds, session_id), outcomes=outcomes, technician=technician)
+    page = render_report(
+        sc, sig, prof, frames=session_frames(ds, session_id), outcomes=outcomes, technician=technician
+    )
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

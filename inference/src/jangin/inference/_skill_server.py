@@ -58,7 +58,9 @@ class ScoreIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     session_id: str | None = None
     session: SessionUpload | None = None
-    profile: str | None = Field(None, description="NAME[:VERSION]; default the active profile of the session's process")
+    profile: str | None = Field(
+        None, description="NAME[:VERSION]; default the active profile of the session's process"
+    )
 
 
 def _upload_signals(up: SessionUpload) -> SessionSignals:
@@ -77,11 +79,15 @@ def _upload_signals(up: SessionUpload) -> SessionSignals:
         from jangin.inference._skill_live import _ts_us
 
         events.append({**e, "ts": _ts_us(e["ts"])})
-    return SessionSignals(up.session_id, chans, events, up.process, None, {n: c.unit or "" for n, c in up.channels.items()})
+    return SessionSignals(
+        up.session_id, chans, events, up.process, None, {n: c.unit or "" for n, c in up.channels.items()}
+    )
 
 
 def _process_of(ds: Dataset, session_id: str) -> str | None:
-    rows = ds.read("sessions", columns=["process", "updated_at"], filters=[("session_id", "=", session_id)]).to_pylist()
+    rows = ds.read(
+        "sessions", columns=["process", "updated_at"], filters=[("session_id", "=", session_id)]
+    ).to_pylist()
     if not rows:
         raise NotFoundError(f"no session {session_id!r}")
     return max(rows, key=lambda r: r["updated_at"])["process"]  # type: ignore[no-any-return]
@@ -142,7 +148,9 @@ def register(app: FastAPI, settings: Settings) -> None:
                         yield b": keep-alive\n\n"
                         continue
                     if msg["type"] == "samples":
-                        alerts = coach.feed_samples(msg["t_us"], msg["channels"], received_at=msg.get("received_at"))
+                        alerts = coach.feed_samples(
+                            msg["t_us"], msg["channels"], received_at=msg.get("received_at")
+                        )
                     elif msg["type"] == "events":
                         alerts = coach.feed_events(msg["events"])
                     else:
@@ -152,8 +160,11 @@ def register(app: FastAPI, settings: Settings) -> None:
             finally:
                 bus.unsubscribe(session_id, queue)
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     app.include_router(router)
 

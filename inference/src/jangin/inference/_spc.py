@@ -39,14 +39,21 @@ class Chart:
     def to_dict(self) -> dict[str, object]:
         """As plain JSON data."""
         return {
-            "kind": self.kind, "labels": self.labels, "values": self.values, "center": self.center,
-            "ucl": self.ucl, "lcl": self.lcl, "n": self.n,
+            "kind": self.kind,
+            "labels": self.labels,
+            "values": self.values,
+            "center": self.center,
+            "ucl": self.ucl,
+            "lcl": self.lcl,
+            "n": self.n,
             "violations": [{"index": i, "rule": r} for i, r in self.violations],
             "drift": bool(self.violations),
         }
 
 
-def western_electric(values: Sequence[float], center: float, sigma: Sequence[float] | float) -> list[tuple[int, int]]:
+def western_electric(
+    values: Sequence[float], center: float, sigma: Sequence[float] | float
+) -> list[tuple[int, int]]:
     """Points where a Western Electric rule trips.
 
     Rules (z = (x - center) / σ):
@@ -91,8 +98,16 @@ def p_chart(ng: Sequence[int], n: Sequence[int], labels: Sequence[str] | None = 
     pbar = sum(ng) / total if total else 0.0
     sig = [math.sqrt(pbar * (1 - pbar) / k) for k in n]
     vals = [g / k for g, k in zip(ng, n, strict=True)]
-    chart = Chart("p", list(labels or map(str, range(len(n)))), vals, pbar,
-                  [min(1.0, pbar + 3 * s) for s in sig], [max(0.0, pbar - 3 * s) for s in sig], sig, list(n))
+    chart = Chart(
+        "p",
+        list(labels or map(str, range(len(n)))),
+        vals,
+        pbar,
+        [min(1.0, pbar + 3 * s) for s in sig],
+        [max(0.0, pbar - 3 * s) for s in sig],
+        sig,
+        list(n),
+    )
     chart.violations = western_electric(vals, pbar, sig)
     return chart
 
@@ -114,8 +129,16 @@ def xbar_chart(groups: Sequence[Sequence[float]], labels: Sequence[str] | None =
     dof = sum(k - 1 for k in n)
     s = math.sqrt(ss / dof) if dof > 0 else 0.0
     sig = [s / math.sqrt(k) for k in n]
-    chart = Chart("xbar", list(labels or map(str, range(len(n)))), means, grand,
-                  [grand + 3 * x for x in sig], [grand - 3 * x for x in sig], sig, n)
+    chart = Chart(
+        "xbar",
+        list(labels or map(str, range(len(n)))),
+        means,
+        grand,
+        [grand + 3 * x for x in sig],
+        [grand - 3 * x for x in sig],
+        sig,
+        n,
+    )
     chart.violations = western_electric(means, grand, sig)
     return chart
 
@@ -156,14 +179,20 @@ def render_svg(chart: Chart, *, title: str, width: int = 640, height: int = 220)
         parts.append(f'<polyline points="{pts}" fill="none" stroke="#346" stroke-width="1.5"/>')
         for i, v in enumerate(vals):
             color = "#d00" if i in bad else "#346"
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{4 if i in bad else 2.5}" fill="{color}">'
-                         f"<title>{escape(chart.labels[i])}: {v:.4g} (n={chart.n[i]})</title></circle>")
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{4 if i in bad else 2.5}" fill="{color}">'
+                f"<title>{escape(chart.labels[i])}: {v:.4g} (n={chart.n[i]})</title></circle>"
+            )
         parts.append(f'<text x="{pad_l}" y="{height - 8}">{escape(chart.labels[0])}</text>')
-        parts.append(f'<text x="{width - pad_r}" y="{height - 8}" text-anchor="end">{escape(chart.labels[-1])}</text>')
+        parts.append(
+            f'<text x="{width - pad_r}" y="{height - 8}" text-anchor="end">{escape(chart.labels[-1])}</text>'
+        )
     else:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data yet</text>')
     if chart.violations:
         rules = sorted({r for _, r in chart.violations})
-        parts.append(f'<text x="{width - pad_r}" y="15" text-anchor="end" fill="#d00">drift: WE rule {", ".join(map(str, rules))}</text>')
+        parts.append(
+            f'<text x="{width - pad_r}" y="15" text-anchor="end" fill="#d00">drift: WE rule {", ".join(map(str, rules))}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

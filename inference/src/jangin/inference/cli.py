@@ -74,7 +74,9 @@ def register(app: typer.Typer) -> None:
 
 ProfileOption = Annotated[
     str | None,
-    typer.Option("--profile", "-p", help="NAME[:VERSION]; default the active profile of the session's process."),
+    typer.Option(
+        "--profile", "-p", help="NAME[:VERSION]; default the active profile of the session's process."
+    ),
 ]
 
 
@@ -107,14 +109,18 @@ def skill_score(
         typer.echo(json.dumps(sc.to_dict(), default=str))
         return
     major = [d for d in sc.deviations if all_ or d.severity != "minor"]
-    console().print(f"[bold]{session}[/] against {name}: score [bold]{sc.score:.0f}[/]/100, "
-                    f"{len(sc.deviations)} deviation(s) ({len(sc.deviations) - sum(d.severity == 'minor' for d in sc.deviations)} major+), "
-                    f"{len(sc.missed)} missed adjustment(s)")
+    console().print(
+        f"[bold]{session}[/] against {name}: score [bold]{sc.score:.0f}[/]/100, "
+        f"{len(sc.deviations)} deviation(s) ({len(sc.deviations) - sum(d.severity == 'minor' for d in sc.deviations)} major+), "
+        f"{len(sc.missed)} missed adjustment(s)"
+    )
     for d in major:
         typer.echo(f"{d.severity}\t{d.step}\t{d.channel}\t{d.duration_s:.1f} s\t{d.message}")
     for x in sc.step_timing:
         if not x["ok"]:
-            typer.echo(f"timing\t{x['step']}\t{x['duration_s']:.1f} s (experts {x['expert_min_s']:.1f}-{x['expert_max_s']:.1f} s)")
+            typer.echo(
+                f"timing\t{x['step']}\t{x['duration_s']:.1f} s (experts {x['expert_min_s']:.1f}-{x['expert_max_s']:.1f} s)"
+            )
 
 
 def skill_report(
@@ -144,15 +150,19 @@ def skill_steps(
     t0 = sig.span_us[0]
     typer.echo("step\tstart_s\tend_s\tduration_s\tmethod\tconfidence")
     for st in steps:
-        typer.echo(f"{st.name}\t{(st.start_us - t0) / 1e6:.2f}\t{(st.end_us - t0) / 1e6:.2f}\t{st.duration_s:.2f}"
-                   f"\t{st.method}\t{st.confidence:.2f}")
+        typer.echo(
+            f"{st.name}\t{(st.start_us - t0) / 1e6:.2f}\t{(st.end_us - t0) / 1e6:.2f}\t{st.duration_s:.2f}"
+            f"\t{st.method}\t{st.confidence:.2f}"
+        )
 
 
 def register_skill(app: typer.Typer) -> None:
     """``jangin skill score|report|steps`` (entry point ``skill`` of group ``jangin.cli``)."""
     from jangin.core.cli import command_group
 
-    group = command_group(app, "skill", help="Skill profiles: build them from expert sessions, score and coach other sessions.")
+    group = command_group(
+        app, "skill", help="Skill profiles: build them from expert sessions, score and coach other sessions."
+    )
     group.command("score")(skill_score)
     group.command("report")(skill_report)
     group.command("steps")(skill_steps)

@@ -82,11 +82,21 @@ def _router(settings: Settings) -> APIRouter:
     @r.post(
         "/v1/inspect",
         dependencies=engineer,
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-        }}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }
+                    },
+                },
+            }
+        },
     )
     async def inspect(request: Request, station: Tag = None, camera: Tag = None) -> Response:
         """Inspect one image (JPEG or PNG, raw body or multipart field ``file``) → verdict, detections,
@@ -99,13 +109,17 @@ def _router(settings: Settings) -> APIRouter:
             form = await request.form()
             upload = form.get("file") or next((v for v in form.values() if hasattr(v, "read")), None)
             if upload is None or isinstance(upload, str):
-                raise UnsupportedMedia("multipart request without a file field", hint="send the image as field 'file'")
+                raise UnsupportedMedia(
+                    "multipart request without a file field", hint="send the image as field 'file'"
+                )
             data = await upload.read()
         elif ctype in _IMAGE_TYPES:
             data = await request.body()
         else:
-            raise UnsupportedMedia(f"content type {ctype or 'none'!r} is not an image",
-                                   hint="send image/jpeg, image/png, application/octet-stream or multipart/form-data")
+            raise UnsupportedMedia(
+                f"content type {ctype or 'none'!r} is not an image",
+                hint="send image/jpeg, image/png, application/octet-stream or multipart/form-data",
+            )
         # Small images (most line cameras at model size) decode in well under a millisecond: do it here
         # rather than pay a thread hop; large ones go to the thread pool so the event loop stays free.
         if len(data) <= _INLINE_DECODE_BYTES:
@@ -119,7 +133,9 @@ def _router(settings: Settings) -> APIRouter:
                 svc.metrics.shed.inc()
             raise
         out = await asyncio.wrap_future(fut)
-        res = svc.record(item, out, t0=t0, data=data, station=station, camera=camera, source=f"http:{camera or ''}")
+        res = svc.record(
+            item, out, t0=t0, data=data, station=station, camera=camera, source=f"http:{camera or ''}"
+        )
         return Response(json.dumps(res), media_type="application/json")
 
     @r.get("/v1/models", dependencies=engineer)
@@ -129,9 +145,12 @@ def _router(settings: Settings) -> APIRouter:
         return {"serving": svc.model.info() if svc.model else None, "models": svc.models()}
 
     @r.post("/v1/models/{name}/activate", dependencies=[Depends(require(Role.ADMIN))])
-    def activate(request: Request, name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
-                 version: Annotated[str | None, Query(pattern=r"^(v\d+|latest|active)$")] = None,
-                 promote: bool = False) -> dict[str, Any]:
+    def activate(
+        request: Request,
+        name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
+        version: Annotated[str | None, Query(pattern=r"^(v\d+|latest|active)$")] = None,
+        promote: bool = False,
+    ) -> dict[str, Any]:
         """Load, warm and hot-swap to ``name`` (``version``: default ACTIVE, else latest). No request
         fails or is dropped during the swap. ``promote`` also marks it ACTIVE in the registry."""
         m = _service(request).activate(name, version, promote=promote)
@@ -143,7 +162,9 @@ def _router(settings: Settings) -> APIRouter:
         since: datetime | None = None,
         until: datetime | None = None,
         station: Tag = None,
-        verdict: Annotated[list[str] | None, Query(description="OK, NG, DOUBTFUL; repeat or comma-separate")] = None,
+        verdict: Annotated[
+            list[str] | None, Query(description="OK, NG, DOUBTFUL; repeat or comma-separate")
+        ] = None,
         min_score: float | None = None,
         max_score: float | None = None,
         reviewed: bool | None = None,
@@ -151,9 +172,17 @@ def _router(settings: Settings) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         """Inspections, newest first, with their latest review."""
-        rows = _service(request).query(since=since, until=until, station=station, verdict=_split(verdict),
-                                       min_score=min_score, max_score=max_score, reviewed=reviewed,
-                                       limit=limit, offset=offset)
+        rows = _service(request).query(
+            since=since,
+            until=until,
+            station=station,
+            verdict=_split(verdict),
+            min_score=min_score,
+            max_score=max_score,
+            reviewed=reviewed,
+            limit=limit,
+            offset=offset,
+        )
         return {"inspections": rows, "count": len(rows)}
 
     @r.get("/v1/inspections/{inspection_id}", dependencies=engineer)
@@ -180,8 +209,12 @@ def _router(settings: Settings) -> APIRouter:
     def review(request: Request, inspection_id: InspectionId, body: ReviewIn) -> dict[str, Any]:
         """Confirm or override a verdict: appended to ``reviews`` and, as a class label (source
         ``review``) on the image stored as a frame, to ``labels``."""
-        return _service(request).review(inspection_id, body.verdict, reviewer=_reviewer(request, settings, body.reviewer),
-                                        comment=body.comment)
+        return _service(request).review(
+            inspection_id,
+            body.verdict,
+            reviewer=_reviewer(request, settings, body.reviewer),
+            comment=body.comment,
+        )
 
     @r.get("/v1/quality/precision", dependencies=engineer)
     def precision(request: Request, last: Annotated[int, Query(ge=1, le=10000)] = 200) -> dict[str, Any]:
@@ -189,8 +222,12 @@ def _router(settings: Settings) -> APIRouter:
         return _service(request).precision(last)
 
     @r.get("/v1/quality/charts", dependencies=engineer)
-    def charts(request: Request, every: Annotated[int, Query(ge=1, le=10000)] = 20,
-               last: Annotated[int, Query(ge=1, le=100000)] = 2000, svg: bool = True) -> dict[str, Any]:
+    def charts(
+        request: Request,
+        every: Annotated[int, Query(ge=1, le=10000)] = 20,
+        last: Annotated[int, Query(ge=1, le=100000)] = 2000,
+        svg: bool = True,
+    ) -> dict[str, Any]:
         """Control charts per station: p-chart of the NG rate, X̄ chart of the mean score, with Western
         Electric rule violations (``drift``); ``svg`` adds each chart as inline SVG."""
         from jangin.inference._spc import render_svg
@@ -201,7 +238,9 @@ def _router(settings: Settings) -> APIRouter:
             for kind, chart in ch.items():
                 d = chart.to_dict()
                 if svg:
-                    title = f"{st or '(no station)'}: " + ("NG rate (p-chart)" if kind == "p" else "mean score (X̄ chart)")
+                    title = f"{st or '(no station)'}: " + (
+                        "NG rate (p-chart)" if kind == "p" else "mean score (X̄ chart)"
+                    )
                     d["svg"] = render_svg(chart, title=title)
                 out[st][kind] = d
         return {"every": every, "stations": out}
@@ -221,8 +260,12 @@ def _router(settings: Settings) -> APIRouter:
         if role is None:
             return HTMLResponse(LOGIN_HTML, status_code=401, headers={"Cache-Control": "no-store"})
         if role not in (Role.ENGINEER, Role.ADMIN):
-            return HTMLResponse(LOGIN_HTML.replace("<!--msg-->", f"role {role.value} may not review"), status_code=403)
-        return HTMLResponse(REVIEW_HTML, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+            return HTMLResponse(
+                LOGIN_HTML.replace("<!--msg-->", f"role {role.value} may not review"), status_code=403
+            )
+        return HTMLResponse(
+            REVIEW_HTML, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        )
 
     return r
 
@@ -240,7 +283,9 @@ def _status_handler(code: int) -> Callable[..., Any]:
     return handler
 
 
-def make_register(config: InferenceConfig | None = None, *, dataset: Dataset | None = None) -> Callable[[FastAPI, Settings], None]:
+def make_register(
+    config: InferenceConfig | None = None, *, dataset: Dataset | None = None
+) -> Callable[[FastAPI, Settings], None]:
     """A ``register(app, settings)`` with this config (default from ``JANGIN_INFERENCE_*``).
 
     Args:

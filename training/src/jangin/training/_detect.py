@@ -243,9 +243,13 @@ def _resumable_run(work_dir: Path, name: str) -> Path:
 
     runs = sorted(work_dir.glob(f"{name}-*/weights/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
     if not runs:
-        raise TrainingError(f"no run of {name!r} to resume under {work_dir}", hint="train without --resume first")
+        raise TrainingError(
+            f"no run of {name!r} to resume under {work_dir}", hint="train without --resume first"
+        )
     last = runs[0]
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)  # our own checkpoint, written by Ultralytics
+    ckpt = torch.load(
+        last, map_location="cpu", weights_only=False
+    )  # our own checkpoint, written by Ultralytics
     if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
         raise TrainingError(
             f"{last.parents[1].name} finished its training: nothing to resume", hint="train without --resume"

@@ -125,7 +125,9 @@ def _warp_to(reference_len: int, path: list[tuple[int, int]], values: np.ndarray
 # -- building ------------------------------------------------------------------------------------------
 
 
-def session_steps(sig: SessionSignals, template: Sequence[StepProfile] | None = None, bin_hz: float = 20.0) -> list[Step]:
+def session_steps(
+    sig: SessionSignals, template: Sequence[StepProfile] | None = None, bin_hz: float = 20.0
+) -> list[Step]:
     """A session's steps: from its step markers, else from its signals (named after ``template``)."""
     steps = steps_from_events(sig.events)
     return steps if steps else steps_from_signals(sig, template=template, bin_hz=bin_hz)
@@ -140,7 +142,9 @@ def _level(sig: SessionSignals, ch: str, t0: float, t1: float, hz: float) -> flo
     return float(np.nanmedian(v[m])) if m.any() else float("nan")
 
 
-def _crossing(sig: SessionSignals, ch: str, level: float, direction: int, before_us: float, hz: float) -> float | None:
+def _crossing(
+    sig: SessionSignals, ch: str, level: float, direction: int, before_us: float, hz: float
+) -> float | None:
     """Last time (µs) before ``before_us`` the smoothed channel crossed ``level`` in ``direction``."""
     t, v = sig.channels.get(ch, (np.zeros(0, np.int64), np.zeros(0)))
     if len(t) < 2:
@@ -154,7 +158,9 @@ def _crossing(sig: SessionSignals, ch: str, level: float, direction: int, before
     return t0 + (idx[-1] + 1) * 1e6 / hz
 
 
-def mine_adjustments(sigs: Sequence[SessionSignals], channels: Sequence[str], bin_hz: float) -> tuple[list[AdjustmentRule], dict[str, list[tuple[float, dict[str, float]]]]]:
+def mine_adjustments(
+    sigs: Sequence[SessionSignals], channels: Sequence[str], bin_hz: float
+) -> tuple[list[AdjustmentRule], dict[str, list[tuple[float, dict[str, float]]]]]:
     """Adjustments from the experts' ``adjustment`` events, measured and explained by the signals.
 
     For each adjusted channel: the relative change across the event (median of 1 s before vs. 0.6–1.6 s
@@ -184,11 +190,17 @@ def mine_adjustments(sigs: Sequence[SessionSignals], channels: Sequence[str], bi
             log.info("adjustment events on %s change it by %.1f %% only: not a rule", ch, main * 100)
             continue
         also = {
-            c: float(np.median(v)) for c, v in changes.items()
+            c: float(np.median(v))
+            for c, v in changes.items()
             if c != ch and np.sign(np.median(v)) == np.sign(main) and abs(np.median(v)) >= 0.5 * abs(main)
         }
         for sig, ts in occ:
-            moved = {c: float(changes[c][k]) for k, (s2, t2) in enumerate(occ) if s2 is sig and t2 == ts for c in [ch, *also]}
+            moved = {
+                c: float(changes[c][k])
+                for k, (s2, t2) in enumerate(occ)
+                if s2 is sig and t2 == ts
+                for c in [ch, *also]
+            }
             applied[sig.session_id].append((ts, moved))
         trig = _find_trigger(occ, [c for c in channels if c != ch and c not in also], bin_hz)
         sessions = {s.session_id for s, _ in occ}
@@ -196,12 +208,22 @@ def mine_adjustments(sigs: Sequence[SessionSignals], channels: Sequence[str], bi
             log.info("no trigger found for adjustments of %s", ch)
             continue
         tch, level, direction, delays, done = trig
-        rules.append(AdjustmentRule(
-            channel=ch, change_rel=round(main, 4), trigger_channel=tch, trigger_value=level, direction=direction,
-            delay_s=round(float(np.median(delays)), 3), delay_max_s=round(float(np.max(done)), 3),
-            support=len(sessions), of=len(sigs), change_rel_min=round(float(np.min(changes[ch])), 4),
-            change_rel_max=round(float(np.max(changes[ch])), 4), also={c: round(v, 4) for c, v in also.items()},
-        ))
+        rules.append(
+            AdjustmentRule(
+                channel=ch,
+                change_rel=round(main, 4),
+                trigger_channel=tch,
+                trigger_value=level,
+                direction=direction,
+                delay_s=round(float(np.median(delays)), 3),
+                delay_max_s=round(float(np.max(done)), 3),
+                support=len(sessions),
+                of=len(sigs),
+                change_rel_min=round(float(np.min(changes[ch])), 4),
+                change_rel_max=round(float(np.max(changes[ch])), 4),
+                also={c: round(v, 4) for c, v in also.items()},
+            )
+        )
     return rules, applied
 
 
@@ -213,7 +235,9 @@ def _nice(x: float) -> float:
     return float(np.round(x / mag) * mag)
 
 
-def _find_trigger(occ: Sequence[tuple[SessionSignals, float]], candidates: Sequence[str], hz: float) -> tuple[str, float, int, list[float], list[float]] | None:
+def _find_trigger(
+    occ: Sequence[tuple[SessionSignals, float]], candidates: Sequence[str], hz: float
+) -> tuple[str, float, int, list[float], list[float]] | None:
     best: tuple[float, tuple[str, float, int, list[float], list[float]]] | None = None
     for c in candidates:
         at = np.array([_level(s, c, ts - 0.25e6, ts, hz) for s, ts in occ])
@@ -245,7 +269,14 @@ def _find_trigger(occ: Sequence[tuple[SessionSignals, float]], candidates: Seque
     return None if best is None else best[1]
 
 
-def _compensation(n: int, t0_us: int, hz: float, adjustments: Sequence[tuple[float, dict[str, float]]], ch: str, ramp_s: float = 0.5) -> np.ndarray:
+def _compensation(
+    n: int,
+    t0_us: int,
+    hz: float,
+    adjustments: Sequence[tuple[float, dict[str, float]]],
+    ch: str,
+    ramp_s: float = 0.5,
+) -> np.ndarray:
     """Per-bin factor that undoes the session's adjustments of ``ch`` (1 before, 1/(1+change) after)."""
     f = np.ones(n)
     t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
@@ -256,7 +287,9 @@ def _compensation(n: int, t0_us: int, hz: float, adjustments: Sequence[tuple[flo
     return f
 
 
-def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfig, *, progress: ProgressFn = null_progress) -> SkillProfile:
+def profile_from_sessions(
+    sigs: Sequence[SessionSignals], cfg: SkillProfileConfig, *, progress: ProgressFn = null_progress
+) -> SkillProfile:
     """Build a :class:`SkillProfile` from reference sessions already read (see :func:`read_session`).
 
     Raises:
@@ -277,9 +310,16 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
         for names in names_per:
             for i, nm in enumerate(names):
                 counts.setdefault(nm, []).append(i)
-        order = sorted((n for n, v in counts.items() if len(v) * 2 >= len(names_per)), key=lambda n: float(np.median(counts[n])))
+        order = sorted(
+            (n for n, v in counts.items() if len(v) * 2 >= len(names_per)),
+            key=lambda n: float(np.median(counts[n])),
+        )
     rules, applied = mine_adjustments(sigs, channels, hz)
-    context = list(cfg.context_channels) if cfg.context_channels is not None else sorted({r.trigger_channel for r in rules})
+    context = (
+        list(cfg.context_channels)
+        if cfg.context_channels is not None
+        else sorted({r.trigger_channel for r in rules})
+    )
     scored = [c for c in channels if c not in context]
     # motion share: which step covers how much of the integrated motion channel (e.g. distance)
     motion_share = _motion_shares(sigs, steps, order, hz)
@@ -312,7 +352,9 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)
                 curves[c].append(normalise(sb, cfg.n_points))
-                curves.setdefault(c + SD_SUFFIX, []).append(normalise(rolling_sd(sb, int(round(hz))), cfg.n_points))
+                curves.setdefault(c + SD_SUFFIX, []).append(
+                    normalise(rolling_sd(sb, int(round(hz))), cfg.n_points)
+                )
         step_profiles.append(StepProfile(name, k, durations, motion_share.get(name)))
         if len(durations) < 2:
             continue
@@ -346,15 +388,24 @@ def profile_from_sessions(sigs: Sequence[SessionSignals], cfg: SkillProfileConfi
     units = {c: next((s.units.get(c, "") for s in sigs if s.units.get(c)), "") for c in channels}
     return SkillProfile(
         process=sigs[0].process or "unknown",
-        channels={c: {"unit": units[c], "role": "context" if c in context else "scored", "scale": scale.get(c)} for c in channels},
+        channels={
+            c: {"unit": units[c], "role": "context" if c in context else "scored", "scale": scale.get(c)}
+            for c in channels
+        },
         steps=step_profiles,
         bands=bands,
         adjustments=rules,
         sessions=[s.session_id for s in sigs],
         n_points=cfg.n_points,
         bin_hz=hz,
-        params={"smooth_s": cfg.smooth_s, "k_sigma": cfg.k_sigma, "steady_tol": cfg.steady_tol, "level_floor": cfg.level_floor, "dtw_window": cfg.dtw_window,
-                "step_methods": {s.session_id: sorted({x.method for x in steps[s.session_id]}) for s in sigs}},
+        params={
+            "smooth_s": cfg.smooth_s,
+            "k_sigma": cfg.k_sigma,
+            "steady_tol": cfg.steady_tol,
+            "level_floor": cfg.level_floor,
+            "dtw_window": cfg.dtw_window,
+            "step_methods": {s.session_id: sorted({x.method for x in steps[s.session_id]}) for s in sigs},
+        },
     )
 
 
@@ -378,7 +429,9 @@ def _channel_scale(sigs: Sequence[SessionSignals], c: str) -> float:
     return float(np.median(vals[vals >= np.quantile(vals, 0.25)])) or 1.0
 
 
-def _motion_shares(sigs: Sequence[SessionSignals], steps: dict[str, list[Step]], order: Sequence[str], hz: float) -> dict[str, float]:
+def _motion_shares(
+    sigs: Sequence[SessionSignals], steps: dict[str, list[Step]], order: Sequence[str], hz: float
+) -> dict[str, float]:
     """Share of the integrated motion (e.g. distance) per step, for steps with real motion."""
     if not order:
         return {}
@@ -417,7 +470,9 @@ def _motion_channel(s: SessionSignals, motion: Step, hz: float) -> str | None:
     return ch
 
 
-def _dtw_align(curves: dict[str, list[np.ndarray]], channels: Sequence[str], cfg: SkillProfileConfig) -> dict[str, list[np.ndarray]]:
+def _dtw_align(
+    curves: dict[str, list[np.ndarray]], channels: Sequence[str], cfg: SkillProfileConfig
+) -> dict[str, list[np.ndarray]]:
     """Warp every session's step onto the medoid session's time axis (multichannel DTW, z-scored)."""
     n = len(curves[channels[0]])
     if n < 2:
@@ -452,7 +507,10 @@ def select_sessions(ds: Dataset, cfg: SkillProfileConfig, snapshot: Any = None) 
         conds.append(f"process = '{cfg.process.replace(chr(39), chr(39) * 2)}'")
     if cfg.where:
         conds.append(f"({cfg.where})")
-    rows = ds.query(f"SELECT session_id FROM current_sessions WHERE {' AND '.join(conds)} ORDER BY started_at", snapshot=snapshot)
+    rows = ds.query(
+        f"SELECT session_id FROM current_sessions WHERE {' AND '.join(conds)} ORDER BY started_at",
+        snapshot=snapshot,
+    )
     return [str(x) for x in rows.column(0).to_pylist()]
 
 
@@ -474,8 +532,10 @@ def build_skill_profile(
     snap = ds.snapshot()
     ids = select_sessions(ds, cfg, snapshot=snap)
     if len(ids) < 2:
-        raise TrainingError(f"found {len(ids)} reference session(s) for {cfg.process or cfg.where!r}; need at least 2",
-                            hint="check the process name and skill level: `jangin query 'SELECT process, skill_level, count(*) FROM current_sessions GROUP BY ALL'`")
+        raise TrainingError(
+            f"found {len(ids)} reference session(s) for {cfg.process or cfg.where!r}; need at least 2",
+            hint="check the process name and skill level: `jangin query 'SELECT process, skill_level, count(*) FROM current_sessions GROUP BY ALL'`",
+        )
     sigs = []
     for i, sid in enumerate(ids):
         progress("read sessions", i, len(ids))
@@ -494,7 +554,12 @@ def build_skill_profile(
         dataset=str(ds.root),
         dataset_snapshot=snap.to_dict(),
         train_config=cfg.model_dump(mode="json"),
-        extra={"sessions": ids, "adjustments": [a.describe({c: v.get("unit", "") for c, v in prof.channels.items()}) for a in prof.adjustments]},
+        extra={
+            "sessions": ids,
+            "adjustments": [
+                a.describe({c: v.get("unit", "") for c, v in prof.channels.items()}) for a in prof.adjustments
+            ],
+        },
     )
     with registry.publish(manifest) as d:
         prof.save(d)

@@ -47,7 +47,8 @@ def detect(
     registry: RegistryOption = None,
     work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the newest interrupted run of --name (its own settings).")
+        bool,
+        typer.Option("--resume", help="Continue the newest interrupted run of --name (its own settings)."),
     ] = False,
 ) -> None:
     """Train a detector on the dataset's box labels, check its ONNX export and publish it."""
@@ -357,8 +358,12 @@ SKILL_HELP = "Skill profiles: build them from expert sessions, score and coach o
 
 
 def skill_build(
-    process: Annotated[str | None, typer.Option("--process", "-p", help="Process of the reference sessions.")] = None,
-    name: Annotated[str, typer.Option("--name", "-n", help="Profile name in the registry.")] = "skill-profile",
+    process: Annotated[
+        str | None, typer.Option("--process", "-p", help="Process of the reference sessions.")
+    ] = None,
+    name: Annotated[
+        str, typer.Option("--name", "-n", help="Profile name in the registry.")
+    ] = "skill-profile",
     dataset: DatasetOption = None,
     skill_level: Annotated[str, typer.Option(help="Skill level of the reference sessions.")] = "expert",
     where: Annotated[
@@ -378,17 +383,37 @@ def skill_build(
     if not process and not where and not session:
         raise typer.BadParameter("give --process, --where or --session", param_hint="--process")
     ds = Dataset.open(resolve_dataset(dataset))
-    cfg = SkillProfileConfig(name=name, process=process, skill_level=skill_level, where=where,
-                             sessions=tuple(session or ()), k_sigma=k_sigma)
+    cfg = SkillProfileConfig(
+        name=name,
+        process=process,
+        skill_level=skill_level,
+        where=where,
+        sessions=tuple(session or ()),
+        k_sigma=k_sigma,
+    )
     with progress_bar(not as_json) as progress:
-        mv = build_skill_profile(ds, cfg, registry=ModelRegistry(registry) if registry else None, progress=progress)
+        mv = build_skill_profile(
+            ds, cfg, registry=ModelRegistry(registry) if registry else None, progress=progress
+        )
     m = mv.manifest
     if as_json:
-        typer.echo(json.dumps({"name": mv.name, "version": mv.version, "path": str(mv.path), "metrics": m.metrics,
-                               "steps": m.classes, "adjustments": m.extra.get("adjustments", [])}))
+        typer.echo(
+            json.dumps(
+                {
+                    "name": mv.name,
+                    "version": mv.version,
+                    "path": str(mv.path),
+                    "metrics": m.metrics,
+                    "steps": m.classes,
+                    "adjustments": m.extra.get("adjustments", []),
+                }
+            )
+        )
         return
-    console().print(f"published skill profile [bold]{mv.name}:{mv.version}[/] from {m.metrics.get('sessions')} session(s): "
-                    f"{len(m.classes)} steps ({', '.join(m.classes)})")
+    console().print(
+        f"published skill profile [bold]{mv.name}:{mv.version}[/] from {m.metrics.get('sessions')} session(s): "
+        f"{len(m.classes)} steps ({', '.join(m.classes)})"
+    )
     for a in m.extra.get("adjustments", []):
         console().print(f"  adjustment: {a}")
 
