@@ -40,6 +40,8 @@ class Settings(BaseSettings):
         offline: Refuse anything that would reach the network (always true by default).
         max_body_mb: Largest HTTP request body the server accepts (413 above).
         cameras: ``{name: source}`` camera workers for ``jangin serve`` (RTSP URL, device, file).
+        deidentify: Blur faces in every frame and video the server stores (site policy, set by an
+            admin; an API request cannot turn it off). ``JANGIN_DEIDENTIFY=false`` stores faces as recorded.
     """
 
     model_config = SettingsConfigDict(env_prefix="JANGIN_", env_file=".env", extra="ignore", frozen=True)
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     offline: bool = True
     max_body_mb: int = 32
     cameras: dict[str, str] = Field(default_factory=dict)
+    deidentify: bool = True
 
     def role_of(self, api_key: str | None) -> Role | None:
         """The role of ``api_key``, or ``None`` when the key is unknown (compared in constant time)."""
