@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,7 @@ def _recall_set() -> object:
     )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
@@ -137,3 +139,55 @@ def test_recall_floor_on_held_out_faces(condition: str, floor: float) -> None:
     assert found / total >= floor, f"{condition}: recall {found}/{total}"
     false_pos = sum(len(blur.detect(fr.image)) for fr in frames[("nonface", 80)])
     assert false_pos <= 2, f"{false_pos} detections on 50 non-face patches"
+
+
+@pytest.mark.slow
+def test_api_cannot_turn_deidentification_off_and_frames_record_what_was_blurred(tmp_path: Path) -> None:
+    """A recorder's finish request with ``deidentify: false`` is refused (422, nothing changes); the
+    session then processes with faces blurred and a detection record on every frame and the video."""
+    import cv2
+    import httpx
+
+    from jangin.capture._client import IngestClient
+    from jangin.core import Dataset
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_ingest_api import KEY, Server
+
+    video = tmp_path / "cam.mp4"
+    frame = cv2.resize(_frame(), (640, 360))
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 360))
+    for i in range(20):
+        w.write(np.roll(frame, 3 * i, axis=1))
+    w.release()
+    srv = Server(tmp_path / "ds").start()
+    try:
+        with IngestClient(srv.url, KEY) as c:
+            sid = c.create_session(
+                session_key="deid-1",
+                site="plant-a",
+                started_at="2026-03-02T08:00:00Z",
+                cameras=[{"name": "cam", "clock_offset_s": 0.0}],
+            )
+            c.upload_video(sid, "cam", video, chunk_size=1 << 16)
+            h = httpx.post(
+                f"{srv.url}/v1/sessions/{sid}/finish",
+                json={"deidentify": False},
+                headers={"X-API-Key": KEY},
+                timeout=30,
+            )
+            assert h.status_code == 422 and "site policy" in h.text
+            assert c.status(sid)["state"] not in ("finished", "processing", "processed")
+            c.finish(sid, frame_interval_s=0.5)
+            st = c.wait(sid, timeout_s=120)
+        assert st["state"] == "processed" and st["faces_blurred"] >= 3
+        ds = Dataset.open(srv.ds_root)
+        frames = ds.query("SELECT deidentified, deid_json FROM frames").to_pylist()
+        assert len(frames) >= 3 and all(f["deidentified"] for f in frames)
+        recs = [json.loads(f["deid_json"]) for f in frames]
+        assert all(r["detector"] == "centerface" and r["blurred"] == len(r["boxes"]) for r in recs)
+        assert sum(r["blurred"] for r in recs) == st["faces_blurred"]
+        media = ds.read("media").to_pylist()[0]
+        assert media["deidentified"] and json.loads(media["deid_json"])["faces"] >= 1
+    finally:
+        srv.stop()

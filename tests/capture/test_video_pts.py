@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jangin.capture._import import camera_rows
+from jangin.capture._offsets import video_step_time
 from jangin.capture._video import frame_times, probe_video, sample_frames
 
 # 1 s at 30 fps, 2 s at 10 fps, 1 s at 60 fps: a phone slowing down in the dark, then catching up.
@@ -25,8 +26,9 @@ def _av():  # type: ignore[no-untyped-def]
     return av
 
 
-def _vfr_video(path: Path) -> list[float]:
-    """Write a VFR MPEG-4 video (textured frames, each different) and return its PTS in seconds."""
+def _vfr_video(path: Path, bright_from: int | None = None) -> list[float]:
+    """Write a VFR MPEG-4 video (textured frames, each different; brighter from frame ``bright_from``)
+    and return its PTS in seconds."""
     av = _av()
     rng = np.random.default_rng(7)
     base = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
@@ -37,6 +39,8 @@ def _vfr_video(path: Path) -> list[float]:
     pts, t = [], 0
     for i, step in enumerate(STEPS_MS):
         img = np.kron(np.roll(base, 3 * i, axis=1), np.ones((2, 2, 1), np.uint8))  # sharp, moving
+        if bright_from is not None:
+            img = img // 4 + (150 if i >= bright_from else 20)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts, frame.time_base = t, Fraction(1, 1000)
         for packet in stream.encode(frame):
@@ -100,3 +104,13 @@ def test_sampled_frames_and_rows_carry_pts_times(tmp_path: Path) -> None:
         expect = start + timedelta(seconds=2.5 + truth[r["pts"]])
         assert abs((r["ts"] - expect).total_seconds()) < 0.002
         assert r["deid_json"] is None and r["deidentified"] is False
+
+
+def test_sync_flash_time_uses_pts(tmp_path: Path) -> None:
+    """The brightness jump that aligns a camera's clock is timed by PTS too (frame 40: in the 10 fps part,
+    where index / fps would say 1.33 s instead of 1.99 s)."""
+    video = tmp_path / "flash.mp4"
+    pts = _vfr_video(video, bright_from=40)
+    assert pts[40] == pytest.approx(1.99)
+    # the flash happened in the frame period before the first bright frame: half of it earlier
+    assert video_step_time(video) == pytest.approx(pts[40] - 0.5 * (pts[40] - pts[39]), abs=0.002)

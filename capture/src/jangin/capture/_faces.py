@@ -77,7 +77,7 @@ class FaceDetector:
     name = DETECTOR
     version = f"centerface_bnmerged-{_MODEL_SHA256[:12]}"
 
-    def __init__(self, *, max_side: int = 640, threshold: float = 0.35, nms: float = 0.3) -> None:
+    def __init__(self, *, max_side: int = 640, threshold: float = 0.2, nms: float = 0.3) -> None:
         import cv2
 
         buf = np.frombuffer(_model_bytes(), np.uint8)
@@ -154,7 +154,7 @@ class FaceBlurrer:
         threshold: Detector score threshold.
     """
 
-    def __init__(self, *, min_size: int = 12, max_side: int = 640, threshold: float = 0.35) -> None:
+    def __init__(self, *, min_size: int = 12, max_side: int = 640, threshold: float = 0.2) -> None:
         self.min_size = min_size
         self.max_side = max_side
         self.threshold = threshold
