@@ -89,8 +89,10 @@ def main() -> None:
         blur = FaceBlurrer(max_side=a.max_side)
         decode_only(clip)  # warm the page cache
 
+        datasets = [Dataset.create(Path(tmp) / f"ds{rep}") for rep in range(a.reps)]
+
         def run_import(rep: int) -> tuple[list, dict]:
-            ds = Dataset.create(Path(tmp) / f"ds{rep}")
+            ds = datasets[rep]
             frames, media, _ = camera_rows(
                 "ses-bench",
                 "cam",
@@ -142,7 +144,7 @@ def main() -> None:
             dets = blur.detect(img)
         print(
             f"face detection: {(time.perf_counter() - t) / 5 * 1000:.0f} ms per frame at max side {a.max_side}"
-            f" ({blur.name} {blur.version}), {len(dets)} face(s), {sum(r['deid_json'] is not None for r in frames)}"
+            f" ({blur.name} {blur.version} on {blur.detector.backend}), {len(dets)} face(s), {sum(r['deid_json'] is not None for r in frames)}"
             f" of {len(frames)} frame rows carry a detection record"
         )
         if a.store_video:

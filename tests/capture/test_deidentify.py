@@ -191,3 +191,22 @@ def test_api_cannot_turn_deidentification_off_and_frames_record_what_was_blurred
         assert media["deidentified"] and json.loads(media["deid_json"])["faces"] >= 1
     finally:
         srv.stop()
+
+
+def test_detector_weights_ship_in_the_package_and_a_corrupt_copy_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jangin.capture import _faces
+    from jangin.core import CaptureError
+
+    assert _faces._MODEL.is_file() and _faces._MODEL.parent.name == "models"
+    assert (_faces._MODEL.parent / "NOTICE-centerface.txt").read_text().count("MIT") >= 1
+    bad = tmp_path / "centerface.onnx"
+    bad.write_bytes(_faces._MODEL.read_bytes()[:-10] + b"0123456789")
+    monkeypatch.setattr(_faces, "_MODEL", bad)
+    _faces._model_bytes.cache_clear()
+    try:
+        with pytest.raises(CaptureError, match="checksum"):
+            FaceBlurrer()
+    finally:
+        _faces._model_bytes.cache_clear()
