@@ -210,3 +210,18 @@ def test_detector_weights_ship_in_the_package_and_a_corrupt_copy_is_refused(
             FaceBlurrer()
     finally:
         _faces._model_bytes.cache_clear()
+
+
+def test_opencv_fallback_matches_onnxruntime_across_frame_sizes() -> None:
+    """Without onnxruntime the same weights run on OpenCV DNN; a net reused for a new input size
+    returned a score map full of false faces, so each size gets its own net."""
+    from jangin.capture._faces import FaceDetector
+
+    ort_det, cv_det = FaceDetector(), FaceDetector()
+    assert ort_det.backend.startswith("onnxruntime")
+    cv_det._sess = None  # force the fallback
+    frame = _frame()
+    plain = np.full((256, 256, 3), 90, np.uint8)
+    a, b = ort_det.detect(frame), cv_det.detect(frame)
+    assert len(a) == len(b) == 1 and np.abs(np.subtract(a[0].box, b[0].box)).max() <= 2
+    assert cv_det.detect(plain) == [] and cv_det.detect(frame)[0].box == b[0].box

@@ -83,7 +83,7 @@ class FaceDetector:
 
     def __init__(self, *, max_side: int = 640, threshold: float = 0.2, nms: float = 0.3) -> None:
         self._sess: Any = None
-        self._net: Any = None
+        self._nets: dict[tuple[int, int], Any] = {}
         try:
             from jangin.core._onnx import import_onnxruntime
 
@@ -99,10 +99,6 @@ class FaceDetector:
         else:  # pragma: no cover - onnxruntime is a dependency; OpenCV DNN runs the same file
             import cv2
 
-            try:
-                self._net = cv2.dnn.readNetFromONNX(np.frombuffer(_model_bytes(), np.uint8))
-            except cv2.error as e:
-                raise CaptureError(f"{_MODEL}: OpenCV cannot load the face detector ({e})") from e
             self.backend = f"opencv-dnn {cv2.__version__}"
         self.max_side = int(max_side)
         self.threshold = float(threshold)
@@ -124,9 +120,22 @@ class FaceDetector:
             if self._sess is not None:
                 heat, scale, offset = self._sess.run(_OUTPUTS[:3], {"input.1": blob})
             else:
-                self._net.setInput(blob)
-                heat, scale, offset, _ = self._net.forward(_OUTPUTS)
+                net = self._opencv_net((iw, ih))
+                net.setInput(blob)
+                heat, scale, offset, _ = net.forward(_OUTPUTS)
         return self._decode(heat[0, 0], scale[0], offset[0], sx=w / iw, sy=h / ih, size=(w, h))
+
+    def _opencv_net(self, size: tuple[int, int]) -> Any:
+        """One OpenCV DNN net per input size: a net fed a new size after running on another returns
+        wrong outputs (seen with OpenCV 4.12: a score map full of false faces)."""
+        import cv2
+
+        if size not in self._nets:
+            try:
+                self._nets[size] = cv2.dnn.readNetFromONNX(np.frombuffer(_model_bytes(), np.uint8))
+            except cv2.error as e:
+                raise CaptureError(f"{_MODEL}: OpenCV cannot load the face detector ({e})") from e
+        return self._nets[size]
 
     def _decode(
         self,
