@@ -126,9 +126,8 @@ class FinishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ended_at: datetime | None = None
     frame_interval_s: float = Field(default=1.0, gt=0)
-    deidentify: bool | None = (
-        None  # accepted for old clients; only ``true`` (de-identification is site policy)
-    )
+    # Accepted for old clients, ``true`` only: de-identification is the site's policy (settings).
+    deidentify: bool | None = None
 
     @field_validator("deidentify")
     @classmethod
