@@ -89,6 +89,32 @@ def test_no_gpl_or_agpl_in_the_dependency_closure(root: str) -> None:
     assert {n: _licence(d) for n, d in closure.items() if _WEAK.search(_licence(d))} == {}
 
 
+_HEADING = re.compile(r"^\s*GNU (AFFERO |LESSER |LIBRARY )?GENERAL PUBLIC LICENSE\s*$", re.MULTILINE)
+
+
+def _bundled(closure: dict[str, md.Distribution]) -> dict[str, set[str]]:
+    """Per distribution, the GNU licences whose full text its third-party notices carry (bundled code):
+    ``{"LESSER "}`` for the LGPL, ``{""}`` for the GPL, ``{"AFFERO "}`` for the AGPL."""
+    out: dict[str, set[str]] = {}
+    for name, dist in closure.items():
+        for f in dist.files or []:
+            if re.match(r"(?i).*(3rd|third).?party.*", f.name) and f.suffix in ("", ".txt", ".md"):
+                text = Path(dist.locate_file(f)).read_text(errors="replace")
+                kinds = {m.group(1) or "" for m in _HEADING.finditer(text)}
+                if kinds:
+                    out.setdefault(name, set()).update(kinds)
+    return out
+
+
+def test_bundled_lgpl_libraries_are_the_known_ones() -> None:
+    """Decided: LGPL is acceptable where it is a separate, replaceable shared library. OpenCV's wheel
+    bundles FFmpeg (LGPL-2.1) as .so files; the README says what that asks. A new one fails here."""
+    closure: dict[str, md.Distribution] = {}
+    for root in PERMISSIVE:
+        closure |= _closure(root)
+    assert _bundled(closure) == {"opencv-python-headless": {"LESSER "}}
+
+
 def test_the_walk_finds_ultralytics_agpl_from_training() -> None:
     found = _copyleft(_closure("jangin-training"))
     assert "ultralytics-opencv-headless" in found
