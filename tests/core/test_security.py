@@ -215,6 +215,20 @@ def test_redact_text(text: str, secret: str) -> None:
     assert secret not in record.getMessage()
 
 
+def test_tracebacks_are_redacted_in_json_logs() -> None:
+    from jangin.core.server import _JsonFormatter
+
+    try:
+        raise RuntimeError("cannot open rtsp://op:s3cr3t@cam/1 with X-API-Key: k-eng")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("jangin.x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    RedactingFilter().filter(record)
+    line = _JsonFormatter().format(record)
+    assert "RuntimeError" in line and "s3cr3t" not in line and "k-eng" not in line
+
+
 def test_redact_url() -> None:
     assert redact_url("rtsp://u:p@cam:554/s") == "rtsp://***@cam:554/s"
     assert redact_url("rtsp://cam:554/s") == "rtsp://cam:554/s"

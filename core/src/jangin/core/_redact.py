@@ -61,9 +61,14 @@ class RedactingFilter(logging.Filter):
         if clean != message or record.args:
             record.msg = clean
             record.args = None
+        if record.exc_info and not record.exc_text:  # format the traceback now, so it is redacted too
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact_text(record.exc_text)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 _FILTER = RedactingFilter()

@@ -309,8 +309,8 @@ class _JsonFormatter(logging.Formatter):
         for key in ("station", "camera", "path", "status", "ms"):
             if hasattr(record, key):
                 out[key] = getattr(record, key)
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+        if record.exc_text or record.exc_info:  # exc_text: already redacted by the RedactingFilter
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(out)
 
 
