@@ -182,8 +182,9 @@ def test_access_log_redacts_keys() -> None:
             lines.append(self.format(record))
 
     handler = Capture()
-    root = logging.getLogger()
-    root.addHandler(handler)
+    loggers = (logging.getLogger(), logging.getLogger("uvicorn.access"))  # see test_review_page.py
+    for lg in loggers:
+        lg.addHandler(handler)
     srv = _Server(create_app(Settings(api_keys=KEYS), routers=[], extra=[_extra]), access_log=True)
     try:
         httpx.get(f"{srv.url}/page", params={"api_key": "k-eng", "x": "1"})
@@ -192,7 +193,8 @@ def test_access_log_redacts_keys() -> None:
         logging.getLogger("jangin.core.test").warning("retry with Authorization: Bearer k-adm")
     finally:
         srv.stop()
-        root.removeHandler(handler)
+        for lg in loggers:
+            lg.removeHandler(handler)
     assert [ln for ln in lines if "/page?api_key=***&x=1" in ln]  # the access log line is there, redacted
     assert not [ln for ln in lines if "k-eng" in ln or "k-adm" in ln]
 

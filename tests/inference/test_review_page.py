@@ -219,8 +219,10 @@ def test_key_in_no_log_line(live: Any, tmp_path: Path) -> None:
 
     ds = Dataset.create(tmp_path / "ds")
     cap = _Lines()
-    root = logging.getLogger()
-    root.addHandler(cap)
+    # On uvicorn's access logger itself too: an earlier server's dictConfig may stop its propagation.
+    loggers = (logging.getLogger(), logging.getLogger("uvicorn.access"))
+    for lg in loggers:
+        lg.addHandler(cap)
     srv = live.start(ds.root, access_log=True, cameras={"gate": "rtsp://cam-user:cam-pass@127.0.0.1:9/s"})
     try:
         with httpx.Client(base_url=srv.url) as c:
@@ -236,7 +238,8 @@ def test_key_in_no_log_line(live: Any, tmp_path: Path) -> None:
                 time.sleep(0.1)
     finally:
         srv.stop()
-        root.removeHandler(cap)
+        for lg in loggers:
+            lg.removeHandler(cap)
     access = [ln for ln in cap.lines if "/v1/inspections" in ln]
     assert len(access) >= 3, cap.lines  # the access log was on: the check below can fail
     assert any("api_key=***" in ln for ln in cap.lines)
