@@ -271,6 +271,19 @@ def test_init_writes_a_private_site_key(no_site_key: Path, tmp_path: Path) -> No
     assert other.pseudonym("Kim Min-jun") != first
 
 
+def test_rotate_site_key_keeps_the_old_one(no_site_key: Path, tmp_path: Path) -> None:
+    main(["init", str(tmp_path / "ds")])
+    key_file = no_site_key / "site.key"
+    old_key = key_file.read_text().strip()
+    before = Settings().pseudonym("Kim Min-jun")
+    main(["keys", "rotate-site-key"])
+    (kept,) = no_site_key.glob("site.key.*.old")
+    assert kept.read_text().strip() == old_key and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and key_file.read_text().strip() != old_key
+    assert Settings().pseudonym("Kim Min-jun") != before  # new sessions get new pseudonyms
+    assert Settings(site_key_file=kept).pseudonym("Kim Min-jun") == before  # the old key still links
+
+
 def test_site_key_file_from_the_environment(
     no_site_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -166,6 +166,31 @@ def keys_hash(key: Annotated[str, typer.Argument(help="The API key to hash.")]) 
     typer.echo(hash_api_key(key))
 
 
+@keys_app.command("rotate-site-key")
+def keys_rotate_site_key() -> None:
+    """Replace the site key file with a new random key; the old one is kept beside it as
+    ``site.key.<UTC time>.old`` (mode 0600). Old sessions keep their pseudonyms; new sessions get new
+    ones; keep the old key to link the two (see "The site key" in the README)."""
+    from datetime import UTC, datetime
+
+    from jangin.core._errors import ConfigError
+    from jangin.core.settings import ensure_site_key, get_settings
+
+    settings = get_settings()
+    if settings.site_key.get_secret_value().strip():
+        raise ConfigError(
+            "the site key comes from JANGIN_SITE_KEY", hint="rotate it where that variable is set"
+        )
+    path = settings.site_key_path()
+    if not path.exists():
+        raise ConfigError(f"{path}: no site key to rotate", hint="run `jangin init` to write one")
+    old = path.with_name(f"{path.name}.{datetime.now(UTC):%Y%m%dT%H%M%SZ}.old")
+    path.rename(old)
+    old.chmod(0o600)
+    ensure_site_key(settings)
+    console().print(f"new site key in [bold]{path}[/]; the old one is kept in [bold]{old}[/]")
+
+
 class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
