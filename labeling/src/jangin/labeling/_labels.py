@@ -15,6 +15,9 @@ __all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]
 
 log = logging.getLogger(__name__)
 
+#: The question of judgment labels when the session's process definition names no span label.
+JUDGMENT_QUESTION = "judgment"
+
 
 def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | None = None) -> int:
     """Append the label rows whose ``label_id`` is not in the table yet; return how many were new.
@@ -80,6 +83,7 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
                 "author": e["author"],
                 "created_at": now,
                 "external_id": e["event_id"],
+                "question": JUDGMENT_QUESTION,
             }
         )
     return append_new_labels(ds, rows, source="events (judgments)")
@@ -93,6 +97,7 @@ def import_box_csv(
     source: str = "import",
     author: str | None = None,
     missing: Literal["error", "skip"] = "error",
+    question: str | None = "defect",
 ) -> int:
     """Import boxes from a CSV (``image, class, xmin, ymin, xmax, ymax`` in pixels, top-left origin)
     as box labels on the frames of ``session_id`` whose ``source_uri`` is the ``image`` path.
@@ -100,6 +105,7 @@ def import_box_csv(
     Args:
         missing: What to do with a row whose image is not a frame of the session: ``error`` (the
             default) or ``skip`` (counted in the log, for partial imports).
+        question: The question the boxes answer (``labels.question``).
 
     Raises:
         SchemaError: A row names an image that is not a frame of the session (unless ``missing`` is
@@ -150,6 +156,7 @@ def import_box_csv(
                     "session_id": session_id,
                     "kind": "box",
                     "name": r["class"],
+                    "question": question,
                     "bbox_xyxy_norm": [x1 / w, y1 / h, x2 / w, y2 / h],
                     "source": source,
                     "author": author,

@@ -1,0 +1,433 @@
+"""Label tables (`jangin label import-table`) and the question a label answers, end to end offline:
+real Delta tables, real CSV/Parquet files, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import STILLS, T0, WELD
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_EXPORT = REPO / "sample_data" / "label-studio" / "export.json"
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def current(ds: Any, question: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM current_labels"
+    if question:
+        sql += f" WHERE question = '{question}'"
+    return ds.query(sql + " ORDER BY session_id, frame_id, ts_start").to_pylist()
+
+
+def jangin(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jangin.core.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "250"},
+        timeout=120,
+    )
+
+
+# -- session, frame and span keys -------------------------------------------------------------------
+
+
+def test_session_labels_by_id_session_key_and_run_file(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import import_label_table
+
+    ds = make_ds(n_frames=1)
+    # One row by session id, one by run file (its stem is the session key capture stored).
+    by_id = write_csv(tmp_path / "a.csv", ["session_id", "tool_condition"], [[STILLS, "worn"]])
+    by_file = write_csv(tmp_path / "b.csv", ["file", "tool_condition"], [["runs/weld-x.csv.gz", "unworn"]])
+    r1 = import_label_table(ds, by_id, key="session", question="tool_condition", author="insp-7")
+    r2 = import_label_table(ds, by_file, key="session", question="tool_condition")
+    assert (r1.added, r2.added) == (1, 1)
+    rows = {r["session_id"]: r for r in current(ds)}
+    assert rows[STILLS]["name"] == "worn" and rows[WELD]["name"] == "unworn"
+    assert {r["question"] for r in rows.values()} == {"tool_condition"}
+    assert rows[STILLS]["target"] == "session" and rows[STILLS]["kind"] == "class"
+    assert (rows[STILLS]["source"], rows[STILLS]["author"]) == ("import", "insp-7")
+    # By session key, a second question about the same sessions, from a named column.
+    keyed = write_csv(tmp_path / "c.csv", ["session_key", "verdict"], [["stills", "NG"], ["weld-x", "OK"]])
+    r3 = import_label_table(ds, keyed, key="session", question="visual_inspection", column="verdict")
+    assert r3.added == 2
+    vis = {r["session_id"]: r["name"] for r in current(ds, "visual_inspection")}
+    assert vis == {STILLS: "NG", WELD: "OK"}
+    assert len(current(ds, "tool_condition")) == 2  # the other question is untouched
+
+
+def test_reimport_adds_nothing_and_a_changed_value_supersedes(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import import_label_table
+
+    ds = make_ds(n_frames=1)
+    path = tmp_path / "runs.csv"
+    write_csv(path, ["session_key", "outcome"], [["stills", "good"], ["weld-x", "scrap"]])
+    first = import_label_table(ds, path, key="session", question="outcome")
+    assert (first.added, first.written) == (2, 2)
+    again = import_label_table(ds, path, key="session", question="outcome")
+    assert (again.written, again.unchanged) == (0, 2)
+    assert ds.counts()["labels"] == 2
+
+    old = {r["session_id"]: r for r in current(ds)}
+    write_csv(path, ["session_key", "outcome"], [["stills", "good"], ["weld-x", "rework"]])
+    fix = import_label_table(ds, path, key="session", question="outcome")
+    assert (fix.added, fix.superseding, fix.unchanged) == (0, 1, 1)
+    now = {r["session_id"]: r for r in current(ds)}
+    assert now[WELD]["name"] == "rework" and now[WELD]["supersedes"] == old[WELD]["label_id"]
+    assert now[STILLS]["label_id"] == old[STILLS]["label_id"]
+    assert ds.counts()["labels"] == 3
+
+    # Back to the first value: a new row again (not the old, superseded one), still one current label.
+    write_csv(path, ["session_key", "outcome"], [["stills", "good"], ["weld-x", "scrap"]])
+    back = import_label_table(ds, path, key="session", question="outcome")
+    assert back.superseding == 1
+    assert [r["name"] for r in current(ds) if r["session_id"] == WELD] == ["scrap"]
+    assert import_label_table(ds, path, key="session", question="outcome").written == 0
+
+
+def test_frame_labels_from_parquet_by_id_and_source_uri(make_ds, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jangin.labeling import import_label_table
+
+    ds = make_ds(n_frames=3)
+    path = tmp_path / "frames.parquet"
+    pq.write_table(pa.table({"frame": ["frm-000000", "images/img_0002.jpg"], "porosity_level": [2, 0]}), path)
+    r = import_label_table(ds, path, key="frame", question="porosity_level", frame_column="frame")
+    assert r.added == 2
+    rows = {x["frame_id"]: x for x in current(ds)}
+    assert {k: v["name"] for k, v in rows.items()} == {"frm-000000": "2", "frm-000002": "0"}
+    assert rows["frm-000002"]["session_id"] == STILLS and rows["frm-000002"]["target"] == "frame"
+
+
+def test_span_labels_from_iso_times_and_seconds_are_exact(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import import_label_table
+
+    ds = make_ds(n_frames=1)
+    iso_start = (T0 + timedelta(seconds=4)).isoformat().replace("+00:00", "Z")
+    path = write_csv(
+        tmp_path / "spans.csv",
+        ["session_id", "start", "end", "label"],
+        [[WELD, "1.5", "3.000001", "chatter"], ["weld-x", iso_start, "2026-03-02T08:00:05.123456", "quiet"]],
+    )
+    r = import_label_table(ds, path, key="span", question="vibration")
+    assert r.added == 2
+    rows = {x["name"]: x for x in current(ds, "vibration")}
+    assert rows["chatter"]["ts_start"] == T0 + timedelta(seconds=1.5)
+    assert rows["chatter"]["ts_end"] == T0 + timedelta(seconds=3, microseconds=1)
+    assert rows["quiet"]["ts_start"] == T0 + timedelta(seconds=4)
+    assert rows["quiet"]["ts_end"] == datetime(2026, 3, 2, 8, 0, 5, 123456, tzinfo=UTC)  # no zone = UTC
+    assert {x["target"] for x in rows.values()} == {"span"}
+    assert import_label_table(ds, path, key="span", question="vibration").written == 0
+
+
+# -- bad input: every problem on one line, nothing written -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "header", "rows", "kwargs", "messages"),
+    [
+        ("session", ["session_id", "grade"], [[STILLS, "A"]], {}, ["no label value column"]),
+        ("session", ["session_id", "outcome"], [[STILLS, "A"]], {"column": "nope"}, ["no column 'nope'"]),
+        ("span", ["session_id", "outcome", "start"], [[WELD, "A", "1"]], {}, ["no span end column"]),
+        (
+            "session",
+            ["session_id", "outcome"],
+            [[STILLS, "A"], ["run-404", "B"], ["weld-x", ""]],
+            {},
+            [
+                "row 3: column 'session_id': session 'run-404' is not in the dataset",
+                "row 4: column 'outcome' is empty",
+            ],
+        ),
+        (
+            "session",
+            ["session_key", "outcome"],
+            [["stills", "A"], ["weld-x", "B"], ["stills", "A"], ["weld-x", "C"]],
+            {},
+            [f"row 5: session {WELD} already has outcome = 'B' ("],
+        ),
+        (
+            "frame",
+            ["frame_id", "outcome"],
+            [["frm-000000", "A"], ["frm-424242", "B"]],
+            {},
+            ["row 3: column 'frame_id': frame 'frm-424242' is not a frame in the dataset"],
+        ),
+        (
+            "span",
+            ["session_id", "start", "end", "outcome"],
+            [[WELD, "3", "1", "A"], [WELD, "soon", "2", "B"]],
+            {},
+            ["row 2: span ends", "row 3: column 'start': 'soon' is neither an ISO time nor seconds"],
+        ),
+    ],
+    ids=[
+        "no-value-column",
+        "named-column-missing",
+        "no-end-column",
+        "unknown-session-and-empty",
+        "conflict",
+        "unknown-frame",
+        "bad-span",
+    ],
+)
+def test_bad_tables_name_each_problem_and_write_nothing(
+    make_ds,
+    tmp_path: Path,
+    key: str,
+    header: list[str],
+    rows: list[list[Any]],
+    kwargs: dict[str, Any],
+    messages: list[str],
+) -> None:
+    from jangin.labeling import LabelTableError, import_label_table
+
+    ds = make_ds(n_frames=1)
+    path = write_csv(tmp_path / "bad.csv", header, rows)
+    with pytest.raises(LabelTableError) as info:
+        import_label_table(ds, path, key=key, question="outcome", **kwargs)  # type: ignore[arg-type]
+    text = str(info.value)
+    for m in messages:
+        assert m in text
+    assert len(info.value.problems) == len(messages)
+    assert all(p.startswith(str(path)) for p in info.value.problems)
+    assert ds.counts()["labels"] == 0
+
+
+def test_one_problem_line_per_bad_row(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import LabelTableError, import_label_table
+
+    ds = make_ds(n_frames=1)
+    rows = [[STILLS, "A"]] + [[f"run-{i}", "B"] for i in range(3)] + [[WELD, ""]]
+    path = write_csv(tmp_path / "bad.csv", ["session_id", "outcome"], rows)
+    with pytest.raises(LabelTableError) as info:
+        import_label_table(ds, path, key="session", question="outcome")
+    assert [p.split(": ")[1] for p in info.value.problems] == ["row 3", "row 4", "row 5", "row 6"]
+    assert ds.counts()["labels"] == 0  # the good first row is not written either
+
+
+def test_ambiguous_session_key_and_repeated_rows(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import LabelTableError, import_label_table
+
+    ds = make_ds(n_frames=1)
+    ds.append(
+        "sessions",
+        [
+            {
+                "session_id": "ses-other-site",
+                "status": "finished",
+                "started_at": T0,
+                "updated_at": datetime.now(UTC),
+                "meta_json": '{"session_key": "stills"}',
+            }
+        ],
+    )
+    path = write_csv(tmp_path / "amb.csv", ["session_key", "outcome"], [["stills", "A"]])
+    with pytest.raises(LabelTableError, match="names 2 sessions"):
+        import_label_table(ds, path, key="session", question="outcome")
+    # The same row twice with the same value is one label, counted as a repeat.
+    path = write_csv(tmp_path / "rep.csv", ["session_id", "outcome"], [[WELD, "A"], [WELD, "A"]])
+    r = import_label_table(ds, path, key="session", question="outcome")
+    assert (r.added, r.duplicates) == (1, 1)
+
+
+# -- the CLI ----------------------------------------------------------------------------------------
+
+
+def test_import_table_cli(make_ds, tmp_path: Path) -> None:
+    ds = make_ds(n_frames=1)
+    path = write_csv(
+        tmp_path / "runs.csv", ["file", "state"], [["stills.csv", "worn"], ["weld-x.csv", "new"]]
+    )
+    args = ["label", "import-table", str(path), "--key", "session", "--question", "tool_condition"]
+    r = jangin(*args, "--column", "state", "--author", "lead-1", "-d", str(ds.root))
+    assert r.returncode == 0, r.stderr
+    assert "tool_condition (session): 2 row(s): 2 new, 0 superseding, 0 unchanged" in r.stdout + r.stderr
+    assert {x["author"] for x in current(ds)} == {"lead-1"}
+    r = jangin(*args, "--column", "state", "-d", str(ds.root))
+    assert "0 new, 0 superseding, 2 unchanged" in r.stdout + r.stderr
+
+    bad = write_csv(tmp_path / "bad.csv", ["file", "state"], [["nope.csv", "worn"], ["weld-x.csv", ""]])
+    r = jangin(
+        "label",
+        "import-table",
+        str(bad),
+        "--key",
+        "session",
+        "--question",
+        "q",
+        "--column",
+        "state",
+        "-d",
+        str(ds.root),
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 1
+    assert "2 problem(s), nothing imported" in out and "Traceback" not in out
+    assert "row 2: column 'file': session 'nope.csv' is not in the dataset" in out
+    assert "row 3: column 'state' is empty" in out
+    r = jangin("label", "import-table", str(path), "--key", "run", "--question", "q", "-d", str(ds.root))
+    assert r.returncode == 1 and "--key must be session, frame or span" in r.stdout + r.stderr
+
+
+# -- questions elsewhere: judgments, box CSVs, Label Studio exports, schemas, export filter ----------
+
+
+def test_judgments_and_box_csv_carry_a_question(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import import_box_csv, labels_from_judgments
+
+    ds = make_ds(n_frames=1)
+    ds.append(
+        "events",
+        [
+            {
+                "event_id": "evt-1",
+                "session_id": WELD,
+                "ts": T0 + timedelta(seconds=5),
+                "kind": "judgment",
+                "value": "NG:undercut",
+                "author": "expert-1",
+                "segment_start": T0 + timedelta(seconds=1),
+                "segment_end": T0 + timedelta(seconds=4),
+            }
+        ],
+    )
+    assert labels_from_judgments(ds) == 1
+    (j,) = current(ds)
+    assert (j["question"], j["name"], j["target"]) == ("judgment", "undercut", "span")
+    boxes = write_csv(
+        tmp_path / "boxes.csv",
+        ["image", "class", "xmin", "ymin", "xmax", "ymax"],
+        [["images/img_0000.jpg", "crack", 1, 2, 30, 40]],
+    )
+    assert import_box_csv(ds, boxes, session_id=STILLS) == 1
+    assert [r["question"] for r in current(ds) if r["kind"] == "box"] == ["defect"]
+
+
+def _dataset_for_export(root: Path, tasks: list[dict[str, Any]]) -> Any:
+    """A dataset holding exactly the frames and sessions the committed export refers to."""
+    from factories import jpeg
+
+    from jangin.core import Dataset
+
+    ds = Dataset.create(root)
+    now = datetime.now(UTC)
+    infos = [t["data"]["jangin"] for t in tasks]
+    sessions = {}
+    for i in infos:
+        start = datetime.fromtimestamp(i["started_at_us"] / 1e6, UTC) if "started_at_us" in i else T0
+        sessions.setdefault(i["session_id"], start)
+    ds.append(
+        "sessions",
+        [
+            {"session_id": s, "status": "finished", "started_at": t, "updated_at": now}
+            for s, t in sessions.items()
+        ],
+    )
+    ds.append(
+        "frames",
+        [
+            {
+                "frame_id": i["frame_id"],
+                "session_id": i["session_id"],
+                "camera": "still",
+                "ts": T0,
+                "width": i["width"],
+                "height": i["height"],
+                "deidentified": True,
+                "image": jpeg(0, i["width"], i["height"]),
+            }
+            for i in infos
+            if i["target"] == "frame"
+        ],
+    )
+    return ds
+
+
+def test_committed_label_studio_export_gets_questions_from_control_names(tmp_path: Path) -> None:
+    from jangin.labeling import import_export
+
+    tasks = json.loads(SAMPLE_EXPORT.read_text())
+    ds = _dataset_for_export(tmp_path / "ds", tasks)
+    res = import_export(ds, SAMPLE_EXPORT)
+    assert res.added == 15 and res.skipped == 0
+    controls = {
+        (res_["type"], res_["from_name"]) for t in tasks for a in t["annotations"] for res_ in a["result"]
+    }
+    by_kind = {(r["kind"], r["question"]) for r in current(ds)}
+    kinds = {"rectanglelabels": "box", "choices": "class", "timeserieslabels": "span"}
+    assert by_kind == {(kinds[t], name) for t, name in controls}
+    assert all(r["question"] for r in current(ds))
+
+
+def test_schema_question_is_the_control_name() -> None:
+    from jangin.core import ConfigError
+    from jangin.labeling import load_schema
+
+    sch = load_schema(
+        {
+            "target": "session",
+            "channels": ["x"],
+            "labels": [
+                {"kind": "class", "question": "tool_condition", "names": ["worn", "new"]},
+                {"kind": "class", "name": "outcome", "names": ["good", "scrap"]},
+            ],
+        }
+    )
+    assert [g.control for g in sch.labels] == ["tool_condition", "outcome"]
+    assert '<Choices name="tool_condition" toName="series"' in sch.label_config()
+    with pytest.raises(ConfigError, match="the control's name is its question"):
+        load_schema({"labels": [{"kind": "class", "name": "a", "question": "b", "names": ["x"]}]})
+
+
+def test_export_filters_boxes_by_question(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import export_labels
+
+    ds = make_ds(n_frames=2)
+    now = datetime.now(UTC)
+    ds.append(
+        "labels",
+        [
+            {
+                "label_id": lid,
+                "target": "frame",
+                "frame_id": fid,
+                "session_id": STILLS,
+                "kind": "box",
+                "name": name,
+                "question": q,
+                "bbox_xyxy_norm": [0.1, 0.1, 0.5, 0.5],
+                "source": "labeller",
+                "created_at": now,
+            }
+            for lid, fid, name, q in [
+                ("l1", "frm-000000", "crack", "defect"),
+                ("l2", "frm-000000", "clamp", "fixture"),
+                ("l3", "frm-000001", "clamp", "fixture"),
+            ]
+        ],
+    )
+    s = export_labels(ds, tmp_path / "y", fmt="yolo", question="defect")
+    assert (s["images"], s["boxes"], s["classes"]) == (1, 1, ["crack"])
+    assert not (tmp_path / "y" / "labels" / "frm-000001.txt").exists()
+    s = export_labels(ds, tmp_path / "c", fmt="coco", question=["defect", "fixture"])
+    assert (s["images"], s["boxes"]) == (2, 3)
+    s = export_labels(ds, tmp_path / "h", fmt="hf", question="fixture")
+    assert (s["images"], s["classes"]) == (2, ["clamp"])
