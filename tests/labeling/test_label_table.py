@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from factories import STILLS, T0, WELD
+from test_roundtrip import tasks_by_key
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_EXPORT = REPO / "sample_data" / "label-studio" / "export.json"
@@ -431,3 +432,107 @@ def test_export_filters_boxes_by_question(make_ds, tmp_path: Path) -> None:
     assert (s["images"], s["boxes"]) == (2, 3)
     s = export_labels(ds, tmp_path / "h", fmt="hf", question="fixture")
     assert (s["images"], s["classes"]) == (2, ["clamp"])
+
+
+# -- Label Studio keeps the question (a real server) ------------------------------------------------
+
+QUESTION_SCHEMA = {
+    "target": "session",
+    "channels": ["arc_current_A"],
+    "labels": [
+        {"kind": "span", "question": "vibration", "names": ["chatter", "quiet"]},
+        # Two questions with the same answers: only the question tells them apart.
+        {"kind": "class", "question": "outcome", "names": ["good", "bad"]},
+        {"kind": "class", "question": "visual_inspection", "names": ["good", "bad"]},
+    ],
+    "max_points": 200,
+}
+
+
+def _model_row(label_id: str, question: str, name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "label_id": label_id,
+        "target": "session",
+        "session_id": WELD,
+        "kind": "class",
+        "name": name,
+        "question": question,
+        "score": 0.8,
+        "source": "model",
+        "author": "judge:2",
+        "created_at": datetime.now(UTC),
+        **extra,
+    }
+
+
+def test_question_survives_push_and_pull(ls_server, ls_client, make_ds, project_name) -> None:
+    from jangin.labeling import pull, push
+
+    ds = make_ds(n_frames=1, seconds=6.0)
+    ds.append(
+        "labels",
+        [
+            _model_row("m1", "visual_inspection", "bad"),
+            _model_row("m2", "not_asked_here", "whatever"),  # another project's question: left out
+            _model_row(
+                "m3",
+                "vibration",
+                "chatter",
+                target="span",
+                ts_start=T0 + timedelta(seconds=1),
+                ts_end=T0 + timedelta(seconds=2),
+            ),
+        ],
+    )
+    r = push(
+        ds,
+        project_name,
+        client=ls_client,
+        root=ls_server.root,
+        where=f"s.session_id = '{WELD}'",
+        schema=QUESTION_SCHEMA,
+        model="judge:2",
+    )
+    assert (r.created, r.predictions) == (1, 1)
+    (task,) = tasks_by_key(ls_client, project_name).values()
+    (pred,) = task["predictions"]
+    got = sorted((x["from_name"], x["type"], json.dumps(x["value"], sort_keys=True)) for x in pred["result"])
+    assert [(g[0], g[1]) for g in got] == [
+        ("vibration", "timeserieslabels"),
+        ("visual_inspection", "choices"),
+    ]
+
+    ls_client.annotate(
+        task["id"],
+        [
+            {
+                "id": "o",
+                "from_name": "outcome",
+                "to_name": "series",
+                "type": "choices",
+                "value": {"choices": ["good"]},
+            },
+            {
+                "id": "v",
+                "from_name": "visual_inspection",
+                "to_name": "series",
+                "type": "choices",
+                "value": {"choices": ["bad"]},
+            },
+            {
+                "id": "s",
+                "from_name": "vibration",
+                "to_name": "series",
+                "type": "timeserieslabels",
+                "value": {"start": 1.0, "end": 2.5, "instant": False, "timeserieslabels": ["chatter"]},
+            },
+        ],
+    )
+    res = pull(ds, project_name, client=ls_client)
+    assert res.added == 3
+    rows = ds.query("SELECT question, kind, name FROM current_labels WHERE source = 'labeller'").to_pylist()
+    assert sorted((x["question"], x["kind"], x["name"]) for x in rows) == [
+        ("outcome", "class", "good"),
+        ("vibration", "span", "chatter"),
+        ("visual_inspection", "class", "bad"),
+    ]
