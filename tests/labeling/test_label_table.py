@@ -313,6 +313,50 @@ def test_judgments_and_box_csv_carry_a_question(make_ds, tmp_path: Path) -> None
     assert labels_from_judgments(ds) == 1
     (j,) = current(ds)
     assert (j["question"], j["name"], j["target"]) == ("judgment", "undercut", "span")
+
+    # A session of a registered process: the process's span label spec names the question.
+    from jangin.core.process_definition import LabelSpec, ProcessDefinition, register_process
+
+    register_process(
+        ds,
+        ProcessDefinition(
+            name="turning",
+            labels=[
+                LabelSpec(question="tool_condition", target="session", choices=["worn", "new"]),
+                LabelSpec(question="surface_finish", target="span", choices=["OK", "chatter_marks"]),
+                LabelSpec(question="operator_note", target="span"),
+            ],
+        ),
+    )
+    now = datetime.now(UTC)
+    ds.append(
+        "sessions",
+        [
+            {
+                "session_id": "ses-lathe",
+                "status": "finished",
+                "started_at": T0,
+                "updated_at": now,
+                "process": "turning",
+            }
+        ],
+    )
+    ds.append(
+        "events",
+        [
+            {
+                "event_id": f"evt-{i}",
+                "session_id": "ses-lathe",
+                "ts": T0 + timedelta(seconds=i),
+                "kind": "judgment",
+                "value": v,
+            }
+            for i, v in ((2, "NG:chatter_marks"), (3, "OK"), (4, "NG:burr"))
+        ],
+    )
+    assert labels_from_judgments(ds, session_ids=["ses-lathe"]) == 3
+    got = {r["name"]: r["question"] for r in current(ds) if r["session_id"] == "ses-lathe"}
+    assert got == {"chatter_marks": "surface_finish", "OK": "surface_finish", "burr": "operator_note"}
     boxes = write_csv(
         tmp_path / "boxes.csv",
         ["image", "class", "xmin", "ymin", "xmax", "ymax"],

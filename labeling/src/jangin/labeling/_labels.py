@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from jangin.core import Dataset, SchemaError
 from jangin.core._ids import stable_id
+from jangin.core.process_definition import ProcessDefinition, get_process
 
 __all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]
 
@@ -49,11 +50,19 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
     A judgment's value is ``OK`` or ``NG:<defect>``; the label's name is ``OK`` or the defect
     (``NG`` when no defect is given), over the judged segment (``segment_start``..``segment_end``,
     else the event time). Returns the number of new labels.
+
+    The label's question comes from the session's process definition (``sessions.process_definition``,
+    else ``sessions.process``): the span label spec whose choices hold the label's name, else a span
+    spec with no fixed choices; without either it is ``judgment``.
     """
-    sql = "SELECT event_id, session_id, ts, name, value, author, segment_start, segment_end FROM events WHERE kind = 'judgment'"
+    sql = (
+        "SELECT e.event_id, e.session_id, e.ts, e.name, e.value, e.author, e.segment_start, e.segment_end, "
+        "coalesce(s.process_definition, s.process) AS process FROM events e "
+        "LEFT JOIN current_sessions s ON s.session_id = e.session_id WHERE e.kind = 'judgment'"
+    )
     params: list[Any] = []
     if session_ids:
-        sql += " AND session_id IN (SELECT unnest(?))"
+        sql += " AND e.session_id IN (SELECT unnest(?))"
         params.append(session_ids)
     con = ds.connect()
     try:
@@ -61,6 +70,9 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
     finally:
         con.close()
     now = datetime.now(UTC)
+    processes: dict[str, ProcessDefinition | None] = {}
+    for name in {e["process"] for e in events if e["process"]}:
+        processes[name] = get_process(ds, name)
     rows = []
     for e in events:
         value = (e["value"] or "").strip()
@@ -83,10 +95,20 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
                 "author": e["author"],
                 "created_at": now,
                 "external_id": e["event_id"],
-                "question": JUDGMENT_QUESTION,
+                "question": judgment_question(processes.get(e["process"] or ""), name),
             }
         )
     return append_new_labels(ds, rows, source="events (judgments)")
+
+
+def judgment_question(definition: ProcessDefinition | None, name: str) -> str:
+    """The question a judgment label ``name`` answers under ``definition`` (see :func:`labels_from_judgments`)."""
+    spans = [x for x in (definition.labels if definition else []) if x.target == "span"]
+    for spec in spans:
+        if name in spec.choices:
+            return spec.question
+    open_ended = [x for x in spans if not x.choices]
+    return open_ended[0].question if open_ended else JUDGMENT_QUESTION
 
 
 def import_box_csv(
