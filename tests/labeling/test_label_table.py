@@ -442,6 +442,33 @@ def test_schema_question_is_the_control_name() -> None:
         load_schema({"labels": [{"kind": "class", "name": "a", "question": "b", "names": ["x"]}]})
 
 
+def test_schema_from_a_process_definition_asks_its_questions() -> None:
+    from jangin.core import ConfigError
+    from jangin.core.process_definition import LabelSpec, ProcessDefinition
+    from jangin.labeling import LabelSchema
+
+    d = ProcessDefinition(
+        name="turning",
+        labels=[
+            LabelSpec(question="tool_condition", target="session", choices=["worn", "new"]),
+            LabelSpec(question="surface_finish", target="span", choices=["OK", "chatter_marks"]),
+            LabelSpec(question="operator_note", target="span"),  # no choices: nothing to click
+            LabelSpec(question="defect", target="frame", kind="box", choices=["burr"]),
+        ],
+    )
+    sch = LabelSchema.from_process(d)
+    assert [(g.kind, g.control, g.names) for g in sch.labels] == [
+        ("class", "tool_condition", ["worn", "new"]),
+        ("span", "surface_finish", ["OK", "chatter_marks"]),
+    ]
+    xml = sch.label_config(["spindle_load_pct"])
+    assert '<Choices name="tool_condition"' in xml and '<TimeSeriesLabels name="surface_finish"' in xml
+    frame = LabelSchema.from_process(d, "frame")
+    assert [(g.kind, g.control) for g in frame.labels] == [("box", "defect")]
+    with pytest.raises(ConfigError, match="defines no frame question"):
+        LabelSchema.from_process(ProcessDefinition(name="empty"), "frame")
+
+
 def test_export_filters_boxes_by_question(make_ds, tmp_path: Path) -> None:
     from jangin.labeling import export_labels
 

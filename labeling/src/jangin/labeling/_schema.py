@@ -11,7 +11,7 @@ A schema is YAML (or a dict)::
       - kind: class
         question: quality         # the control's name = the question its labels answer; default: the kind
         names: [OK, NG]
-    channels: [arc_current_A, arc_voltage_V]   # target session: channels shown (default: all)
+    channels: [spindle_load_pct, feed_rate_mm_min]   # target session: channels shown (default: all)
     window_s: 10                  # target session: window length (default: the whole session)
     max_points: 2000              # target session: points per channel drawn in a window
 
@@ -33,6 +33,7 @@ from xml.sax.saxutils import quoteattr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jangin.core import ConfigError
+from jangin.core.process_definition import ProcessDefinition
 
 __all__ = ["LabelGroup", "LabelSchema", "load_schema"]
 
@@ -125,6 +126,38 @@ class LabelSchema(BaseModel):
             if len(set(g.names)) != len(g.names):
                 raise ValueError(f"label names of {g.control!r} repeat: {g.names}")
         return self
+
+    @classmethod
+    def from_process(
+        cls, definition: ProcessDefinition, target: Literal["frame", "session"] = "session"
+    ) -> LabelSchema:
+        """The schema that asks a process's own questions (its ``labels:`` specs with choices).
+
+        For ``target="session"`` the session questions become ``Choices`` and the span questions
+        ``TimeSeriesLabels``; for ``frame`` the frame questions become ``Choices`` or, for
+        ``kind: box``, ``RectangleLabels``. Each control is named after its question.
+
+        Raises:
+            ConfigError: The definition asks no question with choices for this target.
+        """
+        groups: list[dict[str, Any]] = []
+        for spec in definition.labels:
+            if not spec.choices:
+                continue
+            if target == "session" and spec.target in ("session", "span"):
+                kind = "span" if spec.target == "span" else "class"
+            elif target == "frame" and spec.target == "frame":
+                kind = "box" if spec.kind == "box" else "class"
+            else:
+                continue
+            groups.append({"kind": kind, "question": spec.question, "names": list(spec.choices)})
+        if not groups:
+            raise ConfigError(
+                f"process {definition.name!r} defines no {target} question with choices to label",
+                hint="add `labels: [{question: ..., target: ..., choices: [...]}]` to the process definition, "
+                "or pass --schema",
+            )
+        return cls(target=target, labels=groups)  # type: ignore[arg-type]
 
     def group(self, control: str) -> LabelGroup:
         """The group whose control is ``control``.

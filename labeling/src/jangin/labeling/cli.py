@@ -117,6 +117,13 @@ def push_cmd(
     schema: Annotated[
         Path | None, typer.Option(help="Label schema YAML (target, labels: [{kind, names}]).")
     ] = None,
+    process: Annotated[
+        str | None,
+        typer.Option(help="Instead of --schema: ask the questions of this registered process definition."),
+    ] = None,
+    target: Annotated[
+        str, typer.Option(help="With --process: session (sensor windows) or frame.")
+    ] = "session",
     model: Annotated[
         str | None, typer.Option(help="NAME[:VERSION]: attach that model's label rows as predictions.")
     ] = None,
@@ -125,12 +132,26 @@ def push_cmd(
     dataset: DatasetOption = None,
 ) -> None:
     """Create or update a Label Studio project and import frames or sensor windows as tasks."""
-    from jangin.core import Dataset, get_settings
+    from jangin.core import ConfigError, Dataset, NotFoundError, get_settings
     from jangin.core.cli import progress_bar
-    from jangin.labeling import push
+    from jangin.core.process_definition import get_process
+    from jangin.labeling import LabelSchema, push
 
     ds = Dataset.open(resolve_dataset(dataset))
     root = root or get_settings().home / "label-studio-root"
+    sch: Path | LabelSchema | None = schema
+    if process is not None:
+        if schema is not None:
+            raise ConfigError("give --schema or --process, not both")
+        if target not in ("session", "frame"):
+            raise ConfigError(f"--target must be session or frame, got {target!r}")
+        definition = get_process(ds, process)
+        if definition is None:
+            raise NotFoundError(
+                f"process {process!r} is not registered in this dataset",
+                hint="register its definition in the dataset first (jangin.core.process_definition.register_process)",
+            )
+        sch = LabelSchema.from_process(definition, target)  # type: ignore[arg-type]
     with progress_bar() as progress:
         r = push(
             ds,
@@ -138,7 +159,7 @@ def push_cmd(
             client=_client(),
             root=root,
             where=where,
-            schema=schema,
+            schema=sch,
             model=model,
             chunk_size=chunk_size,
             progress=progress,
