@@ -170,6 +170,8 @@ def import_label_table(
     frame_col = pick(frame_column, FRAME_COLUMNS, "frame") if key == "frame" else None
     start_col = pick(start_column, START_COLUMNS, "span start") if key == "span" else None
     end_col = pick(end_column, END_COLUMNS, "span end") if key == "span" else None
+    if key == "frame" and ses_col is not None and ses_col == frame_col:
+        ses_col = None  # e.g. a `file` column naming images, not runs
     if problems:
         raise LabelTableError(path, problems)
 
@@ -215,7 +217,10 @@ def import_label_table(
             ext_key = fid
         else:
             assert sid is not None and start_col is not None and end_col is not None
-            t0 = sessions.started_at[sid]
+            t0 = sessions.started_at.get(sid)
+            if t0 is None:
+                problems.append(f"{where}: session {sid} has no start time; spans need one")
+                continue
             a, err_a = _time(r.get(start_col), t0)
             b, err_b = _time(r.get(end_col), t0)
             if err_a or err_b:
@@ -410,10 +415,14 @@ class _Sessions:
             rows = con.execute("SELECT session_id, started_at, meta_json FROM current_sessions").fetchall()
         finally:
             con.close()
+        self.sessions = {r[0] for r in rows}
         self.started_at: dict[str, datetime] = {}
         self.by_key: dict[str, set[str]] = {}
         for sid, started, meta_json in rows:
-            self.started_at[sid] = started if started.tzinfo else started.replace(tzinfo=UTC)
+            if started is not None:
+                self.started_at[sid] = (
+                    started if started.tzinfo else started.replace(tzinfo=UTC)
+                ).astimezone(UTC)
             try:
                 meta = json.loads(meta_json) if meta_json else {}
             except json.JSONDecodeError:
@@ -429,7 +438,7 @@ class _Sessions:
 
     def resolve(self, ref: str) -> tuple[str | None, str | None]:
         """``(session_id, None)`` or ``(None, problem)``."""
-        if ref in self.started_at:
+        if ref in self.sessions:
             return ref, None
         found = self.by_key.get(ref) or self.by_key.get(_stem(ref)) or set()
         if len(found) == 1:
