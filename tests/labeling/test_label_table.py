@@ -101,6 +101,33 @@ def test_reimport_adds_nothing_and_a_changed_value_supersedes(make_ds, tmp_path:
     assert import_label_table(ds, path, key="session", question="outcome").written == 0
 
 
+def test_a_table_corrects_answers_that_came_from_elsewhere(make_ds, tmp_path: Path) -> None:
+    from jangin.labeling import import_label_table
+
+    ds = make_ds(n_frames=1)
+    now = datetime.now(UTC)
+    base = {"target": "session", "kind": "class", "question": "outcome", "created_at": now}
+    ds.append(
+        "labels",
+        [
+            # From a capture run table, from Label Studio, and a model's guess.
+            {**base, "label_id": "cap-1", "session_id": STILLS, "name": "good", "source": "import"},
+            {**base, "label_id": "cap-2", "session_id": WELD, "name": "good", "source": "import"},
+            {**base, "label_id": "ls-2", "session_id": WELD, "name": "rework", "source": "labeller"},
+            {**base, "label_id": "m-2", "session_id": WELD, "name": "scrap", "source": "model"},
+        ],
+    )
+    path = write_csv(tmp_path / "o.csv", ["session_id", "outcome"], [[STILLS, "good"], [WELD, "scrap"]])
+    r = import_label_table(ds, path, key="session", question="outcome")
+    assert (r.added, r.superseding, r.unchanged) == (0, 1, 1)  # STILLS already says good
+    answers = {
+        (x["session_id"], x["source"]): x["name"] for x in current(ds, "outcome") if x["source"] != "model"
+    }
+    assert answers == {(STILLS, "import"): "good", (WELD, "import"): "scrap"}
+    assert {x["label_id"] for x in current(ds, "outcome")} >= {"cap-1", "m-2"}  # predictions stay
+    assert import_label_table(ds, path, key="session", question="outcome").written == 0
+
+
 def test_frame_labels_from_parquet_by_id_and_source_uri(make_ds, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -134,7 +161,7 @@ def test_span_labels_from_iso_times_and_seconds_are_exact(make_ds, tmp_path: Pat
     assert rows["chatter"]["ts_end"] == T0 + timedelta(seconds=3, microseconds=1)
     assert rows["quiet"]["ts_start"] == T0 + timedelta(seconds=4)
     assert rows["quiet"]["ts_end"] == datetime(2026, 3, 2, 8, 0, 5, 123456, tzinfo=UTC)  # no zone = UTC
-    assert {x["target"] for x in rows.values()} == {"span"}
+    assert {(x["target"], x["kind"]) for x in rows.values()} == {("span", "span")}
     assert import_label_table(ds, path, key="span", question="vibration").written == 0
 
 

@@ -15,9 +15,11 @@ How targets are found:
 * span: a session as above plus a start and an end: ISO 8601 times (a time without a zone is UTC)
   or numbers of seconds since the session start.
 
-Idempotent and correcting: a label's ``external_id`` is ``table:<question>:<target key>``. A row
-whose value equals the current label of that key and question writes nothing; a changed value writes
-a new row whose ``supersedes`` names the current one, so ``current_labels`` shows only the new value.
+Idempotent and correcting: a row whose value equals the current answer to the question for that
+target (from an earlier table, a capture run table or Label Studio; model predictions aside) writes
+nothing; a changed value writes a new row whose ``supersedes`` names the current one (other current
+answers to the same question are retracted), so ``current_labels`` shows only the new value. The
+label's ``external_id`` is ``table:<question>:<target key>``.
 
 Bad input is all-or-nothing per file: every row is checked first and any problem (a missing column,
 an unknown session or frame, an empty value, a start after its end, one key given two different
@@ -200,7 +202,7 @@ def import_label_table(
         if key == "session":
             assert sid is not None
             target = {"target": "session", "session_id": sid}
-            ext_key = sid
+            ext_key = _target_key(key, target)
         elif key == "frame":
             assert frames is not None and frame_col is not None
             ref = _text(r.get(frame_col))
@@ -214,7 +216,7 @@ def import_label_table(
             assert found is not None
             fid, sid = found
             target = {"target": "frame", "frame_id": fid, "session_id": sid}
-            ext_key = fid
+            ext_key = _target_key(key, target)
         else:
             assert sid is not None and start_col is not None and end_col is not None
             t0 = sessions.started_at.get(sid)
@@ -233,7 +235,7 @@ def import_label_table(
                 problems.append(f"{where}: span ends ({b.isoformat()}) before it starts ({a.isoformat()})")
                 continue
             target = {"target": "span", "session_id": sid, "ts_start": a, "ts_end": b}
-            ext_key = f"{sid}@{_us(a)}-{_us(b)}"
+            ext_key = _target_key(key, target)
         ext = f"table:{question}:{ext_key}"
         if ext in targets:
             first_value, first_where = targets[ext][1], targets[ext][2]
@@ -249,34 +251,46 @@ def import_label_table(
     if problems:
         raise LabelTableError(path, problems)
 
-    current = _current_by_external_id(ds, list(targets))
+    current = _current_answers(ds, key, question)
     now = datetime.now(UTC)
     result = LabelTableResult(rows=len(rows), duplicates=duplicates)
     out: list[dict[str, Any]] = []
     for ext, (target, value, _where) in targets.items():
-        old = current.get(ext)
-        if old is not None and old["name"] == value:
+        olds = current.get(ext.removeprefix(f"table:{question}:"), [])
+        if olds and all(o["name"] == value for o in olds):
             result.unchanged += 1
             continue
-        supersedes = old["label_id"] if old is not None else None
+        # The newest current answer is superseded; any other current answer to the same question
+        # (e.g. one from a capture run table and one from Label Studio) is retracted, so exactly one
+        # answer stays current.
+        supersedes = olds[-1]["label_id"] if olds else None
         # The superseded id is part of the id, so A → B → A writes a third row instead of finding A.
         label_id = stable_id("lbl", "table", ext, value, supersedes or "")
-        out.append(
-            {
-                "label_id": label_id,
-                "frame_id": None,
-                "ts_start": None,
-                "ts_end": None,
-                **target,
-                "kind": "class",
-                "name": value,
-                "question": question,
-                "source": source,
-                "author": author,
-                "created_at": now,
-                "supersedes": supersedes,
-            }
-        )
+        row = {
+            "label_id": label_id,
+            "frame_id": None,
+            "ts_start": None,
+            "ts_end": None,
+            **target,
+            "kind": "span" if key == "span" else "class",
+            "name": value,
+            "question": question,
+            "source": source,
+            "author": author,
+            "created_at": now,
+            "supersedes": supersedes,
+        }
+        out.append(row)
+        for o in olds[:-1]:
+            out.append(
+                row
+                | {
+                    "label_id": stable_id("lbl", "table-retract", o["label_id"], label_id),
+                    "name": o["name"],
+                    "supersedes": o["label_id"],
+                    "deleted": True,
+                }
+            )
         result.label_ids.append(label_id)
         if supersedes:
             result.superseding += 1
@@ -485,17 +499,34 @@ class _Frames:
         return None, f"frame {ref!r} is not a frame{where} in the dataset (no such frame id or source_uri)"
 
 
-def _current_by_external_id(ds: Dataset, external_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The current label of each external id (the newest, if several are current)."""
-    if not external_ids:
-        return {}
+def _target_key(key: KeyKind, row: dict[str, Any]) -> str:
+    """The key of a label's target: session id, frame id, or session id and span bounds."""
+    if key == "session":
+        return str(row["session_id"])
+    if key == "frame":
+        return str(row["frame_id"])
+    return f"{row['session_id']}@{_us(row['ts_start'])}-{_us(row['ts_end'])}"
+
+
+def _current_answers(ds: Dataset, key: KeyKind, question: str) -> dict[str, list[dict[str, Any]]]:
+    """The current answers to ``question`` (any importer; model predictions excluded) by target
+    key, oldest first."""
+    sql = (
+        "SELECT label_id, session_id, frame_id, ts_start, ts_end, name FROM current_labels "
+        "WHERE question = ? AND target = ? AND source <> 'model'"
+    )
+    if key != "span":  # boxes answering the question are not the per-frame answer
+        sql += " AND kind = 'class'"
     con = ds.connect()
     try:
-        rows = con.execute(
-            "SELECT external_id, label_id, name FROM current_labels "
-            "WHERE external_id IN (SELECT unnest(?)) ORDER BY created_at",
-            [external_ids],
-        ).fetchall()
+        rows = (
+            con.sql(sql + " ORDER BY created_at, label_id", params=[question, key])
+            .to_arrow_table()
+            .to_pylist()
+        )
     finally:
         con.close()
-    return {ext: {"label_id": lid, "name": name} for ext, lid, name in rows}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(_target_key(key, r), []).append(r)
+    return out
