@@ -54,7 +54,9 @@ def test_session_labels_by_id_session_key_and_run_file(make_ds, tmp_path: Path) 
     ds = make_ds(n_frames=1)
     # One row by session id, one by run file (its stem is the session key capture stored).
     by_id = write_csv(tmp_path / "a.csv", ["session_id", "tool_condition"], [[STILLS, "worn"]])
-    by_file = write_csv(tmp_path / "b.csv", ["file", "tool_condition"], [["runs/weld-x.csv.gz", "unworn"]])
+    by_file = write_csv(
+        tmp_path / "b.csv", ["file", "label.tool_condition"], [["runs/weld-x.csv.gz", "unworn"]]
+    )
     r1 = import_label_table(ds, by_id, key="session", question="tool_condition", author="insp-7")
     r2 = import_label_table(ds, by_file, key="session", question="tool_condition")
     assert (r1.added, r2.added) == (1, 1)

@@ -124,7 +124,7 @@ def import_label_table(
         key: What a row labels: ``session`` (a whole run), ``frame`` or ``span``.
         question: The question the values answer, stored on every label (``labels.question``).
         column: The column holding the answers; default: the column named like the question, else
-            ``label``.
+            ``label.<question>`` (a capture run table's label column), else ``label``.
         session_column: Column naming the session (id, session key or run file); default: the first
             of ``session_id, session_key, session, file, run`` present. Optional for ``frame``.
         frame_column: Column naming the frame (id or ``source_uri``); default: the first of
@@ -167,7 +167,7 @@ def import_label_table(
             )
         return None
 
-    value_col = pick(column, (question, "label"), "label value")
+    value_col = pick(column, (question, f"label.{question}", "label"), "label value")
     ses_col = pick(session_column, SESSION_COLUMNS, "session", required=key != "frame")
     frame_col = pick(frame_column, FRAME_COLUMNS, "frame") if key == "frame" else None
     start_col = pick(start_column, START_COLUMNS, "span start") if key == "span" else None

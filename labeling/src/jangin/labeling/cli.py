@@ -42,7 +42,7 @@ def import_table(
     key: Annotated[str, typer.Option(help="What a row labels: session | frame | span.")],
     question: Annotated[str, typer.Option(help="The question the values answer, e.g. tool_condition.")],
     column: Annotated[
-        str | None, typer.Option(help="Column with the answers [default: the question's name, else `label`].")
+        str | None, typer.Option(help="Column with the answers [default: QUESTION, label.QUESTION or label].")
     ] = None,
     session_column: Annotated[
         str | None,
