@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from typing import Any, Literal
 from jangin.core import Dataset, SchemaError
 from jangin.core._ids import stable_id
 from jangin.core.process_definition import ProcessDefinition, get_process
+from jangin.core.schema import LabelRow
 
 __all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]
 
@@ -20,14 +22,17 @@ log = logging.getLogger(__name__)
 JUDGMENT_QUESTION = "judgment"
 
 
-def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | None = None) -> int:
-    """Append the label rows whose ``label_id`` is not in the table yet; return how many were new.
+def append_new_labels(
+    ds: Dataset, rows: Sequence[dict[str, Any]] | Sequence[LabelRow], *, source: str | None = None
+) -> int:
+    """Append the label rows (dicts or :class:`LabelRow` records, not mixed) whose ``label_id`` is
+    not in the table yet; return how many were new.
 
     Label ids are deterministic in every importer, so importing the same thing twice adds nothing.
     """
     if not rows:
         return 0
-    ids = [r["label_id"] for r in rows]
+    ids = [r.label_id if isinstance(r, LabelRow) else r["label_id"] for r in rows]
     con = ds.connect()
     try:
         existing = {
@@ -38,7 +43,7 @@ def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | 
         }
     finally:
         con.close()
-    new = [r for r in rows if r["label_id"] not in existing]
+    new = [r for r, i in zip(rows, ids, strict=True) if i not in existing]
     if new:
         ds.append("labels", new, source=source)
     return len(new)

@@ -35,13 +35,14 @@ import csv
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from jangin.core import Dataset, SchemaError
 from jangin.core._ids import stable_id
+from jangin.core.schema import LabelRow
 from jangin.labeling._labels import append_new_labels
 
 __all__ = ["LabelTableError", "LabelTableResult", "import_label_table"]
@@ -181,6 +182,7 @@ def import_label_table(
     frames = _Frames(ds) if key == "frame" else None
     targets: dict[str, tuple[dict[str, Any], str, str]] = {}  # external id -> (row, value, where)
     duplicates = 0
+    assert value_col is not None  # a missing column was reported above
     for where, r in rows:
         value = _text(r.get(value_col))
         if value is None:
@@ -254,7 +256,7 @@ def import_label_table(
     current = _current_answers(ds, key, question)
     now = datetime.now(UTC)
     result = LabelTableResult(rows=len(rows), duplicates=duplicates)
-    out: list[dict[str, Any]] = []
+    out: list[LabelRow] = []
     for ext, (target, value, _where) in targets.items():
         olds = current.get(ext.removeprefix(f"table:{question}:"), [])
         if olds and all(o["name"] == value for o in olds):
@@ -266,30 +268,27 @@ def import_label_table(
         supersedes = olds[-1]["label_id"] if olds else None
         # The superseded id is part of the id, so A → B → A writes a third row instead of finding A.
         label_id = stable_id("lbl", "table", ext, value, supersedes or "")
-        row = {
-            "label_id": label_id,
-            "frame_id": None,
-            "ts_start": None,
-            "ts_end": None,
+        row = LabelRow(
+            label_id=label_id,
             **target,
-            "kind": "span" if key == "span" else "class",
-            "name": value,
-            "question": question,
-            "source": source,
-            "author": author,
-            "created_at": now,
-            "supersedes": supersedes,
-        }
+            kind="span" if key == "span" else "class",
+            name=value,
+            question=question,
+            source=source,
+            author=author,
+            created_at=now,
+            supersedes=supersedes,
+        )
         out.append(row)
         for o in olds[:-1]:
             out.append(
-                row
-                | {
-                    "label_id": stable_id("lbl", "table-retract", o["label_id"], label_id),
-                    "name": o["name"],
-                    "supersedes": o["label_id"],
-                    "deleted": True,
-                }
+                replace(
+                    row,
+                    label_id=stable_id("lbl", "table-retract", o["label_id"], label_id),
+                    name=o["name"],
+                    supersedes=o["label_id"],
+                    deleted=True,
+                )
             )
         result.label_ids.append(label_id)
         if supersedes:
@@ -337,7 +336,7 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]
             import gzip
 
             opener = gzip.open if name.endswith(".gz") else open
-            with opener(path, "rt", newline="", encoding="utf-8-sig") as f:  # type: ignore[operator]
+            with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
                 reader = csv.DictReader(f)
                 header = list(reader.fieldnames or [])
                 rows = [(f"{path}: row {i}", r) for i, r in enumerate(reader, start=2)]
