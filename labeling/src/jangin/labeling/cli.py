@@ -42,21 +42,21 @@ def import_table(
     key: Annotated[str, typer.Option(help="What a row labels: session | frame | span.")],
     question: Annotated[str, typer.Option(help="The question the values answer, e.g. tool_condition.")],
     column: Annotated[
-        str | None, typer.Option(help="Column with the answers [default: QUESTION, label.QUESTION or label].")
+        str | None, typer.Option(help="Column with the answers (default: QUESTION, label.QUESTION or label).")
     ] = None,
     session_column: Annotated[
         str | None,
-        typer.Option(help="Column naming the session: id, session key or run file [default: session_id, …]."),
+        typer.Option(help="Column naming the session: id, session key or run file (default: session_id, …)."),
     ] = None,
     frame_column: Annotated[
         str | None,
-        typer.Option(help="Column naming the frame: frame id or source_uri [default: frame_id, …]."),
+        typer.Option(help="Column naming the frame: frame id or source_uri (default: frame_id, …)."),
     ] = None,
     start_column: Annotated[
         str | None,
-        typer.Option(help="Span start: ISO time or seconds since the session start [default: start]."),
+        typer.Option(help="Span start: ISO time or seconds since the session start (default: start)."),
     ] = None,
-    end_column: Annotated[str | None, typer.Option(help="Span end [default: end].")] = None,
+    end_column: Annotated[str | None, typer.Option(help="Span end (default: end).")] = None,
     author: Annotated[str | None, typer.Option(help="Who answered (a pseudonym).")] = None,
     source: Annotated[str, typer.Option(help="Label source: import | expert | review.")] = "import",
     dataset: DatasetOption = None,
