@@ -227,8 +227,9 @@ def test_interrupted_upload_resumes_where_it_stopped(
     assert r.status_code == 200 and r.json()["offset"] == 3000
     c.upload_video(sid, "torch_cam", video, chunk_size=1000)
     assert h.get(url).json() == {"offset": len(data), "complete": True}
-    staged = shared.ds_root / "staging" / sid / "video" / "torch_cam.part"
+    staged = shared.ds_root / "staging" / sid / "video" / "torch_cam.mp4"  # renamed once complete
     assert staged.read_bytes() == data
+    assert not list(staged.parent.glob("*.part"))
 
 
 def test_retried_batch_is_acknowledged_once_and_conflicts_are_refused(shared: Server) -> None:
@@ -278,7 +279,7 @@ BAD = [
         "unknown device",
         "post",
         "/sensors/welder?seq=0",
-        {"json": {"t": [1.0], "channels": {"arc_current_A": [1.0]}}},
+        {"json": {"t": [T0 + 1], "channels": {"arc_current_A": [1.0]}}},
         422,
         "unknown device",
     ),
@@ -286,7 +287,7 @@ BAD = [
         "unknown channel",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0], "channels": {"volts": [1.0]}}},
+        {"json": {"t": [T0 + 1], "channels": {"volts": [1.0]}}},
         422,
         "unknown channel",
     ),
@@ -294,7 +295,7 @@ BAD = [
         "backwards time",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [2.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}},
+        {"json": {"t": [T0 + 2, T0 + 1], "channels": {"arc_current_A": [1.0, 2.0]}}},
         422,
         "row 1: time goes backwards",
     ),
@@ -302,7 +303,7 @@ BAD = [
         "duplicated time",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}},
+        {"json": {"t": [T0 + 1, T0 + 1], "channels": {"arc_current_A": [1.0, 2.0]}}},
         422,
         "duplicated",
     ),
@@ -310,7 +311,7 @@ BAD = [
         "length mismatch",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0, 2.0], "channels": {"arc_current_A": [1.0]}}},
+        {"json": {"t": [T0 + 1, T0 + 2], "channels": {"arc_current_A": [1.0]}}},
         422,
         "as long as",
     ),
@@ -318,7 +319,7 @@ BAD = [
         "strings",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0], "channels": {"arc_current_A": ["high"]}}},
+        {"json": {"t": [T0 + 1], "channels": {"arc_current_A": ["high"]}}},
         422,
         "numbers",
     ),
@@ -339,12 +340,12 @@ BAD = [
         422,
         "Arrow IPC",
     ),
-    ("negative seq", "post", "/sensors/power_source?seq=-1", {"json": {"t": [1.0], "channels": {}}}, 422, ""),
+    ("negative seq", "post", "/sensors/power_source?seq=-1", {"json": {"t": [T0 + 1], "channels": {}}}, 422, ""),
     (
         "bad event kind",
         "post",
         "/events?seq=0",
-        {"json": {"events": [{"ts": 1.0, "kind": "party"}]}},
+        {"json": {"events": [{"ts": T0, "kind": "party"}]}},
         422,
         "unknown kind",
     ),
