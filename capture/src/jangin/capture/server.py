@@ -385,7 +385,9 @@ def register(app: FastAPI, settings: Settings) -> None:
         from jangin.core._limits import RouteLimit
 
         app.state.body_limits.append(
-            RouteLimit("PATCH", r"/v1/sessions/[^/]+/video/[^/]+", settings.max_video_chunk_mb << 20)
+            RouteLimit(
+                "PATCH", r"/v1/sessions/[^/]+/video/[^/]+", settings.max_video_chunk_mb << 20, binary=True
+            )
         )
 
     def svc() -> IngestService:

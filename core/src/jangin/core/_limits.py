@@ -31,12 +31,14 @@ _KEEP = bytes(range(256)).translate(None, b'[]{}"')  # everything but these is d
 
 
 class RouteLimit:
-    """A body limit for the routes whose method is ``method`` and path matches ``pattern``."""
+    """A body limit for the routes whose method is ``method`` and path matches ``pattern``; ``binary``
+    routes (raw bytes whatever the content type says) are not scanned as JSON."""
 
-    def __init__(self, method: str, pattern: str, max_bytes: int) -> None:
+    def __init__(self, method: str, pattern: str, max_bytes: int, *, binary: bool = False) -> None:
         self.method = method.upper()
         self.pattern = re.compile(pattern)
         self.max_bytes = int(max_bytes)
+        self.binary = binary
 
     def matches(self, method: str, path: str) -> bool:
         return method == self.method and self.pattern.fullmatch(path) is not None
@@ -102,21 +104,23 @@ class BodyLimits:
         self.routes = routes
         self.max_json_depth = max_json_depth
 
-    def limit_for(self, method: str, path: str) -> int:
-        return next((r.max_bytes for r in self.routes if r.matches(method, path)), self.max_bytes)
+    def limit_for(self, method: str, path: str) -> tuple[int, bool]:
+        """The body limit of a route and whether its body is binary."""
+        route = next((r for r in self.routes if r.matches(method, path)), None)
+        return (self.max_bytes, False) if route is None else (route.max_bytes, route.binary)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["method"], scope["path"])
+        limit, binary = self.limit_for(scope["method"], scope["path"])
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         length = headers.get(b"content-length", b"").decode("latin-1")
         if length.isdigit() and int(length) > limit:
             await _reject(send, 413, f"request body over {_mib(limit)} (Content-Length {length})")
             return
         ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
-        depth = None if ctype.startswith(_BINARY) else JsonDepth(self.max_json_depth)
+        depth = None if binary or ctype.startswith(_BINARY) else JsonDepth(self.max_json_depth)
         seen = 0
 
         async def limited() -> Message:
