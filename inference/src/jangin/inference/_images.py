@@ -132,4 +132,8 @@ def _decode_jpeg(data: bytes) -> np.ndarray | None:
             raise InferenceError(
                 f"truncated or damaged JPEG: {msg}", hint="the upload was cut off or corrupted; resend it"
             ) from None
+        if bytes(data).rfind(b"\xff\xd9") < 0:
+            raise InferenceError(
+                "truncated JPEG: no end-of-image marker", hint="the upload was cut off; resend it"
+            ) from None
         return None
