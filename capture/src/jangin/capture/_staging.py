@@ -502,7 +502,7 @@ class Staging:
         """The finished upload's file: ``.part`` renamed after ``.done`` was written (a crash between
         the two is completed here)."""
         done = json.loads(base.with_suffix(".done").read_text())
-        final = base.parent / done.get("file", base.name + ".part")
+        final = base.parent / str(done.get("file", base.name + ".part"))
         part = base.with_suffix(".part")
         if not final.exists() and part.exists():
             os.replace(part, final)

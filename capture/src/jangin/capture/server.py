@@ -426,8 +426,8 @@ def register(app: FastAPI, settings: Settings) -> None:
         try:
             return await run_in_threadpool(fn, *args)
         except TooLargeError as exc:
-            content = {"detail": exc.message, "error": "TooLargeError"}
-            return JSONResponse({**content, "hint": exc.hint} if exc.hint else content, status_code=413)
+            big: dict[str, Any] = {"detail": exc.message, "error": "TooLargeError"}
+            return JSONResponse({**big, "hint": exc.hint} if exc.hint else big, status_code=413)
         except ConflictError as exc:
             content: dict[str, Any] = {"detail": exc.message, "error": "ConflictError"}
             headers = {}
