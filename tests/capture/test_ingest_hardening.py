@@ -383,7 +383,8 @@ def test_a_failed_session_keeps_its_data_and_is_retried(tmp_path: Path) -> None:
         assert httpx.post(f"{srv.url}/v1/sessions/{sid}/retry", headers={"X-API-Key": KEY}).status_code == 403
         r = httpx.post(f"{srv.url}/v1/sessions/{sid}/retry", headers={"X-API-Key": ADMIN})
         assert r.status_code == 202, r.text
-        assert c.wait(sid, timeout_s=120)["state"] == "processed"
+        st = c.wait(sid, timeout_s=120)
+        assert st["state"] == "processed" and st["retries"] == 1 and st["samples"] == 300, st
         r = httpx.post(f"{srv.url}/v1/sessions/{sid}/retry", headers={"X-API-Key": ADMIN})
         assert r.status_code == 409 and "processed" in r.text
     finally:

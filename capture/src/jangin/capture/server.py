@@ -248,19 +248,23 @@ class IngestService:
     def _process(self, sid: str) -> None:
         from jangin.capture._process import process_staged
 
-        self.staging.set_status(sid, {"state": "processing", "since": datetime.now(UTC).isoformat()})
+        retries = {"retries": n} if (n := int(self.staging.status(sid).get("retries", 0))) else {}
+        self.staging.set_status(
+            sid, {"state": "processing", "since": datetime.now(UTC).isoformat(), **retries}
+        )
         try:
             out = process_staged(self.ds, self.staging, sid, self.settings)
         except JanginError as exc:
             log.error("ingest: processing %s failed: %s", sid, exc)
-            self.staging.set_status(sid, {"state": "failed", "error": str(exc)})
+            self.staging.set_status(sid, {"state": "failed", "error": str(exc), **retries})
             return
         except Exception as exc:
             log.exception("ingest: processing %s crashed", sid)
-            self.staging.set_status(sid, {"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            error = f"{type(exc).__name__}: {exc}"
+            self.staging.set_status(sid, {"state": "failed", "error": error, **retries})
             return
         out["offsets"] = {k: {"offset_s": v[0], "method": v[1]} for k, v in out["offsets"].items()}
-        self.staging.set_status(sid, {"state": "processed", **out})
+        self.staging.set_status(sid, {"state": "processed", **out, **retries})
         self.staging.release(sid)
 
 
