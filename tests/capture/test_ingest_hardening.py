@@ -333,9 +333,10 @@ def test_overlapping_video_bytes_must_match(srv: Server, h: httpx.Client, tmp_pa
     assert r.status_code == 200, r.text
     staged = srv.ds_root / "staging" / sid / "video"
     assert (staged / "cam.mp4").read_bytes() == data and not list(staged.glob("*.part"))
-    # stored without re-encoding (no de-identification): the dataset's file is a .mp4, not a .part
+    # a recorder cannot turn de-identification off (site policy): the video is stored blurred, as .mp4
     h.post(f"/v1/sessions/{sid}/events?seq=0", json={"events": [{"ts": T0, "kind": "note"}]})
-    h.post(f"/v1/sessions/{sid}/finish", json={"deidentify": False})
+    assert h.post(f"/v1/sessions/{sid}/finish", json={"deidentify": False}).status_code == 422
+    assert h.post(f"/v1/sessions/{sid}/finish", json={}).status_code == 202
     st = IngestClient(srv.url, KEY).wait(sid, timeout_s=120)
     assert st["state"] == "processed", st
     uri = Dataset.open(srv.ds_root).query(f"SELECT uri FROM media WHERE session_id = '{sid}'").to_pylist()
@@ -370,7 +371,7 @@ def test_a_failed_session_keeps_its_data_and_is_retried(tmp_path: Path) -> None:
         tables.rename(moved)
         tables.write_text("not a table")
         for sid in sids:
-            c.finish(sid, deidentify=False)
+            c.finish(sid)
             st = c.wait(sid, timeout_s=120)
             assert st["state"] == "failed", st
             assert len(list((srv.ds_root / "staging" / sid / "sensors" / "spindle").glob("*.arrow"))) == 3
