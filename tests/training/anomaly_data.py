@@ -15,7 +15,7 @@ def bead(rng: np.random.Generator, defect: bool) -> np.ndarray:
     """A grey textured plate with a bright horizontal bead; a defect is a dark blob on the bead."""
     import cv2
 
-    img = (110 + rng.normal(0, 6, (SIZE, SIZE, 3))).astype(np.float32)
+    img = (110 + rng.normal(0, 12) + rng.normal(0, 6, (SIZE, SIZE, 3))).astype(np.float32)
     y = int(rng.integers(24, 40))
     img[y - 8 : y + 8] += 60
     if defect:
