@@ -197,7 +197,9 @@ def _parameters(row: dict[str, Any]) -> dict[str, str]:
     p = row.get("parameters")
     if isinstance(p, list):  # Arrow map -> list of (key, value)
         return {str(k): str(v) for k, v in p if v is not None}
-    if isinstance(p, dict):
+    if isinstance(p, dict) and set(p) == {"key", "value"} and isinstance(p["key"], list):
+        return {str(k): str(v) for k, v in zip(p["key"], p["value"], strict=True) if v is not None}
+    if isinstance(p, dict) and p:
         return {str(k): str(v) for k, v in p.items() if v is not None}
     try:
         meta = json.loads(row.get("meta_json") or "{}")
