@@ -217,3 +217,30 @@ def test_bootstrap_resamples_groups() -> None:
     # one group only: every resample is that group, the interval collapses
     one = bootstrap_ci(y, score, score >= 0.5, ["g"] * 20, n=50)
     assert one["auroc_ci"][0] == one["auroc_ci"][1]
+
+
+def test_train_process_command_prints_warnings_intervals_and_baselines(adata: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jangin.training.cli import train_app
+
+    ds = adata.make_runs_dataset(tmp_path / "ds", n_runs=6, extra_question="outcome")
+    args = ["process", "--dataset", str(ds.root), "--work-dir", str(tmp_path / "w"), "--name", "wear"]
+    r = CliRunner().invoke(train_app, args)
+    assert r.exit_code != 0 and isinstance(r.exception, TrainingError), r.output
+    assert "2 questions" in r.exception.message
+    r = CliRunner().invoke(
+        train_app,
+        [*args, "--question", "tool_condition", "--ok-name", "unworn", "--target", "session", "--force"],
+    )
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "warning: small sample: 6 groups (< 30)" in out
+    assert "possible confound: x_pos:" in out and "without confounded channels" in out
+    assert (
+        "95 % CI [" in out
+        and "single-channel threshold chosen inside each fold" in out
+        and "oof.parquet" in out
+    )
+    mv = ModelRegistry(ds.models_dir).get("wear")
+    assert mv.manifest.train_config["question"] == "tool_condition" and mv.manifest.train_config["force"]
