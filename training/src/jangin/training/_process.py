@@ -282,6 +282,10 @@ def train_process(
         "baseline_accuracy": base["accuracy"],
         "baseline_note": "best single-channel threshold, channel and threshold chosen inside each fold",
         "baseline_chosen": base["chosen"],
+        # the candidate chosen in most folds (kept under this name for existing readers)
+        "baseline_best_channel": max(
+            set(base["chosen"].values()), key=lambda c: list(base["chosen"].values()).count(c)
+        ),
         "baseline_hindsight_auroc": hind["auroc"],
         "baseline_hindsight_channel": hind["name"],
         "prior_auroc": 0.5,
