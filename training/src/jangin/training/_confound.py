@@ -160,6 +160,7 @@ def feature_confounds(
     *,
     auroc_min: float = 0.95,
     gap_min: float = 3.0,
+    min_per_class: int = 5,
 ) -> list[dict[str, Any]]:
     """Features that separate the classes almost perfectly by a constant offset.
 
@@ -168,12 +169,15 @@ def feature_confounds(
     the signature of a set-up offset (an axis position, a sensor swapped between runs) rather than of
     the condition itself, which rarely separates runs so cleanly.
 
+    With fewer than ``min_per_class`` windows in a class, some feature separates the classes by chance
+    alone: nothing is judged (the caller says so).
+
     Returns:
         ``[{"feature", "auroc", "gap_sd", "direction"}]``, strongest first.
     """
     y = np.asarray(y, bool)
-    out = []
-    if y.all() or not y.any():
+    out: list[dict[str, Any]] = []
+    if min(int(y.sum()), int((~y).sum())) < min_per_class:
         return out
     for k, name in enumerate(names):
         x = np.asarray(X[:, k], np.float64)

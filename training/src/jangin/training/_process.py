@@ -305,6 +305,11 @@ def train_process(
     values = {k: [attrs[w["session_id"]].get(k) for w in windows] for k in attr_names}
     fired, figures = attribute_confounds(values, y, groups, v_min=cfg.confound_v)
     bad_channels = sorted({f["feature"].split(":")[0] for f in feat})
+    if min(int(y.sum()), int((~y).sum())) < 5:
+        warnings.append(
+            f"confound check not judged: {min(int(y.sum()), int((~y).sum()))} window(s) in the smaller class "
+            "(< 5), where some feature separates the classes by chance alone"
+        )
     metrics["confounds"] = {
         "features": feat,
         "channels": bad_channels,
