@@ -80,13 +80,14 @@ def _select_labels(
 
 
 def _steps(con: Any, session_ids: list[str]) -> dict[str, list[tuple[str, int, int, int]]]:
-    """``{session: [(step, occurrence, t0_us, t1_us)]}`` from step_start/step_end markers."""
+    """``{session: [(step, occurrence, t0_us, t1_us)]}`` from step_start/step_end markers (an end at the
+    same instant as the next start of that step closes the earlier occurrence first)."""
     if not session_ids:
         return {}
     ev = con.execute(
         """SELECT session_id, kind, name, epoch_us(ts) AS t FROM events
            WHERE kind IN ('step_start', 'step_end') AND name IS NOT NULL AND session_id IN (SELECT unnest($s))
-           ORDER BY session_id, t, kind DESC""",
+           ORDER BY session_id, t, kind""",
         {"s": session_ids},
     ).fetchall()
     out: dict[str, list[tuple[str, int, int, int]]] = {}
