@@ -386,6 +386,7 @@ def train_process(
         name=cfg.name,
         task="process",
         framework=f"scikit-learn {sklearn.__version__} GradientBoostingClassifier",
+        architecture_licence="BSD-3-Clause (scikit-learn GradientBoostingClassifier)",
         classes=[
             cfg.ok_name,
             next((n for n in names_seen if n != cfg.ok_name), "NG") if len(names_seen) == 2 else "NG",

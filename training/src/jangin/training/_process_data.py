@@ -49,7 +49,7 @@ def _select_labels(
         SELECT l.label_id, l.session_id, l.name, l.target, {q_sql} AS question,
                epoch_us(l.ts_start) AS t0, epoch_us(l.ts_end) AS t1, epoch_us(l.created_at) AS created
         FROM current_labels l
-        WHERE l.kind = 'class' AND l.target IN ('span', 'session')
+        WHERE (l.kind = 'class' OR (l.kind = 'span' AND l.target = 'span')) AND l.target IN ('span', 'session')
           AND (l.target = 'session' OR (l.ts_start IS NOT NULL AND l.ts_end IS NOT NULL))
           AND {f"({where})" if where else "true"}
           AND {"l.question = $q" if question is not None else "true"}
