@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jangin.core import Dataset, ModelManifest, ModelRegistry, ModelVersion, TrainingError
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.skill import (
+    ENV_SUFFIX,
     SD_SUFFIX,
     AdjustmentRule,
     Band,
@@ -27,15 +28,14 @@ from jangin.core.skill import (
     StepProfile,
     bin_means,
     normalise,
+    outside,
     read_session,
-    rolling_sd,
     smooth,
     steps_from_events,
     steps_from_signals,
+    unsteadiness,
 )
-
-#: the steadiness bands use a smaller level floor: their typical level is the noise, not the signal
-SD_FLOOR = 1.0
+from jangin.training._skill_select import select_channels
 
 __all__ = ["SkillProfileConfig", "build_skill_profile", "dtw_path", "profile_from_sessions"]
 
@@ -54,13 +54,22 @@ class SkillProfileConfig(BaseModel):
         bin_hz: Rate signals are compared at (bin means).
         smooth_s: Moving average over the bins before comparing (keeps sustained behaviour).
         n_points: Points per step of normalised time.
-        k_sigma: Band half-width in combined standard deviations.
+        k_sigma: Band half-width (in combined standard deviations) used only when there are too
+            few experts (< 3) to calibrate it leave-one-out.
         level_floor: Minimum standard deviation as a fraction of the channel's typical level.
         dtw_window: Sakoe-Chiba window of the DTW alignment, as a fraction of ``n_points``.
-        steady_tol: How much more a channel may wobble than the experts (its 1 s rolling standard
-            deviation above theirs) before it is unsteady, as a fraction of the half-width of the
-            channel's level band in that step: a wobble matters in proportion to how tightly the
-            experts hold the channel's level. (0.2 was chosen on the sample data; see the tests.)
+        false_major_rate: The false-major rate per session the thresholds are calibrated for on the
+            leave-one-out experts (with n experts the calibration can only resolve 1/n: below that
+            the largest leave-one-out deviation sets the threshold).
+        inband_share: Share of the leave-one-out experts' step-time the band must hold.
+        major_ratio: A deviation is major when it stays ≥ this many band half-widths outside the
+            experts' median for ≥ ``major_share`` of a step.
+        major_share: See ``major_ratio``.
+        margin: Safety factor on the leave-one-out maxima (the thresholds must hold for experts the
+            profile has not seen).
+        channels: Channel globs to score (default: automatic, see :mod:`jangin.training._skill_select`).
+        condition_on: Build one profile per recipe: session parameter names (``recipe``), or
+            ``name:width`` to bin a numeric parameter (``rf_power_setpoint_W:50``).
         context_channels: Channels recorded but not scored (the conditions experts react to);
             default: the trigger channels of the mined adjustments.
     """
@@ -78,7 +87,13 @@ class SkillProfileConfig(BaseModel):
     k_sigma: float = Field(3.0, gt=0)
     level_floor: float = Field(0.03, ge=0)
     dtw_window: float = Field(0.1, ge=0, le=1)
-    steady_tol: float = Field(0.2, gt=0)
+    false_major_rate: float = Field(0.05, gt=0, lt=1)
+    inband_share: float = Field(0.95, gt=0.5, lt=1)
+    major_ratio: float = Field(1.5, gt=1)
+    major_share: float = Field(0.3, gt=0, le=1)
+    margin: float = Field(1.15, ge=1)
+    channels: tuple[str, ...] = ()
+    condition_on: tuple[str, ...] = ()
     context_channels: tuple[str, ...] | None = None
 
 
@@ -126,11 +141,14 @@ def _warp_to(reference_len: int, path: list[tuple[int, int]], values: np.ndarray
 
 
 def session_steps(
-    sig: SessionSignals, template: Sequence[StepProfile] | None = None, bin_hz: float = 20.0
+    sig: SessionSignals,
+    template: Sequence[StepProfile] | None = None,
+    bin_hz: float = 20.0,
+    spec: dict[str, Any] | None = None,
 ) -> list[Step]:
-    """A session's steps: from its step markers, else from its signals (named after ``template``)."""
+    """A session's steps: from its step markers, else from the signal template ``spec`` (if any)."""
     steps = steps_from_events(sig.events)
-    return steps if steps else steps_from_signals(sig, template=template, bin_hz=bin_hz)
+    return steps if steps else steps_from_signals(sig, template=template, bin_hz=bin_hz, spec=spec)
 
 
 _PCT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
@@ -287,10 +305,66 @@ def _compensation(
     return f
 
 
+def _steps_spec(definition: Any) -> dict[str, Any]:
+    """The definition's step spec as a dict (``{}`` without a definition)."""
+    if definition is None:
+        return {}
+    st = definition.steps
+    return st.model_dump(mode="json") if hasattr(st, "model_dump") else dict(st)
+
+
+def template_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The signal template of a step spec: for ``source: template``, and as the fallback for sessions
+    without markers (never for ``source: none``)."""
+    return spec.get("template") if spec.get("source") != "none" else None
+
+
+def _step_order(steps: dict[str, list[Step]]) -> list[str]:
+    names_per = [[st.name for st in v] for v in steps.values() if v]
+    if not names_per:
+        return []
+    counts: dict[str, list[int]] = {}
+    for names in names_per:
+        for i, nm in enumerate(names):
+            counts.setdefault(nm, []).append(i)
+    return sorted(
+        (n for n, v in counts.items() if len(v) * 2 >= len(names_per)),
+        key=lambda n: float(np.median(counts[n])),
+    )
+
+
+def _band_stats(arr: np.ndarray, within: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Median and spread (σ per point of normalised time) of the experts' aligned curves ``arr``."""
+    med = np.nanmedian(arr, axis=0)
+    point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
+    point = np.nan_to_num(point)
+    pooled = float(np.sqrt(np.nanmean(point**2)))
+    # a few experts under-estimate the spread point by point: mix in the step's pooled spread
+    between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2))
+    return med, np.sqrt(between**2 + within**2 + floor**2)
+
+
+def _envelope(med: np.ndarray, sigma: np.ndarray, tw: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tolerance in time (step boundaries never line up exactly): the median's range and the largest
+    spread within ``tw`` points."""
+    return _rolling(med, tw, np.nanmin), _rolling(med, tw, np.nanmax), _rolling(sigma, tw, np.nanmax)
+
+
 def profile_from_sessions(
-    sigs: Sequence[SessionSignals], cfg: SkillProfileConfig, *, progress: ProgressFn = null_progress
+    sigs: Sequence[SessionSignals],
+    cfg: SkillProfileConfig,
+    *,
+    definition: Any = None,
+    progress: ProgressFn = null_progress,
 ) -> SkillProfile:
     """Build a :class:`SkillProfile` from reference sessions already read (see :func:`read_session`).
+
+    Bands are the experts' median ± h σ (σ: their spread per step, channel and normalised time), with
+    h calibrated leave-one-out: each expert is compared with the band of the others, and h is the
+    smallest value for which (a) the band holds ``inband_share`` of their step-time and (b) no
+    leave-one-out expert has a major deviation (``major_ratio`` half-widths for ``major_share`` of a
+    step), times ``margin``. The same is done for step durations and for unsteadiness (variation
+    around the session's own running median). The thresholds are stored in the profile.
 
     Raises:
         TrainingError: Fewer than two sessions, or no step common to them.
@@ -301,40 +375,44 @@ def profile_from_sessions(
     channels = sorted(set.intersection(*(set(s.channels) for s in sigs)))
     if not channels:
         raise TrainingError("the reference sessions share no sensor channel")
-    # steps: markers where there are any; sessions without are segmented after the others' template
+    spec = _steps_spec(definition)
+    tmpl = template_spec(spec)
     steps: dict[str, list[Step]] = {s.session_id: steps_from_events(s.events) for s in sigs}
-    names_per = [[st.name for st in v] for v in steps.values() if v]
-    order: list[str] = []
-    if names_per:
-        counts: dict[str, list[int]] = {}
-        for names in names_per:
-            for i, nm in enumerate(names):
-                counts.setdefault(nm, []).append(i)
-        order = sorted(
-            (n for n, v in counts.items() if len(v) * 2 >= len(names_per)),
-            key=lambda n: float(np.median(counts[n])),
-        )
+    order = _step_order(steps)
     rules, applied = mine_adjustments(sigs, channels, hz)
+    motion_share = _motion_shares(sigs, steps, order, hz, tmpl)
+    template = [StepProfile(nm, i, [], motion_share.get(nm)) for i, nm in enumerate(order)] if order else None
+    for s in sigs:
+        if not steps[s.session_id]:
+            steps[s.session_id] = steps_from_signals(s, template=template, bin_hz=hz, spec=tmpl)
+            log.info(
+                "session %s has no step markers: steps from %s", s.session_id, steps[s.session_id][0].method
+            )
+    if not order:
+        order = _step_order(steps)
     context = (
         list(cfg.context_channels)
         if cfg.context_channels is not None
         else sorted({r.trigger_channel for r in rules})
     )
-    scored = [c for c in channels if c not in context]
-    # motion share: which step covers how much of the integrated motion channel (e.g. distance)
-    motion_share = _motion_shares(sigs, steps, order, hz)
-    template = [StepProfile(nm, i, [], motion_share.get(nm)) for i, nm in enumerate(order)] if order else None
-    for s in sigs:
-        if not steps[s.session_id]:
-            steps[s.session_id] = steps_from_signals(s, template=template, bin_hz=hz)
-            log.info("session %s has no step markers: steps from signals", s.session_id)
-    if not order:
-        order = [st.name for st in steps[sigs[0].session_id]]
-    # per step: durations; per step and channel: normalised, adjustment-compensated, smoothed curves
+    meta, dropped = select_channels(
+        sigs, channels, steps, definition=definition, patterns=cfg.channels, context=context, hz=hz
+    )
+    scored = [c for c in channels if meta[c]["role"] == "scored"]
+    if not scored:
+        raise TrainingError(
+            "no channel left to score", hint=f"left out: {dropped}; pick channels with --channels"
+        )
     nsm = max(1, int(round(cfg.smooth_s * hz)))
-    step_profiles: list[StepProfile] = []
-    bands: dict[tuple[str, str], Band] = {}
+    tw = max(1, int(round(0.03 * cfg.n_points)))
     scale = {c: _channel_scale(sigs, c) for c in scored}
+    n_exp = len(sigs)
+    loo = n_exp >= 3
+    step_profiles: list[StepProfile] = []
+    stats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (step, ch) -> (med, σ)
+    pooled_d: dict[str, list[np.ndarray]] = {c: [] for c in scored}
+    s_major: dict[str, list[float]] = {c: [] for c in scored}
+    unsteady: dict[tuple[str, str], list[float]] = {}
     for k, name in enumerate(order):
         progress("skill profile steps", k, len(order))
         curves: dict[str, list[np.ndarray]] = {c: [] for c in scored}
@@ -352,46 +430,66 @@ def profile_from_sessions(
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)
                 curves[c].append(normalise(sb, cfg.n_points))
-                curves.setdefault(c + SD_SUFFIX, []).append(
-                    normalise(rolling_sd(sb, int(round(hz))), cfg.n_points)
+                u = unsteadiness(sb, hz)
+                unsteady.setdefault((name, c), []).append(
+                    float(np.nanmax(u)) if np.isfinite(u).any() else 0.0
                 )
         step_profiles.append(StepProfile(name, k, durations, motion_share.get(name)))
         if len(durations) < 2:
             continue
-        aligned = _dtw_align(curves, [*scored, *(c + SD_SUFFIX for c in scored)], cfg)
-        for c in [*scored, *(c + SD_SUFFIX for c in scored)]:
-            base = c.removesuffix(SD_SUFFIX)
+        aligned = _dtw_align(curves, scored, cfg)
+        for c in scored:
             arr = np.vstack(aligned[c])
-            med = np.nanmedian(arr, axis=0)
-            point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(cfg.n_points)
-            pooled = float(np.sqrt(np.nanmean(point**2)))
-            # a few experts under-estimate the spread point by point: mix in the step's pooled spread
-            between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2))
-            within = 0.0 if c.endswith(SD_SUFFIX) else float(np.nanmedian(noise[c])) / np.sqrt(nsm)
-            floor = cfg.level_floor * scale[base] * (SD_FLOOR if c.endswith(SD_SUFFIX) else 1.0)
-            sigma = np.sqrt(between**2 + within**2 + floor**2)
-            half = cfg.k_sigma * sigma
-            if c.endswith(SD_SUFFIX) and (name, base) in bands:
-                # steadiness: tolerance relative to how tightly the experts hold the level (not to
-                # the level itself, which made the band of a 160 A channel ±15 A wide)
-                level = bands[(name, base)]
-                level_half = float(np.nanmedian(0.5 * (level.hi - level.lo)))
-                half = np.maximum(cfg.k_sigma * between, cfg.steady_tol * level_half)
-            lo = np.minimum(np.nanmin(arr, axis=0), med - half)
-            hi = np.maximum(np.nanmax(arr, axis=0), med + half)
-            if c.endswith(SD_SUFFIX):
-                lo = np.zeros_like(lo)  # only too much wobble is a deviation
-            # tolerance in time: step boundaries of different sessions never line up exactly
-            tw = max(1, int(round(0.03 * cfg.n_points)))
-            bands[(name, c)] = Band(med, _rolling(lo, tw, np.nanmin), _rolling(hi, tw, np.nanmax))
+            raw = np.vstack(curves[c])
+            within = float(np.nanmedian(noise[c])) / np.sqrt(nsm)
+            floor = cfg.level_floor * scale[c]
+            stats[(name, c)] = _band_stats(arr, within, floor)
+            if not loo or len(arr) < 3:
+                continue
+            for i in range(len(arr)):
+                med_i, sig_i = _band_stats(np.delete(arr, i, axis=0), within, floor)
+                lo_i, hi_i, sr_i = _envelope(med_i, sig_i, tw)
+                d = np.abs(outside(raw[i], lo_i, hi_i, sr_i))
+                pooled_d[c].append(d)
+                s_major[c].append(float(np.nanquantile(d, 1 - cfg.major_share)))
     progress("skill profile steps", len(order), len(order))
-    units = {c: next((s.units.get(c, "") for s in sigs if s.units.get(c)), "") for c in channels}
+    # -- calibration (leave-one-out) ---------------------------------------------------------------
+    half: dict[str, float] = {}
+    for c in scored:
+        if pooled_d[c]:
+            inband = float(np.nanquantile(np.concatenate(pooled_d[c]), cfg.inband_share))
+            worst = max(s_major[c]) / cfg.major_ratio
+            half[c] = round(max(1.0, inband, worst) * cfg.margin, 3)
+        else:
+            half[c] = cfg.k_sigma
+    bands: dict[tuple[str, str], Band] = {}
+    for (name, c), (med, sigma) in stats.items():
+        lo, hi, sr = _envelope(med, sigma, tw)
+        bands[(name, c)] = Band(med, lo - half[c] * sr, hi + half[c] * sr)
+        bands[(name, c + ENV_SUFFIX)] = Band(sr, lo, hi)
+    # unsteadiness: the experts' largest wobble per step, times a leave-one-out margin
+    u_ratio = []
+    for vals in unsteady.values():
+        for i, v in enumerate(vals):
+            others = max((x for j, x in enumerate(vals) if j != i), default=0.0)
+            if loo and others > 0:
+                u_ratio.append(v / others)
+    u_margin = round(max(1.25, max(u_ratio, default=1.0) * cfg.margin), 3) if loo else 2.0
+    for (name, c), vals in unsteady.items():
+        if (name, c) in stats:
+            lim = max(vals) * u_margin + 1e-9
+            n = cfg.n_points
+            bands[(name, c + SD_SUFFIX)] = Band(
+                np.full(n, float(np.median(vals))), np.zeros(n), np.full(n, lim)
+            )
+    durations_cal = _duration_calibration(step_profiles, cfg, loo)
+    units = {c: meta[c]["unit"] for c in channels}
+    for c in channels:
+        meta[c]["scale"] = scale.get(c)
+        meta[c]["half_sigma"] = half.get(c)
     return SkillProfile(
-        process=sigs[0].process or "unknown",
-        channels={
-            c: {"unit": units[c], "role": "context" if c in context else "scored", "scale": scale.get(c)}
-            for c in channels
-        },
+        process=sigs[0].process or (definition.name if definition is not None else "unknown"),
+        channels=meta,
         steps=step_profiles,
         bands=bands,
         adjustments=rules,
@@ -400,13 +498,47 @@ def profile_from_sessions(
         bin_hz=hz,
         params={
             "smooth_s": cfg.smooth_s,
-            "k_sigma": cfg.k_sigma,
-            "steady_tol": cfg.steady_tol,
             "level_floor": cfg.level_floor,
             "dtw_window": cfg.dtw_window,
+            "steps_spec": spec,
+            "words": dict(getattr(definition, "words", {}) or {}),
+            "display_name": getattr(definition, "display_name", None),
+            "dropped_channels": dropped,
+            "units": units,
+            "calibration": {
+                "method": "leave-one-out" if loo else f"default k_sigma {cfg.k_sigma} (fewer than 3 experts)",
+                "false_major_rate": cfg.false_major_rate,
+                "inband_share": cfg.inband_share,
+                "major_ratio": cfg.major_ratio,
+                "major_share": cfg.major_share,
+                "margin": cfg.margin,
+                "half_sigma": half,
+                "unsteady_margin": u_margin,
+                "durations": durations_cal,
+                "loo_sessions": n_exp if loo else 0,
+            },
             "step_methods": {s.session_id: sorted({x.method for x in steps[s.session_id]}) for s in sigs},
         },
     )
+
+
+def _duration_calibration(steps: Sequence[StepProfile], cfg: SkillProfileConfig, loo: bool) -> dict[str, Any]:
+    """Per step: median and spread of the log duration, and the half-width (in σ) that holds the
+    leave-one-out experts' durations without a major deviation."""
+    out: dict[str, Any] = {}
+    worst = []
+    for sp in steps:
+        d = np.log(np.maximum(np.asarray(sp.durations_s, float), 1e-3))
+        if len(d) < 2:
+            continue
+        sigma = max(float(np.std(d, ddof=1)), 0.05)
+        out[sp.name] = {"log_median": float(np.median(d)), "sigma": sigma}
+        if loo and len(d) >= 3:
+            for i in range(len(d)):
+                rest = np.delete(d, i)
+                worst.append(abs(d[i] - np.median(rest)) / max(float(np.std(rest, ddof=1)), 0.05))
+    half = round(max(2.0, max(worst, default=0.0) / cfg.major_ratio) * cfg.margin, 3)
+    return {"half_sigma": half, "steps": out}
 
 
 def _rolling(x: np.ndarray, w: int, fn: Any) -> np.ndarray:
@@ -430,18 +562,20 @@ def _channel_scale(sigs: Sequence[SessionSignals], c: str) -> float:
 
 
 def _motion_shares(
-    sigs: Sequence[SessionSignals], steps: dict[str, list[Step]], order: Sequence[str], hz: float
+    sigs: Sequence[SessionSignals],
+    steps: dict[str, list[Step]],
+    order: Sequence[str],
+    hz: float,
+    tmpl: dict[str, Any] | None,
 ) -> dict[str, float]:
-    """Share of the integrated motion (e.g. distance) per step, for steps with real motion."""
-    if not order:
+    """Share of the integrated motion channel per step (only with a signal template that names one)."""
+    if not order or not tmpl or not tmpl.get("motion"):
         return {}
     shares: dict[str, list[float]] = {}
     for s in sigs:
-        probe = steps_from_signals(s, bin_hz=hz)
-        motion = next((x for x in probe if x.name == "motion"), None)
-        if motion is None or not steps[s.session_id]:
+        if not steps[s.session_id]:
             continue
-        mot_ch = _motion_channel(s, motion, hz)
+        mot_ch = next((c for c in tmpl["motion"] if c in s.channels), None)
         if mot_ch is None:
             continue
         t, v = s.channels[mot_ch]
@@ -455,19 +589,6 @@ def _motion_shares(
             shares.setdefault(nm, []).append(x / total if total else 0.0)
     out = {nm: float(np.median(v)) for nm, v in shares.items()}
     return {nm: x for nm, x in out.items() if x >= 0.05}
-
-
-def _motion_channel(s: SessionSignals, motion: Step, hz: float) -> str | None:
-    best, ch = 0.0, None
-    for c, (t, v) in s.channels.items():
-        inside = v[(t >= motion.start_us) & (t < motion.end_us)]
-        outside = v[(t < motion.start_us - 0.5e6) | (t > motion.end_us + 0.5e6)]
-        if len(inside) < 5 or len(outside) < 5:
-            continue
-        gap = (np.nanmedian(inside) - np.nanmedian(outside)) / (np.nanstd(inside) + 1e-9)
-        if gap > best:
-            best, ch = float(gap), c
-    return ch
 
 
 def _dtw_align(
