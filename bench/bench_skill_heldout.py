@@ -148,7 +148,9 @@ def etch_adapter() -> Adapter | None:
         }
         units = {c.name: c.unit or "" for c in definition.channels}
         level = "expert" if who == "expert" else "novice"
-        return Raw(chans, units, events, steps, level, definition.name, {k: str(v) for k, v in dict(params).items()})
+        return Raw(
+            chans, units, events, steps, level, definition.name, {k: str(v) for k, v in dict(params).items()}
+        )
 
     return Adapter("etch", generate, definition, ("novice",))
 
@@ -199,7 +201,10 @@ def to_signals(raw: Raw, sid: str) -> Any:
     from jangin.core.skill import SessionSignals
 
     us = lambda x: (T0_US + np.rint(np.asarray(x, float) * 1e6)).astype(np.int64)  # noqa: E731
-    events = [{"ts": int(us(e["t_s"])), "kind": e["kind"], "name": e["name"], "value": e["value"]} for e in raw.events]
+    events = [
+        {"ts": int(us(e["t_s"])), "kind": e["kind"], "name": e["name"], "value": e["value"]}
+        for e in raw.events
+    ]
     return SessionSignals(
         sid,
         {c: (us(t), np.asarray(v, float)) for c, (t, v) in raw.channels.items()},
@@ -220,7 +225,9 @@ def _matches(d: Any, dev: dict[str, Any], ch: str) -> bool:
     return d.kind == "band" and d.step == dev["step"] and d.channel == ch and d.direction == dev["direction"]
 
 
-def evaluate_seed(adapter: Adapter, seed: int, devs: Sequence[dict[str, Any]], n_experts: int) -> dict[str, Any]:
+def evaluate_seed(
+    adapter: Adapter, seed: int, devs: Sequence[dict[str, Any]], n_experts: int
+) -> dict[str, Any]:
     """Build a profile from this seed's experts and score everything planted for it."""
     from jangin.inference._skill import score_session
     from jangin.training._skill import SkillProfileConfig, profile_from_sessions
@@ -233,7 +240,9 @@ def evaluate_seed(adapter: Adapter, seed: int, devs: Sequence[dict[str, Any]], n
     out["expert_scores"], out["novice_scores"], out["unsteady_at_adjustment"] = [], [], 0
     # the profile's experts, leave-one-out
     for i, x in enumerate(experts):
-        p_i = profile_from_sessions([e for j, e in enumerate(experts) if j != i], cfg, definition=adapter.definition)
+        p_i = profile_from_sessions(
+            [e for j, e in enumerate(experts) if j != i], cfg, definition=adapter.definition
+        )
         sc = score_session(p_i, x)
         out["loo_sessions"] += 1
         out["loo_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1)
@@ -259,7 +268,9 @@ def evaluate_seed(adapter: Adapter, seed: int, devs: Sequence[dict[str, Any]], n
         hit = [d for d in sc.deviations if _matches(d, dev, ch)]
         best = max((rank[d.severity] for d in hit), default=-1)
         other_major = [
-            (d.step, d.channel or d.kind, d.direction) for d in sc.deviations if rank[d.severity] >= 1 and d not in hit
+            (d.step, d.channel or d.kind, d.direction)
+            for d in sc.deviations
+            if rank[d.severity] >= 1 and d not in hit
         ]
         out["planted"].append(
             {
@@ -304,7 +315,9 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "false_majors_elsewhere": fp_other,
         "subtle_total": len(subtle),
         "subtle_below_major": sum(1 for p in subtle if p["found"] in ("none", "minor")),
-        "subtle_outcomes": {k: sum(1 for p in subtle if p["found"] == k) for k in ("none", "minor", "major", "critical")},
+        "subtle_outcomes": {
+            k: sum(1 for p in subtle if p["found"] == k) for k in ("none", "minor", "major", "critical")
+        },
         "loo_false_majors": sum(r["loo_majors"] for r in results),
         "loo_sessions": sum(r["loo_sessions"] for r in results),
         "fresh_expert_false_majors": sum(r["fresh_majors"] for r in results),

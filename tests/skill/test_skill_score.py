@@ -77,17 +77,20 @@ def test_experts_leave_one_out_raise_no_major_alarm(sample) -> None:  # type: ig
 
 
 @pytest.mark.slow
-def test_steps_from_signals_match_markers(sample) -> None:  # type: ignore[no-untyped-def]
+def test_steps_from_signals_match_markers(sample, welding_definition) -> None:  # type: ignore[no-untyped-def]
     from jangin.core.skill import SessionSignals, steps_from_events, steps_from_signals
     from jangin.training._skill import SkillProfileConfig, profile_from_sessions
 
     _, s = sample
-    prof = profile_from_sessions([v[0] for v in s.values() if v[1] == "expert"], SkillProfileConfig())
+    prof = profile_from_sessions(
+        [v[0] for v in s.values() if v[1] == "expert"], SkillProfileConfig(), definition=welding_definition
+    )
+    spec = welding_definition.steps.template
     worst = 0.0
     for sig, _, _ in s.values():
         marked = {x.name: x for x in steps_from_events(sig.events)}
         bare = SessionSignals(sig.session_id, sig.channels, [], sig.process)  # the markers dropped
-        found = steps_from_signals(bare, template=prof.steps)
+        found = steps_from_signals(bare, template=prof.steps, spec=spec)
         assert all(x.method == "signals" and 0 < x.confidence <= 1 for x in found)
         for x in found:
             if x.name in marked and x.name != "prepare":

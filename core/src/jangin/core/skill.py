@@ -24,6 +24,7 @@ Only numpy is imported here (and pyarrow inside :func:`read_session`); no scipy.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "Step",
     "StepProfile",
     "bin_means",
+    "condition_label",
     "normalise",
     "outside",
     "read_session",
@@ -334,12 +336,14 @@ def running_median(x: np.ndarray, n: int) -> np.ndarray:
     h = n // 2
     pad = np.pad(x, (h, n - 1 - h), constant_values=np.nan)
     win = np.lib.stride_tricks.sliding_window_view(pad, n)
-    with np.errstate(all="ignore"):
-        import warnings
-
+    bad = np.isnan(win).any(axis=1)
+    out = np.empty(len(x))
+    out[~bad] = np.median(win[~bad], axis=1)
+    if bad.any():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(win, axis=1)
+            out[bad] = np.nanmedian(win[bad], axis=1)
+    return out
 
 
 def outside(x: np.ndarray, env_lo: np.ndarray, env_hi: np.ndarray, sig: np.ndarray) -> np.ndarray:
@@ -628,6 +632,23 @@ def _template_names(template: Sequence[StepProfile] | None) -> dict[str, Any]:
         "finish": after[0].name if after else "finish",
         "after": "after",
     }
+
+
+def condition_label(spec: str, parameters: dict[str, str]) -> tuple[str, str | None]:
+    """``(parameter name, label)`` of a session for one ``condition_on`` entry: the value itself for
+    ``name``, the bin ``lo–hi`` for ``name:width``; label None when the session lacks the parameter."""
+    name, _, width = spec.partition(":")
+    raw = parameters.get(name)
+    if raw is None or raw == "":
+        return name, None
+    if not width:
+        return name, raw
+    try:
+        w, v = float(width), float(raw)
+    except ValueError:
+        return name, raw
+    lo = np.floor(v / w) * w
+    return name, f"{lo:g}-{lo + w:g}"
 
 
 # -- reading -------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Reads profiles through :mod:`jangin.core.skill` (no training code, no torch).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from jangin.core.skill import (
     SkillProfile,
     Step,
     bin_means,
+    condition_label,
     outside,
     smooth,
     steps_from_events,
@@ -38,6 +40,7 @@ __all__ = [
     "load_profile",
     "relate_outcomes",
     "score_session",
+    "session_steps",
 ]
 
 
@@ -129,12 +132,17 @@ def load_profile(path_or_version: Any) -> SkillProfile:
 
 
 def find_profile(
-    registry: ModelRegistry, process: str | None, ref: str | None = None
+    registry: ModelRegistry,
+    process: str | None,
+    ref: str | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> tuple[str, SkillProfile]:
-    """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``.
+    """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``
+    whose condition (recipe / parameter bin) the session's ``parameters`` meet.
 
     Raises:
-        NotFoundError: No such profile.
+        NotFoundError: No such profile, or none for the session's recipe (the message names the
+            session's recipe and the recipes there are profiles for).
     """
     if ref:
         mv = registry.get(ref)
@@ -149,10 +157,34 @@ def find_profile(
         raise NotFoundError(
             f"no skill profile for process {process!r}", hint="build one: `jangin skill build --process …`"
         )
-    active = [mv for mv in cands if registry.active(mv.name) == mv.version]
-    mv = max(active or cands, key=lambda m: m.manifest.created_at)
+    params = dict(parameters or {})
+    fitting = [mv for mv in cands if _meets(mv.manifest.outputs.get("condition") or {}, params, mv)]
+    if not fitting:
+        have = sorted(
+            {json.dumps(mv.manifest.outputs.get("condition") or {}, sort_keys=True) for mv in cands}
+        )
+        keys = sorted({k for mv in cands for k in (mv.manifest.outputs.get("condition") or {})})
+        mine = {k: params.get(k) for k in keys}
+        raise NotFoundError(
+            f"no skill profile of process {process!r} for this session's recipe {mine}",
+            hint=f"profiles exist for {', '.join(have)}; build one for this recipe (`jangin skill build --condition-on …`)",
+        )
+    active = [mv for mv in fitting if registry.active(mv.name) == mv.version]
+    mv = max(active or fitting, key=lambda m: m.manifest.created_at)
     mv = registry.get(mv.name, mv.version)
     return f"{mv.name}:{mv.version}", load_profile(mv)
+
+
+def _meets(condition: Mapping[str, str], params: Mapping[str, str], mv: Any) -> bool:
+    """Whether the session parameters fall in the profile's condition (same value or same bin)."""
+    if not condition:
+        return True
+    specs = {s.partition(":")[0]: s for s in (mv.manifest.train_config or {}).get("condition_on", [])}
+    for k, v in condition.items():
+        _, label = condition_label(specs.get(k, k), dict(params))
+        if label != v:
+            return False
+    return True
 
 
 def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, hz: float) -> int | None:
@@ -243,7 +275,8 @@ def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _steps_for(profile: SkillProfile, sig: SessionSignals) -> list[Step]:
+def session_steps(profile: SkillProfile, sig: SessionSignals) -> list[Step]:
+    """The session's steps as ``profile`` was built: markers, else the definition's signal template."""
     spec = profile.params.get("steps_spec") or {}
     tmpl = spec.get("template") if spec.get("source") != "none" else None
     return steps_from_events(sig.events) or steps_from_signals(
@@ -281,7 +314,7 @@ def score_session(
     major_share = float(cal.get("major_share", 0.3))
     halves = cal.get("half_sigma") or {}
     dur_cal = cal.get("durations") or {}
-    steps = list(steps) if steps is not None else _steps_for(profile, sig)
+    steps = list(steps) if steps is not None else session_steps(profile, sig)
     nsm = max(1, int(round(float(profile.params.get("smooth_s", 0.25)) * hz)))
     crossings: dict[int, int] = {}
     for i, r in enumerate(profile.adjustments):

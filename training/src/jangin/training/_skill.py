@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from jangin.core.skill import (
     Step,
     StepProfile,
     bin_means,
+    condition_label,
     normalise,
     outside,
     read_session,
@@ -37,9 +39,18 @@ from jangin.core.skill import (
 )
 from jangin.training._skill_select import select_channels
 
-__all__ = ["SkillProfileConfig", "build_skill_profile", "dtw_path", "profile_from_sessions"]
+__all__ = [
+    "SkillProfileConfig",
+    "build_skill_profile",
+    "build_skill_profiles",
+    "dtw_path",
+    "profile_from_sessions",
+]
 
 log = logging.getLogger(__name__)
+
+#: the least spread of a step's duration in seconds (how exactly a step start/end is marked)
+DURATION_FLOOR_S = 0.2
 
 
 class SkillProfileConfig(BaseModel):
@@ -91,7 +102,7 @@ class SkillProfileConfig(BaseModel):
     inband_share: float = Field(0.95, gt=0.5, lt=1)
     major_ratio: float = Field(1.5, gt=1)
     major_share: float = Field(0.3, gt=0, le=1)
-    margin: float = Field(1.15, ge=1)
+    margin: float = Field(1.3, ge=1)
     channels: tuple[str, ...] = ()
     condition_on: tuple[str, ...] = ()
     context_channels: tuple[str, ...] | None = None
@@ -335,12 +346,13 @@ def _step_order(steps: dict[str, list[Step]]) -> list[str]:
 
 def _band_stats(arr: np.ndarray, within: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
     """Median and spread (σ per point of normalised time) of the experts' aligned curves ``arr``."""
-    med = np.nanmedian(arr, axis=0)
+    med = np.median(arr, axis=0) if not np.isnan(arr).any() else np.nanmedian(arr, axis=0)
     point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
     point = np.nan_to_num(point)
     pooled = float(np.sqrt(np.nanmean(point**2)))
-    # a few experts under-estimate the spread point by point: mix in the step's pooled spread
-    between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2))
+    # a few experts under-estimate the spread point by point: mix in the step's pooled spread; the
+    # band is for a session not among them, so the spread of a new one (prediction, × √(1 + 1/n))
+    between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2)) * np.sqrt(1 + 1 / max(len(arr), 1))
     return med, np.sqrt(between**2 + within**2 + floor**2)
 
 
@@ -531,19 +543,25 @@ def _duration_calibration(steps: Sequence[StepProfile], cfg: SkillProfileConfig,
         d = np.log(np.maximum(np.asarray(sp.durations_s, float), 1e-3))
         if len(d) < 2:
             continue
-        sigma = max(float(np.std(d, ddof=1)), 0.05)
+        # floor: 5 % of the step, and 0.2 s (how exactly a person marks a step) of a short one
+        floor = max(0.05, DURATION_FLOOR_S / max(float(np.exp(np.median(d))), 1e-3))
+        sigma = max(float(np.std(d, ddof=1)), floor)
         out[sp.name] = {"log_median": float(np.median(d)), "sigma": sigma}
         if loo and len(d) >= 3:
             for i in range(len(d)):
                 rest = np.delete(d, i)
-                worst.append(abs(d[i] - np.median(rest)) / max(float(np.std(rest, ddof=1)), 0.05))
+                worst.append(abs(d[i] - np.median(rest)) / max(float(np.std(rest, ddof=1)), floor))
     half = round(max(2.0, max(worst, default=0.0) / cfg.major_ratio) * cfg.margin, 3)
     return {"half_sigma": half, "steps": out}
 
 
 def _rolling(x: np.ndarray, w: int, fn: Any) -> np.ndarray:
-    pad = np.pad(x, w, mode="edge")
-    return np.array([fn(pad[i : i + 2 * w + 1]) for i in range(len(x))])
+    """``fn`` (nanmin / nanmax) over a centred window of ``2 w + 1`` points, edges padded."""
+    pad = np.pad(np.asarray(x, float), w, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(win, axis=1)
 
 
 def _noise(b: np.ndarray) -> float:
@@ -635,17 +653,39 @@ def select_sessions(ds: Dataset, cfg: SkillProfileConfig, snapshot: Any = None) 
     return [str(x) for x in rows.column(0).to_pylist()]
 
 
-def build_skill_profile(
+def _definition(ds: Dataset, process: str | None, snapshot: Any = None) -> Any:
+    """The registered process definition of ``process`` (None if there is none or no such table)."""
+    if not process:
+        return None
+    try:
+        from jangin.core.process_definition import get_process
+
+        return get_process(ds, process, snapshot=snapshot)
+    except Exception as exc:  # an old dataset without the processes table: neutral wording
+        log.info("no process definition for %s: %s", process, exc)
+        return None
+
+
+def _slug(condition: dict[str, str]) -> str:
+    text = "-".join(f"{v}" for v in condition.values())
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:40] or "none"
+
+
+def build_skill_profiles(
     ds: Dataset,
     cfg: SkillProfileConfig,
     *,
     registry: ModelRegistry | None = None,
     progress: ProgressFn = null_progress,
-) -> ModelVersion:
-    """Build a profile from the reference sessions of ``cfg`` and publish it (``task = "skill_profile"``).
+    definition: Any = None,
+) -> list[ModelVersion]:
+    """Build the profile(s) of ``cfg`` and publish them (``task = "skill_profile"``): one, or with
+    ``condition_on`` one per recipe / parameter bin (named ``<name>-<recipe>``), each recording its
+    condition. Groups with fewer than 2 reference sessions are skipped (logged, and listed in the
+    manifests' ``extra.skipped_conditions``).
 
     The manifest records the dataset snapshot the sessions were read at, the sessions, the steps and
-    how they were found, and the adjustments.
+    how they were found, the adjustments, the channels left out and the calibrated thresholds.
 
     Raises:
         TrainingError: Too few sessions, or none of the process.
@@ -662,28 +702,84 @@ def build_skill_profile(
         progress("read sessions", i, len(ids))
         sigs.append(read_session(ds, sid, snapshot=snap))
     progress("read sessions", len(ids), len(ids))
-    prof = profile_from_sessions(sigs, cfg, progress=progress)
+    if definition is None:
+        definition = _definition(ds, cfg.process or sigs[0].process, snapshot=snap)
+    groups: dict[tuple[tuple[str, str], ...], list[SessionSignals]] = {}
+    missing: list[str] = []
+    for s in sigs:
+        labels = [condition_label(c, s.parameters) for c in cfg.condition_on]
+        if any(v is None for _, v in labels):
+            missing.append(s.session_id)
+            continue
+        groups.setdefault(tuple((k, str(v)) for k, v in labels), []).append(s)
+    if missing:
+        log.warning(
+            "%d reference session(s) lack a parameter of %s: left out", len(missing), cfg.condition_on
+        )
+    skipped = {"-".join(v for _, v in key): len(g) for key, g in groups.items() if len(g) < 2}
+    groups = {k: g for k, g in groups.items() if len(g) >= 2}
+    if not groups:
+        raise TrainingError(
+            f"no recipe of {cfg.condition_on} has 2 reference sessions ({skipped or 'none with the parameter'})",
+            hint="condition on fewer parameters or wider bins (name:width)",
+        )
     registry = registry or ModelRegistry(ds.models_dir)
-    manifest = ModelManifest(
-        name=cfg.name,
-        task="skill_profile",
-        framework="jangin-skill",
-        classes=prof.step_names,
-        outputs={"format": "skill_profile_v1", "process": prof.process, "channels": prof.channels},
-        thresholds={"k_sigma": cfg.k_sigma},
-        metrics={"sessions": len(ids), "steps": len(prof.steps), "adjustments": len(prof.adjustments)},
-        dataset=str(ds.root),
-        dataset_snapshot=snap.to_dict(),
-        train_config=cfg.model_dump(mode="json"),
-        extra={
-            "sessions": ids,
-            "adjustments": [
-                a.describe({c: v.get("unit", "") for c, v in prof.channels.items()}) for a in prof.adjustments
-            ],
-        },
-    )
-    with registry.publish(manifest) as d:
-        prof.save(d)
-    mv = registry.last_published
-    log.info("published skill profile %s:%s from %d sessions", mv.name, mv.version, len(ids))
-    return mv
+    out = []
+    for key, group in groups.items():
+        condition = dict(key)
+        prof = profile_from_sessions(group, cfg, definition=definition, progress=progress)
+        prof.condition = condition
+        prof.params["condition_on"] = list(cfg.condition_on)
+        name = f"{cfg.name}-{_slug(condition)}" if condition else cfg.name
+        gids = [s.session_id for s in group]
+        cal = prof.params["calibration"]
+        manifest = ModelManifest(
+            name=name,
+            task="skill_profile",
+            framework="jangin-skill",
+            classes=prof.step_names,
+            outputs={
+                "format": "skill_profile_v1",
+                "process": prof.process,
+                "channels": prof.channels,
+                "condition": condition,
+            },
+            thresholds={
+                "major_ratio": cal["major_ratio"],
+                "major_share": cal["major_share"],
+                **{f"half_sigma.{c}": float(h) for c, h in cal["half_sigma"].items()},
+            },
+            metrics={"sessions": len(gids), "steps": len(prof.steps), "adjustments": len(prof.adjustments)},
+            dataset=str(ds.root),
+            dataset_snapshot=snap.to_dict(),
+            train_config=cfg.model_dump(mode="json"),
+            extra={
+                "sessions": gids,
+                "condition": condition,
+                "skipped_conditions": skipped,
+                "dropped_channels": prof.params["dropped_channels"],
+                "adjustments": [
+                    a.describe({c: v.get("unit", "") for c, v in prof.channels.items()})
+                    for a in prof.adjustments
+                ],
+            },
+        )
+        with registry.publish(manifest) as d:
+            prof.save(d)
+        mv = registry.last_published
+        log.info("published skill profile %s:%s from %d sessions", mv.name, mv.version, len(gids))
+        out.append(mv)
+    return out
+
+
+def build_skill_profile(
+    ds: Dataset,
+    cfg: SkillProfileConfig,
+    *,
+    registry: ModelRegistry | None = None,
+    progress: ProgressFn = null_progress,
+    definition: Any = None,
+) -> ModelVersion:
+    """:func:`build_skill_profiles`, returning the first profile published (the only one without
+    ``condition_on``)."""
+    return build_skill_profiles(ds, cfg, registry=registry, progress=progress, definition=definition)[0]
