@@ -47,7 +47,7 @@ def test_advice_in_the_process_words() -> None:
     words; no advice on a channel the operator does not control; neutral words without a definition."""
     import numpy as np
 
-    from jangin.core.skill import SkillProfile, StepProfile, Step
+    from jangin.core.skill import SkillProfile, Step, StepProfile
     from jangin.inference._skill import Deviation, SkillScore
     from jangin.inference._skill_report import coaching_sentences, difference_words, machine_notes
 

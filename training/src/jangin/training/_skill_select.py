@@ -130,7 +130,10 @@ def select_channels(
                 series.pop(c)
             elif len(fin) < 4 or np.nanstd(fin) == 0:
                 series.pop(c)  # no variation inside the steps: nothing to compare for duplicates
-        order = sorted(series, key=lambda c: (-meta[c]["weight"], list(channels).index(c)))
+        listed = [cd.name for cd in getattr(definition, "channels", [])]
+        rank = {c: (listed.index(c) if c in listed else len(listed), list(channels).index(c)) for c in series}
+        # keep the heavier channel of a pair, then the one the definition lists first
+        order = sorted(series, key=lambda c: (-meta[c]["weight"], rank[c]))
         kept: list[str] = []
         for c in order:
             dup = next((k for k in kept if _corr(series[c], series[k]) > NEAR_DUPLICATE_R), None)
