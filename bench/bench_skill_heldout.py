@@ -84,12 +84,25 @@ class Raw:
 
 @dataclass
 class Adapter:
-    """How the harness reaches one sample process."""
+    """How the harness reaches one sample process: ``generate(seed, who, deviation)`` gives a session
+    (``who``: ``expert`` or one of ``novices``) with the deviation planted, and the channels a correct
+    finding may name (the planted channel, its set point / actual copy)."""
 
     process: str  # as in deviations.yaml
-    generate: Callable[[int, str], Raw]  # (seed, "expert" | "novice:<k>") -> Raw
+    generate: Callable[[int, str, dict[str, Any] | None], tuple[Raw, set[str]]]
     definition: Any
     novices: Sequence[str] = ()
+
+
+def _copies(definition: Any, ch: str) -> set[str]:
+    """``ch`` with its declared command/actual copies (``duplicate_of`` either way)."""
+    out = {ch}
+    for cd in definition.channels:
+        if cd.name == ch and cd.duplicate_of:
+            out.add(cd.duplicate_of)
+        if cd.duplicate_of == ch:
+            out.add(cd.name)
+    return out
 
 
 def welding_adapter() -> Adapter:
@@ -101,17 +114,22 @@ def welding_adapter() -> Adapter:
     if definition.name != "mig_butt_weld":  # the sample sessions' process name
         definition = ProcessDefinition.from_yaml(_WELDING_FALLBACK)
 
-    def generate(seed: int, who: str) -> Raw:
+    def generate(seed: int, who: str, dev: dict[str, Any] | None = None) -> tuple[Raw, set[str]]:
         idx = {"expert": (0, 2, 4)[seed % 3], "novice:fast": 1, "novice:unstable": 3}[who]
         d = gen.session_signals(seed, idx)
-        return Raw(d["channels"], d["units"], d["events"], d["steps"], d["skill_level"], d["process"])
+        raw = Raw(d["channels"], d["units"], d["events"], d["steps"], d["skill_level"], d["process"])
+        if dev is None:
+            return raw, set()
+        raw, ch = plant(raw, dev)
+        return raw, {ch} if ch else set()
 
     return Adapter("welding", generate, definition, ("novice:fast", "novice:unstable"))
 
 
 def etch_adapter() -> Adapter | None:
-    """The etch generator's ``generate_run(seed, skill_level, deviations=[])`` (10 Hz wide table with a
-    ``recipe_step`` column), if it is there."""
+    """The etch generator's ``generate_run(seed, skill_level, recipe, deviations)`` (10 Hz channels and
+    a ``recipe_step`` per sample; it plants a deviation itself, on the set point, and the chamber
+    follows), if it is there."""
     path = REPO / "sample_data" / "generate_etch.py"
     ydef = REPO / "sample_data" / "processes" / "plasma_etch.yaml"
     if not path.is_file() or not ydef.is_file():
@@ -122,35 +140,45 @@ def etch_adapter() -> Adapter | None:
     if not hasattr(gen, "generate_run"):
         return None
     definition = ProcessDefinition.from_yaml(ydef)
-    column = definition.steps.column or "recipe_step"
+    units = {c.name: c.unit or "" for c in definition.channels}
 
-    def generate(seed: int, who: str) -> Raw:
-        table, params = gen.generate_run(seed, "expert" if who == "expert" else "novice", deviations=[])
-        cols = {k: np.asarray(v) for k, v in dict(table).items()}
-        phase = [str(x) for x in cols.pop(column)]
-        n = len(phase)
-        t = np.arange(n) / 10.0
-        steps: list[tuple[str, float, float]] = []
-        for i, p in enumerate(phase):
-            if not steps or steps[-1][0] != p or i == 0:
-                steps.append((p, t[i], t[i] + 0.1))
-            else:
-                steps[-1] = (p, steps[-1][1], t[i] + 0.1)
-        steps = [s for s in steps if s[0] not in set(definition.steps.ignore)]
-        events = []
-        for name, a, b in steps:
-            events += [
-                {"t_s": a, "kind": "step_start", "name": name, "value": ""},
-                {"t_s": b, "kind": "step_end", "name": name, "value": ""},
-            ]
-        chans = {
-            c: (t, v.astype(float)) for c, v in cols.items() if np.issubdtype(np.asarray(v).dtype, np.number)
-        }
-        units = {c.name: c.unit or "" for c in definition.channels}
+    def generate(seed: int, who: str, dev: dict[str, Any] | None = None) -> tuple[Raw, set[str]]:
+        planted: list[dict[str, Any]] = []
+        expect: set[str] = set()
+        if dev is not None:
+            d = {k: dev[k] for k in ("kind", "step", "amount")}
+            if dev["kind"] != "stretch":
+                ch = next(c for c in sorted(gen.CHANNELS) if fnmatch.fnmatchcase(c, dev["channel"]))
+                d["channel"] = ch
+                sp = getattr(gen, "SETPOINT_OF", {})
+                expect = _copies(definition, ch) | {sp.get(ch, ch)} | {a for a, b in sp.items() if b == ch}
+            planted.append(d)
         level = "expert" if who == "expert" else "novice"
-        return Raw(
-            chans, units, events, steps, level, definition.name, {k: str(v) for k, v in dict(params).items()}
-        )
+        cols, phases, params = gen.generate_run(seed, level, deviations=planted)
+        n = len(phases)
+        t = np.arange(n) / float(getattr(gen, "RATE_HZ", 10))
+        steps: list[tuple[str, float, float]] = []
+        for i, p in enumerate(phases):
+            if steps and steps[-1][0] == p:
+                steps[-1] = (p, steps[-1][1], float(t[i] + 0.1))
+            else:
+                steps.append((p, float(t[i]), float(t[i] + 0.1)))
+        ignore = set(definition.steps.ignore)
+        events: list[dict[str, Any]] = []
+        for name, a, b in steps:
+            if name not in ignore:
+                events += [
+                    {"t_s": a, "kind": "step_start", "name": name, "value": ""},
+                    {"t_s": b, "kind": "step_end", "name": name, "value": ""},
+                ]
+        for a in params.get("adjustments", []):
+            events.append(
+                {"t_s": float(a["t_s"]), "kind": "adjustment", "name": a["channel"], "value": a["value"]}
+            )
+        chans = {c: (t, np.asarray(v, float)) for c, v in cols.items()}
+        rec = {k: str(v) for k, v in params.items() if k not in ("outcome", "intervals", "adjustments")}
+        raw = Raw(chans, units, events, steps, level, definition.name, rec)
+        return raw, expect
 
     return Adapter("etch", generate, definition, ("novice",))
 
@@ -219,10 +247,13 @@ def to_signals(raw: Raw, sid: str) -> Any:
 # -- evaluation --------------------------------------------------------------------------------------
 
 
-def _matches(d: Any, dev: dict[str, Any], ch: str) -> bool:
+def _matches(d: Any, dev: dict[str, Any], channels: set[str]) -> bool:
+    """A finding names what was planted: the step (any occurrence of it), channel and direction."""
+    if d.step.split("#")[0] != dev["step"] or d.direction != dev["direction"]:
+        return False
     if dev["kind"] == "stretch":
-        return d.kind == "duration" and d.step == dev["step"] and d.direction == dev["direction"]
-    return d.kind == "band" and d.step == dev["step"] and d.channel == ch and d.direction == dev["direction"]
+        return d.kind == "duration"
+    return d.kind == "band" and d.channel in channels
 
 
 def evaluate_seed(
@@ -233,7 +264,9 @@ def evaluate_seed(
     from jangin.training._skill import SkillProfileConfig, profile_from_sessions
 
     cfg = SkillProfileConfig(name="heldout")
-    experts = [to_signals(adapter.generate(seed * 100 + k, "expert"), f"x{k}") for k in range(n_experts)]
+    experts = [
+        to_signals(adapter.generate(seed * 100 + k, "expert", None)[0], f"x{k}") for k in range(n_experts)
+    ]
     prof = profile_from_sessions(experts, cfg, definition=adapter.definition)
     rank = {"minor": 0, "major": 1, "critical": 2}
     out: dict[str, Any] = {"planted": [], "loo_majors": 0, "loo_sessions": 0, "fresh_majors": 0, "fresh": 0}
@@ -250,28 +283,30 @@ def evaluate_seed(
         out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x)
     # fresh experts and the generator's novices
     for k in range(2):
-        x = to_signals(adapter.generate(seed * 100 + 90 + k, "expert"), f"f{k}")
+        x = to_signals(adapter.generate(seed * 100 + 90 + k, "expert", None)[0], f"f{k}")
         sc = score_session(prof, x)
         out["fresh"] += 1
         out["fresh_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1)
         out["expert_scores"].append(sc.score)
         out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x)
     for who in adapter.novices:
-        sc = score_session(prof, to_signals(adapter.generate(seed * 100 + 80, who), who))
+        sc = score_session(prof, to_signals(adapter.generate(seed * 100 + 80, who, None)[0], who))
         out["novice_scores"].append(sc.score)
     # planted deviations, each in a fresh expert session
     for j, dev in enumerate(devs):
-        base = adapter.generate(seed * 100 + 50 + j, "expert")
-        raw, ch = plant(base, dev)
+        raw, chans = adapter.generate(seed * 100 + 50 + j, "expert", dev)
         sig = to_signals(raw, dev["id"])
         sc = score_session(prof, sig)
-        hit = [d for d in sc.deviations if _matches(d, dev, ch)]
+        hit = [d for d in sc.deviations if _matches(d, dev, chans)]
         best = max((rank[d.severity] for d in hit), default=-1)
-        other_major = [
-            (d.step, d.channel or d.kind, d.direction)
-            for d in sc.deviations
-            if rank[d.severity] >= 1 and d not in hit
+        other = [d for d in sc.deviations if rank[d.severity] >= 1 and d not in hit]
+        # findings on machine state (the chamber following the planted change) are reported apart:
+        # the coaching never advises on them; precision is given with and without them
+        operator = [
+            d for d in other if d.kind == "duration" or prof.channels.get(d.channel, {}).get("advice", True)
         ]
+        other_major = [(d.step, d.channel or d.kind, d.direction, d.kind) for d in operator]
+        machine_major = [(d.step, d.channel, d.direction) for d in other if d not in operator]
         out["planted"].append(
             {
                 "id": dev["id"],
@@ -279,6 +314,7 @@ def evaluate_seed(
                 "found": ["none", "minor", "major", "critical"][best + 1],
                 "ratio": max((d.ratio for d in hit), default=0.0),
                 "other_majors": other_major,
+                "machine_majors": machine_major,
                 "score": sc.score,
             }
         )
@@ -304,6 +340,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     fp_other = sum(len(p["other_majors"]) for p in planted)
     fp_subtle = sum(1 for p in planted if p["expected"] != "major" and p["found"] in ("major", "critical"))
     fp = fp_other + fp_subtle
+    fp_machine = sum(len(p["machine_majors"]) for p in planted)
     subtle = [p for p in planted if p["expected"] != "major"]
     ex = [s for r in results for s in r["expert_scores"]]
     nov = [s for r in results for s in r["novice_scores"]]
@@ -313,6 +350,8 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "majors_planted": len(majors),
         "majors_found": tp,
         "false_majors_elsewhere": fp_other,
+        "major_precision_incl_machine": tp / max(1, tp + fp + fp_machine),
+        "machine_state_majors": fp_machine,
         "subtle_total": len(subtle),
         "subtle_below_major": sum(1 for p in subtle if p["found"] in ("none", "minor")),
         "subtle_outcomes": {
@@ -330,6 +369,9 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "separation": (float(np.mean(ex)) - float(np.mean(nov))) if ex and nov else float("nan"),
         "missed": sorted({p["id"] for p in majors if p["found"] not in ("major", "critical")}),
         "subtle_major": sorted({p["id"] for p in subtle if p["found"] in ("major", "critical")}),
+        "false_major_kinds": sorted({f"{x[0]}/{x[1]}/{x[2]}" for p in planted for x in p["other_majors"]})[
+            :12
+        ],
     }
 
 
@@ -370,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         "majors_found",
         "majors_planted",
         "false_majors_elsewhere",
+        "major_precision_incl_machine",
+        "machine_state_majors",
         "subtle_below_major",
         "subtle_total",
         "subtle_outcomes",
@@ -385,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         "separation",
         "missed",
         "subtle_major",
+        "false_major_kinds",
     ]
     for proc in procs:
         t = time.perf_counter()

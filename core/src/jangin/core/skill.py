@@ -113,7 +113,8 @@ class AdjustmentRule:
     """An adjustment experts make: ``channel`` changes by ``change_rel`` about ``delay_s`` after
     ``trigger_channel`` crosses ``trigger_value`` (``direction`` +1 rising, -1 falling).
 
-    ``also`` lists channels that move with it (a synergic partner) and their relative change.
+    ``also`` lists channels that move with it (a synergic partner) and their relative change; ``steps``
+    the steps the experts made it in (a trigger crossed in another step expects nothing).
     ``support`` of ``of`` expert sessions made it.
     """
 
@@ -130,6 +131,7 @@ class AdjustmentRule:
     change_rel_max: float = 0.0
     also: dict[str, float] = field(default_factory=dict)
     source: str = "events+signals"
+    steps: list[str] = field(default_factory=list)
 
     def describe(self, units: Mapping[str, str] | None = None) -> str:
         u = (units or {}).get(self.trigger_channel, "")
@@ -492,8 +494,8 @@ def steps_from_signals(
         return []
     if not spec or spec.get("kind", "activity_motion") not in TEMPLATE_KINDS:
         return [Step("session", t0, t1, "none", 1.0 if not spec else 0.0)]
-    act_names = [str(c) for c in spec.get("activity", [])]
-    mot_names = [str(c) for c in spec.get("motion", [])]
+    act_names = _names(spec, "activity")
+    mot_names = _names(spec, "motion")
     wanted = set(act_names) | set(mot_names)
     binned = {
         c: bin_means(t, v, t0, t1, bin_hz) for c, (t, v) in signals.channels.items() if len(t) and c in wanted
@@ -502,6 +504,12 @@ def steps_from_signals(
         return [Step("session", t0, t1, "signals", 0.0)]
     found = _activity_motion(binned, act_names, mot_names, t0, t1, bin_hz, template)
     return _fit_confidence(found, template)
+
+
+def _names(spec: Mapping[str, Any], key: str) -> list[str]:
+    """Channel names of a template key: ``activity: [a, b]`` or ``activity_channel: a``."""
+    v = spec.get(key, spec.get(f"{key}_channel", []))
+    return [str(v)] if isinstance(v, str) else [str(c) for c in v or []]
 
 
 def _fit_confidence(steps: list[Step], template: Sequence[StepProfile] | None) -> list[Step]:

@@ -198,6 +198,23 @@ def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, h
     return None if len(idx) == 0 else int(t0 + (idx[0] + 1) * 1e6 / hz)
 
 
+def rule_crossing(rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], hz: float) -> int | None:
+    """When this session's trigger of ``rule`` crossed: the first crossing inside the steps the experts
+    made the adjustment in (from 2 s before each such step starts), anywhere for a rule without steps."""
+    if rule.trigger_channel not in sig.channels:
+        return None
+    t, v = sig.channels[rule.trigger_channel]
+    if not rule.steps:
+        return first_crossing(t, v, rule.trigger_value, rule.direction, hz)
+    for st in steps:
+        if st.name in rule.steps:
+            m = (t >= st.start_us - 2e6) & (t < st.end_us)
+            tc = first_crossing(t[m], v[m], rule.trigger_value, rule.direction, hz) if m.sum() > 2 else None
+            if tc is not None:
+                return tc
+    return None
+
+
 def _median_level(t: np.ndarray, v: np.ndarray, t0: float, t1: float) -> float:
     m = (t >= t0) & (t < t1)
     return float(np.nanmedian(v[m])) if m.any() else float("nan")
@@ -211,9 +228,7 @@ def check_adjustments(
     for rule in profile.adjustments:
         if rule.trigger_channel not in sig.channels or rule.channel not in sig.channels:
             continue
-        tc = first_crossing(
-            *sig.channels[rule.trigger_channel], rule.trigger_value, rule.direction, profile.bin_hz
-        )
+        tc = rule_crossing(rule, sig, steps, profile.bin_hz)
         if tc is None:
             continue
         t, v = sig.channels[rule.channel]
@@ -319,7 +334,7 @@ def score_session(
     crossings: dict[int, int] = {}
     for i, r in enumerate(profile.adjustments):
         if r.trigger_channel in sig.channels:
-            tc = first_crossing(*sig.channels[r.trigger_channel], r.trigger_value, r.direction, hz)
+            tc = rule_crossing(r, sig, steps, hz)
             if tc is not None:
                 crossings[i] = tc
     deviations: list[Deviation] = []

@@ -65,6 +65,39 @@ def _pct(value: float, expected: float) -> float | None:
     return None if abs(expected) < 1e-9 else (value / expected - 1) * 100
 
 
+#: a direction phrase that starts with one of these (or a word ending in "ed") is a verb phrase said of
+#: the person ("ran more current", "set less RF power"); others describe the quantity ("steeper")
+_VERBS = {"ran", "held", "fed", "set", "had", "kept", "made", "put", "let", "drove", "gave", "took", "went"}
+
+
+def _is_verb(phrase: str) -> bool:
+    first = phrase.split()[0].lower() if phrase.split() else ""
+    return first in _VERBS or first.endswith("ed")
+
+
+def _amount(profile: SkillProfile, channel: str, value: float, expected: float) -> str:
+    """``36 %`` for a ratio quantity, ``12.0 deg`` for an interval one (a percentage of an angle or a
+    temperature means nothing)."""
+    m = _meta(profile, channel)
+    unit = str(m.get("unit") or "")
+    pct = _pct(value, expected) if m.get("quantity", "ratio") == "ratio" else None
+    if pct is not None and abs(pct) >= 1:
+        return f"{abs(pct):.0f} %"
+    return f"{_n(abs(value - expected))} {unit}".strip()
+
+
+def deviation_sentence(profile: SkillProfile, channel: str, value: float, expected: float) -> str:
+    """How a level deviation reads in the definition's words: ``"you travelled faster than the experts
+    by 36 %"`` for a verb phrase, ``"tool angle: 12.0 deg steeper than the experts"`` for an adjective,
+    ``"current: 10 % lower than the experts"`` without words."""
+    m = _meta(profile, channel)
+    word = (m.get("higher") or "") if value >= expected else (m.get("lower") or "")
+    amount = _amount(profile, channel, value, expected)
+    if word and _is_verb(word):
+        return f"you {word} than the experts by {amount}"
+    return f"{_display(profile, channel)}: {amount} {word or ('higher' if value >= expected else 'lower')} than the experts"
+
+
 def difference_words(profile: SkillProfile, channel: str, value: float, expected: float) -> str:
     """``"36 % faster"`` for a ratio quantity, ``"12.0 deg steeper"`` for an interval one (angles,
     temperatures: a percentage of those means nothing), with the definition's direction words."""
@@ -122,8 +155,8 @@ def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6)
             )
         else:
             out.append(
-                f"In {where}, {name}: {difference_words(profile, d.channel, d.value, d.expected)} than "
-                f"the experts for {d.duration_s:.1f} s ({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
+                f"In {where} {deviation_sentence(profile, d.channel, d.value, d.expected)} for "
+                f"{d.duration_s:.1f} s ({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
     for x in sc.step_timing:
         if not x["ok"]:
@@ -140,9 +173,10 @@ def machine_notes(sc: SkillScore, profile: SkillProfile) -> list[str]:
     for d in sc.deviations:
         if d.kind == "band" and _RANK[d.severity] >= 1 and not _advisable(profile, d.channel):
             unit = str(_meta(profile, d.channel).get("unit") or "")
+            how = "higher" if d.value >= d.expected else "lower"
             out.append(
                 f"{_step_title(profile, d.step).capitalize()}, {_display(profile, d.channel)}: "
-                f"{difference_words(profile, d.channel, d.value, d.expected)} than in the experts' sessions "
+                f"{_amount(profile, d.channel, d.value, d.expected)} {how} than in the experts' sessions "
                 f"({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
     return out

@@ -251,9 +251,15 @@ def mine_adjustments(
                 change_rel_min=round(float(np.min(changes[ch])), 4),
                 change_rel_max=round(float(np.max(changes[ch])), 4),
                 also={c: round(v, 4) for c, v in also.items()},
+                steps=sorted({_step_at(sig, ts) for sig, ts in occ} - {""}),
             )
         )
     return rules, applied
+
+
+def _step_at(sig: SessionSignals, ts: float) -> str:
+    """The step (key) a moment of a session falls in ('' outside every step)."""
+    return next((s.name for s in steps_from_events(sig.events) if s.start_us <= ts < s.end_us), "")
 
 
 def _nice(x: float) -> float:
@@ -587,13 +593,15 @@ def _motion_shares(
     tmpl: dict[str, Any] | None,
 ) -> dict[str, float]:
     """Share of the integrated motion channel per step (only with a signal template that names one)."""
-    if not order or not tmpl or not tmpl.get("motion"):
+    motion = tmpl.get("motion") or tmpl.get("motion_channel") if tmpl else None
+    if not order or not motion:
         return {}
+    motion = [motion] if isinstance(motion, str) else list(motion)
     shares: dict[str, list[float]] = {}
     for s in sigs:
         if not steps[s.session_id]:
             continue
-        mot_ch = next((c for c in tmpl["motion"] if c in s.channels), None)
+        mot_ch = next((c for c in motion if c in s.channels), None)
         if mot_ch is None:
             continue
         t, v = s.channels[mot_ch]

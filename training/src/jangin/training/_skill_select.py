@@ -3,9 +3,9 @@
 The process definition (if any) says who controls a channel (operator: scored, advice given; machine:
 scored with a low weight, no advice; outcome / context: not scored), whether differences are ratios
 (%) or intervals (absolute), and the words for "higher" and "lower". The user may pick channels with
-globs; without a pick, constant channels, declared command/actual duplicates and near-duplicates
-(|r| > 0.98 of their variation inside the steps) are left out, so a profile means the same for 6 or
-60 channels.
+globs; without a pick, constant channels (except operator set points the experts hold constant: a
+change of those is a deviation), declared command/actual duplicates and near-duplicates (|r| > 0.98
+of their variation inside the steps) are left out, so a profile means the same for 6 or 60 channels.
 """
 
 from __future__ import annotations
@@ -126,6 +126,10 @@ def select_channels(
             total = np.concatenate([s.channels[c][1] for s in sigs])
             total = total[np.isfinite(total)]
             if len(total) == 0 or np.ptp(total) <= 1e-9 * max(1.0, float(np.abs(total).max())):
+                if meta[c]["kind"] == "operator" and len(total):
+                    # a set point the experts never change is a rule: keep it (any change deviates)
+                    series.pop(c)
+                    continue
                 dropped[c] = "constant"
                 series.pop(c)
             elif len(fin) < 4 or np.nanstd(fin) == 0:
