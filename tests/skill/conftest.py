@@ -26,10 +26,16 @@ def skill_ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, s
 @pytest.fixture(scope="session")
 def welding_definition() -> Any:
     """The welding process definition the held-out harness uses (the sample's YAML when it is there)."""
-    return heldout().welding_adapter().definition
+    return _heldout().welding_adapter().definition
 
 
-def heldout() -> Any:
+@pytest.fixture(scope="session")
+def harness() -> Any:
+    """bench/bench_skill_heldout.py (the held-out harness) as a module."""
+    return _heldout()
+
+
+def _heldout() -> Any:
     """bench/bench_skill_heldout.py as a module (the held-out harness the tests share with the bench)."""
     import importlib.util
     import sys
