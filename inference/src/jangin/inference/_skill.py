@@ -613,7 +613,7 @@ def relate_outcomes(
     sessions, how many NG judgments of that step (per defect) came after it, out of all NG of that defect.
 
     Returns rows sorted by how often the deviation preceded a defect, e.g.
-    ``{"deviation": "travel_speed_mm_s above band in segment_3", "defect": "undercut", "preceded": 1,
+    ``{"deviation": "speed_mm_s above band in step_3", "defect": "undercut", "preceded": 1,
     "defects": 1, "sessions_with_deviation": 1, "text": "… preceded 1 of 1 undercut defects"}``.
     """
     rank = {"minor": 0, "major": 1, "critical": 2}
