@@ -199,7 +199,8 @@ def channel_plots(sc: SkillScore, profile: SkillProfile) -> dict[str, str]:
     units = {c: str(v.get("unit") or "") for c, v in profile.channels.items()}
     steps = [s for s in sc.steps if profile.step(s.name) is not None]
     out: dict[str, str] = {}
-    for ch in profile.scored_channels:
+    # what the operator controls first (by weight), then machine state
+    for ch in sorted(profile.scored_channels, key=lambda c: (-profile.weight(c), c)):
         if not any((s.name, ch) in sc.curves for s in steps):
             continue
         fig, ax = plt.subplots(figsize=(10, 2.3))
