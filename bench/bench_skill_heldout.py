@@ -387,7 +387,17 @@ def run(process: str, seed_set: str, limit: int | None = None) -> dict[str, Any]
         return None
     seeds = plan["seeds"][seed_set][: limit or None]
     devs = [d for d in plan["deviations"] if d["process"] == process]
-    results = [evaluate_seed(adapter, s, devs, int(plan["seeds"]["experts_per_profile"])) for s in seeds]
+    results = []
+    for s in seeds:
+        results.append(evaluate_seed(adapter, s, devs, int(plan["seeds"]["experts_per_profile"])))
+        part = summarise(results)
+        print(
+            f"  [{process} {seed_set}] after seed {s}: recall {part['major_recall']:.2f} precision "
+            f"{part['major_precision']:.2f} loo false majors {part['loo_false_majors']} separation "
+            f"{part['separation']:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return summarise(results) | {"seeds": seeds}
 
 
