@@ -198,6 +198,11 @@ def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, h
     return None if len(idx) == 0 else int(t0 + (idx[0] + 1) * 1e6 / hz)
 
 
+def rule_unreliable(profile: SkillProfile, channel: str) -> bool:
+    """Whether the profile's rule on ``channel`` is one its own experts would miss (then minor)."""
+    return any(r.channel == channel and r.source.startswith("unreliable") for r in profile.adjustments)
+
+
 def rule_crossing(rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], hz: float) -> int | None:
     """When this session's trigger of ``rule`` crossed: the first crossing inside the steps the experts
     made the adjustment in (from 2 s before each such step starts), anywhere for a rule without steps."""
@@ -456,7 +461,7 @@ def score_session(
                 val * (1 + a.expected_change),
                 abs(val * a.expected_change),
                 major_ratio,
-                "major",
+                "minor" if rule_unreliable(profile, a.channel) else "major",
                 "missed_adjustment",
                 f"missed adjustment: the experts change {a.rule}; this session changed {a.channel} by "
                 f"{a.observed_change * 100:+.1f} %",

@@ -21,7 +21,6 @@ from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.skill import (
     ENV_SUFFIX,
     SD_SUFFIX,
-    AdjustmentRule,
     Band,
     SessionSignals,
     SkillProfile,
@@ -37,6 +36,7 @@ from jangin.core.skill import (
     steps_from_signals,
     unsteadiness,
 )
+from jangin.training._skill_adjust import check_rules, compensation, mine_adjustments
 from jangin.training._skill_select import select_channels
 
 __all__ = [
@@ -162,166 +162,6 @@ def session_steps(
     return steps if steps else steps_from_signals(sig, template=template, bin_hz=bin_hz, spec=spec)
 
 
-_PCT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
-
-
-def _level(sig: SessionSignals, ch: str, t0: float, t1: float, hz: float) -> float:
-    t, v = sig.channels.get(ch, (np.zeros(0, np.int64), np.zeros(0)))
-    m = (t >= t0) & (t < t1)
-    return float(np.nanmedian(v[m])) if m.any() else float("nan")
-
-
-def _crossing(
-    sig: SessionSignals, ch: str, level: float, direction: int, before_us: float, hz: float
-) -> float | None:
-    """Last time (µs) before ``before_us`` the smoothed channel crossed ``level`` in ``direction``."""
-    t, v = sig.channels.get(ch, (np.zeros(0, np.int64), np.zeros(0)))
-    if len(t) < 2:
-        return None
-    t0 = int(t[0])
-    b = smooth(bin_means(t, v, t0, int(before_us), hz), max(1, int(0.25 * hz)))
-    above = (b - level) * direction > 0
-    idx = np.flatnonzero(~above[:-1] & above[1:])
-    if len(idx) == 0:
-        return None
-    return t0 + (idx[-1] + 1) * 1e6 / hz
-
-
-def mine_adjustments(
-    sigs: Sequence[SessionSignals], channels: Sequence[str], bin_hz: float
-) -> tuple[list[AdjustmentRule], dict[str, list[tuple[float, dict[str, float]]]]]:
-    """Adjustments from the experts' ``adjustment`` events, measured and explained by the signals.
-
-    For each adjusted channel: the relative change across the event (median of 1 s before vs. 0.6–1.6 s
-    after), the channels that move with it, and the trigger: the other channel and level whose crossing
-    precedes the events by the most consistent delay (e.g. plate temperature passing 180 °C).
-
-    Returns:
-        The rules, and per session the adjustment times (µs) with each moved channel's relative change
-        (to take the adjustment out of the envelopes).
-    """
-    by_channel: dict[str, list[tuple[SessionSignals, float]]] = {}
-    for sig in sigs:
-        for e in sig.events:
-            if e.get("kind") == "adjustment" and e.get("name") in channels:
-                by_channel.setdefault(str(e["name"]), []).append((sig, float(e["ts"])))
-    rules: list[AdjustmentRule] = []
-    applied: dict[str, list[tuple[float, dict[str, float]]]] = {s.session_id: [] for s in sigs}
-    for ch, occ in by_channel.items():
-        changes: dict[str, list[float]] = {c: [] for c in channels}
-        for sig, ts in occ:
-            for c in channels:
-                before = _level(sig, c, ts - 1.0e6, ts - 0.05e6, bin_hz)
-                after = _level(sig, c, ts + 0.6e6, ts + 1.6e6, bin_hz)
-                changes[c].append(after / before - 1 if abs(before) > 1e-9 else 0.0)
-        main = float(np.median(changes[ch]))
-        if abs(main) < 0.01:
-            log.info("adjustment events on %s change it by %.1f %% only: not a rule", ch, main * 100)
-            continue
-        also = {
-            c: float(np.median(v))
-            for c, v in changes.items()
-            if c != ch and np.sign(np.median(v)) == np.sign(main) and abs(np.median(v)) >= 0.5 * abs(main)
-        }
-        for sig, ts in occ:
-            moved = {
-                c: float(changes[c][k])
-                for k, (s2, t2) in enumerate(occ)
-                if s2 is sig and t2 == ts
-                for c in [ch, *also]
-            }
-            applied[sig.session_id].append((ts, moved))
-        trig = _find_trigger(occ, [c for c in channels if c != ch and c not in also], bin_hz)
-        sessions = {s.session_id for s, _ in occ}
-        if trig is None:
-            log.info("no trigger found for adjustments of %s", ch)
-            continue
-        tch, level, direction, delays, done = trig
-        rules.append(
-            AdjustmentRule(
-                channel=ch,
-                change_rel=round(main, 4),
-                trigger_channel=tch,
-                trigger_value=level,
-                direction=direction,
-                delay_s=round(float(np.median(delays)), 3),
-                delay_max_s=round(float(np.max(done)), 3),
-                support=len(sessions),
-                of=len(sigs),
-                change_rel_min=round(float(np.min(changes[ch])), 4),
-                change_rel_max=round(float(np.max(changes[ch])), 4),
-                also={c: round(v, 4) for c, v in also.items()},
-                steps=sorted({_step_at(sig, ts) for sig, ts in occ} - {""}),
-            )
-        )
-    return rules, applied
-
-
-def _step_at(sig: SessionSignals, ts: float) -> str:
-    """The step (key) a moment of a session falls in ('' outside every step)."""
-    return next((s.name for s in steps_from_events(sig.events) if s.start_us <= ts < s.end_us), "")
-
-
-def _nice(x: float) -> float:
-    """Round a level to two significant digits (180.3 → 180)."""
-    if x == 0:
-        return 0.0
-    mag = 10 ** (np.floor(np.log10(abs(x))) - 1)
-    return float(np.round(x / mag) * mag)
-
-
-def _find_trigger(
-    occ: Sequence[tuple[SessionSignals, float]], candidates: Sequence[str], hz: float
-) -> tuple[str, float, int, list[float], list[float]] | None:
-    best: tuple[float, tuple[str, float, int, list[float], list[float]]] | None = None
-    for c in candidates:
-        at = np.array([_level(s, c, ts - 0.25e6, ts, hz) for s, ts in occ])
-        pre = np.array([_level(s, c, ts - 5e6, ts - 4e6, hz) for s, ts in occ])
-        if not (np.all(np.isfinite(at)) and np.all(np.isfinite(pre))):
-            continue
-        direction = 1 if np.median(at - pre) > 0 else -1
-        if np.min(np.abs(at - pre)) < 1e-6:
-            continue
-        lo, hi = (pre.max(), at.min()) if direction > 0 else (at.max(), pre.min())
-        if lo >= hi:
-            continue
-        for level in np.linspace(lo, hi, 25)[1:-1]:
-            level = _nice(float(level))
-            if not lo < level < hi:
-                continue
-            delays = []
-            for s, ts in occ:
-                tc = _crossing(s, c, level, direction, ts, hz)
-                if tc is None:
-                    break
-                delays.append((ts - tc) / 1e6)
-            if len(delays) != len(occ) or min(delays) < 0 or max(delays) > 5:
-                continue
-            spread = float(np.std(delays)) + 0.05 * float(np.mean(delays))
-            if best is None or spread < best[0]:
-                done = [d + 0.8 for d in delays]  # the change is complete ~0.6–0.8 s after the marker
-                best = (spread, (c, level, direction, delays, done))
-    return None if best is None else best[1]
-
-
-def _compensation(
-    n: int,
-    t0_us: int,
-    hz: float,
-    adjustments: Sequence[tuple[float, dict[str, float]]],
-    ch: str,
-    ramp_s: float = 0.5,
-) -> np.ndarray:
-    """Per-bin factor that undoes the session's adjustments of ``ch`` (1 before, 1/(1+change) after)."""
-    f = np.ones(n)
-    t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
-    for ts, moved in adjustments:
-        if ch in moved:
-            frac = np.clip((t - ts) / (ramp_s * 1e6), 0, 1)
-            f = f / (1 + moved[ch] * frac)
-    return f
-
-
 def _steps_spec(definition: Any) -> dict[str, Any]:
     """The definition's step spec as a dict (``{}`` without a definition)."""
     if definition is None:
@@ -398,6 +238,7 @@ def profile_from_sessions(
     steps: dict[str, list[Step]] = {s.session_id: steps_from_events(s.events) for s in sigs}
     order = _step_order(steps)
     rules, applied = mine_adjustments(sigs, channels, hz)
+    check_rules(rules, sigs, hz)
     motion_share = _motion_shares(sigs, steps, order, hz, tmpl)
     template = [StepProfile(nm, i, [], motion_share.get(nm)) for i, nm in enumerate(order)] if order else None
     for s in sigs:
@@ -444,7 +285,7 @@ def profile_from_sessions(
             for c in scored:
                 t, v = s.channels[c]
                 b = bin_means(t, v, st.start_us, st.end_us, hz)
-                b = b * _compensation(len(b), st.start_us, hz, applied.get(s.session_id, []), c)
+                b = b * compensation(len(b), st.start_us, hz, applied.get(s.session_id, []), c)
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)
                 curves[c].append(normalise(sb, cfg.n_points))
