@@ -544,6 +544,29 @@ def _level_deviations(
                 f"{d.value:.1f} {unit} vs {d.expected:.1f} {unit} ({d.ratio:.1f} band half-widths)"
             )
             found.append(d)
+    both = float(np.quantile(np.abs(r), 1.0 - major_share)) if n else 0.0
+    if both >= major_ratio and not any(d.severity != "minor" for d in found):
+        # out of the band on both sides by turns for the step's share: a swing, not a shift (the
+        # calibration measured the experts' |distance| the same way)
+        half = np.nanmean(np.maximum(hi - med, med - lo))
+        d = Deviation(
+            st.name,
+            ch,
+            st.start_us,
+            int(st.start_us + n * 1e6 / hz),
+            "unsteady",
+            float(np.sqrt(np.nanmean((x - med) ** 2))),
+            float(half),
+            float(np.nanmean(np.clip(np.abs(r) - 1.0, 0, None))),
+            round(both, 2),
+            severity_of(both, major_ratio),
+            "unsteady",
+        )
+        d.message = (
+            f"{ch} swings out of the experts' band on both sides in {st.name}: ±{d.value:.2f} {unit} around "
+            f"their median (band ±{half:.2f} {unit})"
+        )
+        found.append(d)
     return found, out[:n]
 
 
