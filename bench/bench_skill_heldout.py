@@ -270,6 +270,11 @@ def evaluate_seed(
     prof = profile_from_sessions(experts, cfg, definition=adapter.definition)
     rank = {"minor": 0, "major": 1, "critical": 2}
     out: dict[str, Any] = {"planted": [], "loo_majors": 0, "loo_sessions": 0, "fresh_majors": 0, "fresh": 0}
+    out["loo_machine_majors"] = out["fresh_machine_majors"] = 0
+
+    def coached(d: Any) -> bool:  # a finding the coaching gives advice on (not machine state)
+        return d.kind == "duration" or bool(prof.channels.get(d.channel, {}).get("advice", True))
+
     out["expert_scores"], out["novice_scores"], out["unsteady_at_adjustment"] = [], [], 0
     # the profile's experts, leave-one-out
     for i, x in enumerate(experts):
@@ -278,7 +283,8 @@ def evaluate_seed(
         )
         sc = score_session(p_i, x)
         out["loo_sessions"] += 1
-        out["loo_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1)
+        out["loo_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1 and coached(d))
+        out["loo_machine_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1 and not coached(d))
         out["expert_scores"].append(sc.score)
         out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x)
     # fresh experts and the generator's novices
@@ -286,7 +292,10 @@ def evaluate_seed(
         x = to_signals(adapter.generate(seed * 100 + 90 + k, "expert", None)[0], f"f{k}")
         sc = score_session(prof, x)
         out["fresh"] += 1
-        out["fresh_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1)
+        out["fresh_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1 and coached(d))
+        out["fresh_machine_majors"] += sum(
+            1 for d in sc.deviations if rank[d.severity] >= 1 and not coached(d)
+        )
         out["expert_scores"].append(sc.score)
         out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x)
     for who in adapter.novices:
@@ -358,6 +367,8 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             k: sum(1 for p in subtle if p["found"] == k) for k in ("none", "minor", "major", "critical")
         },
         "loo_false_majors": sum(r["loo_majors"] for r in results),
+        "loo_machine_state_majors": sum(r["loo_machine_majors"] for r in results),
+        "fresh_machine_state_majors": sum(r["fresh_machine_majors"] for r in results),
         "loo_sessions": sum(r["loo_sessions"] for r in results),
         "fresh_expert_false_majors": sum(r["fresh_majors"] for r in results),
         "fresh_experts": sum(r["fresh"] for r in results),
@@ -428,8 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         "subtle_total",
         "subtle_outcomes",
         "loo_false_majors",
+        "loo_machine_state_majors",
         "loo_sessions",
         "fresh_expert_false_majors",
+        "fresh_machine_state_majors",
         "fresh_experts",
         "unsteady_at_adjustment",
         "expert_score_mean",
