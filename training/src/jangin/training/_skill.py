@@ -586,6 +586,7 @@ def build_skill_profiles(
             name=name,
             task="skill_profile",
             framework="jangin-skill",
+            architecture_licence="Apache-2.0 (Jangin skill profile)",
             classes=prof.step_names,
             outputs={
                 "format": "skill_profile_v1",
