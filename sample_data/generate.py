@@ -497,6 +497,46 @@ def sensor_tables(s: Sim, seed: int) -> dict[str, tuple[list[str], np.ndarray, l
     return out
 
 
+def session_signals(seed: int, idx: int = 0, duration_scale: float = 1.0) -> dict:
+    """One session's signals in memory (no files, no video), for held-out skill evaluation.
+
+    ``idx`` picks the technician style (0, 2, 4 expert; 1 fast-travel novice; 3 unstable-arc novice).
+    Returns ``{"channels": {name: (t_s, values)}, "units", "events", "steps", "skill_level",
+    "process"}``: times in seconds on the reference clock (0 = session start, device clock offsets
+    already removed), events as ``{"t_s", "kind", "name", "value"}``, steps as ``(name, start, end)``.
+    """
+    s = simulate_session(seed, idx, duration_scale)
+    tables = sensor_tables(s, seed)
+    units = {c: u for _n, _k, _f, _o, _j, chans in DEVICES for c, u, _r in chans}
+    channels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, (header, dev_ms, cols) in tables.items():
+        t_s = (dev_ms + s.offsets_ms[name] - s.start_ms) / 1000.0
+        for col, (values, _dec) in zip(header[1:], cols, strict=True):
+            channels[col] = (t_s, np.asarray(values, float))
+    rows, steps = build_events(s, seed)
+    events = []
+    for r in rows:
+        if r["kind"] in ("step_start", "step_end", "adjustment"):
+            events.append(
+                {
+                    "t_s": round(float(r["timestamp"]) - s.start_ms / 1000.0, 3),
+                    "kind": r["kind"],
+                    "name": r["name"],
+                    "value": r["value"],
+                }
+            )
+    return {
+        "channels": channels,
+        "units": units,
+        "events": events,
+        "steps": [
+            (st["name"], st["start"] - s.start_ms / 1000.0, st["end"] - s.start_ms / 1000.0) for st in steps
+        ],
+        "skill_level": s.tech["skill"],
+        "process": "mig_butt_weld",
+    }
+
+
 def write_sensor_csv(path: Path, header: list[str], dev_ms: np.ndarray, cols: list) -> None:
     ts = [_ts(m) for m in dev_ms.tolist()]
     formatted = [_fmt_col(v, d) for v, d in cols]

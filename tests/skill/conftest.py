@@ -21,3 +21,32 @@ def skill_ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, s
     import_sessions(ds, SESSIONS, frame_interval_s=2.0, deidentify=False, keep_video=False)
     rows = ds.query("SELECT session_id, meta_json FROM current_sessions").to_pylist()
     return ds, {json.loads(r["meta_json"])["session_key"]: r["session_id"] for r in rows}
+
+
+@pytest.fixture(scope="session")
+def welding_definition() -> Any:
+    """The welding process definition the held-out harness uses (the sample's YAML when it is there)."""
+    return _heldout().welding_adapter().definition
+
+
+@pytest.fixture(scope="session")
+def harness() -> Any:
+    """bench/bench_skill_heldout.py (the held-out harness) as a module."""
+    return _heldout()
+
+
+def _heldout() -> Any:
+    """bench/bench_skill_heldout.py as a module (the held-out harness the tests share with the bench)."""
+    import importlib.util
+    import sys
+
+    name = "_jangin_bench_skill_heldout"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_skill_heldout.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

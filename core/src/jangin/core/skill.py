@@ -4,15 +4,19 @@ A *skill profile* is a model artifact (``task = "skill_profile"``) built by ``ja
 expert sessions of one process and read by ``jangin.inference`` to score and coach other sessions.
 Its version directory holds:
 
-* ``profile.json``: process, channels (unit, role ``scored`` or ``context``), steps (order, duration
-  distribution, share of the motion), the experts' adjustments, and build parameters;
+* ``profile.json``: process, channels (unit, role ``scored`` or ``context``, scoring weight, and the
+  process definition's words for them), steps (order, duration distribution, share of the motion),
+  the experts' adjustments, the condition (recipe) it holds for, and the build parameters with the
+  leave-one-out calibration of the severity thresholds;
 * ``envelopes.npz``: for each step and scored channel three arrays of ``n_points`` values over the
   step's normalised time (0 = step start, 1 = step end): ``<step>/<channel>/median``, ``…/lo``,
-  ``…/hi`` (the band a session should stay inside).
+  ``…/hi`` (the band a session should stay inside); ``<step>/<channel>~env/…`` the envelope of the
+  experts' median (lo, hi) and their spread (median); ``<step>/<channel>~sd/hi`` the unsteadiness limit.
 
-Signals are compared as 50 ms bin means (``bin_hz`` = 20): 1 kHz ripple and short-circuit spikes
-average out; what an expert does with the torch and the power source does not. Steps come from the
-recording app's step markers when there are any, else from the signals (:func:`steps_from_signals`).
+Signals are compared as 50 ms bin means (``bin_hz`` = 20): kHz ripple and spikes average out; what an
+expert does with the tool does not. Steps come from step markers (or a phase column turned into step
+events at import, one numbered occurrence per visit) when there are any; from a signal template only
+when the process definition names one (:func:`steps_from_signals`); else the session is one step.
 
 Only numpy is imported here (and pyarrow inside :func:`read_session`); no scipy.
 """
@@ -20,6 +24,7 @@ Only numpy is imported here (and pyarrow inside :func:`read_session`); no scipy.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENVELOPES_FILE",
+    "ENV_SUFFIX",
     "PROFILE_FILE",
     "SD_SUFFIX",
     "AdjustmentRule",
@@ -41,19 +47,26 @@ __all__ = [
     "Step",
     "StepProfile",
     "bin_means",
+    "condition_label",
     "normalise",
+    "outside",
     "read_session",
     "rolling_sd",
+    "running_median",
     "smooth",
+    "step_key",
     "steps_from_events",
     "steps_from_signals",
+    "unsteadiness",
 ]
 
 PROFILE_FILE = "profile.json"
 ENVELOPES_FILE = "envelopes.npz"
 FORMAT = "skill_profile_v1"
-#: bands of a channel's steadiness (1 s rolling standard deviation) are stored as ``<channel>~sd``
+#: bands of a channel's steadiness (1 s rolling rms around its own running median) are ``<channel>~sd``
 SD_SUFFIX = "~sd"
+#: the envelope of the experts' median (lo, hi) and their spread (median) are ``<channel>~env``
+ENV_SUFFIX = "~env"
 
 Series = tuple[np.ndarray, np.ndarray]
 
@@ -67,6 +80,7 @@ class Step:
     end_us: int
     method: str = "events"
     confidence: float = 1.0
+    occurrence: int = 1
 
     @property
     def duration_s(self) -> float:
@@ -83,6 +97,7 @@ class SessionSignals:
     process: str | None = None
     skill_level: str | None = None
     units: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
     @property
     def span_us(self) -> tuple[int, int]:
@@ -98,7 +113,8 @@ class AdjustmentRule:
     """An adjustment experts make: ``channel`` changes by ``change_rel`` about ``delay_s`` after
     ``trigger_channel`` crosses ``trigger_value`` (``direction`` +1 rising, -1 falling).
 
-    ``also`` lists channels that move with it (e.g. wire feed with current) and their relative change.
+    ``also`` lists channels that move with it (a synergic partner) and their relative change; ``steps``
+    the steps the experts made it in (a trigger crossed in another step expects nothing).
     ``support`` of ``of`` expert sessions made it.
     """
 
@@ -115,6 +131,7 @@ class AdjustmentRule:
     change_rel_max: float = 0.0
     also: dict[str, float] = field(default_factory=dict)
     source: str = "events+signals"
+    steps: list[str] = field(default_factory=list)
 
     def describe(self, units: Mapping[str, str] | None = None) -> str:
         u = (units or {}).get(self.trigger_channel, "")
@@ -165,6 +182,7 @@ class SkillProfile:
     n_points: int = 100
     bin_hz: float = 20.0
     params: dict[str, Any] = field(default_factory=dict)
+    condition: dict[str, str] = field(default_factory=dict)
 
     @property
     def step_names(self) -> list[str]:
@@ -173,6 +191,10 @@ class SkillProfile:
     @property
     def scored_channels(self) -> list[str]:
         return [c for c, spec in self.channels.items() if spec.get("role", "scored") == "scored"]
+
+    def weight(self, channel: str) -> float:
+        """The channel's weight in the score (1 unless the process definition says otherwise)."""
+        return float(self.channels.get(channel, {}).get("weight", 1.0) or 0.0)
 
     def step(self, name: str) -> StepProfile | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -191,6 +213,7 @@ class SkillProfile:
             "n_points": self.n_points,
             "bin_hz": self.bin_hz,
             "params": self.params,
+            "condition": self.condition,
             "bands": sorted(f"{s}/{c}" for s, c in self.bands),
         }
         (d / PROFILE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -235,6 +258,7 @@ class SkillProfile:
             n_points=int(meta["n_points"]),
             bin_hz=float(meta["bin_hz"]),
             params=dict(meta.get("params", {})),
+            condition=dict(meta.get("condition", {})),
         )
 
 
@@ -248,9 +272,14 @@ def bin_means(t_us: np.ndarray, values: np.ndarray, t0_us: int, t1_us: int, hz: 
     n = max(0, int(np.ceil((t1_us - t0_us) / step)))
     if n == 0:
         return np.zeros(0)
-    idx = np.floor((np.asarray(t_us, np.int64) - t0_us) / step).astype(np.int64)
+    t_us = np.asarray(t_us, np.int64)
+    values = np.asarray(values, float)
+    if len(t_us) > 64 and t_us[0] <= t_us[-1]:  # sorted (as read): look at the span only
+        a, b = np.searchsorted(t_us, [t0_us, t1_us])
+        t_us, values = t_us[a:b], values[a:b]
+    idx = np.floor((t_us - t0_us) / step).astype(np.int64)
     ok = (idx >= 0) & (idx < n) & np.isfinite(values)
-    sums = np.bincount(idx[ok], weights=np.asarray(values, float)[ok], minlength=n)
+    sums = np.bincount(idx[ok], weights=values[ok], minlength=n)
     counts = np.bincount(idx[ok], minlength=n)
     out = np.full(n, np.nan)
     has = counts > 0
@@ -304,13 +333,64 @@ def rolling_sd(x: np.ndarray, n: int) -> np.ndarray:
     return np.sqrt(np.clip(var, 0, None))
 
 
+def running_median(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred running median over ``n`` bins (NaN-aware; edges use what is there). Unlike a moving
+    average it keeps a level change sharp, so the residual around it shows wobble, not adjustments."""
+    x = np.asarray(x, float)
+    if n <= 1 or len(x) < 3:
+        return x.copy()
+    n = min(n, len(x))
+    h = n // 2
+    pad = np.pad(x, (h, n - 1 - h), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(pad, n)
+    # the median of every ``stride``-th window, interpolated between (a level change stays sharp to
+    # within a stride, far inside the window)
+    stride = max(1, n // 6)
+    at = np.unique(np.r_[np.arange(0, len(x), stride), len(x) - 1])
+    w = win[at]
+    bad = np.isnan(w).any(axis=1)
+    med = np.empty(len(at))
+    med[~bad] = np.median(w[~bad], axis=1)
+    if bad.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med[bad] = np.nanmedian(w[bad], axis=1)
+    ok = np.isfinite(med)
+    if not ok.any():
+        return np.full(len(x), np.nan)
+    return np.interp(np.arange(len(x)), at[ok], med[ok])
+
+
+def outside(x: np.ndarray, env_lo: np.ndarray, env_hi: np.ndarray, sig: np.ndarray) -> np.ndarray:
+    """Signed distance of ``x`` outside the experts' median envelope ``[env_lo, env_hi]`` in units of
+    their spread ``sig`` (0 inside, positive above, negative below)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        up = (x - env_hi) / np.maximum(sig, 1e-12)
+        down = (env_lo - x) / np.maximum(sig, 1e-12)
+    return np.where(up > 0, up, np.where(down > 0, -down, 0.0))
+
+
+def unsteadiness(x: np.ndarray, hz: float) -> np.ndarray:
+    """1 s rolling rms of the variation around the series' own 1.5 s running median: an adjustment or
+    a step edge moves the median with it, so only wobble remains."""
+    res = x - running_median(x, max(3, int(round(1.5 * hz))))
+    return rolling_sd(res, int(round(hz)))
+
+
 # -- steps ---------------------------------------------------------------------------------------------
+
+
+def step_key(name: str, occurrence: int = 1) -> str:
+    """The profile key of a step occurrence: ``etch`` for the first, ``etch#2`` for the second…"""
+    return name if occurrence <= 1 else f"{name}#{occurrence}"
 
 
 def steps_from_events(events: Sequence[Mapping[str, Any]]) -> list[Step]:
     """Steps from ``step_start`` / ``step_end`` markers (a step without an end ends at the next start).
 
-    ``events``: dicts with ``ts`` (microseconds or datetime), ``kind`` and ``name``.
+    ``events``: dicts with ``ts`` (microseconds or datetime), ``kind``, ``name`` and optionally
+    ``occurrence``. A step name seen again is a new occurrence (``events.occurrence``, else counted
+    here), named by :func:`step_key` (``etch``, ``etch#2``) so that each visit gets its own band.
     """
     marks = sorted(
         (
@@ -320,16 +400,27 @@ def steps_from_events(events: Sequence[Mapping[str, Any]]) -> list[Step]:
         ),
         key=lambda m: (m[0], 0 if m[1] == "step_end" else 1),
     )
-    open_: dict[str, int] = {}
+    occ_given = {
+        (_us(e["ts"]), str(e.get("name") or "")): int(e["occurrence"])
+        for e in events
+        if e.get("kind") == "step_start" and e.get("occurrence")
+    }
+    seen: dict[str, int] = {}
+    open_: dict[str, tuple[int, int]] = {}
     steps: list[Step] = []
+
+    def close(name: str, end: int, conf: float) -> None:
+        t0, k = open_.pop(name)
+        steps.append(Step(step_key(name, k), t0, end, "events", conf, k))
+
     for ts, kind, name in marks:
         if kind == "step_start":
-            for other, t0 in list(open_.items()):  # an unclosed step ends where the next one starts
-                steps.append(Step(other, t0, ts, "events", 0.8))
-                del open_[other]
-            open_[name] = ts
+            for other in list(open_):  # an unclosed step ends where the next one starts
+                close(other, ts, 0.8)
+            seen[name] = occ_given.get((ts, name), seen.get(name, 0) + 1)
+            open_[name] = (ts, seen[name])
         elif name in open_:
-            steps.append(Step(name, open_.pop(name), ts, "events", 1.0))
+            close(name, ts, 1.0)
     return sorted((s for s in steps if s.end_us > s.start_us), key=lambda s: s.start_us)
 
 
@@ -383,33 +474,93 @@ def _longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int] | None:
     return int(starts[k]), int(ends[k])
 
 
+TEMPLATE_KINDS = ("activity_motion",)
+
+
 def steps_from_signals(
     signals: SessionSignals,
     *,
     template: Sequence[StepProfile] | None = None,
     bin_hz: float = 20.0,
+    spec: Mapping[str, Any] | None = None,
 ) -> list[Step]:
-    """Steps found in the signals when a session has no step markers (change points of two regimes).
+    """Steps found in the signals by the signal template a process definition names (``spec``).
 
-    1. *Activity*: the channel with the clearest on/off levels (e.g. arc current) splits the session
-       at its Otsu threshold into idle – active – idle.
-    2. *Motion*: inside the active span, the channel with the clearest two regimes among the others
-       (e.g. travel speed) marks where motion starts and stops: active-before-motion, motion,
-       active-after-motion.
+    Without a ``spec`` (the process definition names no template) the session is one step
+    ``session`` (method ``none``): steps are never guessed from signals the definition says nothing
+    about. The one template kind, ``activity_motion`` (keys ``activity`` and ``motion``: lists of
+    channel names, from the definition's YAML), works as follows:
+
+    1. *Activity*: of the ``activity`` channels, the one with the clearest on/off levels splits the
+       session at its Otsu threshold into idle – active – idle.
+    2. *Motion*: inside the active span, the ``motion`` channel with the clearest two regimes marks
+       where motion starts and stops: active-before-motion, motion, active-after-motion.
     3. The motion is split into the template's motion steps by their share of the integrated motion
-       channel (for travel speed: distance along the seam).
+       channel.
 
-    With a ``template`` (a profile's steps, in order) the steps get its names: the first step before
-    the motion steps is the idle one, etc. Without one they are named ``idle``, ``start``,
-    ``motion``, ``finish``. Each step carries ``method="signals"`` and a confidence from how clearly
-    the regimes separate (0..1).
+    With a ``template`` (a profile's steps, in order) the steps get its names. Each step carries
+    ``method="signals"`` and a confidence (0..1) from how clearly the regimes separate AND how well
+    the found durations fit the experts' (a step 3× longer than any expert's is not a confident fit).
     """
     t0, t1 = signals.span_us
     if t1 <= t0:
         return []
-    binned = {c: bin_means(t, v, t0, t1, bin_hz) for c, (t, v) in signals.channels.items() if len(t)}
-    if not binned:
-        return []
+    if not spec or spec.get("kind", "activity_motion") not in TEMPLATE_KINDS:
+        return [Step("session", t0, t1, "none", 1.0 if not spec else 0.0)]
+    act_names = _names(spec, "activity")
+    mot_names = _names(spec, "motion")
+    wanted = set(act_names) | set(mot_names)
+    binned = {
+        c: bin_means(t, v, t0, t1, bin_hz) for c, (t, v) in signals.channels.items() if len(t) and c in wanted
+    }
+    if not any(c in binned for c in act_names):
+        return [Step("session", t0, t1, "signals", 0.0)]
+    found = _activity_motion(binned, act_names, mot_names, t0, t1, bin_hz, template)
+    return _fit_confidence(found, template)
+
+
+def _names(spec: Mapping[str, Any], key: str) -> list[str]:
+    """Channel names of a template key: ``activity: [a, b]`` or ``activity_channel: a``."""
+    v = spec.get(key, spec.get(f"{key}_channel", []))
+    return [str(v)] if isinstance(v, str) else [str(c) for c in v or []]
+
+
+def _fit_confidence(steps: list[Step], template: Sequence[StepProfile] | None) -> list[Step]:
+    """Scale each step's confidence by how its duration fits the experts' (1 inside their range,
+    falling towards 0 at 3× outside it) and all of them by the share of template steps found."""
+    if not template:
+        return steps
+    by = {s.name: s for s in template if s.durations_s}
+    if not by:
+        return steps
+    fits = []
+    for st in steps:
+        sp = by.get(st.name)
+        if sp is None:
+            fits.append(1.0)
+            continue
+        lo, hi = min(sp.durations_s), max(sp.durations_s)
+        d = max(st.duration_s, 1e-3)
+        off = max(lo / d, d / hi, 1.0) if lo > 0 else max(d / hi, 1.0) if hi > 0 else 1.0
+        fits.append(float(np.clip(1.0 - (off - 1.0) / 2.0, 0.0, 1.0)))
+    found = sum(1 for s in template if s.durations_s and any(st.name == s.name for st in steps))
+    coverage = found / len(by)
+    overall = min(fits) * coverage if fits else 0.0
+    return [
+        Step(s.name, s.start_us, s.end_us, s.method, round(s.confidence * min(f, 0.5 + 0.5 * overall), 3))
+        for s, f in zip(steps, fits, strict=True)
+    ]
+
+
+def _activity_motion(
+    binned: dict[str, np.ndarray],
+    act_names: Sequence[str],
+    mot_names: Sequence[str],
+    t0: int,
+    t1: int,
+    bin_hz: float,
+    template: Sequence[StepProfile] | None,
+) -> list[Step]:
     n = len(next(iter(binned.values())))
     step_us = 1e6 / bin_hz
 
@@ -419,23 +570,25 @@ def steps_from_signals(
     # activity: of the channels with two clear levels and about the longest "on" run, the clearest
     cands: list[tuple[int, float, str, tuple[int, int]]] = []
     for c, v in binned.items():
+        if c not in act_names:
+            continue
         thr, sep = _otsu(v)
         run = _longest_run(v > thr, max_gap=int(0.3 * bin_hz)) if sep >= 5 else None
         if run is not None:
             cands.append((run[1] - run[0], sep, c, run))
     if not cands:
-        return [Step("session", t0, t1, "signals", 0.2)]
+        return [Step("session", t0, t1, "signals", 0.0)]
     longest_on = max(c[0] for c in cands)
     _, sep, act_ch, (a0, a1) = max((c for c in cands if c[0] >= 0.97 * longest_on), key=lambda c: c[1])
     conf_act = float(1 - np.exp(-sep / 8))
-    # motion: inside the active span, another channel with two clear levels whose "on" run starts
-    # after the active span starts and ends before it ends (e.g. travel speed: dwell, travel, fill)
+    # motion: inside the active span, a motion channel with two clear levels whose "on" run starts
+    # after the active span starts and ends before it ends
     motion: tuple[int, int] | None = None
     mot_ch = None
     best = 0.0
     longest = 0
     for c, v in binned.items():
-        if c == act_ch:
+        if c == act_ch or c not in mot_names:
             continue
         seg = v[a0:a1]
         th, s = _level_split(seg)
@@ -502,6 +655,23 @@ def _template_names(template: Sequence[StepProfile] | None) -> dict[str, Any]:
     }
 
 
+def condition_label(spec: str, parameters: dict[str, str]) -> tuple[str, str | None]:
+    """``(parameter name, label)`` of a session for one ``condition_on`` entry: the value itself for
+    ``name``, the bin ``lo–hi`` for ``name:width``; label None when the session lacks the parameter."""
+    name, _, width = spec.partition(":")
+    raw = parameters.get(name)
+    if raw is None or raw == "":
+        return name, None
+    if not width:
+        return name, raw
+    try:
+        w, v = float(width), float(raw)
+    except ValueError:
+        return name, raw
+    lo = np.floor(v / w) * w
+    return name, f"{lo:g}-{lo + w:g}"
+
+
 # -- reading -------------------------------------------------------------------------------------------
 
 
@@ -524,11 +694,13 @@ def read_session(ds: Dataset, session_id: str, *, snapshot: Any = None) -> Sessi
     from jangin.core._errors import NotFoundError
     from jangin.core.timeseries import read_channels
 
-    rows = ds.read(
-        "sessions",
-        columns=["session_id", "process", "skill_level", "updated_at"],
-        filters=[("session_id", "=", session_id)],
-        snapshot=snapshot,
+    st = ds.read("sessions", filters=[("session_id", "=", session_id)], snapshot=snapshot)
+    rows = st.select(
+        [
+            c
+            for c in ("session_id", "process", "skill_level", "updated_at", "parameters")
+            if c in st.column_names
+        ]
     ).to_pylist()
     if not rows:
         raise NotFoundError(
@@ -540,11 +712,13 @@ def read_session(ds: Dataset, session_id: str, *, snapshot: Any = None) -> Sessi
         f"SELECT channel, any_value(unit) AS unit FROM sensor_samples WHERE session_id = '{_sql(session_id)}' GROUP BY 1",
         snapshot=snapshot,
     ).to_pylist()
-    ev = ds.read(
-        "events",
-        columns=["ts", "kind", "name", "value", "segment_start", "segment_end"],
-        filters=[("session_id", "=", session_id)],
-        snapshot=snapshot,
+    ev = ds.read("events", filters=[("session_id", "=", session_id)], snapshot=snapshot)
+    ev = ev.select(
+        [
+            c
+            for c in ("ts", "kind", "name", "value", "segment_start", "segment_end", "occurrence")
+            if c in ev.column_names
+        ]
     )
     events: list[dict[str, Any]] = []
     for col in ("ts", "segment_start", "segment_end"):
@@ -557,7 +731,16 @@ def read_session(ds: Dataset, session_id: str, *, snapshot: Any = None) -> Sessi
         process=meta["process"],
         skill_level=meta["skill_level"],
         units={r["channel"]: r["unit"] or "" for r in units_t},
+        parameters=_params(meta.get("parameters")),
     )
+
+
+def _params(raw: Any) -> dict[str, str]:
+    """``sessions.parameters`` as a dict (Arrow gives a map as a list of (key, value) pairs)."""
+    if not raw:
+        return {}
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return {str(k): "" if v is None else str(v) for k, v in items}
 
 
 def _sql(s: str) -> str:

@@ -7,7 +7,8 @@ Reads profiles through :mod:`jangin.core.skill` (no training code, no torch).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,19 @@ import numpy as np
 
 from jangin.core import ModelLoadError, ModelRegistry, NotFoundError
 from jangin.core.skill import (
+    ENV_SUFFIX,
     SD_SUFFIX,
     AdjustmentRule,
     SessionSignals,
     SkillProfile,
     Step,
     bin_means,
-    rolling_sd,
+    condition_label,
+    outside,
     smooth,
     steps_from_events,
     steps_from_signals,
+    unsteadiness,
 )
 
 __all__ = [
@@ -36,10 +40,8 @@ __all__ = [
     "load_profile",
     "relate_outcomes",
     "score_session",
+    "session_steps",
 ]
-
-#: severity → points off the 100-point skill score
-_PENALTY = {"minor": 2.0, "major": 8.0, "critical": 15.0}
 
 
 @dataclass
@@ -50,13 +52,13 @@ class Deviation:
     channel: str
     start_us: int
     end_us: int
-    direction: str  # "above" | "below" | "missed"
+    direction: str  # "above" | "below" | "missed" | "unsteady" | "longer" | "shorter"
     value: float  # mean value over the stretch
     expected: float  # mean of the experts' median over the stretch
     excess: float  # mean distance outside the band, in the channel's unit
-    ratio: float  # 90th percentile of |value - median| / band half-width
+    ratio: float  # sustained distance outside the band, in band half-widths (1 = at the edge)
     severity: str  # minor | major | critical
-    kind: str = "band"  # band | missed_adjustment
+    kind: str = "band"  # band | unsteady | duration | missed_adjustment
     message: str = ""
 
     @property
@@ -130,12 +132,17 @@ def load_profile(path_or_version: Any) -> SkillProfile:
 
 
 def find_profile(
-    registry: ModelRegistry, process: str | None, ref: str | None = None
+    registry: ModelRegistry,
+    process: str | None,
+    ref: str | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> tuple[str, SkillProfile]:
-    """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``.
+    """The profile ``ref`` (``name[:version]``), else the newest active skill profile of ``process``
+    whose condition (recipe / parameter bin) the session's ``parameters`` meet.
 
     Raises:
-        NotFoundError: No such profile.
+        NotFoundError: No such profile, or none for the session's recipe (the message names the
+            session's recipe and the recipes there are profiles for).
     """
     if ref:
         mv = registry.get(ref)
@@ -150,10 +157,34 @@ def find_profile(
         raise NotFoundError(
             f"no skill profile for process {process!r}", hint="build one: `jangin skill build --process …`"
         )
-    active = [mv for mv in cands if registry.active(mv.name) == mv.version]
-    mv = max(active or cands, key=lambda m: m.manifest.created_at)
+    params = dict(parameters or {})
+    fitting = [mv for mv in cands if _meets(mv.manifest.outputs.get("condition") or {}, params, mv)]
+    if not fitting:
+        have = sorted(
+            {json.dumps(mv.manifest.outputs.get("condition") or {}, sort_keys=True) for mv in cands}
+        )
+        keys = sorted({k for mv in cands for k in (mv.manifest.outputs.get("condition") or {})})
+        mine = {k: params.get(k) for k in keys}
+        raise NotFoundError(
+            f"no skill profile of process {process!r} for this session's recipe {mine}",
+            hint=f"profiles exist for {', '.join(have)}; build one for this recipe (`jangin skill build --condition-on …`)",
+        )
+    active = [mv for mv in fitting if registry.active(mv.name) == mv.version]
+    mv = max(active or fitting, key=lambda m: m.manifest.created_at)
     mv = registry.get(mv.name, mv.version)
     return f"{mv.name}:{mv.version}", load_profile(mv)
+
+
+def _meets(condition: Mapping[str, str], params: Mapping[str, str], mv: Any) -> bool:
+    """Whether the session parameters fall in the profile's condition (same value or same bin)."""
+    if not condition:
+        return True
+    specs = {s.partition(":")[0]: s for s in (mv.manifest.train_config or {}).get("condition_on", [])}
+    for k, v in condition.items():
+        _, label = condition_label(specs.get(k, k), dict(params))
+        if label != v:
+            return False
+    return True
 
 
 def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, hz: float) -> int | None:
@@ -165,6 +196,28 @@ def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, h
     above = (b - level) * direction > 0
     idx = np.flatnonzero(~above[:-1] & above[1:])
     return None if len(idx) == 0 else int(t0 + (idx[0] + 1) * 1e6 / hz)
+
+
+def rule_unreliable(profile: SkillProfile, channel: str) -> bool:
+    """Whether the profile's rule on ``channel`` is one its own experts would miss (then minor)."""
+    return any(r.channel == channel and r.source.startswith("unreliable") for r in profile.adjustments)
+
+
+def rule_crossing(rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], hz: float) -> int | None:
+    """When this session's trigger of ``rule`` crossed: the first crossing inside the steps the experts
+    made the adjustment in (from 2 s before each such step starts), anywhere for a rule without steps."""
+    if rule.trigger_channel not in sig.channels:
+        return None
+    t, v = sig.channels[rule.trigger_channel]
+    if not rule.steps:
+        return first_crossing(t, v, rule.trigger_value, rule.direction, hz)
+    for st in steps:
+        if st.name in rule.steps:
+            m = (t >= st.start_us - 2e6) & (t < st.end_us)
+            tc = first_crossing(t[m], v[m], rule.trigger_value, rule.direction, hz) if m.sum() > 2 else None
+            if tc is not None:
+                return tc
+    return None
 
 
 def _median_level(t: np.ndarray, v: np.ndarray, t0: float, t1: float) -> float:
@@ -180,9 +233,7 @@ def check_adjustments(
     for rule in profile.adjustments:
         if rule.trigger_channel not in sig.channels or rule.channel not in sig.channels:
             continue
-        tc = first_crossing(
-            *sig.channels[rule.trigger_channel], rule.trigger_value, rule.direction, profile.bin_hz
-        )
+        tc = rule_crossing(rule, sig, steps, profile.bin_hz)
         if tc is None:
             continue
         t, v = sig.channels[rule.channel]
@@ -224,6 +275,16 @@ def _expected_factor(
     return f
 
 
+def _cal(profile: SkillProfile) -> dict[str, Any]:
+    return dict(profile.params.get("calibration") or {})
+
+
+def severity_of(ratio: float, major_ratio: float = 1.5) -> str:
+    """Severity from the sustained distance outside the band (``ratio`` 1 = at the band's edge,
+    ``major_ratio`` = that many half-widths beyond the experts' median envelope)."""
+    return "critical" if ratio >= 2 * major_ratio else "major" if ratio >= major_ratio else "minor"
+
+
 def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     idx = np.flatnonzero(mask)
     if len(idx) == 0:
@@ -234,9 +295,13 @@ def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def severity_of(ratio: float) -> str:
-    """Severity from how far outside the band a stretch went (``ratio`` 1 = at the band's edge)."""
-    return "critical" if ratio >= 4 else "major" if ratio >= 2 else "minor"
+def session_steps(profile: SkillProfile, sig: SessionSignals) -> list[Step]:
+    """The session's steps as ``profile`` was built: markers, else the definition's signal template."""
+    spec = profile.params.get("steps_spec") or {}
+    tmpl = spec.get("template") if spec.get("source") != "none" else None
+    return steps_from_events(sig.events) or steps_from_signals(
+        sig, template=profile.steps, bin_hz=profile.bin_hz, spec=tmpl
+    )
 
 
 def score_session(
@@ -249,30 +314,45 @@ def score_session(
 ) -> SkillScore:
     """Score one session against ``profile``.
 
-    Each step is found as the profile was built (markers, else signals), its channels binned,
-    smoothed, corrected for the adjustments the experts would have made by then (so a novice is not
-    flagged for an adjustment whose trigger it had not reached), and compared with the band over the
-    step's normalised time. Stretches outside the band of at least ``min_duration_s`` (or half the step)
-    are deviations; adjustments not made become ``missed_adjustment`` deviations.
+    Each step is found as the profile was built (markers, else the definition's signal template),
+    its channels binned, smoothed, corrected for the adjustments the experts would have made by then,
+    and compared with the band over the step's normalised time, in units of the experts' spread.
+
+    * A channel is *major* in a step when it stays ≥ ``major_ratio`` band half-widths (calibrated
+      leave-one-out at build time) outside the experts' median envelope for ≥ ``major_share`` of the
+      step; other stretches outside the band of at least ``min_duration_s`` are *minor*.
+    * *Unsteady*: the wobble around the session's own running median exceeds the experts' (an
+      adjustment or a step edge is not wobble).
+    * Durations: a step's log duration against the experts', with its calibrated half-width.
+    * The score is the weighted share of step-time in band: at each moment the worst channel counts,
+      weighted by its role (operator 1, machine 0.25, as the process definition says), each step by
+      the experts' median duration.
     """
     hz = profile.bin_hz
-    if steps is None:
-        steps = steps_from_events(sig.events) or steps_from_signals(sig, template=profile.steps, bin_hz=hz)
-    steps = list(steps)
+    cal = _cal(profile)
+    major_ratio = float(cal.get("major_ratio", 1.5))
+    major_share = float(cal.get("major_share", 0.3))
+    halves = cal.get("half_sigma") or {}
+    dur_cal = cal.get("durations") or {}
+    steps = list(steps) if steps is not None else session_steps(profile, sig)
     nsm = max(1, int(round(float(profile.params.get("smooth_s", 0.25)) * hz)))
     crossings: dict[int, int] = {}
     for i, r in enumerate(profile.adjustments):
         if r.trigger_channel in sig.channels:
-            tc = first_crossing(*sig.channels[r.trigger_channel], r.trigger_value, r.direction, hz)
+            tc = rule_crossing(r, sig, steps, hz)
             if tc is not None:
                 crossings[i] = tc
     deviations: list[Deviation] = []
     curves: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     timing = []
+    step_quality: dict[str, float] = {}
+    w_max = max((profile.weight(c) for c in profile.scored_channels), default=1.0) or 1.0
+    grid = (np.arange(profile.n_points) + 0.5) / profile.n_points
     for st in steps:
         sp = profile.step(st.name)
-        if sp is None:
+        if sp is None or not sp.durations_s:
             continue
+        dratio, ddir = _duration_ratio(st, dur_cal, sp)
         lo_d, hi_d = min(sp.durations_s), max(sp.durations_s)
         timing.append(
             {
@@ -280,13 +360,35 @@ def score_session(
                 "duration_s": round(st.duration_s, 3),
                 "expert_min_s": lo_d,
                 "expert_max_s": hi_d,
-                "ok": bool(0.8 * lo_d <= st.duration_s <= 1.25 * hi_d),
+                "ratio": round(dratio, 2),
+                "ok": bool(dratio <= 1.0),
                 "method": st.method,
                 "confidence": st.confidence,
             }
         )
+        if dratio > 1.0:
+            sev = severity_of(dratio, major_ratio)
+            deviations.append(
+                Deviation(
+                    st.name,
+                    "",
+                    st.start_us,
+                    st.end_us,
+                    ddir,
+                    st.duration_s,
+                    sp.duration_median_s,
+                    abs(st.duration_s - sp.duration_median_s),
+                    round(dratio, 2),
+                    sev,
+                    "duration",
+                    f"{st.name} took {st.duration_s:.1f} s; the experts take {lo_d:.1f}–{hi_d:.1f} s",
+                )
+            )
+        n_bins = max(1, int(np.ceil(st.duration_s * hz)))
+        worst = np.zeros(n_bins)
         for ch in profile.scored_channels:
             band = profile.bands.get((st.name, ch))
+            env = profile.bands.get((st.name, ch + ENV_SUFFIX))
             if band is None or ch not in sig.channels:
                 continue
             t, v = sig.channels[ch]
@@ -296,7 +398,6 @@ def score_session(
             f = _expected_factor(len(b), st.start_us, hz, profile.adjustments, crossings, ch)
             x = smooth(b, nsm)
             u = (np.arange(len(b)) + 0.5) / len(b)
-            grid = (np.arange(profile.n_points) + 0.5) / profile.n_points
             med = np.interp(u, grid, band.median) * f
             lo = np.interp(u, grid, band.lo) * f
             hi = np.interp(u, grid, band.hi) * f
@@ -307,30 +408,47 @@ def score_session(
                 "lo": lo,
                 "hi": hi,
             }
+            if env is None:  # a profile without the spread arrays: distance in band half-widths
+                half = np.maximum(np.where(x > med, hi - med, med - lo), 1e-12)
+                r = np.where(x > hi, (x - med) / half, np.where(x < lo, -(med - x) / half, 0.0))
+            else:
+                h = float(halves.get(ch, 3.0))
+                fl = np.abs(f)
+                r = (
+                    outside(
+                        x,
+                        np.interp(u, grid, env.lo) * f,
+                        np.interp(u, grid, env.hi) * f,
+                        np.interp(u, grid, env.median) * fl,
+                    )
+                    / h
+                )
+            r = np.nan_to_num(r)
             min_bins = max(2, int(round(min(min_duration_s, 0.5 * st.duration_s) * hz)))
-            deviations += _band_deviations(st, ch, x, med, lo, hi, min_bins, hz, profile, "band")
+            devs, out = _level_deviations(
+                st, ch, x, med, lo, hi, r, min_bins, hz, profile, major_ratio, major_share
+            )
+            deviations += devs
             sd_band = profile.bands.get((st.name, ch + SD_SUFFIX))
             if sd_band is not None:
-                xs = rolling_sd(x, int(round(hz)))
-                deviations += _band_deviations(
-                    st,
-                    ch,
-                    xs,
-                    np.interp(u, grid, sd_band.median),
-                    np.zeros(len(xs)),
-                    np.interp(u, grid, sd_band.hi),
-                    min_bins,
-                    hz,
-                    profile,
-                    "unsteady",
+                us = unsteadiness(x, hz)
+                lim = float(np.nanmax(sd_band.hi)) * float(np.nanmean(np.abs(f)))
+                ud, uout = _unsteady_deviations(
+                    st, ch, us, lim, float(np.nanmax(sd_band.median)), hz, profile, major_ratio, major_share
                 )
-
+                deviations += ud
+                out = np.maximum(out, uout)
+            w = profile.weight(ch) / w_max
+            m = min(len(out), n_bins)
+            worst[:m] = np.maximum(worst[:m], w * out[:m])
+        q = 1.0 - float(np.mean(worst))
+        q *= 1.0 - float(np.clip((dratio - 1.0) / (major_ratio - 1.0), 0.0, 1.0))
+        step_quality[st.name] = q
     adjustments = check_adjustments(profile, sig, steps)
     for a in adjustments:
         if a.made:
             continue
         t, v = sig.channels[a.channel]
-        unit = profile.channels.get(a.channel, {}).get("unit", "")
         val = _median_level(t, v, a.expected_by_us, a.expected_by_us + 1e6)
         deviations.append(
             Deviation(
@@ -342,81 +460,161 @@ def score_session(
                 val,
                 val * (1 + a.expected_change),
                 abs(val * a.expected_change),
-                2.0,
-                "major",
+                major_ratio,
+                "minor" if rule_unreliable(profile, a.channel) else "major",
                 "missed_adjustment",
-                f"missed adjustment: the experts change {a.rule}; this session changed {a.channel} by {a.observed_change * 100:+.1f} % "
-                f"(stays at {val:.1f} {unit})",
+                f"missed adjustment: the experts change {a.rule}; this session changed {a.channel} by "
+                f"{a.observed_change * 100:+.1f} %",
             )
         )
-    deviations = _merge_across_steps(deviations)
+    deviations = _merge_across_steps(deviations, major_ratio)
     deviations.sort(key=lambda d: d.start_us)
-    score = max(
-        0.0,
-        100.0 - sum(_PENALTY[d.severity] for d in deviations) - 3.0 * sum(1 for x in timing if not x["ok"]),
+    total = sum(s.duration_median_s for s in profile.steps if s.durations_s) or 1.0
+    score = (
+        100.0
+        * sum(s.duration_median_s * step_quality.get(s.name, 0.0) for s in profile.steps if s.durations_s)
+        / total
     )
     return SkillScore(sig.session_id, profile_name, score, steps, deviations, adjustments, timing, curves)
 
 
-def _band_deviations(
+def _duration_ratio(st: Step, dur_cal: Mapping[str, Any], sp: Any) -> tuple[float, str]:
+    """How far the step's duration is outside the experts' (in calibrated half-widths) and which way."""
+    c = (dur_cal.get("steps") or {}).get(st.name)
+    d = max(st.duration_s, 1e-3)
+    if c is None:  # an old profile: the experts' range with 20 % tolerance
+        lo, hi = 0.8 * min(sp.durations_s), 1.25 * max(sp.durations_s)
+        ratio = max(lo / d, d / hi, 0.0)
+        return (ratio if ratio > 1 else 0.0), "longer" if d > hi else "shorter"
+    z = (np.log(d) - c["log_median"]) / c["sigma"]
+    return float(abs(z) / float(dur_cal.get("half_sigma", 3.0))), "longer" if z > 0 else "shorter"
+
+
+def _level_deviations(
     st: Step,
     ch: str,
     x: np.ndarray,
     med: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    r: np.ndarray,
     min_bins: int,
     hz: float,
     profile: SkillProfile,
-    kind: str,
-) -> list[Deviation]:
-    out = (x > hi) | (x < lo)
+    major_ratio: float,
+    major_share: float,
+) -> tuple[list[Deviation], np.ndarray]:
+    """Deviations of one channel in one step from its signed ratio ``r`` (half-widths outside the
+    envelope), and per bin how far out it is for the score (0 in band, 1 at ``major_ratio``)."""
+    unit = profile.channels.get(ch, {}).get("unit", "")
+    out = np.clip((np.abs(r) - 1.0) / (major_ratio - 1.0), 0.0, 1.0) * (np.abs(r) > 1.0)
+    found = []
+    n = len(r)
+    for sign, word in ((1, "above"), (-1, "below")):
+        rs = np.clip(sign * r, 0, None)
+        if not (rs > 1.0).any():
+            continue
+        sustained = float(np.quantile(rs, 1.0 - major_share))
+        if sustained >= major_ratio:
+            sel = rs >= 1.0
+            idx = np.flatnonzero(sel)
+            spans = [(int(idx[0]), int(idx[-1]) + 1)]
+            ratio, sev = sustained, severity_of(sustained, major_ratio)
+        else:
+            spans = [(a, z) for a, z in _runs(rs > 1.0, max_gap=2) if z - a >= min_bins]
+            ratio, sev = 0.0, "minor"
+        for a, z in spans:
+            xs, ms = x[a:z], med[a:z]
+            edge = hi[a:z] if sign > 0 else lo[a:z]
+            d = Deviation(
+                st.name,
+                ch,
+                int(st.start_us + a * 1e6 / hz),
+                int(st.start_us + z * 1e6 / hz),
+                word,
+                float(np.nanmean(xs)),
+                float(np.nanmean(ms)),
+                float(np.nanmean(np.clip(sign * (xs - edge), 0, None))),
+                round(ratio or float(np.quantile(rs[a:z], 0.5)), 2),
+                sev,
+                "band",
+            )
+            d.message = (
+                f"{ch} {word} the experts' band in {st.name} for {d.duration_s:.1f} s: "
+                f"{d.value:.1f} {unit} vs {d.expected:.1f} {unit} ({d.ratio:.1f} band half-widths)"
+            )
+            found.append(d)
+    both = float(np.quantile(np.abs(r), 1.0 - major_share)) if n else 0.0
+    if both >= major_ratio and not any(d.severity != "minor" for d in found):
+        # out of the band on both sides by turns for the step's share: a swing, not a shift (the
+        # calibration measured the experts' |distance| the same way)
+        half = np.nanmean(np.maximum(hi - med, med - lo))
+        d = Deviation(
+            st.name,
+            ch,
+            st.start_us,
+            int(st.start_us + n * 1e6 / hz),
+            "unsteady",
+            float(np.sqrt(np.nanmean((x - med) ** 2))),
+            float(half),
+            float(np.nanmean(np.clip(np.abs(r) - 1.0, 0, None))),
+            round(both, 2),
+            severity_of(both, major_ratio),
+            "unsteady",
+        )
+        d.message = (
+            f"{ch} swings out of the experts' band on both sides in {st.name}: ±{d.value:.2f} {unit} around "
+            f"their median (band ±{half:.2f} {unit})"
+        )
+        found.append(d)
+    return found, out[:n]
+
+
+def _unsteady_deviations(
+    st: Step,
+    ch: str,
+    us: np.ndarray,
+    lim: float,
+    typical: float,
+    hz: float,
+    profile: SkillProfile,
+    major_ratio: float,
+    major_share: float,
+) -> tuple[list[Deviation], np.ndarray]:
+    """Wobble above the experts' limit for at least 1 s (major when ≥ ``major_ratio`` × the limit for
+    ``major_share`` of the step)."""
+    rel = np.nan_to_num(us / max(lim, 1e-12))
+    out = np.clip((rel - 1.0) / (major_ratio - 1.0), 0.0, 1.0) * (rel > 1.0)
     unit = profile.channels.get(ch, {}).get("unit", "")
     found = []
-    steady_bins = int(round(hz))  # the 1 s window of the rolling standard deviation
-    for a, z in _runs(out, max_gap=2):
-        if z - a < min_bins:
+    sustained = float(np.quantile(rel, 1.0 - major_share)) if len(rel) else 0.0
+    for a, z in _runs(rel > 1.0, max_gap=2):
+        if z - a < int(round(hz)):
             continue
-        xs, ms = x[a:z], med[a:z]
-        above = bool(np.nanmean(xs - ms) > 0)
-        half = np.where(above, hi[a:z] - ms, ms - lo[a:z])
-        ratio = float(np.nanpercentile(np.abs(xs - ms) / np.maximum(half, 1e-9), 90))
-        edge = hi[a:z] if above else lo[a:z]
-        outside = out[a:z]
-        excess = float(np.nanmean(np.abs(xs - edge)[outside])) if outside.any() else 0.0
+        sev = severity_of(sustained, major_ratio) if sustained >= major_ratio else "minor"
         d = Deviation(
             st.name,
             ch,
             int(st.start_us + a * 1e6 / hz),
             int(st.start_us + z * 1e6 / hz),
-            "unsteady" if kind == "unsteady" else "above" if above else "below",
-            float(np.nanmean(xs)),
-            float(np.nanmean(ms)),
-            excess,
-            round(ratio, 2),
-            severity_of(ratio),
-            kind,
+            "unsteady",
+            float(np.nanmax(us[a:z])),
+            typical,
+            float(np.nanmax(us[a:z]) - lim),
+            round(max(sustained, float(np.median(rel[a:z]))), 2),
+            sev,
+            "unsteady",
         )
-        if kind == "unsteady" and z - a < 2 * steady_bins and d.severity != "minor":
-            # a wobble is sustained swinging; a stretch shorter than two rolling-SD windows is what a
-            # single level change looks like (the band check reports that one): at most minor
-            d.severity = "minor"
-        if kind == "unsteady":
-            d.message = (
-                f"{ch} unsteady in {st.name} for {d.duration_s:.1f} s: it swings by ±{d.value:.1f} {unit} "
-                f"(experts ±{d.expected:.1f} {unit})"
-            )
-        else:
-            d.message = (
-                f"{ch} {d.direction} the experts' band in {st.name} for {d.duration_s:.1f} s: "
-                f"{d.value:.1f} {unit} vs {d.expected:.1f} {unit} (by {excess:.1f} {unit} outside the band)"
-            )
+        d.message = (
+            f"{ch} unsteady in {st.name} for {d.duration_s:.1f} s: it swings by ±{d.value:.2f} {unit} "
+            f"around its own course (experts ±{typical:.2f} {unit})"
+        )
         found.append(d)
-    return found
+    return found, out
 
 
-def _merge_across_steps(devs: list[Deviation]) -> list[Deviation]:
-    """A stretch that runs on over a step boundary is one deviation, reported in the step it began."""
+def _merge_across_steps(devs: list[Deviation], major_ratio: float = 1.5) -> list[Deviation]:
+    """A minor stretch that runs on over a step boundary is one deviation, reported where it began."""
     devs = sorted(devs, key=lambda d: (d.channel, d.direction, d.start_us))
     out: list[Deviation] = []
     for d in devs:
@@ -424,22 +622,13 @@ def _merge_across_steps(devs: list[Deviation]) -> list[Deviation]:
         if (
             prev is not None
             and prev.kind == d.kind == "band"
+            and prev.severity == d.severity == "minor"
             and prev.channel == d.channel
             and prev.direction == d.direction
             and prev.step != d.step
             and d.start_us - prev.end_us <= 0.15e6
         ):
             prev.end_us = max(prev.end_us, d.end_us)
-            if d.ratio > prev.ratio:  # reported in the step where it was worst
-                prev.step, prev.value, prev.expected, prev.excess, prev.message = (
-                    d.step,
-                    d.value,
-                    d.expected,
-                    d.excess,
-                    d.message,
-                )
-            prev.ratio = max(prev.ratio, d.ratio)
-            prev.severity = severity_of(prev.ratio)
             continue
         out.append(d)
     return out
@@ -452,7 +641,7 @@ def relate_outcomes(
     sessions, how many NG judgments of that step (per defect) came after it, out of all NG of that defect.
 
     Returns rows sorted by how often the deviation preceded a defect, e.g.
-    ``{"deviation": "travel_speed_mm_s above band in segment_3", "defect": "undercut", "preceded": 1,
+    ``{"deviation": "speed_mm_s above band in step_3", "defect": "undercut", "preceded": 1,
     "defects": 1, "sessions_with_deviation": 1, "text": "… preceded 1 of 1 undercut defects"}``.
     """
     rank = {"minor": 0, "major": 1, "critical": 2}

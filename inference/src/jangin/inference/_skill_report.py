@@ -32,33 +32,23 @@ __all__ = ["coaching_sentences", "render_report", "session_frames", "write_repor
 
 _RANK = {"minor": 0, "major": 1, "critical": 2}
 
-#: how to say what a channel's deviation means: (verb phrase, word when above, word when below)
-_PHRASES: dict[str, tuple[str, str, str]] = {
-    "travel_speed": ("travelled", "faster", "slower"),
-    "arc_current": ("ran the arc current", "higher", "lower"),
-    "arc_voltage": ("ran the arc voltage", "higher", "lower"),
-    "voltage": ("ran the voltage", "higher", "lower"),
-    "wire_feed": ("fed the wire", "faster", "slower"),
-    "torch_angle": ("held the torch at an angle", "steeper", "flatter"),
-    "stickout": ("held a stick-out", "longer", "shorter"),
-    "plate_temp": ("had the plate", "hotter", "cooler"),
-}
+
+def _meta(profile: SkillProfile, channel: str) -> dict[str, Any]:
+    return dict(profile.channels.get(channel, {}))
 
 
-def _label(channel: str) -> str:
-    base = channel
-    for suffix in ("_mm_s", "_m_min", "_deg", "_degC", "_C", "_A", "_V", "_mm", "_s"):
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-            break
-    return base.replace("_", " ")
+def _display(profile: SkillProfile, channel: str) -> str:
+    """The channel's name for people: the process definition's display name, else the channel name."""
+    return str(_meta(profile, channel).get("display_name") or channel)
 
 
-def _phrase(channel: str) -> tuple[str, str, str]:
-    for key, p in _PHRASES.items():
-        if channel.startswith(key):
-            return p
-    return (f"kept {_label(channel)}", "higher", "lower")
+def _advisable(profile: SkillProfile, channel: str) -> bool:
+    """Advice only on what the operator controls (profiles without the flag: every scored channel)."""
+    return bool(_meta(profile, channel).get("advice", True))
+
+
+def _word(profile: SkillProfile, key: str, default: str) -> str:
+    return str((profile.params.get("words") or {}).get(key) or default)
 
 
 def _step_title(profile: SkillProfile, step: str) -> str:
@@ -75,63 +65,119 @@ def _pct(value: float, expected: float) -> float | None:
     return None if abs(expected) < 1e-9 else (value / expected - 1) * 100
 
 
+#: a direction phrase that starts with one of these (or a word ending in "ed") is a verb phrase said of
+#: the person ("ran more current", "set less RF power"); others describe the quantity ("steeper")
+_VERBS = {"ran", "held", "fed", "set", "had", "kept", "made", "put", "let", "drove", "gave", "took", "went"}
+
+
+def _is_verb(phrase: str) -> bool:
+    first = phrase.split()[0].lower() if phrase.split() else ""
+    return first in _VERBS or first.endswith("ed")
+
+
+def _amount(profile: SkillProfile, channel: str, value: float, expected: float) -> str:
+    """``36 %`` for a ratio quantity, ``12.0 deg`` for an interval one (a percentage of an angle or a
+    temperature means nothing)."""
+    m = _meta(profile, channel)
+    unit = str(m.get("unit") or "")
+    pct = _pct(value, expected) if m.get("quantity", "ratio") == "ratio" else None
+    if pct is not None and abs(pct) >= 1:
+        return f"{abs(pct):.0f} %"
+    return f"{_n(abs(value - expected))} {unit}".strip()
+
+
+def deviation_sentence(profile: SkillProfile, channel: str, value: float, expected: float) -> str:
+    """How a level deviation reads in the definition's words: ``"you travelled faster than the experts
+    by 36 %"`` for a verb phrase, ``"tool angle: 12.0 deg steeper than the experts"`` for an adjective,
+    ``"current: 10 % lower than the experts"`` without words."""
+    m = _meta(profile, channel)
+    word = (m.get("higher") or "") if value >= expected else (m.get("lower") or "")
+    amount = _amount(profile, channel, value, expected)
+    if word and _is_verb(word):
+        return f"you {word} than the experts by {amount}"
+    return f"{_display(profile, channel)}: {amount} {word or ('higher' if value >= expected else 'lower')} than the experts"
+
+
+def difference_words(profile: SkillProfile, channel: str, value: float, expected: float) -> str:
+    """``"36 % faster"`` for a ratio quantity, ``"12.0 deg steeper"`` for an interval one (angles,
+    temperatures: a percentage of those means nothing), with the definition's direction words."""
+    m = _meta(profile, channel)
+    unit = str(m.get("unit") or "")
+    word = (m.get("higher") or "higher") if value >= expected else (m.get("lower") or "lower")
+    pct = _pct(value, expected) if m.get("quantity", "ratio") == "ratio" else None
+    if pct is not None and abs(pct) >= 1:
+        return f"{abs(pct):.0f} % {word}"
+    return f"{_n(abs(value - expected))} {unit} {word}".replace("  ", " ")
+
+
 def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6) -> list[str]:
-    """Plain-language sentences for the largest deviations (major and critical first, then by how far
-    outside the band and how long), then the steps whose duration left the experts' range."""
-    units = {c: str(v.get("unit", "")) for c, v in profile.channels.items()}
-    devs = sorted(sc.deviations, key=lambda d: (-_RANK[d.severity], -d.ratio * max(d.duration_s, 0.1)))
+    """Plain-language advice for the largest deviations on channels the operator controls (major and
+    critical first, then by how far outside the band and how long), then the steps whose duration
+    left the experts' range. All names, units and direction words come from the process definition
+    stored in the profile; machine-state and outcome channels get no advice."""
+    devs = sorted(
+        (d for d in sc.deviations if d.kind == "duration" or _advisable(profile, d.channel)),
+        key=lambda d: (-_RANK[d.severity], -d.ratio * max(d.duration_s, 0.1)),
+    )
     out = []
-    for d in devs[:limit]:
+    for d in devs:
+        if len(out) >= limit:
+            break
         where = _step_title(profile, d.step)
-        unit = units.get(d.channel, "")
-        verb, up, down = _phrase(d.channel)
+        unit = str(_meta(profile, d.channel).get("unit") or "")
+        name = _display(profile, d.channel)
+        if d.kind == "duration":
+            continue  # said below, from the step timing
         if d.kind == "missed_adjustment":
             a = next(
                 (a for a in sc.missed if a.channel == d.channel and a.expected_by_us == d.start_us), None
             )
-            change = f"{a.expected_change * 100:+.0f} %" if a else "?"
-            seen = f"{a.observed_change * 100:+.1f} %" if a else "?"
+            rule = next((r for r in profile.adjustments if a is not None and r.channel == a.channel), None)
             trig = ""
-            rule = next(
-                (
-                    r
-                    for r in profile.adjustments
-                    if a and a.rule.startswith(r.channel) and r.channel == a.channel
-                ),
-                None,
-            )
             if rule is not None:
                 arrow = "rose above" if rule.direction > 0 else "fell below"
+                tunit = str(_meta(profile, rule.trigger_channel).get("unit") or "")
                 trig = (
-                    f"when {_label(rule.trigger_channel)} {arrow} {rule.trigger_value:g} {units.get(rule.trigger_channel, '')}".rstrip()
+                    f"when {_display(profile, rule.trigger_channel)} {arrow} {rule.trigger_value:g} {tunit}".rstrip()
                     + ", "
                 )
+            change = f"{a.expected_change * 100:+.0f} %" if a else "?"
+            seen = f"{a.observed_change * 100:+.1f} %" if a else "?"
             out.append(
-                f"In {where}, {trig}the experts change the {_label(d.channel)} by {change} within "
-                f"{rule.delay_max_s if rule else 0:.1f} s; you changed it by {seen} (it stayed at {_n(d.value)} {unit})."
+                f"In {where}, {trig}the experts change the {name} by {change} within "
+                f"{rule.delay_max_s if rule else 0:.1f} s; this time it changed by {seen} "
+                f"(it stayed at {_n(d.value)} {unit})."
             )
         elif d.direction == "unsteady":
             out.append(
-                f"In {where} your {_label(d.channel)} swung by ±{_n(d.value)} {unit} for {d.duration_s:.1f} s; "
-                f"the experts keep it within ±{_n(d.expected)} {unit}. Hold it steadier."
+                f"In {where}, {name}: swung by ±{_n(d.value)} {unit} around its own course for "
+                f"{d.duration_s:.1f} s; the experts stay within ±{_n(d.expected)} {unit}. Hold it steadier."
             )
         else:
-            pct = _pct(d.value, d.expected)
-            how = up if d.direction == "above" else down
-            amount = (
-                f"{abs(pct):.0f} % {how}"
-                if pct is not None and abs(pct) >= 1
-                else f"{_n(abs(d.value - d.expected))} {unit} {how}"
-            )
             out.append(
-                f"In {where} you {verb} {amount} than the experts for {d.duration_s:.1f} s "
-                f"({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
+                f"In {where} {deviation_sentence(profile, d.channel, d.value, d.expected)} for "
+                f"{d.duration_s:.1f} s ({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
     for x in sc.step_timing:
         if not x["ok"]:
             out.append(
                 f"{_step_title(profile, x['step']).capitalize()} took {x['duration_s']:.1f} s; "
                 f"the experts take {x['expert_min_s']:.1f}–{x['expert_max_s']:.1f} s."
+            )
+    return out
+
+
+def machine_notes(sc: SkillScore, profile: SkillProfile) -> list[str]:
+    """Major deviations of channels the operator does not control: stated, never advised on."""
+    out = []
+    for d in sc.deviations:
+        if d.kind == "band" and _RANK[d.severity] >= 1 and not _advisable(profile, d.channel):
+            unit = str(_meta(profile, d.channel).get("unit") or "")
+            how = "higher" if d.value >= d.expected else "lower"
+            out.append(
+                f"{_step_title(profile, d.step).capitalize()}, {_display(profile, d.channel)}: "
+                f"{_amount(profile, d.channel, d.value, d.expected)} {how} than in the experts' sessions "
+                f"({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
     return out
 
@@ -150,10 +196,11 @@ def channel_plots(sc: SkillScore, profile: SkillProfile) -> dict[str, str]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    units = {c: str(v.get("unit", "")) for c, v in profile.channels.items()}
+    units = {c: str(v.get("unit") or "") for c, v in profile.channels.items()}
     steps = [s for s in sc.steps if profile.step(s.name) is not None]
     out: dict[str, str] = {}
-    for ch in profile.scored_channels:
+    # what the operator controls first (by weight), then machine state
+    for ch in sorted(profile.scored_channels, key=lambda c: (-profile.weight(c), c)):
         if not any((s.name, ch) in sc.curves for s in steps):
             continue
         fig, ax = plt.subplots(figsize=(10, 2.3))
@@ -199,7 +246,8 @@ def channel_plots(sc: SkillScore, profile: SkillProfile) -> dict[str, str]:
         ax.set_xticks([])
         ax.set_ylabel(units.get(ch, ""), fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.set_title(ch, loc="left", fontsize=9, pad=12)
+        title = _display(profile, ch) + (f" [{units[ch]}]" if units.get(ch) else "")
+        ax.set_title(title if title.startswith(ch) else f"{title} · {ch}", loc="left", fontsize=9, pad=12)
         ax.legend(loc="upper right", fontsize=7, ncol=3, frameon=False, bbox_to_anchor=(1.0, 1.22))
         out[ch] = _png(fig)
         plt.close(fig)
@@ -268,26 +316,46 @@ def render_report(
     from jangin.inference._skill import relate_outcomes
 
     e = html.escape
-    units = {c: str(v.get("unit", "")) for c, v in profile.channels.items()}
+    units = {c: str(v.get("unit") or "") for c, v in profile.channels.items()}
     cls = "good" if sc.score >= 80 else "fair" if sc.score >= 60 else "poor"
     n_major = sum(1 for d in sc.deviations if _RANK[d.severity] >= 1)
+    session_w = _word(profile, "session", "session")
+    operator_w = _word(profile, "operator", "technician")
+    process_name = str(profile.params.get("display_name") or profile.process)
+    condition = ", ".join(f"{k} = {v}" for k, v in profile.condition.items())
+    low_conf = [s for s in sc.steps if s.confidence < 0.5]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Coaching report {e(sig.session_id)}</title><style>{_CSS}</style></head><body><main>",
-        "<header><div><h1>Coaching report</h1><div class='meta'>",
-        f"Session <b>{e(sig.session_id)}</b><br>Technician <b>{e(technician or 'unknown')}</b>"
+        f"<header><div><h1>Coaching report · {e(process_name)}</h1><div class='meta'>",
+        f"{e(session_w.capitalize())} <b>{e(sig.session_id)}</b><br>{e(operator_w.capitalize())} "
+        f"<b>{e(technician or 'unknown')}</b>"
         f"{' (' + e(sig.skill_level) + ')' if sig.skill_level else ''}<br>",
-        f"Process <b>{e(profile.process)}</b> · compared with skill profile <b>{e(sc.profile or '?')}</b> "
-        f"({len(profile.sessions)} expert sessions)<br>",
+        f"Compared with skill profile <b>{e(sc.profile or '?')}</b> "
+        f"({len(profile.sessions)} expert {e(session_w)}s{', ' + e(condition) if condition else ''})<br>",
         f"{n_major} major deviation(s), {len(sc.deviations) - n_major} minor, {len(sc.missed)} missed adjustment(s)",
         f"</div></div><div class='score {cls}'>{sc.score:.0f}<small>of 100</small></div></header>",
     ]
+    if low_conf:
+        parts.append(
+            "<section><p class='sev-major'>The steps of this "
+            f"{e(session_w)} were found with low confidence ("
+            + e(", ".join(f"{s.name} {s.confidence:.2f}" for s in low_conf))
+            + "): read the step-by-step comparison with care.</p></section>"
+        )
     sentences = coaching_sentences(sc, profile)
     parts.append("<section><h2>What to work on</h2>")
     if sentences:
         parts.append("<ul>" + "".join(f"<li>{e(s)}</li>" for s in sentences) + "</ul>")
     else:
         parts.append("<p>Everything stayed inside the experts' band. Well done.</p>")
+    notes = machine_notes(sc, profile)
+    if notes:
+        parts.append(
+            f"<h2 style='margin-top:12px'>Not under the {e(operator_w)}'s control</h2><ul>"
+            + "".join(f"<li>{e(n)}</li>" for n in notes)
+            + "</ul>"
+        )
     parts.append("</section>")
 
     plots = channel_plots(sc, profile)
@@ -360,6 +428,12 @@ def render_report(
         f"<th></th><th>found from</th></tr>{timing}</table></section>"
     )
     parts.append(f"<p class='muted'>Units: {e(', '.join(f'{c} [{u}]' for c, u in units.items() if u))}</p>")
+    score_note = (
+        "Score: the share of step-time every scored channel spent inside the experts' band, each channel "
+        "weighted by its role in the process definition; a step whose duration left the experts' range counts "
+        "as out."
+    )
+    parts.append(f"<p class='muted'>{e(score_note)}</p>")
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
@@ -384,7 +458,7 @@ def write_report(
     from jangin.inference._skill import find_profile, score_session
 
     sig = sig or read_session(ds, session_id)
-    name, prof = profile or find_profile(ModelRegistry(ds.models_dir), sig.process)
+    name, prof = profile or find_profile(ModelRegistry(ds.models_dir), sig.process, parameters=sig.parameters)
     sc = score or score_session(prof, sig, profile_name=name)
     tech = ds.read(
         "sessions", columns=["technician", "updated_at"], filters=[("session_id", "=", session_id)]

@@ -130,7 +130,7 @@ def register(app: FastAPI, settings: Settings) -> None:
         else:
             assert body.session_id is not None
             sig = read_session(ds, body.session_id)
-        name, prof = find_profile(ModelRegistry(ds.models_dir), sig.process, body.profile)
+        name, prof = find_profile(ModelRegistry(ds.models_dir), sig.process, body.profile, sig.parameters)
         return score_session(prof, sig, profile_name=name).to_dict()
 
     @router.post("/score", dependencies=[Depends(require(Role.ENGINEER))])

@@ -87,7 +87,7 @@ def _skill_context(session: str, dataset: Path | None, profile: str | None):  # 
 
     ds = Dataset.open(resolve_dataset(dataset))
     sig = read_session(ds, session)
-    name, prof = find_profile(ModelRegistry(ds.models_dir), sig.process, profile)
+    name, prof = find_profile(ModelRegistry(ds.models_dir), sig.process, profile, sig.parameters)
     return ds, sig, name, prof
 
 
@@ -115,7 +115,7 @@ def skill_score(
         f"{len(sc.missed)} missed adjustment(s)"
     )
     for d in major:
-        typer.echo(f"{d.severity}\t{d.step}\t{d.channel}\t{d.duration_s:.1f} s\t{d.message}")
+        typer.echo(f"{d.severity}\t{d.step}\t{d.channel or d.kind}\t{d.duration_s:.1f} s\t{d.message}")
     for x in sc.step_timing:
         if not x["ok"]:
             typer.echo(
@@ -142,11 +142,12 @@ def skill_steps(
     profile: ProfileOption = None,
     dataset: DatasetOption = None,
 ) -> None:
-    """The session's steps: how each was found (markers or signals), with what confidence."""
-    from jangin.core.skill import steps_from_events, steps_from_signals
+    """The session's steps: how each was found (markers, the definition's signal template, or none:
+    the whole session), with what confidence (low when the template does not fit)."""
+    from jangin.inference._skill import session_steps
 
     _, sig, _, prof = _skill_context(session, dataset, profile)
-    steps = steps_from_events(sig.events) or steps_from_signals(sig, template=prof.steps, bin_hz=prof.bin_hz)
+    steps = session_steps(prof, sig)
     t0 = sig.span_us[0]
     typer.echo("step\tstart_s\tend_s\tduration_s\tmethod\tconfidence")
     for st in steps:

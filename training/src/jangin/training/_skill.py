@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,28 +19,38 @@ from pydantic import BaseModel, ConfigDict, Field
 from jangin.core import Dataset, ModelManifest, ModelRegistry, ModelVersion, TrainingError
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.skill import (
+    ENV_SUFFIX,
     SD_SUFFIX,
-    AdjustmentRule,
     Band,
     SessionSignals,
     SkillProfile,
     Step,
     StepProfile,
     bin_means,
+    condition_label,
     normalise,
+    outside,
     read_session,
-    rolling_sd,
     smooth,
     steps_from_events,
     steps_from_signals,
+    unsteadiness,
 )
+from jangin.training._skill_adjust import check_rules, compensation, mine_adjustments
+from jangin.training._skill_select import select_channels
 
-#: the steadiness bands use a smaller level floor: their typical level is the noise, not the signal
-SD_FLOOR = 1.0
-
-__all__ = ["SkillProfileConfig", "build_skill_profile", "dtw_path", "profile_from_sessions"]
+__all__ = [
+    "SkillProfileConfig",
+    "build_skill_profile",
+    "build_skill_profiles",
+    "dtw_path",
+    "profile_from_sessions",
+]
 
 log = logging.getLogger(__name__)
+
+#: the least spread of a step's duration in seconds (how exactly a step start/end is marked)
+DURATION_FLOOR_S = 0.2
 
 
 class SkillProfileConfig(BaseModel):
@@ -54,13 +65,22 @@ class SkillProfileConfig(BaseModel):
         bin_hz: Rate signals are compared at (bin means).
         smooth_s: Moving average over the bins before comparing (keeps sustained behaviour).
         n_points: Points per step of normalised time.
-        k_sigma: Band half-width in combined standard deviations.
+        k_sigma: Band half-width (in combined standard deviations) used only when there are too
+            few experts (< 3) to calibrate it leave-one-out.
         level_floor: Minimum standard deviation as a fraction of the channel's typical level.
         dtw_window: Sakoe-Chiba window of the DTW alignment, as a fraction of ``n_points``.
-        steady_tol: How much more a channel may wobble than the experts (its 1 s rolling standard
-            deviation above theirs) before it is unsteady, as a fraction of the half-width of the
-            channel's level band in that step: a wobble matters in proportion to how tightly the
-            experts hold the channel's level. (0.2 was chosen on the sample data; see the tests.)
+        false_major_rate: The false-major rate per session the thresholds are calibrated for on the
+            leave-one-out experts (with n experts the calibration can only resolve 1/n: below that
+            the largest leave-one-out deviation sets the threshold).
+        inband_share: Share of the leave-one-out experts' step-time the band must hold.
+        major_ratio: A deviation is major when it stays ≥ this many band half-widths outside the
+            experts' median for ≥ ``major_share`` of a step.
+        major_share: See ``major_ratio``.
+        margin: Safety factor on the leave-one-out maxima (the thresholds must hold for experts the
+            profile has not seen).
+        channels: Channel globs to score (default: automatic, see :mod:`jangin.training._skill_select`).
+        condition_on: Build one profile per recipe: session parameter names (``recipe``), or
+            ``name:width`` to bin a numeric parameter (``rf_power_setpoint_W:50``).
         context_channels: Channels recorded but not scored (the conditions experts react to);
             default: the trigger channels of the mined adjustments.
     """
@@ -78,7 +98,13 @@ class SkillProfileConfig(BaseModel):
     k_sigma: float = Field(3.0, gt=0)
     level_floor: float = Field(0.03, ge=0)
     dtw_window: float = Field(0.1, ge=0, le=1)
-    steady_tol: float = Field(0.2, gt=0)
+    false_major_rate: float = Field(0.05, gt=0, lt=1)
+    inband_share: float = Field(0.95, gt=0.5, lt=1)
+    major_ratio: float = Field(1.5, gt=1)
+    major_share: float = Field(0.3, gt=0, le=1)
+    margin: float = Field(1.3, ge=1)
+    channels: tuple[str, ...] = ()
+    condition_on: tuple[str, ...] = ()
     context_channels: tuple[str, ...] | None = None
 
 
@@ -126,171 +152,77 @@ def _warp_to(reference_len: int, path: list[tuple[int, int]], values: np.ndarray
 
 
 def session_steps(
-    sig: SessionSignals, template: Sequence[StepProfile] | None = None, bin_hz: float = 20.0
+    sig: SessionSignals,
+    template: Sequence[StepProfile] | None = None,
+    bin_hz: float = 20.0,
+    spec: dict[str, Any] | None = None,
 ) -> list[Step]:
-    """A session's steps: from its step markers, else from its signals (named after ``template``)."""
+    """A session's steps: from its step markers, else from the signal template ``spec`` (if any)."""
     steps = steps_from_events(sig.events)
-    return steps if steps else steps_from_signals(sig, template=template, bin_hz=bin_hz)
+    return steps if steps else steps_from_signals(sig, template=template, bin_hz=bin_hz, spec=spec)
 
 
-_PCT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
+def _steps_spec(definition: Any) -> dict[str, Any]:
+    """The definition's step spec as a dict (``{}`` without a definition)."""
+    if definition is None:
+        return {}
+    st = definition.steps
+    return st.model_dump(mode="json") if hasattr(st, "model_dump") else dict(st)
 
 
-def _level(sig: SessionSignals, ch: str, t0: float, t1: float, hz: float) -> float:
-    t, v = sig.channels.get(ch, (np.zeros(0, np.int64), np.zeros(0)))
-    m = (t >= t0) & (t < t1)
-    return float(np.nanmedian(v[m])) if m.any() else float("nan")
+def template_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The signal template of a step spec: for ``source: template``, and as the fallback for sessions
+    without markers (never for ``source: none``)."""
+    return spec.get("template") if spec.get("source") != "none" else None
 
 
-def _crossing(
-    sig: SessionSignals, ch: str, level: float, direction: int, before_us: float, hz: float
-) -> float | None:
-    """Last time (µs) before ``before_us`` the smoothed channel crossed ``level`` in ``direction``."""
-    t, v = sig.channels.get(ch, (np.zeros(0, np.int64), np.zeros(0)))
-    if len(t) < 2:
-        return None
-    t0 = int(t[0])
-    b = smooth(bin_means(t, v, t0, int(before_us), hz), max(1, int(0.25 * hz)))
-    above = (b - level) * direction > 0
-    idx = np.flatnonzero(~above[:-1] & above[1:])
-    if len(idx) == 0:
-        return None
-    return t0 + (idx[-1] + 1) * 1e6 / hz
+def _step_order(steps: dict[str, list[Step]]) -> list[str]:
+    names_per = [[st.name for st in v] for v in steps.values() if v]
+    if not names_per:
+        return []
+    counts: dict[str, list[int]] = {}
+    for names in names_per:
+        for i, nm in enumerate(names):
+            counts.setdefault(nm, []).append(i)
+    return sorted(
+        (n for n, v in counts.items() if len(v) * 2 >= len(names_per)),
+        key=lambda n: float(np.median(counts[n])),
+    )
 
 
-def mine_adjustments(
-    sigs: Sequence[SessionSignals], channels: Sequence[str], bin_hz: float
-) -> tuple[list[AdjustmentRule], dict[str, list[tuple[float, dict[str, float]]]]]:
-    """Adjustments from the experts' ``adjustment`` events, measured and explained by the signals.
-
-    For each adjusted channel: the relative change across the event (median of 1 s before vs. 0.6–1.6 s
-    after), the channels that move with it, and the trigger: the other channel and level whose crossing
-    precedes the events by the most consistent delay (e.g. plate temperature passing 180 °C).
-
-    Returns:
-        The rules, and per session the adjustment times (µs) with each moved channel's relative change
-        (to take the adjustment out of the envelopes).
-    """
-    by_channel: dict[str, list[tuple[SessionSignals, float]]] = {}
-    for sig in sigs:
-        for e in sig.events:
-            if e.get("kind") == "adjustment" and e.get("name") in channels:
-                by_channel.setdefault(str(e["name"]), []).append((sig, float(e["ts"])))
-    rules: list[AdjustmentRule] = []
-    applied: dict[str, list[tuple[float, dict[str, float]]]] = {s.session_id: [] for s in sigs}
-    for ch, occ in by_channel.items():
-        changes: dict[str, list[float]] = {c: [] for c in channels}
-        for sig, ts in occ:
-            for c in channels:
-                before = _level(sig, c, ts - 1.0e6, ts - 0.05e6, bin_hz)
-                after = _level(sig, c, ts + 0.6e6, ts + 1.6e6, bin_hz)
-                changes[c].append(after / before - 1 if abs(before) > 1e-9 else 0.0)
-        main = float(np.median(changes[ch]))
-        if abs(main) < 0.01:
-            log.info("adjustment events on %s change it by %.1f %% only: not a rule", ch, main * 100)
-            continue
-        also = {
-            c: float(np.median(v))
-            for c, v in changes.items()
-            if c != ch and np.sign(np.median(v)) == np.sign(main) and abs(np.median(v)) >= 0.5 * abs(main)
-        }
-        for sig, ts in occ:
-            moved = {
-                c: float(changes[c][k])
-                for k, (s2, t2) in enumerate(occ)
-                if s2 is sig and t2 == ts
-                for c in [ch, *also]
-            }
-            applied[sig.session_id].append((ts, moved))
-        trig = _find_trigger(occ, [c for c in channels if c != ch and c not in also], bin_hz)
-        sessions = {s.session_id for s, _ in occ}
-        if trig is None:
-            log.info("no trigger found for adjustments of %s", ch)
-            continue
-        tch, level, direction, delays, done = trig
-        rules.append(
-            AdjustmentRule(
-                channel=ch,
-                change_rel=round(main, 4),
-                trigger_channel=tch,
-                trigger_value=level,
-                direction=direction,
-                delay_s=round(float(np.median(delays)), 3),
-                delay_max_s=round(float(np.max(done)), 3),
-                support=len(sessions),
-                of=len(sigs),
-                change_rel_min=round(float(np.min(changes[ch])), 4),
-                change_rel_max=round(float(np.max(changes[ch])), 4),
-                also={c: round(v, 4) for c, v in also.items()},
-            )
-        )
-    return rules, applied
+def _band_stats(arr: np.ndarray, within: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Median and spread (σ per point of normalised time) of the experts' aligned curves ``arr``."""
+    med = np.median(arr, axis=0) if not np.isnan(arr).any() else np.nanmedian(arr, axis=0)
+    point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
+    point = np.nan_to_num(point)
+    pooled = float(np.sqrt(np.nanmean(point**2)))
+    # a few experts under-estimate the spread point by point: mix in the step's pooled spread; the
+    # band is for a session not among them, so the spread of a new one (prediction, × √(1 + 1/n))
+    between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2)) * np.sqrt(1 + 1 / max(len(arr), 1))
+    return med, np.sqrt(between**2 + within**2 + floor**2)
 
 
-def _nice(x: float) -> float:
-    """Round a level to two significant digits (180.3 → 180)."""
-    if x == 0:
-        return 0.0
-    mag = 10 ** (np.floor(np.log10(abs(x))) - 1)
-    return float(np.round(x / mag) * mag)
-
-
-def _find_trigger(
-    occ: Sequence[tuple[SessionSignals, float]], candidates: Sequence[str], hz: float
-) -> tuple[str, float, int, list[float], list[float]] | None:
-    best: tuple[float, tuple[str, float, int, list[float], list[float]]] | None = None
-    for c in candidates:
-        at = np.array([_level(s, c, ts - 0.25e6, ts, hz) for s, ts in occ])
-        pre = np.array([_level(s, c, ts - 5e6, ts - 4e6, hz) for s, ts in occ])
-        if not (np.all(np.isfinite(at)) and np.all(np.isfinite(pre))):
-            continue
-        direction = 1 if np.median(at - pre) > 0 else -1
-        if np.min(np.abs(at - pre)) < 1e-6:
-            continue
-        lo, hi = (pre.max(), at.min()) if direction > 0 else (at.max(), pre.min())
-        if lo >= hi:
-            continue
-        for level in np.linspace(lo, hi, 25)[1:-1]:
-            level = _nice(float(level))
-            if not lo < level < hi:
-                continue
-            delays = []
-            for s, ts in occ:
-                tc = _crossing(s, c, level, direction, ts, hz)
-                if tc is None:
-                    break
-                delays.append((ts - tc) / 1e6)
-            if len(delays) != len(occ) or min(delays) < 0 or max(delays) > 5:
-                continue
-            spread = float(np.std(delays)) + 0.05 * float(np.mean(delays))
-            if best is None or spread < best[0]:
-                done = [d + 0.8 for d in delays]  # the change is complete ~0.6–0.8 s after the marker
-                best = (spread, (c, level, direction, delays, done))
-    return None if best is None else best[1]
-
-
-def _compensation(
-    n: int,
-    t0_us: int,
-    hz: float,
-    adjustments: Sequence[tuple[float, dict[str, float]]],
-    ch: str,
-    ramp_s: float = 0.5,
-) -> np.ndarray:
-    """Per-bin factor that undoes the session's adjustments of ``ch`` (1 before, 1/(1+change) after)."""
-    f = np.ones(n)
-    t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
-    for ts, moved in adjustments:
-        if ch in moved:
-            frac = np.clip((t - ts) / (ramp_s * 1e6), 0, 1)
-            f = f / (1 + moved[ch] * frac)
-    return f
+def _envelope(med: np.ndarray, sigma: np.ndarray, tw: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tolerance in time (step boundaries never line up exactly): the median's range and the largest
+    spread within ``tw`` points."""
+    return _rolling(med, tw, np.nanmin), _rolling(med, tw, np.nanmax), _rolling(sigma, tw, np.nanmax)
 
 
 def profile_from_sessions(
-    sigs: Sequence[SessionSignals], cfg: SkillProfileConfig, *, progress: ProgressFn = null_progress
+    sigs: Sequence[SessionSignals],
+    cfg: SkillProfileConfig,
+    *,
+    definition: Any = None,
+    progress: ProgressFn = null_progress,
 ) -> SkillProfile:
     """Build a :class:`SkillProfile` from reference sessions already read (see :func:`read_session`).
+
+    Bands are the experts' median ± h σ (σ: their spread per step, channel and normalised time), with
+    h calibrated leave-one-out: each expert is compared with the band of the others, and h is the
+    smallest value for which (a) the band holds ``inband_share`` of their step-time and (b) no
+    leave-one-out expert has a major deviation (``major_ratio`` half-widths for ``major_share`` of a
+    step), times ``margin``. The same is done for step durations and for unsteadiness (variation
+    around the session's own running median). The thresholds are stored in the profile.
 
     Raises:
         TrainingError: Fewer than two sessions, or no step common to them.
@@ -301,40 +233,45 @@ def profile_from_sessions(
     channels = sorted(set.intersection(*(set(s.channels) for s in sigs)))
     if not channels:
         raise TrainingError("the reference sessions share no sensor channel")
-    # steps: markers where there are any; sessions without are segmented after the others' template
+    spec = _steps_spec(definition)
+    tmpl = template_spec(spec)
     steps: dict[str, list[Step]] = {s.session_id: steps_from_events(s.events) for s in sigs}
-    names_per = [[st.name for st in v] for v in steps.values() if v]
-    order: list[str] = []
-    if names_per:
-        counts: dict[str, list[int]] = {}
-        for names in names_per:
-            for i, nm in enumerate(names):
-                counts.setdefault(nm, []).append(i)
-        order = sorted(
-            (n for n, v in counts.items() if len(v) * 2 >= len(names_per)),
-            key=lambda n: float(np.median(counts[n])),
-        )
+    order = _step_order(steps)
     rules, applied = mine_adjustments(sigs, channels, hz)
+    check_rules(rules, sigs, hz)
+    motion_share = _motion_shares(sigs, steps, order, hz, tmpl)
+    template = [StepProfile(nm, i, [], motion_share.get(nm)) for i, nm in enumerate(order)] if order else None
+    for s in sigs:
+        if not steps[s.session_id]:
+            steps[s.session_id] = steps_from_signals(s, template=template, bin_hz=hz, spec=tmpl)
+            log.info(
+                "session %s has no step markers: steps from %s", s.session_id, steps[s.session_id][0].method
+            )
+    if not order:
+        order = _step_order(steps)
     context = (
         list(cfg.context_channels)
         if cfg.context_channels is not None
         else sorted({r.trigger_channel for r in rules})
     )
-    scored = [c for c in channels if c not in context]
-    # motion share: which step covers how much of the integrated motion channel (e.g. distance)
-    motion_share = _motion_shares(sigs, steps, order, hz)
-    template = [StepProfile(nm, i, [], motion_share.get(nm)) for i, nm in enumerate(order)] if order else None
-    for s in sigs:
-        if not steps[s.session_id]:
-            steps[s.session_id] = steps_from_signals(s, template=template, bin_hz=hz)
-            log.info("session %s has no step markers: steps from signals", s.session_id)
-    if not order:
-        order = [st.name for st in steps[sigs[0].session_id]]
-    # per step: durations; per step and channel: normalised, adjustment-compensated, smoothed curves
+    meta, dropped = select_channels(
+        sigs, channels, steps, definition=definition, patterns=cfg.channels, context=context, hz=hz
+    )
+    scored = [c for c in channels if meta[c]["role"] == "scored"]
+    if not scored:
+        raise TrainingError(
+            "no channel left to score", hint=f"left out: {dropped}; pick channels with --channels"
+        )
     nsm = max(1, int(round(cfg.smooth_s * hz)))
-    step_profiles: list[StepProfile] = []
-    bands: dict[tuple[str, str], Band] = {}
+    tw = max(1, int(round(0.03 * cfg.n_points)))
     scale = {c: _channel_scale(sigs, c) for c in scored}
+    n_exp = len(sigs)
+    loo = n_exp >= 3
+    step_profiles: list[StepProfile] = []
+    stats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (step, ch) -> (med, σ)
+    pooled_d: dict[str, list[np.ndarray]] = {c: [] for c in scored}
+    s_major: dict[str, list[float]] = {c: [] for c in scored}
+    unsteady: dict[tuple[str, str], list[float]] = {}
     for k, name in enumerate(order):
         progress("skill profile steps", k, len(order))
         curves: dict[str, list[np.ndarray]] = {c: [] for c in scored}
@@ -348,50 +285,70 @@ def profile_from_sessions(
             for c in scored:
                 t, v = s.channels[c]
                 b = bin_means(t, v, st.start_us, st.end_us, hz)
-                b = b * _compensation(len(b), st.start_us, hz, applied.get(s.session_id, []), c)
+                b = b * compensation(len(b), st.start_us, hz, applied.get(s.session_id, []), c)
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)
                 curves[c].append(normalise(sb, cfg.n_points))
-                curves.setdefault(c + SD_SUFFIX, []).append(
-                    normalise(rolling_sd(sb, int(round(hz))), cfg.n_points)
+                u = unsteadiness(sb, hz)
+                unsteady.setdefault((name, c), []).append(
+                    float(np.nanmax(u)) if np.isfinite(u).any() else 0.0
                 )
         step_profiles.append(StepProfile(name, k, durations, motion_share.get(name)))
         if len(durations) < 2:
             continue
-        aligned = _dtw_align(curves, [*scored, *(c + SD_SUFFIX for c in scored)], cfg)
-        for c in [*scored, *(c + SD_SUFFIX for c in scored)]:
-            base = c.removesuffix(SD_SUFFIX)
+        aligned = _dtw_align(curves, scored, cfg)
+        for c in scored:
             arr = np.vstack(aligned[c])
-            med = np.nanmedian(arr, axis=0)
-            point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(cfg.n_points)
-            pooled = float(np.sqrt(np.nanmean(point**2)))
-            # a few experts under-estimate the spread point by point: mix in the step's pooled spread
-            between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2))
-            within = 0.0 if c.endswith(SD_SUFFIX) else float(np.nanmedian(noise[c])) / np.sqrt(nsm)
-            floor = cfg.level_floor * scale[base] * (SD_FLOOR if c.endswith(SD_SUFFIX) else 1.0)
-            sigma = np.sqrt(between**2 + within**2 + floor**2)
-            half = cfg.k_sigma * sigma
-            if c.endswith(SD_SUFFIX) and (name, base) in bands:
-                # steadiness: tolerance relative to how tightly the experts hold the level (not to
-                # the level itself, which made the band of a 160 A channel ±15 A wide)
-                level = bands[(name, base)]
-                level_half = float(np.nanmedian(0.5 * (level.hi - level.lo)))
-                half = np.maximum(cfg.k_sigma * between, cfg.steady_tol * level_half)
-            lo = np.minimum(np.nanmin(arr, axis=0), med - half)
-            hi = np.maximum(np.nanmax(arr, axis=0), med + half)
-            if c.endswith(SD_SUFFIX):
-                lo = np.zeros_like(lo)  # only too much wobble is a deviation
-            # tolerance in time: step boundaries of different sessions never line up exactly
-            tw = max(1, int(round(0.03 * cfg.n_points)))
-            bands[(name, c)] = Band(med, _rolling(lo, tw, np.nanmin), _rolling(hi, tw, np.nanmax))
+            raw = np.vstack(curves[c])
+            within = float(np.nanmedian(noise[c])) / np.sqrt(nsm)
+            floor = cfg.level_floor * scale[c]
+            stats[(name, c)] = _band_stats(arr, within, floor)
+            if not loo or len(arr) < 3:
+                continue
+            for i in range(len(arr)):
+                med_i, sig_i = _band_stats(np.delete(arr, i, axis=0), within, floor)
+                lo_i, hi_i, sr_i = _envelope(med_i, sig_i, tw)
+                d = np.abs(outside(raw[i], lo_i, hi_i, sr_i))
+                pooled_d[c].append(d)
+                s_major[c].append(float(np.nanquantile(d, 1 - cfg.major_share)))
     progress("skill profile steps", len(order), len(order))
-    units = {c: next((s.units.get(c, "") for s in sigs if s.units.get(c)), "") for c in channels}
+    # -- calibration (leave-one-out) ---------------------------------------------------------------
+    half: dict[str, float] = {}
+    for c in scored:
+        if pooled_d[c]:
+            inband = float(np.nanquantile(np.concatenate(pooled_d[c]), cfg.inband_share))
+            worst = max(s_major[c]) / cfg.major_ratio
+            half[c] = round(max(1.0, inband, worst) * cfg.margin, 3)
+        else:
+            half[c] = cfg.k_sigma
+    bands: dict[tuple[str, str], Band] = {}
+    for (name, c), (med, sigma) in stats.items():
+        lo, hi, sr = _envelope(med, sigma, tw)
+        bands[(name, c)] = Band(med, lo - half[c] * sr, hi + half[c] * sr)
+        bands[(name, c + ENV_SUFFIX)] = Band(sr, lo, hi)
+    # unsteadiness: the experts' largest wobble per step, times a leave-one-out margin
+    u_ratio = []
+    for vals in unsteady.values():
+        for i, v in enumerate(vals):
+            others = max((x for j, x in enumerate(vals) if j != i), default=0.0)
+            if loo and others > 0:
+                u_ratio.append(v / others)
+    u_margin = round(max(1.25, max(u_ratio, default=1.0) * cfg.margin), 3) if loo else 2.0
+    for (name, c), vals in unsteady.items():
+        if (name, c) in stats:
+            lim = max(vals) * u_margin + 1e-9
+            n = cfg.n_points
+            bands[(name, c + SD_SUFFIX)] = Band(
+                np.full(n, float(np.median(vals))), np.zeros(n), np.full(n, lim)
+            )
+    durations_cal = _duration_calibration(step_profiles, cfg, loo)
+    units = {c: meta[c]["unit"] for c in channels}
+    for c in channels:
+        meta[c]["scale"] = scale.get(c)
+        meta[c]["half_sigma"] = half.get(c)
     return SkillProfile(
-        process=sigs[0].process or "unknown",
-        channels={
-            c: {"unit": units[c], "role": "context" if c in context else "scored", "scale": scale.get(c)}
-            for c in channels
-        },
+        process=sigs[0].process or (definition.name if definition is not None else "unknown"),
+        channels=meta,
         steps=step_profiles,
         bands=bands,
         adjustments=rules,
@@ -400,18 +357,58 @@ def profile_from_sessions(
         bin_hz=hz,
         params={
             "smooth_s": cfg.smooth_s,
-            "k_sigma": cfg.k_sigma,
-            "steady_tol": cfg.steady_tol,
             "level_floor": cfg.level_floor,
             "dtw_window": cfg.dtw_window,
+            "steps_spec": spec,
+            "words": dict(getattr(definition, "words", {}) or {}),
+            "display_name": getattr(definition, "display_name", None),
+            "dropped_channels": dropped,
+            "units": units,
+            "calibration": {
+                "method": "leave-one-out" if loo else f"default k_sigma {cfg.k_sigma} (fewer than 3 experts)",
+                "false_major_rate": cfg.false_major_rate,
+                "inband_share": cfg.inband_share,
+                "major_ratio": cfg.major_ratio,
+                "major_share": cfg.major_share,
+                "margin": cfg.margin,
+                "half_sigma": half,
+                "unsteady_margin": u_margin,
+                "durations": durations_cal,
+                "loo_sessions": n_exp if loo else 0,
+            },
             "step_methods": {s.session_id: sorted({x.method for x in steps[s.session_id]}) for s in sigs},
         },
     )
 
 
+def _duration_calibration(steps: Sequence[StepProfile], cfg: SkillProfileConfig, loo: bool) -> dict[str, Any]:
+    """Per step: median and spread of the log duration, and the half-width (in σ) that holds the
+    leave-one-out experts' durations without a major deviation."""
+    out: dict[str, Any] = {}
+    worst = []
+    for sp in steps:
+        d = np.log(np.maximum(np.asarray(sp.durations_s, float), 1e-3))
+        if len(d) < 2:
+            continue
+        # floor: 5 % of the step, and 0.2 s (how exactly a person marks a step) of a short one
+        floor = max(0.05, DURATION_FLOOR_S / max(float(np.exp(np.median(d))), 1e-3))
+        sigma = max(float(np.std(d, ddof=1)), floor)
+        out[sp.name] = {"log_median": float(np.median(d)), "sigma": sigma}
+        if loo and len(d) >= 3:
+            for i in range(len(d)):
+                rest = np.delete(d, i)
+                worst.append(abs(d[i] - np.median(rest)) / max(float(np.std(rest, ddof=1)), floor))
+    half = round(max(2.0, max(worst, default=0.0) / cfg.major_ratio) * cfg.margin, 3)
+    return {"half_sigma": half, "steps": out}
+
+
 def _rolling(x: np.ndarray, w: int, fn: Any) -> np.ndarray:
-    pad = np.pad(x, w, mode="edge")
-    return np.array([fn(pad[i : i + 2 * w + 1]) for i in range(len(x))])
+    """``fn`` (nanmin / nanmax) over a centred window of ``2 w + 1`` points, edges padded."""
+    pad = np.pad(np.asarray(x, float), w, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(win, axis=1)
 
 
 def _noise(b: np.ndarray) -> float:
@@ -430,18 +427,22 @@ def _channel_scale(sigs: Sequence[SessionSignals], c: str) -> float:
 
 
 def _motion_shares(
-    sigs: Sequence[SessionSignals], steps: dict[str, list[Step]], order: Sequence[str], hz: float
+    sigs: Sequence[SessionSignals],
+    steps: dict[str, list[Step]],
+    order: Sequence[str],
+    hz: float,
+    tmpl: dict[str, Any] | None,
 ) -> dict[str, float]:
-    """Share of the integrated motion (e.g. distance) per step, for steps with real motion."""
-    if not order:
+    """Share of the integrated motion channel per step (only with a signal template that names one)."""
+    motion = tmpl.get("motion") or tmpl.get("motion_channel") if tmpl else None
+    if not order or not motion:
         return {}
+    motion = [motion] if isinstance(motion, str) else list(motion)
     shares: dict[str, list[float]] = {}
     for s in sigs:
-        probe = steps_from_signals(s, bin_hz=hz)
-        motion = next((x for x in probe if x.name == "motion"), None)
-        if motion is None or not steps[s.session_id]:
+        if not steps[s.session_id]:
             continue
-        mot_ch = _motion_channel(s, motion, hz)
+        mot_ch = next((c for c in motion if c in s.channels), None)
         if mot_ch is None:
             continue
         t, v = s.channels[mot_ch]
@@ -455,19 +456,6 @@ def _motion_shares(
             shares.setdefault(nm, []).append(x / total if total else 0.0)
     out = {nm: float(np.median(v)) for nm, v in shares.items()}
     return {nm: x for nm, x in out.items() if x >= 0.05}
-
-
-def _motion_channel(s: SessionSignals, motion: Step, hz: float) -> str | None:
-    best, ch = 0.0, None
-    for c, (t, v) in s.channels.items():
-        inside = v[(t >= motion.start_us) & (t < motion.end_us)]
-        outside = v[(t < motion.start_us - 0.5e6) | (t > motion.end_us + 0.5e6)]
-        if len(inside) < 5 or len(outside) < 5:
-            continue
-        gap = (np.nanmedian(inside) - np.nanmedian(outside)) / (np.nanstd(inside) + 1e-9)
-        if gap > best:
-            best, ch = float(gap), c
-    return ch
 
 
 def _dtw_align(
@@ -514,17 +502,39 @@ def select_sessions(ds: Dataset, cfg: SkillProfileConfig, snapshot: Any = None) 
     return [str(x) for x in rows.column(0).to_pylist()]
 
 
-def build_skill_profile(
+def _definition(ds: Dataset, process: str | None, snapshot: Any = None) -> Any:
+    """The registered process definition of ``process`` (None if there is none or no such table)."""
+    if not process:
+        return None
+    try:
+        from jangin.core.process_definition import get_process
+
+        return get_process(ds, process, snapshot=snapshot)
+    except Exception as exc:  # an old dataset without the processes table: neutral wording
+        log.info("no process definition for %s: %s", process, exc)
+        return None
+
+
+def _slug(condition: dict[str, str]) -> str:
+    text = "-".join(f"{v}" for v in condition.values())
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:40] or "none"
+
+
+def build_skill_profiles(
     ds: Dataset,
     cfg: SkillProfileConfig,
     *,
     registry: ModelRegistry | None = None,
     progress: ProgressFn = null_progress,
-) -> ModelVersion:
-    """Build a profile from the reference sessions of ``cfg`` and publish it (``task = "skill_profile"``).
+    definition: Any = None,
+) -> list[ModelVersion]:
+    """Build the profile(s) of ``cfg`` and publish them (``task = "skill_profile"``): one, or with
+    ``condition_on`` one per recipe / parameter bin (named ``<name>-<recipe>``), each recording its
+    condition. Groups with fewer than 2 reference sessions are skipped (logged, and listed in the
+    manifests' ``extra.skipped_conditions``).
 
     The manifest records the dataset snapshot the sessions were read at, the sessions, the steps and
-    how they were found, and the adjustments.
+    how they were found, the adjustments, the channels left out and the calibrated thresholds.
 
     Raises:
         TrainingError: Too few sessions, or none of the process.
@@ -541,29 +551,85 @@ def build_skill_profile(
         progress("read sessions", i, len(ids))
         sigs.append(read_session(ds, sid, snapshot=snap))
     progress("read sessions", len(ids), len(ids))
-    prof = profile_from_sessions(sigs, cfg, progress=progress)
+    if definition is None:
+        definition = _definition(ds, cfg.process or sigs[0].process, snapshot=snap)
+    groups: dict[tuple[tuple[str, str], ...], list[SessionSignals]] = {}
+    missing: list[str] = []
+    for s in sigs:
+        labels = [condition_label(c, s.parameters) for c in cfg.condition_on]
+        if any(v is None for _, v in labels):
+            missing.append(s.session_id)
+            continue
+        groups.setdefault(tuple((k, str(v)) for k, v in labels), []).append(s)
+    if missing:
+        log.warning(
+            "%d reference session(s) lack a parameter of %s: left out", len(missing), cfg.condition_on
+        )
+    skipped = {"-".join(v for _, v in key): len(g) for key, g in groups.items() if len(g) < 2}
+    groups = {k: g for k, g in groups.items() if len(g) >= 2}
+    if not groups:
+        raise TrainingError(
+            f"no recipe of {cfg.condition_on} has 2 reference sessions ({skipped or 'none with the parameter'})",
+            hint="condition on fewer parameters or wider bins (name:width)",
+        )
     registry = registry or ModelRegistry(ds.models_dir)
-    manifest = ModelManifest(
-        name=cfg.name,
-        task="skill_profile",
-        framework="jangin-skill",
-        architecture_licence="Apache-2.0 (Jangin skill profile)",
-        classes=prof.step_names,
-        outputs={"format": "skill_profile_v1", "process": prof.process, "channels": prof.channels},
-        thresholds={"k_sigma": cfg.k_sigma},
-        metrics={"sessions": len(ids), "steps": len(prof.steps), "adjustments": len(prof.adjustments)},
-        dataset=str(ds.root),
-        dataset_snapshot=snap.to_dict(),
-        train_config=cfg.model_dump(mode="json"),
-        extra={
-            "sessions": ids,
-            "adjustments": [
-                a.describe({c: v.get("unit", "") for c, v in prof.channels.items()}) for a in prof.adjustments
-            ],
-        },
-    )
-    with registry.publish(manifest) as d:
-        prof.save(d)
-    mv = registry.last_published
-    log.info("published skill profile %s:%s from %d sessions", mv.name, mv.version, len(ids))
-    return mv
+    out = []
+    for key, group in groups.items():
+        condition = dict(key)
+        prof = profile_from_sessions(group, cfg, definition=definition, progress=progress)
+        prof.condition = condition
+        prof.params["condition_on"] = list(cfg.condition_on)
+        name = f"{cfg.name}-{_slug(condition)}" if condition else cfg.name
+        gids = [s.session_id for s in group]
+        cal = prof.params["calibration"]
+        manifest = ModelManifest(
+            name=name,
+            task="skill_profile",
+            framework="jangin-skill",
+            architecture_licence="Apache-2.0 (Jangin skill profile)",
+            classes=prof.step_names,
+            outputs={
+                "format": "skill_profile_v1",
+                "process": prof.process,
+                "channels": prof.channels,
+                "condition": condition,
+            },
+            thresholds={
+                "major_ratio": cal["major_ratio"],
+                "major_share": cal["major_share"],
+                **{f"half_sigma.{c}": float(h) for c, h in cal["half_sigma"].items()},
+            },
+            metrics={"sessions": len(gids), "steps": len(prof.steps), "adjustments": len(prof.adjustments)},
+            dataset=str(ds.root),
+            dataset_snapshot=snap.to_dict(),
+            train_config=cfg.model_dump(mode="json"),
+            extra={
+                "sessions": gids,
+                "condition": condition,
+                "skipped_conditions": skipped,
+                "dropped_channels": prof.params["dropped_channels"],
+                "adjustments": [
+                    a.describe({c: v.get("unit", "") for c, v in prof.channels.items()})
+                    for a in prof.adjustments
+                ],
+            },
+        )
+        with registry.publish(manifest) as d:
+            prof.save(d)
+        mv = registry.last_published
+        log.info("published skill profile %s:%s from %d sessions", mv.name, mv.version, len(gids))
+        out.append(mv)
+    return out
+
+
+def build_skill_profile(
+    ds: Dataset,
+    cfg: SkillProfileConfig,
+    *,
+    registry: ModelRegistry | None = None,
+    progress: ProgressFn = null_progress,
+    definition: Any = None,
+) -> ModelVersion:
+    """:func:`build_skill_profiles`, returning the first profile published (the only one without
+    ``condition_on``)."""
+    return build_skill_profiles(ds, cfg, registry=registry, progress=progress, definition=definition)[0]

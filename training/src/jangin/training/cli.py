@@ -416,13 +416,31 @@ def skill_build(
     session: Annotated[
         list[str] | None, typer.Option("--session", help="Explicit reference session id (repeatable).")
     ] = None,
-    k_sigma: Annotated[float, typer.Option(help="Band half-width in standard deviations.")] = 3.0,
+    k_sigma: Annotated[
+        float,
+        typer.Option(
+            help="Band half-width in standard deviations when fewer than 3 experts (else calibrated)."
+        ),
+    ] = 3.0,
+    channels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channels", help="Channel glob to score (repeatable, e.g. 'X1_*'); default: automatic."
+        ),
+    ] = None,
+    condition_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition-on",
+            help="One profile per recipe: session parameter NAME, or NAME:WIDTH to bin a number (repeatable).",
+        ),
+    ] = None,
     registry: RegistryOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the published version as JSON.")] = False,
 ) -> None:
     """Build a skill profile from the reference (expert) sessions of a process and publish it."""
     from jangin.core import Dataset, ModelRegistry
-    from jangin.training._skill import SkillProfileConfig, build_skill_profile
+    from jangin.training._skill import SkillProfileConfig, build_skill_profiles
 
     if not process and not where and not session:
         raise typer.BadParameter("give --process, --where or --session", param_hint="--process")
@@ -434,32 +452,45 @@ def skill_build(
         where=where,
         sessions=tuple(session or ()),
         k_sigma=k_sigma,
+        channels=tuple(channels or ()),
+        condition_on=tuple(condition_on or ()),
     )
     with progress_bar(not as_json) as progress:
-        mv = build_skill_profile(
+        mvs = build_skill_profiles(
             ds, cfg, registry=ModelRegistry(registry) if registry else None, progress=progress
         )
-    m = mv.manifest
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "name": mv.name,
-                    "version": mv.version,
-                    "path": str(mv.path),
-                    "metrics": m.metrics,
-                    "steps": m.classes,
-                    "adjustments": m.extra.get("adjustments", []),
-                }
+    for mv in mvs:
+        m = mv.manifest
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "name": mv.name,
+                        "version": mv.version,
+                        "path": str(mv.path),
+                        "metrics": m.metrics,
+                        "steps": m.classes,
+                        "condition": m.extra.get("condition", {}),
+                        "dropped_channels": m.extra.get("dropped_channels", {}),
+                        "thresholds": m.thresholds,
+                        "adjustments": m.extra.get("adjustments", []),
+                    }
+                )
             )
+            continue
+        cond = m.extra.get("condition") or {}
+        console().print(
+            f"published skill profile [bold]{mv.name}:{mv.version}[/]"
+            f"{' for ' + ', '.join(f'{k} = {v}' for k, v in cond.items()) if cond else ''} from "
+            f"{m.metrics.get('sessions')} session(s): {len(m.classes)} steps ({', '.join(m.classes)})"
         )
-        return
-    console().print(
-        f"published skill profile [bold]{mv.name}:{mv.version}[/] from {m.metrics.get('sessions')} session(s): "
-        f"{len(m.classes)} steps ({', '.join(m.classes)})"
-    )
-    for a in m.extra.get("adjustments", []):
-        console().print(f"  adjustment: {a}")
+        for c, why in (m.extra.get("dropped_channels") or {}).items():
+            console().print(f"  not scored: {c} ({why})")
+        for a in m.extra.get("adjustments", []):
+            console().print(f"  adjustment: {a}")
+    skipped = mvs[0].manifest.extra.get("skipped_conditions") or {} if mvs else {}
+    for cond, n in skipped.items():
+        console().print(f"  no profile for {cond}: only {n} reference session(s)")
 
 
 def register_skill(app: typer.Typer) -> None:
