@@ -28,9 +28,10 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     from jangin.core._dataset import Dataset
@@ -67,8 +68,7 @@ FORMAT = "skill_profile_v1"
 SD_SUFFIX = "~sd"
 #: the envelope of the experts' median (lo, hi) and their spread (median) are ``<channel>~env``
 ENV_SUFFIX = "~env"
-
-Series = tuple[np.ndarray, np.ndarray]
+Series: TypeAlias = tuple[npt.NDArray[Any], npt.NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -164,9 +164,9 @@ class StepProfile:
 class Band:
     """The expert band of one channel in one step, over ``n_points`` of normalised step time."""
 
-    median: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
+    median: npt.NDArray[Any]
+    lo: npt.NDArray[Any]
+    hi: npt.NDArray[Any]
 
 
 @dataclass
@@ -217,7 +217,7 @@ class SkillProfile:
             "bands": sorted(f"{s}/{c}" for s, c in self.bands),
         }
         (d / PROFILE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, npt.NDArray[Any]] = {}
         for (s, c), b in self.bands.items():
             arrays[f"{s}/{c}/median"] = b.median.astype(np.float64)
             arrays[f"{s}/{c}/lo"] = b.lo.astype(np.float64)
@@ -265,7 +265,9 @@ class SkillProfile:
 # -- signals -------------------------------------------------------------------------------------------
 
 
-def bin_means(t_us: np.ndarray, values: np.ndarray, t0_us: int, t1_us: int, hz: float) -> np.ndarray:
+def bin_means(
+    t_us: npt.NDArray[Any], values: npt.NDArray[Any], t0_us: int, t1_us: int, hz: float
+) -> npt.NDArray[Any]:
     """Mean of ``values`` in bins of ``1/hz`` seconds from ``t0_us`` to ``t1_us``; NaN where a bin has
     no sample (a slower channel's empty bins are filled from the previous sample, up to 0.5 s)."""
     step = 1e6 / hz
@@ -294,7 +296,7 @@ def bin_means(t_us: np.ndarray, values: np.ndarray, t0_us: int, t1_us: int, hz: 
     return out
 
 
-def normalise(values: np.ndarray, n_points: int) -> np.ndarray:
+def normalise(values: npt.NDArray[Any], n_points: int) -> npt.NDArray[Any]:
     """Resample a step's bins to ``n_points`` over normalised time (linear; NaNs interpolated over)."""
     v = np.asarray(values, float)
     if len(v) == 0:
@@ -303,10 +305,10 @@ def normalise(values: np.ndarray, n_points: int) -> np.ndarray:
     if not ok.any():
         return np.full(n_points, np.nan)
     x = (np.arange(len(v)) + 0.5) / len(v)
-    return np.interp((np.arange(n_points) + 0.5) / n_points, x[ok], v[ok])
+    return np.asarray(np.interp((np.arange(n_points) + 0.5) / n_points, x[ok], v[ok]))
 
 
-def smooth(x: np.ndarray, n: int) -> np.ndarray:
+def smooth(x: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     """Centred moving average over ``n`` bins, NaN-aware (edges average what is there)."""
     if n <= 1 or len(x) == 0:
         return x
@@ -318,7 +320,7 @@ def smooth(x: np.ndarray, n: int) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
-def rolling_sd(x: np.ndarray, n: int) -> np.ndarray:
+def rolling_sd(x: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     """Centred rolling standard deviation over ``n`` bins (how steady a channel is held)."""
     if len(x) == 0:
         return x
@@ -330,10 +332,10 @@ def rolling_sd(x: np.ndarray, n: int) -> np.ndarray:
     s2 = np.convolve(x0 * x0, k, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.where(cnt > 1, (s2 - s1 * s1 / cnt) / np.maximum(cnt - 1, 1), np.nan)
-    return np.sqrt(np.clip(var, 0, None))
+    return np.asarray(np.sqrt(np.clip(var, 0, None)))
 
 
-def running_median(x: np.ndarray, n: int) -> np.ndarray:
+def running_median(x: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     """Centred running median over ``n`` bins (NaN-aware; edges use what is there). Unlike a moving
     average it keeps a level change sharp, so the residual around it shows wobble, not adjustments."""
     x = np.asarray(x, float)
@@ -358,10 +360,12 @@ def running_median(x: np.ndarray, n: int) -> np.ndarray:
     ok = np.isfinite(med)
     if not ok.any():
         return np.full(len(x), np.nan)
-    return np.interp(np.arange(len(x)), at[ok], med[ok])
+    return np.asarray(np.interp(np.arange(len(x)), at[ok], med[ok]))
 
 
-def outside(x: np.ndarray, env_lo: np.ndarray, env_hi: np.ndarray, sig: np.ndarray) -> np.ndarray:
+def outside(
+    x: npt.NDArray[Any], env_lo: npt.NDArray[Any], env_hi: npt.NDArray[Any], sig: npt.NDArray[Any]
+) -> npt.NDArray[Any]:
     """Signed distance of ``x`` outside the experts' median envelope ``[env_lo, env_hi]`` in units of
     their spread ``sig`` (0 inside, positive above, negative below)."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -370,7 +374,7 @@ def outside(x: np.ndarray, env_lo: np.ndarray, env_hi: np.ndarray, sig: np.ndarr
     return np.where(up > 0, up, np.where(down > 0, -down, 0.0))
 
 
-def unsteadiness(x: np.ndarray, hz: float) -> np.ndarray:
+def unsteadiness(x: npt.NDArray[Any], hz: float) -> npt.NDArray[Any]:
     """1 s rolling rms of the variation around the series' own 1.5 s running median: an adjustment or
     a step edge moves the median with it, so only wobble remains."""
     res = x - running_median(x, max(3, int(round(1.5 * hz))))
@@ -424,7 +428,7 @@ def steps_from_events(events: Sequence[Mapping[str, Any]]) -> list[Step]:
     return sorted((s for s in steps if s.end_us > s.start_us), key=lambda s: s.start_us)
 
 
-def _otsu(x: np.ndarray) -> tuple[float, float]:
+def _otsu(x: npt.NDArray[Any]) -> tuple[float, float]:
     """Otsu threshold of ``x`` and how well it separates two levels (gap / pooled std)."""
     x = x[np.isfinite(x)]
     if len(x) < 4 or np.ptp(x) == 0:
@@ -447,7 +451,7 @@ def _otsu(x: np.ndarray) -> tuple[float, float]:
     return thr, float((hi.mean() - lo.mean()) / pooled)
 
 
-def _level_split(x: np.ndarray) -> tuple[float, float]:
+def _level_split(x: npt.NDArray[Any]) -> tuple[float, float]:
     """A threshold 30 % of the way from the low level (p5) to the high one (p95), and the separation
     of the two sides (gap / pooled std); unlike Otsu it keeps a third, higher level on the high side."""
     x = x[np.isfinite(x)]
@@ -462,7 +466,7 @@ def _level_split(x: np.ndarray) -> tuple[float, float]:
     return thr, float((np.median(hi) - np.median(lo)) / pooled)
 
 
-def _longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int] | None:
+def _longest_run(mask: npt.NDArray[Any], max_gap: int) -> tuple[int, int] | None:
     """``[start, end)`` of the longest run of True, bridging gaps up to ``max_gap`` bins."""
     idx = np.flatnonzero(mask)
     if len(idx) == 0:
@@ -553,7 +557,7 @@ def _fit_confidence(steps: list[Step], template: Sequence[StepProfile] | None) -
 
 
 def _activity_motion(
-    binned: dict[str, np.ndarray],
+    binned: dict[str, npt.NDArray[Any]],
     act_names: Sequence[str],
     mot_names: Sequence[str],
     t0: int,
