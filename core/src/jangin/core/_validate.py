@@ -86,7 +86,8 @@ def _cast_column(where: str, field: pa.Field, values: Any) -> pa.Array | pa.Chun
             elif pa.types.is_dictionary(arr.type):
                 arr = arr.cast(arr.type.value_type)
             return arr.cast(field.type, safe=True) if arr.type != field.type else arr
-        arr = pa.array(values, from_pandas=True)
+        # Maps cannot be inferred (a dict reads as a struct): build them with their type.
+        arr = pa.array(values, type=field.type if pa.types.is_map(field.type) else None, from_pandas=True)
         if pa.types.is_timestamp(field.type):
             arr = _to_timestamp(where, field, arr)
         return arr.cast(field.type, safe=True) if arr.type != field.type else arr
