@@ -74,6 +74,7 @@ class DeviceSpec(BaseModel):
     phase_column: str | None = None
     phase_ignore: list[str] = Field(default_factory=list)
     label_columns: list[str] = Field(default_factory=list)
+    rename: dict[str, str] = Field(default_factory=dict)  # file column -> channel name
     units: dict[str, str] = Field(default_factory=dict)  # channel -> unit, for channels not declared
     display_names: dict[str, str] = Field(default_factory=dict)
     sync_channel: str | None = None

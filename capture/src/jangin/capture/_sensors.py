@@ -308,6 +308,8 @@ def plan_columns(path: Path, schema: pa.Schema, device: DeviceSpec, time_column:
                 hint="a text column can be a phase (--phase-column), a label (--label-column) or dropped (--drop)",
             )
         spec = declared.get(col) or _auto_channel(col)
+        if col in device.rename:
+            spec = spec.model_copy(update={"channel": device.rename[col]})
         unit = device.units.get(spec.name) or spec.unit
         display = device.display_names.get(spec.name) or spec.display_name
         channels.append(spec.model_copy(update={"unit": unit, "display_name": display}))
