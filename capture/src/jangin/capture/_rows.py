@@ -234,13 +234,16 @@ def wide_to_long(
 def _runs(values: pa.Array | pa.ChunkedArray, what: str) -> tuple[np.ndarray, list[Any]]:
     """Start indices and values of the runs of equal consecutive values; nulls are refused."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if arr.null_count:
-        first = int(pc.index(pc.is_null(arr), True).as_py())
+    arr = arr.cast(pa.string()) if not pa.types.is_string(arr.type) else arr
+    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True)
+    if pc.any(empty).as_py():
+        first = int(pc.index(empty, True).as_py())
+        n_empty = int(pc.sum(empty).as_py())
         raise CaptureError(
-            f"{what}: row {first + 2}: empty value ({arr.null_count} empty row(s))",
+            f"{what}: row {first + 2}: empty value ({n_empty} empty row(s))",
             hint="every sample needs a phase; fill the gaps or mark them (e.g. 'idle') and list them as ignored",
         )
-    enc = pc.dictionary_encode(arr.cast(pa.string()) if not pa.types.is_string(arr.type) else arr)
+    enc = pc.dictionary_encode(arr)
     idx = enc.indices.to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]]) if len(idx) else np.zeros(0, np.int64)
     dictionary = enc.dictionary.to_pylist()
@@ -326,7 +329,8 @@ def span_labels(
     """A per-sample label column → one span label per run of equal values (empty values: no label)."""
     arr = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
     arr = arr.cast(pa.string())
-    filled = pc.fill_null(arr, "\x00")
+    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True)
+    filled = pc.if_else(empty, "\x00", arr)  # no label here: a run of its own, dropped below
     starts, values = _runs(filled, f"column {question!r}")
     begin, end = _run_bounds(np.asarray(t_us, np.int64), starts)
     return [

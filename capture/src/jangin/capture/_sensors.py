@@ -163,8 +163,10 @@ def _times(path: Path, col: pa.ChunkedArray, unit: str, offset_s: float) -> pa.A
     """Device timestamps → reference-clock ``timestamp[us, UTC]``."""
     offset_us = round(offset_s * 1e6)
     if unit == "iso":
+        if pa.types.is_timestamp(col.type) and col.type.tz is None:
+            raise CaptureError(f"{path}: time column has times without a timezone", hint="add Z or +09:00")
         try:
-            ts = pc.cast(col, TS)
+            ts = pc.cast(col, TS, safe=False)
         except pa.ArrowInvalid as exc:
             raise CaptureError(f"{path}: time column is not ISO 8601 with a timezone: {exc}") from exc
         us = ts.cast(pa.int64()).to_numpy()
@@ -330,11 +332,8 @@ def time_axis(
     explicit = "time_column" in device.model_fields_set
     if col and col in table.column_names:
         data = table.column(col)
-        unit = (
-            "iso"
-            if pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
-            else device.time_unit
-        )
+        textual = pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
+        unit = "iso" if textual or pa.types.is_timestamp(data.type) else device.time_unit
         us = _times(path, data, unit, 0.0).cast(pa.int64()).to_numpy()
         if device.time_origin == "start" and unit != "iso":
             base = device.start or session_start
@@ -625,7 +624,7 @@ def read_long(
     di = dev.indices.to_numpy().astype(np.int16)
     ci = ch.indices.to_numpy().astype(np.int16)
     ts = _times(
-        path, table.column("ts"), "iso" if pa.types.is_string(table.column("ts").type) else time_unit, 0.0
+        path, table.column("ts"), "iso" if not _is_numeric(table.column("ts").type) else time_unit, 0.0
     )
     us = ts.cast(pa.int64()).to_numpy() + offsets[di]
     values = (
