@@ -414,32 +414,27 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
         same = g[1:] == g[:-1]
         d = np.diff(t)
         starts = np.r_[0, np.flatnonzero(~same) + 1]
-    # Gaps: each series' median period, estimated from at most ~4096 steps of it (a strided sample
-    # taken per series, so that slow series count as much as fast ones), then one mask for all.
+    # Gaps: each series' median period, estimated from at most ~4096 of its steps (a strided sample
+    # per series, so that slow series count as much as fast ones; O(series) small medians), then
+    # one mask over all rows at once.
     counts = np.diff(np.r_[starts, len(t)])
-    series = np.repeat(np.arange(len(starts)), counts)[1:]
-    rank_in = np.arange(1, len(t)) - starts[series]
-    stride = np.maximum(1, counts // 4096)[series]
-    sample = same & (rank_in % stride == 0)
-    ss, sd = series[sample], d[sample]
-    o = np.lexsort((sd, ss))
-    ss, sd = ss[o], sd[o]
-    periods = np.zeros(len(starts))
-    if len(ss):
-        b = np.r_[0, np.flatnonzero(np.diff(ss)) + 1, len(ss)]
-        mid = (b[:-1] + b[1:]) // 2
-        periods[ss[b[:-1]]] = sd[mid]
-    enough = counts > 2
-    gaps = same & enough[series] & (d > policy.gap_factor * periods[series])
+    limit = np.zeros(len(starts))
+    for k, (a, c) in enumerate(zip(starts, counts, strict=True)):
+        if c > 2:
+            limit[k] = policy.gap_factor * float(np.median(d[a : a + c - 1 : max(1, (c - 1) // 4096)]))
+        else:
+            limit[k] = np.inf
+    gaps = same & (d > np.repeat(limit, counts)[1:])
     if gaps.any():
         i = int(np.flatnonzero(gaps)[0])
         k = int(gaps.sum())
+        period = limit[np.searchsorted(starts, i, side="right") - 1] / policy.gap_factor
         rep.note(
             policy.gap,
             "gap",
             None,
             k,
-            f"{k} gap(s) longer than {policy.gap_factor:g} x the {periods[series[i]] / 1e3:g} ms period, "
+            f"{k} gap(s) longer than {policy.gap_factor:g} x the {period / 1e3:g} ms period, "
             f"the first {d[i] / 1e6:.3f} s long",
         )
     return keep
@@ -626,7 +621,9 @@ def read_long(
     ts = _times(
         path, table.column("ts"), "iso" if not _is_numeric(table.column("ts").type) else time_unit, 0.0
     )
-    us = ts.cast(pa.int64()).to_numpy() + offsets[di]
+    us = ts.cast(pa.int64()).to_numpy()
+    if offsets.any():
+        us = us + offsets[di]
     values = (
         np.asarray(table.column("value").to_numpy(zero_copy_only=False), np.float64)
         if (
@@ -651,49 +648,46 @@ def read_long(
         rep.dropped_nonfinite += n_bad
     keep &= ok
     unit = table.column("unit") if "unit" in table.column_names else None
-    for d in dev_names:
-        spec = devices.get(d)
-        if spec is None or not spec.channels or unit is None:
-            continue
-        declared = {c.name: c.unit for c in spec.channels}
-        pairs = pc.unique(
-            pc.binary_join_element_wise(
-                table.column("device").cast(pa.string()),
-                table.column("channel").cast(pa.string()),
-                pc.fill_null(unit.cast(pa.string()), ""),
-                "\x1f",
-            )
-        ).to_pylist()
-        for p in pairs:
-            dd, cc, uu = p.split("\x1f")
-            if (
-                dd == d
-                and cc in declared
-                and declared[cc]
-                and uu
-                and _norm_unit(uu) != _norm_unit(declared[cc])
-            ):
+    declared = {
+        (d, c.name): c.unit for d, spec in devices.items() if d in dev_names for c in spec.channels if c.unit
+    }
+    if declared and unit is not None:
+        # Each (device, channel, unit) combination once: a unique over small integer codes.
+        u = pc.dictionary_encode(unit.cast(pa.string())).combine_chunks()
+        ui = pc.fill_null(u.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        combo = (di.astype(np.int64) * len(ch_names) + ci) * (len(u.dictionary) + 1) + ui + 1
+        units = u.dictionary.to_pylist()
+        for code in np.unique(combo).tolist():
+            pair, uix = divmod(code, len(units) + 1)
+            dd, cc = dev_names[pair // len(ch_names)], ch_names[pair % len(ch_names)]
+            uu = units[uix - 1] if uix else None
+            want = declared.get((dd, cc))
+            if want and uu and _norm_unit(uu) != _norm_unit(want):
                 rep.note(
                     policy.unit_mismatch,
                     "unit_mismatch",
                     None,
                     0,
-                    f"{d}/{cc} has unit {uu!r}, the manifest says {declared[cc]!r}",
+                    f"{dd}/{cc} has unit {uu!r}, the manifest says {want!r}",
                 )
-    mask = pa.array(keep)
-    n = int(keep.sum())
+    if keep.all():  # the usual case: no copies, the dictionary columns are used as they are
+        n = len(keep)
+        dev_col, ch_col, ts_col, val_col = dev, ch, pa.array(us, pa.int64()), pa.array(values, pa.float64())
+        unit_col = unit if unit is not None else pa.nulls(n, pa.string())
+    else:
+        mask = pa.array(keep)
+        n = int(keep.sum())
+        dev_col, ch_col = dev.filter(mask), ch.filter(mask)
+        ts_col, val_col = pa.array(us[keep], pa.int64()), pa.array(values[keep], pa.float64())
+        unit_col = unit.filter(mask) if unit is not None else pa.nulls(n, pa.string())
     out = pa.table(
         {
             "session_id": const_str(session_id, n),
-            "device": pa.DictionaryArray.from_arrays(
-                pa.array(di[keep].astype(np.int32)), dev.dictionary
-            ).cast(pa.string()),
-            "channel": pa.DictionaryArray.from_arrays(
-                pa.array(ci[keep].astype(np.int32)), ch.dictionary
-            ).cast(pa.string()),
-            "ts": pa.array(us[keep], pa.int64()).cast(TS),
-            "value": pa.array(values[keep], pa.float64()),
-            "unit": unit.filter(mask).cast(pa.string()) if unit is not None else pa.nulls(n, pa.string()),
+            "device": dev_col.cast(pa.string()),
+            "channel": ch_col.cast(pa.string()),
+            "ts": ts_col.cast(TS),
+            "value": val_col,
+            "unit": unit_col.cast(pa.string()),
         }
     )
     rep.samples = n
