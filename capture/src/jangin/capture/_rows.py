@@ -213,16 +213,17 @@ def wide_to_long(
     unit_idx = (
         np.array([pos.get(u, -1) for u in unit_values], np.int32)[ch_idx] if k else np.zeros(0, np.int32)
     )
+    # Name columns stay dictionary-encoded (the dataset writes them without string copies).
     unit_col = pa.DictionaryArray.from_arrays(
         pa.array(unit_idx, mask=unit_idx < 0) if (unit_idx < 0).any() else pa.array(unit_idx), unit_dict
-    ).cast(pa.string())
+    )
     table = pa.table(
         {
             "session_id": const_str(session_id, m),
-            "device": const_str(device, m),
-            "channel": pa.DictionaryArray.from_arrays(pa.array(ch_idx), pa.array(names, pa.string())).cast(
-                pa.string()
+            "device": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(m, np.int32)), pa.array([device], pa.string())
             ),
+            "channel": pa.DictionaryArray.from_arrays(pa.array(ch_idx), pa.array(names, pa.string())),
             "ts": pa.array(ts, pa.int64()).cast(TS),
             "value": pa.array(flat, pa.float64()),
             "unit": unit_col,

@@ -683,11 +683,11 @@ def read_long(
     out = pa.table(
         {
             "session_id": const_str(session_id, n),
-            "device": dev_col.cast(pa.string()),
-            "channel": ch_col.cast(pa.string()),
+            "device": dev_col,  # dictionary-encoded: the dataset writes them without string copies
+            "channel": ch_col,
             "ts": ts_col.cast(TS),
             "value": val_col,
-            "unit": unit_col.cast(pa.string()),
+            "unit": unit_col if pa.types.is_dictionary(unit_col.type) else unit_col.cast(pa.string()),
         }
     )
     rep.samples = n
