@@ -197,25 +197,29 @@ def wide_to_long(
     values = np.empty((k, n), np.float64)
     for i, name in enumerate(names):
         col = columns[name]
-        values[i] = col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False)
+        if isinstance(col, np.ndarray):
+            values[i] = col
+        elif pa.types.is_null(col.type):  # an all-empty column: nothing to keep
+            values[i] = np.nan
+        else:
+            arr = col.cast(pa.float64())
+            values[i] = (pc.fill_null(arr, np.nan) if arr.null_count else arr).to_numpy(zero_copy_only=False)
     flat = values.reshape(-1)
     ok = np.isfinite(flat)
     all_ok = bool(ok.all())
     dropped = {} if all_ok else {names[i]: int(c) for i, c in enumerate(n - ok.reshape(k, n).sum(1)) if c}
-    ts = np.tile(np.asarray(t_us, np.int64) + int(offset_us), k)
-    ch_idx = np.repeat(np.arange(k, dtype=np.int32), n)
-    if not all_ok:
-        flat, ts, ch_idx = flat[ok], ts[ok], ch_idx[ok]
-    m = len(flat)
     unit_values = [units.get(c) for c in names]
     unit_dict = pa.array(sorted({u for u in unit_values if u is not None}), pa.string())
     pos = {u: i for i, u in enumerate(unit_dict.to_pylist())}
-    unit_idx = (
-        np.array([pos.get(u, -1) for u in unit_values], np.int32)[ch_idx] if k else np.zeros(0, np.int32)
-    )
+    ts = np.tile(np.asarray(t_us, np.int64) + int(offset_us), k)
+    ch_idx = np.repeat(np.arange(k, dtype=np.int32), n)
+    unit_idx = np.repeat(np.array([pos.get(u, -1) for u in unit_values], np.int32), n)
+    if not all_ok:
+        flat, ts, ch_idx, unit_idx = flat[ok], ts[ok], ch_idx[ok], unit_idx[ok]
+    m = len(flat)
     # Name columns stay dictionary-encoded (the dataset writes them without string copies).
     unit_col = pa.DictionaryArray.from_arrays(
-        pa.array(unit_idx, mask=unit_idx < 0) if (unit_idx < 0).any() else pa.array(unit_idx), unit_dict
+        pa.array(unit_idx, mask=unit_idx < 0) if None in unit_values else pa.array(unit_idx), unit_dict
     )
     table = pa.table(
         {
