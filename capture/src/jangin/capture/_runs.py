@@ -192,7 +192,9 @@ def _manifest(table: Path, run: Run, opts: RunOptions, defn: ProcessDefinition |
                 raise CaptureError(f"{where}: {key} {text!r} is not a number") from None
     if "rate_hz" not in device and "period_s" not in device and opts.rate_hz:
         device["rate_hz"] = opts.rate_hz
-    labels = {k.removeprefix("label."): x for k, x in v.items() if k.startswith("label.") and x}
+    labels: dict[str, Any] = {
+        k.removeprefix("label."): x for k, x in v.items() if k.startswith("label.") and x
+    }
     params = {
         k.removeprefix("param."): x for k, x in v.items() if k not in KNOWN and not k.startswith("label.")
     }
