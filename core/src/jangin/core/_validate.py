@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,7 +16,7 @@ __all__ = ["Rows", "conform"]
 
 #: What a writer accepts: an Arrow table or batch, a list of row records (``SessionRow``, …) or row
 #: dicts, or a dict of columns.
-Rows = pa.Table | pa.RecordBatch | Sequence[Any] | Mapping[str, Sequence[Any]]
+Rows: TypeAlias = pa.Table | pa.RecordBatch | Sequence[Any] | Mapping[str, Sequence[Any]]
 
 
 def conform(spec: TableSpec, data: Rows, *, source: str | None = None) -> pa.Table:
