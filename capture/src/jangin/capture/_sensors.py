@@ -159,9 +159,9 @@ def _read_table(path: Path) -> pa.Table:
     raise CaptureError(f"{path}: unsupported sensor file type", hint="use .csv, .csv.gz, .parquet or .jsonl")
 
 
-def _times(path: Path, col: pa.ChunkedArray, unit: str, offset_s: float) -> pa.Array:
-    """Device timestamps → reference-clock ``timestamp[us, UTC]``."""
-    offset_us = round(offset_s * 1e6)
+def _times(path: Path, col: pa.ChunkedArray, unit: str) -> np.ndarray:
+    """Device timestamps → microseconds since the epoch (int64), with as few copies as possible:
+    integers are scaled exactly, floats in place."""
     if unit == "iso":
         if pa.types.is_timestamp(col.type) and col.type.tz is None:
             raise CaptureError(f"{path}: time column has times without a timezone", hint="add Z or +09:00")
@@ -169,17 +169,29 @@ def _times(path: Path, col: pa.ChunkedArray, unit: str, offset_s: float) -> pa.A
             ts = pc.cast(col, TS, safe=False)
         except pa.ArrowInvalid as exc:
             raise CaptureError(f"{path}: time column is not ISO 8601 with a timezone: {exc}") from exc
-        us = ts.cast(pa.int64()).to_numpy()
-    else:
-        if not pa.types.is_integer(col.type) and not pa.types.is_floating(col.type):
-            raise CaptureError(f"{path}: time column has type {col.type}, expected numbers in {unit}")
-        scale = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
-        raw = col.to_numpy(zero_copy_only=False).astype(np.float64)
-        if not np.all(np.isfinite(raw)):
-            bad = int(np.flatnonzero(~np.isfinite(raw))[0])
-            raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
-        us = np.rint(raw * scale).astype(np.int64)
-    return pa.array(us + offset_us, pa.int64()).cast(TS)
+        if ts.null_count:
+            bad = int(pc.index(pc.is_null(ts), True).as_py())
+            raise CaptureError(f"{path}: row {bad + 2}: time is missing")
+        return np.asarray(ts.cast(pa.int64()).to_numpy(zero_copy_only=False), np.int64)
+    if not pa.types.is_integer(col.type) and not pa.types.is_floating(col.type):
+        raise CaptureError(f"{path}: time column has type {col.type}, expected numbers in {unit}")
+    if col.null_count:
+        bad = int(pc.index(pc.is_null(col), True).as_py())
+        raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
+    raw = col.to_numpy(zero_copy_only=False) if isinstance(col, pa.ChunkedArray) else col.to_numpy()
+    if pa.types.is_integer(col.type):
+        raw = raw.astype(np.int64, copy=False)
+        if unit == "ns":
+            return raw // 1000
+        return raw * {"s": 1_000_000, "ms": 1000, "us": 1}[unit]
+    raw = raw.astype(np.float64)  # a private copy, scaled in place
+    finite = np.isfinite(raw)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
+    raw *= {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
+    np.rint(raw, out=raw)
+    return raw.astype(np.int64)
 
 
 def _check_times(
@@ -334,7 +346,7 @@ def time_axis(
         data = table.column(col)
         textual = pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
         unit = "iso" if textual or pa.types.is_timestamp(data.type) else device.time_unit
-        us = _times(path, data, unit, 0.0).cast(pa.int64()).to_numpy()
+        us = _times(path, data, unit)
         if device.time_origin == "start" and unit != "iso":
             base = device.start or session_start
             if base is None:
@@ -618,10 +630,7 @@ def read_long(
     )
     di = dev.indices.to_numpy().astype(np.int16)
     ci = ch.indices.to_numpy().astype(np.int16)
-    ts = _times(
-        path, table.column("ts"), "iso" if not _is_numeric(table.column("ts").type) else time_unit, 0.0
-    )
-    us = ts.cast(pa.int64()).to_numpy()
+    us = _times(path, table.column("ts"), "iso" if not _is_numeric(table.column("ts").type) else time_unit)
     if offsets.any():
         us = us + offsets[di]
     values = (
