@@ -310,3 +310,21 @@ def test_a_bad_run_never_stops_the_good_runs(
     if labels:
         q = "SELECT question, name FROM labels WHERE question = 'visual_inspection'"
         assert dataset.query(q).to_pylist() == [{"question": "visual_inspection", "name": "ok"}]
+
+
+def test_wide_and_long_files_of_one_session(dataset: Dataset, make_dir: Callable[..., Path]) -> None:
+    d = make_dir({"rate_hz": 10, "drop": ["state", "quality"]}, _columns())
+    (d / "long.csv").write_text(
+        "device,channel,ts,value,unit\n" + "".join(f"imu,tilt,{T0_S + i / 5},{i},deg\n" for i in range(5))
+    )
+    m = yaml.safe_load((d / "session.yaml").read_text())
+    m["long_files"] = [{"file": "long.csv"}]
+    (d / "session.yaml").write_text(yaml.safe_dump(m))
+    r = import_session(dataset, d)
+    assert r.samples == 3 * N + 5
+    got = dataset.query("SELECT device, unit, count(*) n FROM sensor_samples GROUP BY 1, 2 ORDER BY 1, 2")
+    assert got.to_pylist() == [
+        {"device": "dev", "unit": "bar", "n": N},
+        {"device": "dev", "unit": None, "n": 2 * N},
+        {"device": "imu", "unit": "deg", "n": 5},
+    ]

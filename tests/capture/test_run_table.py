@@ -100,6 +100,7 @@ def test_import_runs_in_one_command(runs: tuple[Path, Path], capsys: pytest.Capt
     shown = json.loads(capsys.readouterr().out)
     assert shown["parameters"] == {"feedrate": "9", "clamp_pressure": "2.8", "material": "wax"}
     assert shown["skill_level"] == "expert" and shown["n_labels"] == 1 and len(shown["steps"]) == 5
+    assert shown["ended_at"].startswith("2026-03-02 03:00:11.4")  # the last sample, (ROWS - 1) x 100 ms
     assert shown["labels"][0]["question"] == "tool_condition"
     # a second run of the same command adds nothing
     assert jangin("capture", "import-runs", table, "-d", ds_dir, "--phase-column", "Machining_Process") == 0

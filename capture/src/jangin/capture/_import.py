@@ -273,7 +273,7 @@ def import_session(
     txn = (f"import/{sid}", 1)
     try:
         if sensor_tables:
-            ds.append("sensor_samples", pa.concat_tables(sensor_tables), source=str(directory), txn=txn)
+            ds.append("sensor_samples", _concat_samples(sensor_tables), source=str(directory), txn=txn)
         if events:
             ds.append("events", events, source=str(directory / (m.events or "")), txn=txn)
         if labels:
@@ -294,6 +294,8 @@ def import_session(
                     events,
                     source="file",
                     offsets=result.offsets,
+                    # no events at all (a run table): the session ends with its last sample
+                    ended_at=None if events else _last_sample(sensor_tables),
                     meta={"display_names": display_names} if display_names else None,
                 )
             ],
@@ -428,6 +430,27 @@ def shift_times(table: pa.Table, offset_s: float) -> pa.Table:
     i = table.schema.get_field_index("ts")
     us = pc.add(table.column("ts").cast(pa.int64()), pa.scalar(round(offset_s * 1e6), pa.int64()))
     return table.set_column(i, table.schema.field(i), us.cast(TS))
+
+
+def _last_sample(tables: list[pa.Table]) -> datetime | None:
+    import pyarrow.compute as pc
+
+    ends = [pc.max(t.column("ts")).as_py() for t in tables if t.num_rows]
+    return max(ends) if ends else None
+
+
+def _concat_samples(tables: list[pa.Table]) -> pa.Table:
+    """Sample tables of several files as one; name columns that are dictionary-encoded in one and
+    plain in another become plain strings."""
+    if all(t.schema == tables[0].schema for t in tables):
+        return pa.concat_tables(tables)
+    plain = pa.schema(
+        [
+            pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+            for f in tables[0].schema
+        ]
+    )
+    return pa.concat_tables([t.cast(plain) for t in tables])
 
 
 def _shift_rows(rep: SensorReport, offset_s: float) -> None:
