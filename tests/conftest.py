@@ -92,6 +92,20 @@ def dataset(tmp_path: Path):  # type: ignore[no-untyped-def]
     return Dataset.create(tmp_path / "ds")
 
 
+#: The pseudonym key every test runs with (there is no built-in default key: see Settings.site_secret).
+TEST_SITE_KEY = "jangin-test-site-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _site_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A site key and a JANGIN_HOME for the whole session (subprocesses inherit both); tests that need
+    no key (or another one) change the variables with monkeypatch."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JANGIN_SITE_KEY", TEST_SITE_KEY)
+        mp.setenv("JANGIN_HOME", str(tmp_path_factory.mktemp("jangin-session-home")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the user's ~/.jangin and settings."""

@@ -40,6 +40,7 @@ def start(
     *,
     cameras: dict[str, str] | None = None,
     keys: dict[str, str] | None = None,
+    access_log: bool = False,
 ) -> Live:
     import uvicorn
 
@@ -55,7 +56,19 @@ def start(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="info" if access_log else "warning",
+            access_log=access_log,
+            log_config=None if access_log else uvicorn.config.LOGGING_CONFIG,
+            lifespan="on",
+        )
+    )
+    if access_log:  # an earlier server's dictConfig may have detached the access log from the root logger
+        import logging
+
+        logging.getLogger("uvicorn.access").propagate = True
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -46,7 +46,7 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
     import uvicorn
 
     from jangin.core.server import create_app
-    from jangin.core.settings import Role, Settings
+    from jangin.core.settings import Role, Settings, get_settings
     from jangin.inference._service import InferenceConfig
     from jangin.inference.server import make_register
 
@@ -55,7 +55,12 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
     rules = out_dir / "verdict-rules.yaml"
     rules.write_text(DEMO_RULES)
     key = secrets.token_urlsafe(18)
-    settings = Settings(dataset=ds.root, api_keys={key: Role.ADMIN}, home=out_dir / "home")
+    settings = Settings(
+        dataset=ds.root,
+        api_keys={key: Role.ADMIN},
+        home=out_dir / "home",
+        site_key_file=get_settings().site_key_path(),  # the site's pseudonym key, as in the other steps
+    )
     cfg = InferenceConfig(model=model_name, rules=rules, flush_s=0.5, ok_sample_every=5)
     app = create_app(settings, routers=[], extra=[make_register(cfg, dataset=ds)])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -146,7 +151,8 @@ def demo_serve(ds: Any, model_name: str, images: list[tuple[str, bytes]], out_di
         },
         "serve_command": (
             f'JANGIN_DATASET={ds.root} JANGIN_API_KEYS=\'{{"<key>": "engineer"}}\' '
-            f"JANGIN_INFERENCE_MODEL={model_name} jangin serve  # then open http://127.0.0.1:8000/review?api_key=<key>"
+            f"JANGIN_INFERENCE_MODEL={model_name} jangin serve"
+            "  # then open http://127.0.0.1:8000/review and sign in with an engineer key"
         ),
     }
     (out_dir / "serve.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -101,11 +101,13 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     t = time.perf_counter()
 
     # 1. capture: files for all sessions but the last, which a "recording app" uploads over HTTP ----
-    from jangin.core.settings import get_settings
+    from jangin.core.settings import ensure_site_key, get_settings
     from jangin.demo._capture import demo_http_ingest
 
     ds = Dataset.create(out / "dataset")
     settings = get_settings(dataset=ds.root)
+    if (key_file := ensure_site_key(settings)) is not None:  # a fresh machine: as `jangin init` would
+        say(f"wrote a new site key (pseudonyms) to {key_file}")
     sessions = sorted(p.parent for p in (data / "sessions").glob("*/session.yaml"))
     if cfg.max_sessions is not None:
         sessions = sessions[: cfg.max_sessions]

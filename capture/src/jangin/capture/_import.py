@@ -342,7 +342,8 @@ def camera_rows(
     faces = 0
 
     def finish(fr: Any) -> tuple[dict[str, Any], int]:
-        image, n_faces = blur(fr.image) if blur is not None else (fr.image, 0)
+        image, dets = blur.blur(fr.image) if blur is not None else (fr.image, [])
+        n_faces = len(dets)
         h, w = image.shape[:2]
         return {
             "frame_id": stable_id("frm", sid, camera, fr.index),
@@ -357,6 +358,7 @@ def camera_rows(
             "source_uri": source_uri,
             "station": station,
             "image": encode_jpeg(image),
+            "deid_json": blur.record(dets) if blur is not None else None,
         }, n_faces
 
     # Face blurring and JPEG run in a worker thread while the main thread keeps decoding (OpenCV
@@ -407,13 +409,7 @@ def store_video(
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     if blur is not None:
-        # The whole video is scanned: detect on a 640 px copy (faces of ~50 px at 720p still found).
-        deidentify_video(
-            src,
-            tmp,
-            FaceBlurrer(min_size=blur.min_size, max_side=min(blur.max_side, 640)),
-            detect_hz=detect_hz,
-        )
+        media["deid_json"] = deidentify_video(src, tmp, blur, detect_hz=detect_hz)["record"]
     else:
         shutil.copyfile(src, tmp)
     tmp.replace(dst)
@@ -608,9 +604,10 @@ def import_stills(
         img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
         if img is None:
             raise CaptureError(f"{path}: missing or not a readable image")
-        faces = 0
+        faces, deid = 0, None
         if blur is not None:
-            img, faces = blur(img)
+            img, dets = blur.blur(img)
+            faces, deid = len(dets), blur.record(dets)
         result.faces_blurred += faces
         # Keep the original bytes when nothing changed, so no JPEG generation loss.
         jpeg = (
@@ -631,6 +628,7 @@ def import_stills(
                 "source_uri": rel,
                 "station": station,
                 "image": jpeg,
+                "deid_json": deid,
             }
         )
     progress(f"stills {key}", len(entries), len(entries))

@@ -81,8 +81,9 @@ def step_time(
     return float(t[i - 1] + frac * (t[i] - t[i - 1]))
 
 
-def video_brightness(path: Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
-    """Mean grey level of every frame (decoded at 1/8 size) and the frame rate."""
+def video_brightness(path: Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean grey level of every frame (decoded at 1/8 size) and its presentation time in seconds (the
+    container's PTS, so variable-frame-rate video is timed right)."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -90,24 +91,29 @@ def video_brightness(path: Path, *, max_seconds: float | None = None) -> tuple[n
         raise CaptureError(f"{path}: not a readable video")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     means: list[float] = []
+    times: list[float] = []
     try:
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
+            t = float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+            if not np.isfinite(t) or (times and t <= times[-1]):  # no PTS from this backend
+                t = times[-1] + 1.0 / (fps or 25.0) if times else 0.0
+            times.append(t)
             small = cv2.resize(
                 frame,
                 (max(1, frame.shape[1] // 8), max(1, frame.shape[0] // 8)),
                 interpolation=cv2.INTER_AREA,
             )
             means.append(float(small.mean()))
-            if max_seconds is not None and fps > 0 and len(means) > max_seconds * fps:
+            if max_seconds is not None and t > max_seconds:
                 break
     finally:
         cap.release()
     if not means or fps <= 0:
         raise CaptureError(f"{path}: no decodable frames")
-    return np.asarray(means), fps
+    return np.asarray(means), np.asarray(times)
 
 
 def video_step_time(path: Path, *, min_jump: float = 10.0) -> float:
@@ -120,7 +126,7 @@ def video_step_time(path: Path, *, min_jump: float = 10.0) -> float:
     Raises:
         CaptureError: The video has no clear brightness jump.
     """
-    means, fps = video_brightness(path)
+    means, times = video_brightness(path)
     lo, hi = _threshold(means)
     if hi - lo < min_jump:
         raise CaptureError(
@@ -129,4 +135,4 @@ def video_step_time(path: Path, *, min_jump: float = 10.0) -> float:
     k = int(np.flatnonzero(means > 0.5 * (lo + hi))[0])
     if k == 0:
         raise CaptureError(f"{path}: bright from the first frame; the sync event is not in the video")
-    return (k - 0.5) / fps
+    return float(times[k] - 0.5 * (times[k] - times[k - 1]))

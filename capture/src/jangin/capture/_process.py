@@ -71,7 +71,9 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     t0 = time.perf_counter()
     meta = staging.meta(session_id)
     finish = json.loads((staging.dir(session_id) / "finish.json").read_text())
-    deidentify = bool(finish.get("deidentify", True))
+    # Site policy (JANGIN_DEIDENTIFY); only a local `jangin capture sessions finish --no-deidentify`
+    # writes false into finish.json, the API never does.
+    deidentify = settings.deidentify and bool(finish.get("deidentify", True))
     started_at = datetime.fromisoformat(meta["started_at"])
     out: dict[str, Any] = {
         "session_id": session_id,
@@ -148,8 +150,9 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     blur = FaceBlurrer() if deidentify else None
     if not deidentify:
         log.warning(
-            "session %s: face blurring is OFF (explicit opt-out at finish); stored frames and video may show faces",
+            "session %s: face blurring is OFF (%s); stored frames and video may show faces",
             session_id,
+            "site policy JANGIN_DEIDENTIFY=false" if not settings.deidentify else "local --no-deidentify",
         )
     frames: list[dict[str, Any]] = []
     media: list[tuple[Any, dict[str, Any]]] = []

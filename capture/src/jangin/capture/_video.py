@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jangin.capture._faces import Detection, FaceBlurrer
 from jangin.core import CaptureError
 
-__all__ = ["FaceBlurrer", "VideoInfo", "encode_jpeg", "probe_video", "sample_frames", "sharpness"]
+__all__ = [
+    "Detection",
+    "FaceBlurrer",
+    "VideoInfo",
+    "deidentify_video",
+    "encode_jpeg",
+    "frame_times",
+    "probe_video",
+    "sample_frames",
+    "sharpness",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,92 +80,17 @@ def sharpness(gray: np.ndarray) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-class FaceBlurrer:
-    """Blurs faces with OpenCV's bundled Haar cascades (frontal and profile); nothing downloads.
-
-    A candidate face counts only when an eye is found in its upper part: Haar cascades alone fire
-    on weld-bead textures now and then (about 1 in 30 bead images here), and blurring a defect
-    destroys the data it was recorded for.
-    """
-
-    def __init__(self, *, min_size: int = 24, max_side: int = 960) -> None:
-        import cv2
-
-        root = Path(cv2.data.haarcascades)
-        names = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml", "haarcascade_eye.xml")
-        cascades = [cv2.CascadeClassifier(str(root / n)) for n in names]
-        if any(c.empty() for c in cascades):
-            raise CaptureError(f"OpenCV's face detectors are missing under {root}")
-        self._faces, self._eyes = cascades[:2], cascades[2]
-        self.min_size = min_size
-        self.max_side = max_side
-
-    def faces(self, bgr: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Face boxes as (x, y, w, h) in the pixels of ``bgr``."""
-        import cv2
-
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
-        scale = min(1.0, self.max_side / max(gray.shape[:2]))
-        if scale < 1.0:
-            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        # Local contrast (CLAHE), not a global histogram equalisation: a large flat background
-        # (a welding table) would otherwise squash the face's contrast and hide it.
-        gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
-        found: list[tuple[int, int, int, int]] = []
-        for cascade in self._faces:
-            boxes = cascade.detectMultiScale(
-                gray, scaleFactor=1.15, minNeighbors=5, minSize=(self.min_size, self.min_size)
-            )
-            for x, y, w, h in boxes:
-                # Eyes are ~w/6 px: look for them in the upper face, upscaled so they exceed the eye
-                # cascade's 20 px window even on a small face.
-                top = gray[y : y + int(h * 0.6), x : x + w]
-                f = max(1.0, 160.0 / max(1, w))
-                top = cv2.equalizeHist(cv2.resize(top, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR))
-                eyes = self._eyes.detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
-                if len(eyes):
-                    found.append(tuple(int(round(v / scale)) for v in (x, y, w, h)))  # type: ignore[arg-type]
-        return found
-
-    def __call__(self, bgr: np.ndarray) -> tuple[np.ndarray, int]:
-        """Return a copy of ``bgr`` with every face blurred beyond recognition, and the face count."""
-
-        faces = self.faces(bgr)
-        return self.blur_boxes(bgr, faces), len(faces)
-
-    @staticmethod
-    def blur_boxes(bgr: np.ndarray, faces: list[tuple[int, int, int, int]]) -> np.ndarray:
-        """Return a copy of ``bgr`` with each (x, y, w, h) box (grown by a quarter) blurred."""
-        import cv2
-
-        if not faces:
-            return bgr
-        out = bgr.copy()
-        h, w = out.shape[:2]
-        for x, y, fw, fh in faces:
-            # Grow the box: Haar boxes are tight and hair/ears identify people too.
-            x0, y0 = max(0, x - fw // 4), max(0, y - fh // 4)
-            x1, y1 = min(w, x + fw + fw // 4), min(h, y + fh + fh // 4)
-            roi = out[y0:y1, x0:x1]
-            k = max(31, (max(x1 - x0, y1 - y0) // 2) | 1)
-            small = cv2.resize(
-                roi, (max(1, (x1 - x0) // 12), max(1, (y1 - y0) // 12)), interpolation=cv2.INTER_AREA
-            )
-            out[y0:y1, x0:x1] = cv2.GaussianBlur(
-                cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST), (k, k), 0
-            )
-        return out
-
-
-def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: float = 2.0) -> int:
+def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: float = 2.0) -> dict[str, Any]:
     """Re-encode ``src`` to ``dst`` (MP4, ``mp4v``) with faces blurred in every frame.
 
-    Haar detection costs ~100x a frame decode, so faces are detected ``detect_hz`` times a second
-    (every frame if the video is slower); each frame blurs the boxes of the last two detections,
-    so a face that moves between detections stays covered.
+    Faces are detected ``detect_hz`` times a second (every frame if the video is slower). The frames
+    between two detections are held back and blurred with the boxes of both, so a face is covered
+    from the detection before it to the one after it, whichever way it moves.
 
     Returns:
-        Frames in which at least one face was blurred.
+        A summary: ``frames``, ``detections`` (frames the detector ran on), ``blurred_frames`` (frames
+        with at least one box blurred), ``faces`` (detections summed), ``max_score`` and the JSON text for
+        ``media.deid_json`` under ``record``.
 
     Raises:
         CaptureError: ``src`` cannot be decoded or ``dst`` cannot be written.
@@ -167,8 +104,20 @@ def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: floa
     detect_every = max(1, round(fps / detect_hz))
     writer = None
     prev: list[tuple[int, int, int, int]] = []
-    cur: list[tuple[int, int, int, int]] = []
-    blurred = i = 0
+    held: list[np.ndarray] = []
+    blurred = i = detections = faces = 0
+    max_score = 0.0
+
+    def flush(boxes: list[tuple[int, int, int, int]]) -> None:
+        nonlocal blurred
+        assert writer is not None
+        for f in held:
+            if boxes:
+                f = blur.blur_boxes(f, boxes)
+                blurred += 1
+            writer.write(f)
+        held.clear()
+
     try:
         while True:
             ok, frame = cap.read()
@@ -180,20 +129,35 @@ def deidentify_video(src: Path, dst: Path, blur: FaceBlurrer, *, detect_hz: floa
                 if not writer.isOpened():
                     raise CaptureError(f"{dst}: cannot write an mp4v video here")
             if i % detect_every == 0:
-                prev, cur = cur, blur.faces(frame)
-            boxes = prev + cur
-            if boxes:
-                frame = blur.blur_boxes(frame, boxes)
-                blurred += 1
-            writer.write(frame)
+                dets = blur.detect(frame)
+                detections += 1
+                faces += len(dets)
+                max_score = max([max_score, *(d.score for d in dets)])
+                cur = [d.xywh for d in dets]
+                flush(prev + cur)  # the frames since the last detection: covered by both
+                prev = cur
+            held.append(frame)
             i += 1
+        if writer is not None:
+            flush(prev)
     finally:
         cap.release()
         if writer is not None:
             writer.release()
     if i == 0:
         raise CaptureError(f"{src}: no decodable frame")
-    return blurred
+    summary = {"frames": i, "detections": detections, "blurred_frames": blurred, "faces": faces}
+    record = json.dumps(
+        {
+            "detector": blur.name,
+            "version": blur.version,
+            "detect_hz": detect_hz,
+            **summary,
+            "max_score": round(max_score, 4),
+        },
+        separators=(",", ":"),
+    )
+    return {**summary, "max_score": max_score, "record": record}
 
 
 def encode_jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:
@@ -211,10 +175,45 @@ class SampledFrame:
     """A frame chosen for the dataset."""
 
     index: int
-    t_s: float  # seconds from the start of the video
+    t_s: float  # presentation time (container PTS) in seconds from the start of the video
     image: np.ndarray
     sharpness: float
     faces: int
+    detections: list[Detection] = field(default_factory=list)
+
+
+def _pts_s(cap: Any, index: int, fps: float, last: float | None) -> float:
+    """The presentation time (s) of the frame just grabbed, from the container's PTS (FFmpeg backend).
+
+    Phone video is variable-frame-rate, so ``index / fps`` drifts from the real time. A backend that
+    reports no time (0 after the first frame) or a time that goes backwards falls back to the
+    previous time plus one nominal frame.
+    """
+    import cv2
+
+    t = float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+    if last is None:
+        return t if np.isfinite(t) and t >= 0 else 0.0
+    if not np.isfinite(t) or t <= last:
+        return last + 1.0 / (fps or 25.0)
+    return t
+
+
+def frame_times(path: Path) -> list[float]:
+    """Presentation time (s, from the video start) of every frame of ``path``, in decode order."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise CaptureError(f"{path}: not a readable video")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    out: list[float] = []
+    try:
+        while cap.grab():
+            out.append(_pts_s(cap, len(out), fps, out[-1] if out else None))
+    finally:
+        cap.release()
+    return out
 
 
 def sample_frames(
@@ -228,22 +227,31 @@ def sample_frames(
     dedupe_threshold: float = 1.0,
     blur: FaceBlurrer | None = None,
 ) -> Iterator[SampledFrame]:
-    """Yield frames every ``interval_s`` seconds, plus frames within ``window_s`` of each time in
-    ``around_s`` (seconds from the video start), skipping blurred frames (Laplacian variance below
-    ``min_sharpness``, or below ``relative_sharpness`` × the median of the last 15 candidates, since
-    what is sharp depends on the scene) and near-duplicates (mean absolute difference to the previously kept frame
-    below ``dedupe_threshold`` grey levels). Faces are blurred when ``blur`` is given.
+    """Yield frames every ``interval_s`` seconds, plus frames at ``window_s / 2`` steps within
+    ``window_s`` of each time in ``around_s`` (seconds from the video start), skipping blurred frames
+    (Laplacian variance below ``min_sharpness``, or below ``relative_sharpness`` × the median of the last
+    15 candidates, since what is sharp depends on the scene) and near-duplicates (mean absolute
+    difference to the previously kept frame below ``dedupe_threshold`` grey levels). Times are the
+    container's presentation times (PTS), so a variable-frame-rate video is sampled at the right
+    moments. Only chosen frames are decoded to pixels; faces are blurred when ``blur`` is given.
 
     Raises:
         CaptureError: The video stops decoding before its declared end (truncated file).
     """
     import cv2
 
-    wanted = _wanted_indices(info, interval_s, around_s or [], window_s)
+    tol = 0.5 / (info.fps or 25.0)  # half a nominal frame
+    half = window_s / 2
+    targets = sorted(t + k * half for t in (around_s or []) for k in (-2, -1, 0, 1, 2))
+    p = 0
+    while p < len(targets) and targets[p] < -tol:
+        p += 1
+    next_grid = 0.0
     cap = cv2.VideoCapture(str(info.path))
     last: np.ndarray | None = None
     recent: list[float] = []
     decoded = 0
+    t_prev: float | None = None
     try:
         index = 0
         while True:
@@ -251,7 +259,16 @@ def sample_frames(
             if not ok:
                 break
             decoded += 1
-            if index in wanted:
+            t = t_prev = _pts_s(cap, index, info.fps, t_prev)
+            wanted = False
+            if t >= next_grid - tol:
+                wanted = True
+                while next_grid <= t + tol:
+                    next_grid += interval_s
+            while p < len(targets) and targets[p] <= t + tol:
+                wanted = True
+                p += 1
+            if wanted:
                 ok, frame = cap.retrieve()
                 if not ok:
                     raise CaptureError(f"{info.path}: frame {index} cannot be decoded")
@@ -264,11 +281,11 @@ def sample_frames(
                 small = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
                 dup = last is not None and float(np.abs(small - last).mean()) < dedupe_threshold
                 if sharp_enough and not dup:
-                    faces = 0
+                    dets: list[Detection] = []
                     if blur is not None:
-                        frame, faces = blur(frame)
+                        frame, dets = blur.blur(frame)
                     last = small
-                    yield SampledFrame(index, index / info.fps, frame, sharp, faces)
+                    yield SampledFrame(index, t, frame, sharp, len(dets), dets)
             index += 1
     finally:
         cap.release()
@@ -276,17 +293,6 @@ def sample_frames(
         raise CaptureError(
             f"{info.path}: only {decoded} of {info.frames} frames decode (truncated or corrupt video)"
         )
-
-
-def _wanted_indices(info: VideoInfo, interval_s: float, around_s: list[float], window_s: float) -> set[int]:
-    n = info.frames or int(1e9)
-    step = max(1, round(interval_s * info.fps))
-    wanted = set(range(0, n, step))
-    half = max(1, round(window_s * info.fps / 2))
-    for t in around_s:
-        c = round(t * info.fps)
-        wanted.update(i for i in range(c - 2 * half, c + 2 * half + 1, half) if 0 <= i < n)
-    return wanted
 
 
 def frame_meta(bgr: Any) -> tuple[int, int]:

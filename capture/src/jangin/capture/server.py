@@ -17,7 +17,7 @@ POST     ``/{id}/events?seq=N``                  events: JSON ``{"events": [{ts,
 HEAD/GET ``/{id}/video/{camera}``                upload offset (header ``Upload-Offset``)
 PATCH    ``/{id}/video/{camera}``                chunk at ``Upload-Offset`` (+ ``X-Chunk-Sha256``)
 POST     ``/{id}/video/{camera}/complete``       ``{"size", "sha256"}`` of the whole file
-POST     ``/{id}/finish``                        ``{"ended_at", "frame_interval_s", "deidentify"}``
+POST     ``/{id}/finish``                        ``{"ended_at", "frame_interval_s"}``
 =======  ======================================  ================================================
 """
 
@@ -126,7 +126,18 @@ class FinishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ended_at: datetime | None = None
     frame_interval_s: float = Field(default=1.0, gt=0)
-    deidentify: bool = True
+    # Accepted for old clients, ``true`` only: de-identification is the site's policy (settings).
+    deidentify: bool | None = None
+
+    @field_validator("deidentify")
+    @classmethod
+    def _policy(cls, v: bool | None) -> bool | None:
+        if v is False:
+            raise ValueError(
+                "de-identification is a site policy (JANGIN_DEIDENTIFY, set by an admin); "
+                "a request cannot turn it off"
+            )
+        return v
 
 
 class IngestService:
@@ -174,7 +185,7 @@ class IngestService:
     def finish(self, sid: str, body: FinishIn) -> dict[str, Any]:
         from jangin.capture._process import SEQ_FINISHED, session_row
 
-        opts = body.model_dump(mode="json")
+        opts = body.model_dump(mode="json", exclude={"deidentify"})  # the site's policy decides (settings)
         if body.ended_at is not None:
             opts["ended_at"] = body.ended_at.timestamp()
         first = self.staging.finish(sid, opts)

@@ -59,6 +59,9 @@ class ModelManifest(BaseModel):
     version: str = ""
     task: Task
     framework: str = ""
+    #: The licence of the model architecture and the code that defines it, e.g. ``"AGPL-3.0 (Ultralytics
+    #: YOLO)"``: it travels with the weights (see "Licences" in the README). "unknown" for older manifests.
+    architecture_licence: str = "unknown"
     classes: list[str] = Field(default_factory=list)
     input: InputSpec | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)

@@ -125,11 +125,70 @@ def _root(
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory for the new dataset.")],
 ) -> None:
-    """Create an empty dataset (one Delta table per table of the schema)."""
+    """Create an empty dataset (one Delta table per table of the schema) and, if the site has none, a
+    random site key for technician pseudonyms in $JANGIN_HOME/site.key (mode 0600)."""
     from jangin.core._dataset import Dataset
+    from jangin.core._errors import ConfigError
+    from jangin.core.settings import ensure_site_key, get_settings
 
+    settings = get_settings()
+    key_path = settings.site_key_path().resolve()
+    if key_path.is_relative_to(directory.resolve()):
+        raise ConfigError(
+            f"{key_path}: the site key would be inside the dataset {directory}",
+            hint="keep the key out of the dataset (it must not travel with it): set JANGIN_HOME or "
+            "JANGIN_SITE_KEY_FILE elsewhere",
+        )
     ds = Dataset.create(directory)
     console().print(f"created dataset [bold]{ds.root}[/] with tables: {', '.join(ds.counts())}")
+    written = ensure_site_key(settings)
+    if written is not None:
+        console().print(
+            f"wrote a new site key to [bold]{written}[/] (mode 0600): back it up; pseudonyms depend on it"
+        )
+    elif settings.site_key.get_secret_value().strip():
+        console().print("site key: from JANGIN_SITE_KEY")
+    else:
+        console().print(f"site key: {settings.site_key_path()} (kept)")
+
+
+keys_app = typer.Typer(name="keys", help="API keys and the site key.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("hash")
+def keys_hash(key: Annotated[str, typer.Argument(help="The API key to hash.")]) -> None:
+    """Print the hashed form of an API key (``sha256:<hex>``) to put in JANGIN_API_KEYS instead of it."""
+    from jangin.core.settings import hash_api_key
+
+    if key.startswith("sha256:"):
+        raise typer.BadParameter("this is already a hashed key", param_hint="KEY")
+    typer.echo(hash_api_key(key))
+
+
+@keys_app.command("rotate-site-key")
+def keys_rotate_site_key() -> None:
+    """Replace the site key file with a new random key; the old one is kept beside it as
+    ``site.key.<UTC time>.old`` (mode 0600). Old sessions keep their pseudonyms; new sessions get new
+    ones; keep the old key to link the two (see "The site key" in the README)."""
+    from datetime import UTC, datetime
+
+    from jangin.core._errors import ConfigError
+    from jangin.core.settings import ensure_site_key, get_settings
+
+    settings = get_settings()
+    if settings.site_key.get_secret_value().strip():
+        raise ConfigError(
+            "the site key comes from JANGIN_SITE_KEY", hint="rotate it where that variable is set"
+        )
+    path = settings.site_key_path()
+    if not path.exists():
+        raise ConfigError(f"{path}: no site key to rotate", hint="run `jangin init` to write one")
+    old = path.with_name(f"{path.name}.{datetime.now(UTC):%Y%m%dT%H%M%SZ}.old")
+    path.rename(old)
+    old.chmod(0o600)
+    ensure_site_key(settings)
+    console().print(f"new site key in [bold]{path}[/]; the old one is kept in [bold]{old}[/]")
 
 
 class OutputFormat(StrEnum):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jangin.core import JanginError
+from jangin.core._redact import redact_url
 
 __all__ = ["CameraWorker", "parse_source"]
 
@@ -55,6 +56,8 @@ class CameraWorker:
     ) -> None:
         self.name = name
         self.source = source
+        #: The source as shown in stats, errors and logs: ``rtsp://user:pass@cam`` → ``rtsp://***@cam``.
+        self.display_source = redact_url(source)
         self.service = service
         self.station = station or name
         self.interval_s = interval_s
@@ -80,7 +83,7 @@ class CameraWorker:
         """Counters and the last verdict / error."""
         return {
             "camera": self.name,
-            "source": self.source,
+            "source": self.display_source,
             "station": self.station,
             "grabbed": self.grabbed,
             "inspected": self.inspected,
@@ -112,7 +115,7 @@ class CameraWorker:
                 if not cap.isOpened():
                     cap.release()
                     cap = None
-                    self.last_error = f"cannot open {self.source}"
+                    self.last_error = f"cannot open {self.display_source}"
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 5.0)
                     self.reconnects += 1
@@ -127,7 +130,7 @@ class CameraWorker:
                 cap = None
                 self.reconnects += 1
                 self._count("reconnects")
-                self.last_error = f"lost {self.source}; reconnecting"
+                self.last_error = f"lost {self.display_source}; reconnecting"
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -176,8 +179,13 @@ class CameraWorker:
             )
         except Exception as exc:
             self.errors += 1
-            self.last_error = str(exc)
-            log.warning("camera %s: %s", self.name, exc, extra={"camera": self.name, "station": self.station})
+            self.last_error = redact_url(str(exc))
+            log.warning(
+                "camera %s: %s",
+                self.name,
+                self.last_error,
+                extra={"camera": self.name, "station": self.station},
+            )
             return
         self.inspected += 1
         self.last_verdict = res["verdict"]

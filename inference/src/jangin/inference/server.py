@@ -13,7 +13,6 @@ applications use :func:`make_register` to pass a config directly.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -28,7 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from jangin.core import Dataset
-from jangin.core.server import current_role, require
+from jangin.core.server import current_key_id, current_role, require
 from jangin.core.settings import Role, Settings
 from jangin.inference._batcher import Overloaded
 from jangin.inference._images import ImageTooLarge, UnsupportedMedia
@@ -61,8 +60,7 @@ def _service(request: Request) -> InspectionService:
 def _reviewer(request: Request, settings: Settings, name: str | None) -> str:
     if name and name.strip():
         return settings.pseudonym(name)
-    key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:].strip()
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+    return "key-" + (current_key_id(request) or "")[:10]  # the key's digest (header or session cookie)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -252,20 +250,37 @@ def _router(settings: Settings) -> APIRouter:
 
     @r.get("/review", response_class=HTMLResponse, include_in_schema=True)
     def review_page(request: Request) -> HTMLResponse:
-        """The review page (engineer key as ``?api_key=`` once, or through its login form; the page then
-        keeps it in sessionStorage and sends it as ``X-API-Key``)."""
+        """The review page (engineer or admin). Without a session: the sign-in form, which POSTs the key
+        to ``/login`` for an HttpOnly session cookie (the key never appears in a URL)."""
         from jangin.inference._page import LOGIN_HTML, REVIEW_HTML
 
         role = current_role(request)
         if role is None:
-            return HTMLResponse(LOGIN_HTML, status_code=401, headers={"Cache-Control": "no-store"})
+            failed = request.query_params.get("signin") == "failed"
+            msg = "Unknown key: try again." if failed else ""
+            return HTMLResponse(LOGIN_HTML.replace("<!--msg-->", msg), status_code=401)
         if role not in (Role.ENGINEER, Role.ADMIN):
             return HTMLResponse(
-                LOGIN_HTML.replace("<!--msg-->", f"role {role.value} may not review"), status_code=403
+                LOGIN_HTML.replace(
+                    "<!--msg-->", f"Role {role.value} may not review: sign in as an engineer."
+                ),
+                status_code=403,
             )
-        return HTMLResponse(
-            REVIEW_HTML, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-        )
+        return HTMLResponse(REVIEW_HTML)
+
+    @r.get("/review/app.js", include_in_schema=False)
+    def review_js() -> Response:
+        """The review page's script (public: it holds no data and no key)."""
+        from jangin.inference._page import REVIEW_JS
+
+        return Response(REVIEW_JS, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+    @r.get("/review/app.css", include_in_schema=False)
+    def review_css() -> Response:
+        """The review page's styles."""
+        from jangin.inference._page import REVIEW_CSS
+
+        return Response(REVIEW_CSS, media_type="text/css", headers={"Cache-Control": "no-cache"})
 
     return r
 

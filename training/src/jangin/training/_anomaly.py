@@ -204,6 +204,7 @@ def train_anomaly(
         name=cfg.name,
         task="anomaly",
         framework=f"anomalib {anomalib.__version__} ({cfg.algorithm}, torch {torch.__version__})",
+        architecture_licence=f"Apache-2.0 (anomalib {dict(patchcore='PatchCore', padim='PaDiM')[cfg.algorithm]})",
         classes=["good", "anomalous"],
         input=InputSpec(
             width=cfg.imgsz,

@@ -282,6 +282,7 @@ def train_classifier(
         name=name,
         task="classify",
         framework=f"ultralytics {ultralytics.__version__}",
+        architecture_licence="AGPL-3.0 (Ultralytics YOLO classify)",
         classes=list(data.classes),
         input=InputSpec(width=imgsz, height=imgsz, color="rgb", resize="center_crop", scale=1 / 255),
         outputs={"format": "cls_v1", "softmax": True, "dynamic_batch": True, "opset": OPSET},

@@ -197,6 +197,7 @@ def train_detector(
         name=name,
         task="detect",
         framework=f"ultralytics {ultralytics.__version__}",
+        architecture_licence="AGPL-3.0 (Ultralytics YOLO)",
         classes=list(data.classes),
         input=InputSpec(
             width=imgsz, height=imgsz, color="rgb", resize="letterbox", scale=1 / 255, pad_value=114

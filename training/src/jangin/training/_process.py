@@ -217,6 +217,7 @@ def train_process(
         name=cfg.name,
         task="process",
         framework=f"scikit-learn {sklearn.__version__} GradientBoostingClassifier",
+        architecture_licence="BSD-3-Clause (scikit-learn GradientBoostingClassifier)",
         classes=[cfg.ok_name, "NG"],
         outputs={
             "format": "process_v1",

@@ -547,6 +547,7 @@ def build_skill_profile(
         name=cfg.name,
         task="skill_profile",
         framework="jangin-skill",
+        architecture_licence="Apache-2.0 (Jangin skill profile)",
         classes=prof.step_names,
         outputs={"format": "skill_profile_v1", "process": prof.process, "channels": prof.channels},
         thresholds={"k_sigma": cfg.k_sigma},

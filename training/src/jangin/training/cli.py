@@ -116,7 +116,7 @@ def ls(dataset: DatasetOption = None, registry: RegistryOption = None) -> None:
 
     reg = _registry(dataset, registry)
     t = Table(title=str(reg.root))
-    for col in ("name", "version", "active", "task", "classes", "metric", "created"):
+    for col in ("name", "version", "active", "task", "classes", "metric", "licence", "created"):
         t.add_column(col)
     for mv in reg.list():
         m = mv.manifest
@@ -135,6 +135,7 @@ def ls(dataset: DatasetOption = None, registry: RegistryOption = None) -> None:
             m.task,
             ", ".join(m.classes),
             metric,
+            m.architecture_licence,
             m.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     Console().print(t)
@@ -146,7 +147,8 @@ def show(
     dataset: DatasetOption = None,
     registry: RegistryOption = None,
 ) -> None:
-    """Print a version's manifest (JSON) after checking its files' checksums."""
+    """Print a version's manifest (JSON, with its ``architecture_licence``) after checking its files'
+    checksums."""
     from jangin.core.artifacts import manifest_json
 
     mv = _registry(dataset, registry).get(ref)
