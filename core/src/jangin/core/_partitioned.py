@@ -71,11 +71,14 @@ def write_partitioned(dt: Any, data: pa.Table, partition_by: Sequence[str], comm
     from deltalake.transaction import AddAction
 
     root = Path(dt.table_uri.removeprefix("file://"))
-    keys = pc.unique(
-        pc.binary_join_element_wise(
-            *[pc.fill_null(data.column(c).cast(pa.string()), "\x00") for c in partition_by], "\x1f"
-        )
-    ).to_pylist()
+    if len(partition_by) == 1:  # the usual case: one unique over the column, no joined keys
+        keys = ["\x00" if v is None else str(v) for v in pc.unique(data.column(partition_by[0])).to_pylist()]
+    else:
+        keys = pc.unique(
+            pc.binary_join_element_wise(
+                *[pc.fill_null(data.column(c).cast(pa.string()), "\x00") for c in partition_by], "\x1f"
+            )
+        ).to_pylist()
     body = data.drop_columns(list(partition_by))
     written: list[Path] = []
     actions = []
