@@ -392,13 +392,20 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
         return keep
     order = np.argsort(gid, kind="stable")
     g, t = gid[order], us[order]
-    same = g[1:] == g[:-1]
+    bounds = np.flatnonzero(g[1:] != g[:-1])  # steps that cross from one series to the next
     d = np.diff(t)
+    suspect = d <= 0
+    suspect[bounds] = False
     problems = False
-    for kind, bad, what in (
-        ("duplicate", same & (d == 0), "timestamp duplicated"),
-        ("backwards", same & (d < 0), "timestamp goes backwards"),
-    ):
+    checks = (
+        [
+            ("duplicate", suspect & (d == 0), "timestamp duplicated"),
+            ("backwards", suspect & (d < 0), "timestamp goes backwards"),
+        ]
+        if suspect.any()
+        else []
+    )
+    for kind, bad, what in checks:
         if bad.any():
             problems = True
             pos = np.flatnonzero(bad)
@@ -409,8 +416,10 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
             rep.note(
                 action, kind, int(order[i + 1]) + 2, len(pos), f"{what} (previous row {int(order[i]) + 2})"
             )
-    starts = np.r_[0, np.flatnonzero(~same) + 1]
+    starts = np.r_[0, bounds + 1]
     if problems:
+        same = np.ones(n - 1, bool)
+        same[bounds] = False
         # Running maximum within each series: shift every series onto its own band so that one
         # global maximum.accumulate never crosses series.
         lo = np.minimum.reduceat(t, starts)
@@ -423,9 +432,9 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
         keep[order] = ks
         rep.dropped_rows += int((~ks).sum())
         t, g = t[ks], g[ks]
-        same = g[1:] == g[:-1]
+        bounds = np.flatnonzero(g[1:] != g[:-1])
         d = np.diff(t)
-        starts = np.r_[0, np.flatnonzero(~same) + 1]
+        starts = np.r_[0, bounds + 1]
     # Gaps: each series' median period, estimated from at most ~4096 of its steps (a strided sample
     # per series, so that slow series count as much as fast ones; O(series) small medians), then
     # one mask over all rows at once.
@@ -436,7 +445,8 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
             limit[k] = policy.gap_factor * float(np.median(d[a : a + c - 1 : max(1, (c - 1) // 4096)]))
         else:
             limit[k] = np.inf
-    gaps = same & (d > np.repeat(limit, counts)[1:])
+    gaps = d > np.repeat(limit, counts)[1:]
+    gaps[bounds] = False
     if gaps.any():
         i = int(np.flatnonzero(gaps)[0])
         k = int(gaps.sum())
