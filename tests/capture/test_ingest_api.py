@@ -3,12 +3,10 @@ idempotent retries, bad inputs, auth."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
+import random
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,62 +14,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from _serve import KEY, LABELLER, Server
 
 from jangin.capture._client import IngestClient, upload_session
 from jangin.core import Dataset
-
-KEY, LABELLER = "rec-key-123", "lab-key-456"
-HERE = Path(__file__).resolve().parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A uvicorn subprocess serving the capture router for one dataset."""
-
-    def __init__(self, ds_root: Path, max_body_mb: int = 2) -> None:
-        self.ds_root = ds_root
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "JANGIN_DATASET": str(ds_root),
-            "JANGIN_MAX_BODY_MB": str(max_body_mb),
-            "JANGIN_API_KEYS": json.dumps({KEY: "recorder", LABELLER: "labeller"}),
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Server:
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "_serve.py"), str(self.port)], env=self.env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None, "server exited at start"
-            time.sleep(0.1)
-        raise AssertionError("server did not start in 30 s")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture
@@ -121,47 +67,123 @@ def _new_session(c: IngestClient, key: str, **kw: object) -> str:
 # -- crash safety -------------------------------------------------------------------------------------
 
 
+#: What the code writes while a file is half done: staging's ``.{name}.{uuid8}.tmp`` and the stored
+#: video's ``.{stem}.tmp{suffix}`` (checked against real names in the test, so the check can fail).
+STRAY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$|^\..+\.tmp(\.[A-Za-z0-9]+)?$")
+#: Where processing may be cut between its per-table appends (``JANGIN_TEST_CRASH_AT``).
+CRASH_POINTS = ["after:sensor_samples", "after:events", "after:frames", "after:media", "before:sessions"]
+N_BATCHES = 40
+
+
+def _stray(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and STRAY.match(p.name)]
+
+
+def test_stray_pattern_matches_what_the_code_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jangin.capture import _staging
+
+    def crash(*a: object, **k: object) -> None:
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(_staging.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        _staging.write_atomic(tmp_path / "000000000007.arrow", b"x")
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and STRAY.match(left[0]), left
+    assert STRAY.match(".torch_cam.tmp.mp4") and not STRAY.match("000000000007.arrow")
+    st = _staging.Staging(tmp_path)
+    assert st.clean_tmp() == 1 and not _stray(tmp_path)
+
+
+def _send_until_killed(url: str, sid: str, seqs: list[int], acked: set[int], lock: threading.Lock) -> None:
+    c = IngestClient(url, KEY, retries=1, timeout_s=10)
+    for seq in seqs:
+        try:
+            c.send_sensors(sid, "power_source", seq, *_batch(seq))
+        except Exception:
+            return  # the server is gone: this batch was not acknowledged
+        with lock:
+            acked.add(seq)
+
+
+@pytest.mark.slow  # six kills and restarts of a real server: about two minutes on 2 busy cores
 def test_kill9_during_ingest_loses_nothing_and_duplicates_nothing(
     server: Callable[..., Server], make_session: Callable[..., Path]
 ) -> None:
+    """Kill -9 while batches are in flight (two senders, random moments) and between the per-table
+    appends of processing (random crash points), then count every acknowledged sample exactly once."""
+    seed = int(os.environ.get("JANGIN_TEST_SEED", time.time_ns() % 10**6))
+    rng = random.Random(seed)
+    print(f"JANGIN_TEST_SEED={seed}")
     d = make_session("crash", seconds=3)
     srv = server()
+    sid = _new_session(IngestClient(srv.url, KEY, retries=3), "crash")
+    acked: set[int] = set()
+    lock = threading.Lock()
+    kills = 0
+    # 1. kills while batches are in flight
+    for _ in range(3):
+        todo = [s for s in range(N_BATCHES) if s not in acked]
+        senders = [
+            threading.Thread(target=_send_until_killed, args=(srv.url, sid, todo[k::2], acked, lock))
+            for k in range(2)
+        ]
+        for t in senders:
+            t.start()
+        time.sleep(rng.uniform(0.05, 0.5))
+        srv.kill9()
+        kills += 1
+        for t in senders:
+            t.join(30)
+        before = _stray(srv.ds_root)
+        srv.start()
+        assert not _stray(srv.ds_root), f"temp files left after restart (before: {before})"
     c = IngestClient(srv.url, KEY, retries=3)
-    sid = _new_session(c, "crash")
-    for seq in range(6):
-        c.send_sensors(sid, "power_source", seq, *_batch(seq))
     partial = c.upload_video(sid, "torch_cam", d / "video.mp4", chunk_size=1024, max_chunks=3)
     assert partial == 3 * 1024
-    srv.kill9()  # everything above was acknowledged
-    assert not (
-        srv.ds_root / "staging" / sid / "sensors" / "power_source" / ".000000000006.arrow.tmp"
-    ).exists()
+    srv.kill9()
+    kills += 1
     srv.start()
     c = IngestClient(srv.url, KEY, retries=3)
     assert c.video_offset(sid, "torch_cam") == 3 * 1024
-    # A client that is unsure what arrived re-sends everything: acknowledged batches are not duplicated.
-    for seq in range(10):
+    # A client unsure what arrived re-sends everything: what was acknowledged is there, never twice.
+    for seq in range(N_BATCHES):
         r = c.send_sensors(sid, "power_source", seq, *_batch(seq))
-        assert r["duplicate"] == (seq < 6)
+        assert r["duplicate"] or seq not in acked, f"acknowledged batch {seq} was lost"
     c.upload_video(sid, "torch_cam", d / "video.mp4", chunk_size=1024)
     c.send_events(sid, 0, [{"ts": T0 + 1.0, "kind": "sync", "name": "arc_start", "author": "app"}])
-    c.finish(sid, frame_interval_s=1.0)
-    srv.kill9()  # processing may have started: it must resume after the restart
+    # 2. kills between the per-table appends of processing (the process exits at a random point)
+    points = sorted(rng.sample(CRASH_POINTS, 2), key=CRASH_POINTS.index)
+    srv.kill9()
+    srv.env["JANGIN_TEST_CRASH_AT"] = points[0]
     srv.start()
+    IngestClient(srv.url, KEY, retries=1).finish(sid, frame_interval_s=1.0)
+    assert srv.wait_exit(120) == 137, f"processing did not reach {points[0]}"
+    for point in points[1:]:  # the finish was acknowledged: processing resumes after each restart
+        srv.env["JANGIN_TEST_CRASH_AT"] = point
+        srv.start(wait=False)
+        assert srv.wait_exit(120) == 137, f"processing did not reach {point}"
+    kills += len(points)
+    srv.env.pop("JANGIN_TEST_CRASH_AT")
+    srv.start()
+    assert kills >= 5
     c = IngestClient(srv.url, KEY, retries=3)
     st = c.wait(sid, timeout_s=120)
     assert st["state"] == "processed", st
+    assert not _stray(srv.ds_root)
     ds = Dataset.open(srv.ds_root)
     n = ds.query(
         f"SELECT count(*) n, count(DISTINCT ts) d FROM sensor_samples WHERE session_id = '{sid}'"
     ).to_pylist()[0]
-    assert n == {"n": 1000, "d": 1000}
+    assert n == {"n": N_BATCHES * 100, "d": N_BATCHES * 100}, (n, points)
     assert (
         ds.query("SELECT count(*) n FROM current_sessions WHERE status = 'processed'").column("n")[0].as_py()
         == 1
     )
     assert ds.query("SELECT count(*) n FROM media").column("n")[0].as_py() == 1
     assert ds.query("SELECT count(*) n FROM events").column("n")[0].as_py() == 1
+    frames = ds.query("SELECT count(*) n, count(DISTINCT frame_id) d FROM frames").to_pylist()[0]
+    assert frames["n"] == frames["d"] == st["frames"] > 0
     # the value at reference time T0 + 0.25 (device time T0) is batch 0's first sample
     v = (
         ds.query(f"SELECT value FROM sensor_samples WHERE ts = to_timestamp({T0 + 0.25})")
@@ -227,8 +249,9 @@ def test_interrupted_upload_resumes_where_it_stopped(
     assert r.status_code == 200 and r.json()["offset"] == 3000
     c.upload_video(sid, "torch_cam", video, chunk_size=1000)
     assert h.get(url).json() == {"offset": len(data), "complete": True}
-    staged = shared.ds_root / "staging" / sid / "video" / "torch_cam.part"
+    staged = shared.ds_root / "staging" / sid / "video" / "torch_cam.mp4"  # renamed once complete
     assert staged.read_bytes() == data
+    assert not list(staged.parent.glob("*.part"))
 
 
 def test_retried_batch_is_acknowledged_once_and_conflicts_are_refused(shared: Server) -> None:
@@ -278,7 +301,7 @@ BAD = [
         "unknown device",
         "post",
         "/sensors/welder?seq=0",
-        {"json": {"t": [1.0], "channels": {"arc_current_A": [1.0]}}},
+        {"json": {"t": [T0 + 1], "channels": {"arc_current_A": [1.0]}}},
         422,
         "unknown device",
     ),
@@ -286,7 +309,7 @@ BAD = [
         "unknown channel",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0], "channels": {"volts": [1.0]}}},
+        {"json": {"t": [T0 + 1], "channels": {"volts": [1.0]}}},
         422,
         "unknown channel",
     ),
@@ -294,7 +317,7 @@ BAD = [
         "backwards time",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [2.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}},
+        {"json": {"t": [T0 + 2, T0 + 1], "channels": {"arc_current_A": [1.0, 2.0]}}},
         422,
         "row 1: time goes backwards",
     ),
@@ -302,7 +325,7 @@ BAD = [
         "duplicated time",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0, 1.0], "channels": {"arc_current_A": [1.0, 2.0]}}},
+        {"json": {"t": [T0 + 1, T0 + 1], "channels": {"arc_current_A": [1.0, 2.0]}}},
         422,
         "duplicated",
     ),
@@ -310,7 +333,7 @@ BAD = [
         "length mismatch",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0, 2.0], "channels": {"arc_current_A": [1.0]}}},
+        {"json": {"t": [T0 + 1, T0 + 2], "channels": {"arc_current_A": [1.0]}}},
         422,
         "as long as",
     ),
@@ -318,7 +341,7 @@ BAD = [
         "strings",
         "post",
         "/sensors/power_source?seq=0",
-        {"json": {"t": [1.0], "channels": {"arc_current_A": ["high"]}}},
+        {"json": {"t": [T0 + 1], "channels": {"arc_current_A": ["high"]}}},
         422,
         "numbers",
     ),
@@ -339,12 +362,19 @@ BAD = [
         422,
         "Arrow IPC",
     ),
-    ("negative seq", "post", "/sensors/power_source?seq=-1", {"json": {"t": [1.0], "channels": {}}}, 422, ""),
+    (
+        "negative seq",
+        "post",
+        "/sensors/power_source?seq=-1",
+        {"json": {"t": [T0 + 1], "channels": {}}},
+        422,
+        "",
+    ),
     (
         "bad event kind",
         "post",
         "/events?seq=0",
-        {"json": {"events": [{"ts": 1.0, "kind": "party"}]}},
+        {"json": {"events": [{"ts": T0, "kind": "party"}]}},
         422,
         "unknown kind",
     ),

@@ -15,7 +15,7 @@ def bead(rng: np.random.Generator, defect: bool) -> np.ndarray:
     """A grey textured plate with a bright horizontal bead; a defect is a dark blob on the bead."""
     import cv2
 
-    img = (110 + rng.normal(0, 6, (SIZE, SIZE, 3))).astype(np.float32)
+    img = (110 + rng.normal(0, 12) + rng.normal(0, 6, (SIZE, SIZE, 3))).astype(np.float32)
     y = int(rng.integers(24, 40))
     img[y - 8 : y + 8] += 60
     if defect:
@@ -133,4 +133,102 @@ def make_process_dataset(root: Path, *, n_sessions: int = 6, segments: int = 4, 
             )
     ds.append("sensor_samples", samples)
     ds.append("labels", labels)
+    return ds
+
+
+def make_runs_dataset(
+    root: Path,
+    *,
+    n_runs: int = 20,
+    offset: float = 0.2,
+    signal: float = 0.0,
+    recipe_is_label: bool = False,
+    question: str | None = "tool_condition",
+    extra_question: str | None = None,
+    steps: bool = False,
+    seed: int = 0,
+) -> Any:
+    """Machining-like runs labelled as a whole (``target = 'session'``): ``worn`` / ``unworn``, alternating.
+
+    Channels at 10 Hz for 20 s: ``x_pos`` (axis position, run level 100 ± 0.02; worn runs get ``offset``
+    added — a set-up offset, not wear), ``spindle_load`` (worn runs ``signal`` run-level SDs higher),
+    ``coolant_flow`` and ``feed_act`` (noise). Stations alternate in pairs (not with the label); the
+    recipe parameter ``feed_rate_mm_min`` equals the label's bin when ``recipe_is_label``, else it
+    alternates in pairs. ``extra_question`` adds an ``outcome`` label per run under another question.
+    With ``steps``, each run has step markers ``rough`` (twice) and ``finish``.
+    """
+    from jangin.core import Dataset
+
+    ds = Dataset.create(root)
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    sessions, samples, labels, events = [], [], [], []
+    n = 200
+    for r in range(n_runs):
+        sid = f"run-{r:02d}"
+        worn = r % 2 == 1
+        start = t0 + timedelta(hours=r)
+        feed = ("800" if worn else "600") if recipe_is_label else ("800" if (r // 2) % 2 else "600")
+        sessions.append(
+            {
+                "session_id": sid,
+                "station": f"st-{(r // 2) % 2}",
+                "technician": f"tech-{(r // 4) % 3}",
+                "process": "machining",
+                "started_at": start,
+                "status": "processed",
+                "updated_at": start,
+                "parameters": {"feed_rate_mm_min": feed, "tool": "T12"},
+            }
+        )
+        levels = {
+            "x_pos": 100.0 + rng.normal(0, 0.02) + (offset if worn else 0.0),
+            "spindle_load": 40.0 + rng.normal(0, 1.0) + (signal if worn else 0.0),
+            "coolant_flow": 12.0 + rng.normal(0, 0.3),
+            "feed_act": 600.0 + rng.normal(0, 5.0),
+        }
+        noise = {"x_pos": 0.05, "spindle_load": 2.0, "coolant_flow": 0.2, "feed_act": 3.0}
+        for ch, lv in levels.items():
+            v = lv + rng.normal(0, noise[ch], n)
+            samples.append(
+                {
+                    "session_id": [sid] * n,
+                    "device": ["cnc"] * n,
+                    "channel": [ch] * n,
+                    "ts": [start + timedelta(milliseconds=100 * k) for k in range(n)],
+                    "value": v.tolist(),
+                }
+            )
+        for q, name in ((question, "worn" if worn else "unworn"), (extra_question, "OK" if r % 3 else "NG")):
+            if q is None and name in ("OK", "NG"):
+                continue
+            labels.append(
+                {
+                    "label_id": f"{sid}-{q or 'label'}",
+                    "target": "session",
+                    "session_id": sid,
+                    "kind": "class",
+                    "name": name,
+                    "question": q,
+                    "source": "expert",
+                    "created_at": start + timedelta(minutes=30),
+                }
+            )
+        if steps:
+            for k, (step, a, b) in enumerate((("rough", 0, 6), ("finish", 6, 12), ("rough", 12, 19))):
+                for kind, s in (("step_start", a), ("step_end", b)):
+                    events.append(
+                        {
+                            "event_id": f"{sid}-e{k}-{kind}",
+                            "session_id": sid,
+                            "ts": start + timedelta(seconds=s),
+                            "kind": kind,
+                            "name": step,
+                        }
+                    )
+    ds.append("sessions", sessions)
+    ds.append("sensor_samples", {k: [x for c in samples for x in c[k]] for k in samples[0]})
+    ds.append("labels", labels)
+    if events:
+        ds.append("events", events)
     return ds

@@ -43,6 +43,9 @@ def test_anomaly_model_beats_chance_offline(anomaly_run: dict[str, Any]) -> None
     m = anomaly_run["mv"].manifest.metrics
     assert m["defective"] > 0 and m["good"] > 0
     assert m["auroc"] >= 0.8, m
+    # against the computed trivial baseline (grey-level distance), not a hard-coded 0.5
+    assert m["baseline_intensity_auroc"] is not None
+    assert m["auroc"] > m["baseline_intensity_auroc"], (m["auroc"], m["baseline_intensity_auroc"])
     assert m["train_images"] > 0 and "per_station" in m
     assert any(t.startswith("fit") for t, _, _ in anomaly_run["events"])
     assert anomaly_run["attempts"] == []
@@ -91,10 +94,29 @@ def test_parity_gate_refuses_a_broken_anomaly_export(anomaly_run: dict[str, Any]
         "map_min": 0.0,
         "map_max": 10.0,
     }
+    # the intact export passes ...
     assert check_anomaly_parity(path, net, x, float(np.median(raw)), norm)["passed"]
-    model.memory_bank = model.memory_bank * 1.5  # the torch model changed after the export
+    # ... the exported FILE with its memory bank written wrong is refused (same reference model)
+    broken = _break_memory_bank(path, anomaly_run["base"] / "broken-bank.onnx")
     with pytest.raises(TrainingError, match="parity gate refused"):
-        check_anomaly_parity(path, net, x, float(np.median(raw)), norm)
+        check_anomaly_parity(broken, net, x, float(np.median(raw)), norm)
+
+
+def _break_memory_bank(src: Path, dst: Path) -> Path:
+    """An export bug in the file itself: the memory bank (and its transposed copy) scaled by 1.5."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    hit = 0
+    for init in model.graph.initializer:
+        if sorted(init.dims) == [50, 384]:
+            w = numpy_helper.to_array(init)
+            init.CopyFrom(numpy_helper.from_array((w * 1.5).astype(w.dtype), init.name))
+            hit += 1
+    assert hit >= 1, [(i.name, list(i.dims)) for i in model.graph.initializer]
+    onnx.save(model, str(dst))
+    return dst
 
 
 def test_image_set_split_has_no_group_leakage_and_pins_snapshot(adata: Any, tmp_path: Path) -> None:

@@ -36,5 +36,5 @@ def test_anomaly_and_detector_on_cuda(
         device="auto",
         work_dir=tmp_path / "dw",
     )
-    assert det.manifest.train_config["device"] == "0" and det.manifest.parity
+    assert det.manifest.train_config["device"] == "0" and det.manifest.parity["passed"] is True
     assert network_guard == []

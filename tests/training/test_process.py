@@ -57,20 +57,50 @@ def test_process_onnx_follows_the_contract(adata: Any, tmp_path: Path) -> None:
     assert x.shape[1] == out["n_features"] == len(out["feature_names"])
 
 
-def test_parity_gate_refuses_a_broken_process_export(tmp_path: Path) -> None:
+def _swap_features(src: Path, dst: Path) -> None:
+    """A realistic export bug: two feature columns swapped (the trees test the wrong input)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    node = next(n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier")
+    attr = next(a for a in node.attribute if a.name == "nodes_featureids")
+    ids = [{0: 1, 1: 0}.get(i, i) for i in attr.ints]
+    assert ids != list(attr.ints)
+    del attr.ints[:]
+    attr.ints.extend(ids)
+    onnx.save(model, str(dst))
+
+
+def _scale_leaves(src: Path, dst: Path) -> None:
+    """Another: the leaf values written 10 % off (e.g. a learning rate applied twice)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    node = next(n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier")
+    attr = next(a for a in node.attribute if a.name == "class_weights")
+    w = [1.1 * v for v in attr.floats]
+    del attr.floats[:]
+    attr.floats.extend(w)
+    onnx.save(model, str(dst))
+
+
+@pytest.mark.parametrize("breaker", [_swap_features, _scale_leaves])
+def test_parity_gate_refuses_a_broken_process_export(tmp_path: Path, breaker: Any) -> None:
     from sklearn.ensemble import GradientBoostingClassifier
 
     from jangin.training._process import check_process_parity, export_process_onnx
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5)).astype(np.float32)
-    y = X[:, 0] + 0.3 * rng.normal(size=60) > 0
-    a = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X, y)
-    path = export_process_onnx(a, 5, tmp_path / "a.onnx")
-    assert check_process_parity(path, a, X)["passed"]
-    b = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X, ~y)  # not what was exported
+    y = X[:, 0] + X[:, 1] + 0.3 * rng.normal(size=60) > 0
+    clf = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X, y)
+    path = export_process_onnx(clf, 5, tmp_path / "a.onnx")
+    # the intact export passes ...
+    assert check_process_parity(path, clf, X)["passed"]
+    # ... the broken FILE (same reference model) is refused
+    breaker(path, tmp_path / "broken.onnx")
     with pytest.raises(TrainingError, match="parity gate refused"):
-        check_process_parity(path, b, X)
+        check_process_parity(tmp_path / "broken.onnx", clf, X)
 
 
 def test_process_needs_ok_and_ng_windows(adata: Any, tmp_path: Path) -> None:

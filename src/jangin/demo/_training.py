@@ -87,7 +87,7 @@ def demo_training(
             "ng": m["ng"],
             "auroc": m["auroc"],
             "baseline_auroc": m["baseline_auroc"],
-            "baseline": f"best single-channel threshold ({m['baseline_best_channel']}, chosen in hindsight)",
+            "baseline": f"best single-channel threshold ({m['baseline_best_channel']}, chosen inside each fold)",
             "parity_max_proba_diff": mv.manifest.parity["max_proba_diff"],
             "report": str(mv.path / "report" / "index.html"),
         }

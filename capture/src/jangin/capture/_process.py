@@ -3,11 +3,17 @@
 Every append carries the transaction id ``(ingest/<session>, 1)`` and the session row is written
 last, so processing that a crash interrupted is simply run again: tables already written are
 skipped, nothing is duplicated.
+
+Fault injection for tests: with ``JANGIN_TEST_CRASH_AT=<point>`` in the environment the process exits
+at once (``os._exit``, as a ``kill -9`` would) when processing reaches ``<point>``: ``before:<table>`` /
+``after:<table>`` around each append (tables ``sensor_samples``, ``events``, ``frames``, ``media``,
+``sessions``). Nothing else reads that variable; leave it unset in production.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +53,13 @@ def sensor_long_table(
     """
     table, dropped = wide_to_long(session_id, device, t_us, channels, units, offset_us)
     return table, sum(dropped.values())
+
+
+def _crash_point(point: str) -> None:
+    """Exit at once at ``point`` when the test-only ``JANGIN_TEST_CRASH_AT`` names it."""
+    if os.environ.get("JANGIN_TEST_CRASH_AT") == point:
+        log.warning("JANGIN_TEST_CRASH_AT=%s: exiting now (test fault injection)", point)
+        os._exit(137)
 
 
 def _dt(t: float | None) -> datetime | None:
@@ -187,17 +200,23 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     out["offsets"] = offsets
 
     txn = (f"ingest/{session_id}", 1)
+    _crash_point("before:sensor_samples")
     if sensor_parts:
         ds.append("sensor_samples", pa.concat_tables(sensor_parts), source=f"ingest {session_id}", txn=txn)
+    _crash_point("after:sensor_samples")
     if events:
         ds.append("events", events, source=f"ingest {session_id}", txn=txn)
+    _crash_point("after:events")
     if frames:
         ds.append("frames", frames, source=f"ingest {session_id}", txn=txn)
+    _crash_point("after:frames")
     for path, row in media:
         store_video(ds, path, row, blur=blur)
     if media:
         ds.append("media", [row for _, row in media], txn=txn)
+    _crash_point("after:media")
     ended = _dt(finish.get("ended_at")) or (events[-1]["ts"] if events else None)
+    _crash_point("before:sessions")
     ds.append(
         "sessions",
         [session_row(meta, offsets, status="processed", ended_at=ended)],

@@ -8,12 +8,18 @@ is acknowledged, so a crash (even ``kill -9``) loses nothing acknowledged. Layou
     sensors/<device>/<seq>.arrow      one sensor batch (Arrow IPC file): t_us (device clock) + channels
     events/<seq>.json                 one batch of events (reference clock)
     video/<camera>.part               the upload so far; video/<camera>.offset the acknowledged length
-    video/<camera>.done               size and sha256 of the finished upload
+    video/<camera>.done               size, sha256 and file name of the finished upload
+    video/<camera>.<ext>              the finished upload (``.part`` renamed; ext from its magic bytes)
     finish.json                       finish requested (processing pending or running)
-    status.json                       processing outcome
+    status.json                       processing outcome (``failed`` keeps every staged file: retryable)
 
 A batch is identified by its sequence number: re-sending the same batch is acknowledged without
-writing anything twice; sending different data under a used number is a conflict.
+writing anything twice; sending different data under a used number is a conflict. Everything is
+validated before anything is written: a refused request leaves the staging area as it was.
+
+Limits (:class:`Limits`): sensor and event times inside ``[min_time, max_time)``, sequence numbers
+below 2**63, event ``name``/``author`` up to 200 characters and ``value`` up to 2000, a camera's upload
+up to ``max_video_bytes``.
 """
 
 from __future__ import annotations
@@ -34,14 +40,49 @@ import pyarrow as pa
 
 from jangin.core import CaptureError, NotFoundError
 
-__all__ = ["ConflictError", "Staging", "check_name"]
+__all__ = ["ConflictError", "Limits", "Staging", "TooLargeError", "check_name"]
 
 #: Ids, device, camera and channel names: letters, digits, ``._-``, not starting with ``.``.
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
+#: Sequence numbers are below this (they are stored as int64 and in 19-digit file names).
+MAX_SEQ = 2**63 - 1
+#: Longest event ``name`` / ``author`` and ``value`` (characters).
+MAX_EVENT_NAME, MAX_EVENT_VALUE = 200, 2000
+
+
 class ConflictError(CaptureError):
     """The request contradicts what was already acknowledged (HTTP 409)."""
+
+
+class TooLargeError(CaptureError):
+    """The request is over a size limit (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the staging area accepts (from :class:`~jangin.core.settings.Settings`)."""
+
+    min_time_s: float = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+    max_time_s: float = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+    max_video_bytes: int = 16 << 30
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(settings.min_time.timestamp(), settings.max_time.timestamp(), settings.max_video_mb << 20)
+
+    def time_range(self) -> str:
+        lo = datetime.fromtimestamp(self.min_time_s, UTC).isoformat()
+        hi = datetime.fromtimestamp(self.max_time_s, UTC).isoformat()
+        return f"[{lo}, {hi})"
+
+
+def check_seq(seq: int) -> int:
+    """Return ``seq`` if it is a valid sequence number (0 <= seq < 2**63), else raise ValueError."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+        raise ValueError(f"seq must be an integer in [0, 2**63), got {seq}")
+    return seq
 
 
 def check_name(kind: str, value: str) -> str:
@@ -104,8 +145,9 @@ class BatchResult:
 class Staging:
     """The staging area of a dataset (``<dataset>/staging``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limits: Limits | None = None) -> None:
         self.root = Path(root)
+        self.limits = limits or Limits()
         self.root.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -164,6 +206,21 @@ class Staging:
             raise ConflictError(f"session {session_id} is finished; it takes no more data")
         return meta
 
+    def check_device(self, session_id: str, device: str) -> dict[str, Any]:
+        """The device's declaration if the session is open and declares it (checked before a body is read).
+
+        Raises:
+            NotFoundError: No such session. ConflictError: It is finished. CaptureError: Unknown device.
+        """
+        meta = self._open_for_writes(session_id)
+        check_name("device", device)
+        devices = {d["name"]: d for d in meta.get("devices", [])}
+        if device not in devices:
+            raise CaptureError(
+                f"session {session_id}: unknown device {device!r} (declared: {', '.join(devices) or 'none'})"
+            )
+        return dict(devices[device])
+
     # -- sensor batches ----------------------------------------------------------------------------
 
     def append_sensors(self, session_id: str, device: str, seq: int, table: pa.Table) -> BatchResult:
@@ -180,16 +237,9 @@ class Staging:
         Raises:
             CaptureError: Invalid batch (nothing staged). ConflictError: ``seq`` used for other data.
         """
-        meta = self._open_for_writes(session_id)
-        check_name("device", device)
-        if seq < 0:
-            raise ValueError(f"seq must be >= 0, got {seq}")
-        devices = {d["name"]: d for d in meta.get("devices", [])}
-        if device not in devices:
-            raise CaptureError(
-                f"session {session_id}: unknown device {device!r} (declared: {', '.join(devices) or 'none'})"
-            )
-        declared = {c["name"] for c in devices[device].get("channels", [])}
+        spec = self.check_device(session_id, device)
+        check_seq(seq)
+        declared = {c["name"] for c in spec.get("channels", [])}
         where = f"session {session_id} device {device} batch {seq}"
         if "t" not in table.column_names:
             raise CaptureError(f"{where}: no 't' column (device time, unix seconds)")
@@ -203,7 +253,17 @@ class Staging:
         t = _numbers(table.column("t"), where, "t")
         if not np.all(np.isfinite(t)):
             raise CaptureError(
-                f"{where}: row {int(np.flatnonzero(~np.isfinite(t))[0])}: time is not a number"
+                f"{where}: column t row {int(np.flatnonzero(~np.isfinite(t))[0])}: time is not a number"
+            )
+        # checked in float before any cast to int64 microseconds (no overflow), on both clocks
+        offset = spec.get("clock_offset_s") or 0.0
+        lo, hi = self.limits.min_time_s, self.limits.max_time_s
+        out = (t < lo) | (t >= hi) | (t + offset < lo) | (t + offset >= hi)
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise CaptureError(
+                f"{where}: column t row {i}: time {float(t[i])!r} s is outside the accepted range {self.limits.time_range()}",
+                hint="send unix seconds (UTC); the range is the server's min_time / max_time settings",
             )
         steps = np.diff(t)
         if len(steps) and steps.min() <= 0:
@@ -254,26 +314,9 @@ class Staging:
         Raises:
             CaptureError: Invalid event (named by index). ConflictError: ``seq`` used for other data.
         """
-        from jangin.capture._import import EVENT_KINDS
-
         self._open_for_writes(session_id)
-        if seq < 0:
-            raise ValueError(f"seq must be >= 0, got {seq}")
-        clean = []
-        for i, e in enumerate(events):
-            where = f"session {session_id} events batch {seq} item {i}"
-            if not isinstance(e, dict):
-                raise CaptureError(f"{where}: expected an object")
-            if e.get("kind") not in EVENT_KINDS:
-                raise CaptureError(
-                    f"{where}: unknown kind {e.get('kind')!r} (expected one of {', '.join(sorted(EVENT_KINDS))})"
-                )
-            row = {"ts": _time(e.get("ts"), where), "kind": e["kind"]}
-            for k in ("name", "value", "author"):
-                row[k] = None if e.get(k) in (None, "") else str(e[k])[:1000]
-            for k in ("segment_start", "segment_end"):
-                row[k] = _time(e[k], where) if e.get(k) not in (None, "") else None
-            clean.append(row)
+        check_seq(seq)
+        clean = self.check_events(events)
         data = json.dumps(clean, sort_keys=True).encode()
         path = self.dir(session_id) / "events" / f"{seq:012d}.json"
         if path.exists() or not write_atomic(path, data, exclusive=True):
@@ -283,6 +326,48 @@ class Staging:
                 )
             return BatchResult(seq, len(clean), duplicate=True)
         return BatchResult(seq, len(clean))
+
+    def check_events(self, events: Any) -> list[dict[str, Any]]:
+        """Validate a batch of events; returns them cleaned (times as unix seconds).
+
+        Raises:
+            CaptureError: The first invalid field, named ``events[i].field``.
+        """
+        from jangin.capture._import import EVENT_KINDS
+
+        if not isinstance(events, list):
+            raise CaptureError('events: expected {"events": [...]}')
+        clean = []
+        for i, e in enumerate(events):
+            where = f"events[{i}]"
+            if not isinstance(e, dict):
+                raise CaptureError(f"{where}: expected an object")
+            if e.get("kind") not in EVENT_KINDS:
+                raise CaptureError(
+                    f"{where}.kind: unknown kind {e.get('kind')!r} (expected one of {', '.join(sorted(EVENT_KINDS))})"
+                )
+            row = {"ts": self._time(e.get("ts"), f"{where}.ts"), "kind": e["kind"]}
+            for k, most in (("name", MAX_EVENT_NAME), ("value", MAX_EVENT_VALUE), ("author", MAX_EVENT_NAME)):
+                v = e.get(k)
+                if v is not None and not isinstance(v, str | int | float):
+                    raise CaptureError(f"{where}.{k}: expected text, got {type(v).__name__}")
+                text = None if v in (None, "") else str(v)
+                if text is not None and len(text) > most:
+                    raise CaptureError(f"{where}.{k}: {len(text)} characters, at most {most}")
+                row[k] = text
+            for k in ("segment_start", "segment_end"):
+                row[k] = self._time(e[k], f"{where}.{k}") if e.get(k) not in (None, "") else None
+            clean.append(row)
+        return clean
+
+    def _time(self, value: Any, where: str) -> float:
+        t = _time(value, where)
+        if not self.limits.min_time_s <= t < self.limits.max_time_s:
+            raise CaptureError(
+                f"{where}: time {value!r} is outside the accepted range {self.limits.time_range()}",
+                hint="send unix seconds (UTC) or ISO 8601 with a timezone",
+            )
+        return t
 
     def events(self, session_id: str) -> list[tuple[int, int, dict[str, Any]]]:
         """Every staged event as ``(seq, index, event)``."""
@@ -322,11 +407,12 @@ class Staging:
         """Write ``data`` at ``offset`` of the camera's upload; returns the new acknowledged offset.
 
         A chunk that starts before the acknowledged offset (a retry whose answer was lost) is accepted
-        if its overlapping bytes match; one that starts after it is a conflict (the client must ask
-        for the offset and resume there).
+        if its overlapping bytes match what was stored, and refused as a conflict if they differ; one
+        that starts after it is a conflict (the client must ask for the offset and resume there).
 
         Raises:
-            CaptureError: Checksum mismatch (nothing written). ConflictError: wrong offset or finished.
+            CaptureError: Checksum mismatch (nothing written). ConflictError: wrong offset, overlapping
+            bytes that differ, or finished. TooLargeError: the upload would pass ``max_video_bytes``.
         """
         self._open_for_writes(session_id)
         base = self._video(session_id, camera)
@@ -344,8 +430,23 @@ class Staging:
             )
         part = base.with_suffix(".part")
         skip = acked - offset
+        if skip:
+            with open(part, "rb") as f:
+                f.seek(offset)
+                stored = f.read(min(skip, len(data)))
+            if stored != data[: len(stored)]:
+                raise ConflictError(
+                    f"session {session_id} camera {camera}: chunk at {offset} overlaps acknowledged bytes "
+                    "with different data",
+                    hint=f"resume at {acked} with the file's bytes from there",
+                )
         if skip >= len(data):
             return acked
+        if acked + len(data) - skip > self.limits.max_video_bytes:
+            raise TooLargeError(
+                f"session {session_id} camera {camera}: the upload would pass {self.limits.max_video_bytes} bytes",
+                hint="the server's max_video_mb setting caps one camera's upload",
+            )
         with open(part, "r+b" if part.exists() else "wb") as f:
             f.truncate(acked)  # drop bytes past the acknowledged offset (a write cut short by a crash)
             f.seek(acked)
@@ -372,6 +473,11 @@ class Staging:
         acked, complete = self.video_offset(session_id, camera)
         if complete:
             return
+        if acked == 0:
+            raise ConflictError(
+                f"session {session_id} camera {camera}: nothing uploaded yet",
+                hint="PATCH the file's bytes first, then complete",
+            )
         if acked != size:
             raise ConflictError(
                 f"session {session_id} camera {camera}: {acked} bytes uploaded, {size} declared",
@@ -386,12 +492,31 @@ class Staging:
             raise CaptureError(
                 f"session {session_id} camera {camera}: sha256 of the upload differs from the declared one"
             )
-        write_atomic(base.with_suffix(".done"), json.dumps({"size": size, "sha256": sha256.lower()}).encode())
+        with open(part, "rb") as f:
+            name = camera + _video_suffix(f.read(64))
+        done = {"size": size, "sha256": sha256.lower(), "file": name}
+        write_atomic(base.with_suffix(".done"), json.dumps(done).encode())
+        self._finish_rename(base)
+
+    def _finish_rename(self, base: Path) -> Path:
+        """The finished upload's file: ``.part`` renamed after ``.done`` was written (a crash between
+        the two is completed here)."""
+        done = json.loads(base.with_suffix(".done").read_text())
+        final = base.parent / str(done.get("file", base.name + ".part"))
+        part = base.with_suffix(".part")
+        if not final.exists() and part.exists():
+            os.replace(part, final)
+            _fsync_dir(base.parent)
+        return final
 
     def videos(self, session_id: str) -> dict[str, Path]:
         """Completed uploads: camera -> file."""
         d = self.dir(session_id) / "video"
-        return {p.stem: p.with_suffix(".part") for p in sorted(d.glob("*.done"))} if d.is_dir() else {}
+        return (
+            {p.stem: self._finish_rename(p.with_suffix("")) for p in sorted(d.glob("*.done"))}
+            if d.is_dir()
+            else {}
+        )
 
     # -- finish and status --------------------------------------------------------------------------
 
@@ -406,6 +531,27 @@ class Staging:
                 json.dumps({**options, "at": datetime.now(UTC).isoformat()}).encode(),
             )
         return True
+
+    def retry(self, session_id: str) -> dict[str, Any]:
+        """Queue a ``failed`` session for processing again (its staged data was kept).
+
+        Raises:
+            NotFoundError: No such session. ConflictError: It is not ``failed``.
+        """
+        with self._lock(check_name("session id", session_id)):
+            st = self.status(session_id)
+            if st["state"] != "failed":
+                raise ConflictError(
+                    f"session {session_id} is {st['state']}; only a failed session is retried",
+                    hint="GET /v1/sessions/{id} shows its state",
+                )
+            queued = {
+                "state": "queued",
+                "retry_of": st.get("error"),
+                "retries": int(st.get("retries", 0)) + 1,
+            }
+            self.set_status(session_id, queued)
+        return queued
 
     def set_status(self, session_id: str, status: dict[str, Any]) -> None:
         write_atomic(self.dir(session_id) / "status.json", json.dumps(status, default=str).encode())
@@ -450,6 +596,19 @@ class Staging:
             p.unlink(missing_ok=True)
             n += 1
         return n
+
+
+def _video_suffix(head: bytes) -> str:
+    """A file suffix from a video's first bytes (FFmpeg probes the content; this is for people)."""
+    if head[4:8] == b"ftyp":
+        return ".mov" if head[8:10] == b"qt" else ".mp4"
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return ".webm" if b"webm" in head else ".mkv"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return ".avi"
+    if head[:1] == b"\x47":
+        return ".ts"
+    return ".video"
 
 
 def _numbers(col: pa.ChunkedArray | pa.Array, where: str, name: str) -> np.ndarray:

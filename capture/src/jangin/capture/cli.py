@@ -1,4 +1,4 @@
-"""``jangin capture`` commands: import, sessions ls|show|finish, align, live camera/MQTT."""
+"""``jangin capture`` commands: import, sessions ls|show|finish|retry, align, live camera/MQTT."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ app = typer.Typer(
     name="capture", help="Record and import expert sessions (video, sensors, events).", no_args_is_help=True
 )
 sessions_app = typer.Typer(
-    name="sessions", help="List, show and finish recording sessions.", no_args_is_help=True
+    name="sessions", help="List, show, finish and retry recording sessions.", no_args_is_help=True
 )
 app.add_typer(sessions_app)
 
@@ -427,6 +427,22 @@ def sessions_finish(
     staging.release(session_id)
     console().print(
         f"processed {session_id}: {out['samples']:,} samples, {out['events']} events, {out['frames']} frames"
+    )
+
+
+@sessions_app.command("retry")
+def sessions_retry(session_id: str, dataset: DatasetOption = None) -> None:
+    """Process a session whose processing failed again, from its staged data (fix the cause first)."""
+    from jangin.capture.server import IngestService
+    from jangin.core import CaptureError, Dataset
+    from jangin.core.settings import get_settings
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    st = IngestService(ds, get_settings()).retry(session_id, wait=True)
+    if st["state"] != "processed":
+        raise CaptureError(f"session {session_id}: processing failed again: {st.get('error')}")
+    console().print(
+        f"processed {session_id}: {st['samples']:,} samples, {st['events']} events, {st['frames']} frames"
     )
 
 

@@ -284,4 +284,5 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def manifest_json(mv: ModelVersion) -> dict[str, Any]:
     """The manifest as plain JSON data."""
-    return json.loads(mv.manifest.model_dump_json())
+    data: dict[str, Any] = json.loads(mv.manifest.model_dump_json())
+    return data

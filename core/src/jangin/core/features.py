@@ -20,10 +20,11 @@ becomes 0 (the model was trained with the same rule).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["BASE_STATS", "feature_names", "fit_feature_spec", "window_features"]
 
@@ -36,7 +37,7 @@ def feature_names(channels: Sequence[str]) -> list[str]:
     return [f"{c}:{s}" for c in channels for s in (*BASE_STATS, *_Z)] + ["max_absz_mean", "max_absz_std"]
 
 
-def _base(t_us: np.ndarray, v: np.ndarray, band: Sequence[float] | None) -> list[float]:
+def _base(t_us: npt.NDArray[Any], v: npt.NDArray[Any], band: Sequence[float] | None) -> list[float]:
     if len(v) == 0:
         return [np.nan] * len(BASE_STATS)
     q05, q50, q95 = np.quantile(v, [0.05, 0.5, 0.95])
@@ -51,8 +52,8 @@ def _base(t_us: np.ndarray, v: np.ndarray, band: Sequence[float] | None) -> list
 
 
 def window_features(
-    window: Mapping[str, tuple[np.ndarray, np.ndarray]], spec: Mapping[str, Any]
-) -> np.ndarray:
+    window: Mapping[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]], spec: Mapping[str, Any]
+) -> npt.NDArray[Any]:
     """The feature vector (float32) of one window.
 
     Args:
@@ -79,7 +80,7 @@ def window_features(
 
 
 def fit_feature_spec(
-    channels: Sequence[str], ok_windows: Sequence[Mapping[str, tuple[np.ndarray, np.ndarray]]]
+    channels: Sequence[str], ok_windows: Sequence[Mapping[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]]]
 ) -> dict[str, Any]:
     """The ``feature_spec`` (bands, centres, scales) from OK training windows."""
     spec: dict[str, Any] = {"version": 1, "channels": list(channels), "band": {}, "centre": {}, "scale": {}}
@@ -91,7 +92,8 @@ def fit_feature_spec(
         med = float(np.median(pooled))
         mad = 1.4826 * float(np.median(np.abs(pooled - med))) or float(pooled.std()) or 1e-6
         spec["band"][ch] = [med - 4 * mad, med + 4 * mad]
-        for k, stat in enumerate((np.mean, np.std)):
+        stats: tuple[Callable[[npt.NDArray[Any]], Any], ...] = (np.mean, np.std)
+        for k, stat in enumerate(stats):
             xs = np.array([float(stat(v)) for v in vals])
             c = float(np.median(xs))
             s = 1.4826 * float(np.median(np.abs(xs - c))) or float(xs.std()) or max(abs(c) * 0.01, 1e-6)

@@ -324,6 +324,20 @@ def json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+def _body_limits(app: FastAPI, settings: Settings) -> None:
+    """Body size (every route, while streaming) and JSON depth limits; stages add per-route limits to
+    ``app.state.body_limits`` (a list of :class:`~jangin.core._limits.RouteLimit`)."""
+    from jangin.core._limits import BodyLimits
+
+    app.state.body_limits = []
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_mb * 1024 * 1024,
+        routes=app.state.body_limits,
+        max_json_depth=settings.max_json_depth,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -372,13 +386,10 @@ def create_app(
     app.state.sample_bus = SampleBus()  # live session data: capture publishes, coaching subscribes
     app.state.startup = []
     app.state.shutdown = []
-    max_body = settings.max_body_mb * 1024 * 1024
+    _body_limits(app, settings)
 
     @app.middleware("http")
     async def limits_and_timing(request: Request, call_next: Callable[..., Any]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            return JSONResponse({"detail": f"request body over {settings.max_body_mb} MiB"}, status_code=413)
         t = time.perf_counter()
         response: Response = await call_next(request)
         response.headers["X-Response-Time-ms"] = f"{(time.perf_counter() - t) * 1e3:.2f}"

@@ -15,6 +15,7 @@ import hmac
 import os
 import re
 import secrets
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -70,7 +71,15 @@ class Settings(BaseSettings):
         label_studio_url: Label Studio base URL; empty means no server (offline import only).
         label_studio_token: Label Studio API token (legacy token or personal access token).
         offline: Refuse anything that would reach the network (always true by default).
-        max_body_mb: Largest HTTP request body the server accepts (413 above).
+        max_body_mb: Largest HTTP request body the server accepts (413 above, enforced while the
+            body streams in, chunked bodies included).
+        max_video_chunk_mb: Largest body of one video upload chunk (``PATCH .../video/{camera}``).
+        max_video_mb: Largest total size of one camera's video upload (413 past it).
+        max_json_depth: Deepest nesting of a JSON request body (422 deeper).
+        max_batch_rows: Most rows in one sensor batch (413 above).
+        max_batch_mb: Most decompressed bytes in one Arrow IPC sensor batch (413 above).
+        min_time: Earliest sensor or event time accepted from a recording app (422 before it).
+        max_time: Latest sensor or event time accepted (422 from it on).
         cameras: ``{name: source}`` camera workers for ``jangin serve`` (RTSP URL, device, file).
         deidentify: Blur faces in every frame and video the server stores (site policy, set by an
             admin; an API request cannot turn it off). ``JANGIN_DEIDENTIFY=false`` stores faces as recorded.
@@ -86,7 +95,14 @@ class Settings(BaseSettings):
     label_studio_url: str = ""
     label_studio_token: SecretStr = SecretStr("")
     offline: bool = True
-    max_body_mb: int = 32
+    max_body_mb: int = Field(default=32, ge=1)
+    max_video_chunk_mb: int = Field(default=64, ge=1)
+    max_video_mb: int = Field(default=16384, ge=1)
+    max_json_depth: int = Field(default=64, ge=2, le=500)
+    max_batch_rows: int = Field(default=2_000_000, ge=1)
+    max_batch_mb: int = Field(default=256, ge=1)
+    min_time: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_time: datetime = datetime(2100, 1, 1, tzinfo=UTC)
     cameras: dict[str, str] = Field(default_factory=dict)
     deidentify: bool = True
 
@@ -98,6 +114,11 @@ class Settings(BaseSettings):
         # Clear keys never stay in memory longer than loading takes: a dump of the settings (or a
         # traceback showing them) reveals digests only.
         return {hash_api_key(k): role for k, role in keys.items()}
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
     def role_of(self, api_key: str | None) -> Role | None:
         """The role of ``api_key``, or ``None`` when the key is unknown.

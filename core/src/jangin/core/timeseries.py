@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,7 +42,7 @@ def read_channels(
     start: datetime | None = None,
     end: datetime | None = None,
     snapshot: Any = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]]:
     """Each channel of a session as ``(times_us, values)`` numpy arrays, sorted by time.
 
     Args:
@@ -67,7 +68,7 @@ def read_channels(
     names = np.asarray(t.column("channel").to_pylist(), dtype=object)[keep]
     ts = ts[keep]
     vals = t.column("value").to_numpy(zero_copy_only=False)[keep]
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]] = {}
     for name in sorted(set(names.tolist())) if len(names) else []:
         m = names == name
         order = np.argsort(ts[m], kind="stable")
@@ -83,7 +84,7 @@ def read_aligned(
     *,
     channels: Sequence[str] | None = None,
     rate_hz: float | None = None,
-    at: Sequence[datetime] | np.ndarray | None = None,
+    at: Sequence[datetime] | npt.NDArray[Any] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     method: Literal["asof", "linear"] = "asof",
@@ -141,8 +142,12 @@ def read_aligned(
 
 
 def _align(
-    ts: np.ndarray, vals: np.ndarray, grid: np.ndarray, method: str, tolerance_s: float | None
-) -> np.ndarray:
+    ts: npt.NDArray[Any],
+    vals: npt.NDArray[Any],
+    grid: npt.NDArray[Any],
+    method: str,
+    tolerance_s: float | None,
+) -> npt.NDArray[Any]:
     out = np.full(len(grid), np.nan)
     if len(ts) == 0 or len(grid) == 0:
         return out

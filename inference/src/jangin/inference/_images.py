@@ -1,9 +1,11 @@
 """Untrusted image bytes from the line: sniff, size-check and decode without surprises.
 
 Only JPEG and PNG are accepted. The pixel count is read from the header *before* decoding, so a
-decompression bomb (a small file that claims a huge image) is refused without allocating it; a JPEG
-without its end-of-image marker or a PNG without its ``IEND`` chunk is refused as truncated (OpenCV
-would otherwise decode it silently, filling the missing part with grey).
+decompression bomb (a small file that claims a huge image) is refused without allocating it. A JPEG
+is decoded by libjpeg-turbo in strict mode (``simplejpeg``): entropy data that ends before the last
+block (a cut-off upload, even with an end-of-image marker appended) is refused as truncated, where
+OpenCV would fill the missing part with grey; bytes after the end-of-image marker (some cameras append
+metadata) are ignored. A PNG without its ``IEND`` chunk is refused as truncated.
 """
 
 from __future__ import annotations
@@ -95,13 +97,43 @@ def decode_checked(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if w * h > max_pixels:
         raise ImageTooLarge(f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels}")
     tail = bytes(data[-32:]).rstrip(b"\x00")
-    if sniff(data) == "jpeg" and not tail.endswith(b"\xff\xd9"):
-        raise InferenceError(
-            "truncated JPEG: no end-of-image marker", hint="the upload was cut off; resend it"
-        )
-    if sniff(data) == "png" and b"IEND" not in tail:
+    if sniff(data) == "jpeg":
+        img = _decode_jpeg(data)
+        if img is not None:
+            return img
+    elif b"IEND" not in tail:
         raise InferenceError("truncated PNG: no IEND chunk", hint="the upload was cut off; resend it")
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise InferenceError(f"{len(data)} bytes could not be decoded as an image")
     return img
+
+
+#: libjpeg messages that mean the entropy-coded data is incomplete or damaged.
+_JPEG_DAMAGE = ("premature end", "corrupt jpeg", "truncated", "bogus", "invalid", "huffman")
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray | None:
+    """Decode a JPEG strictly (BGR); None when libjpeg-turbo cannot convert its colour space (CMYK…)
+    and OpenCV should decode it.
+
+    Raises:
+        InferenceError: Truncated or damaged entropy-coded data.
+    """
+    import simplejpeg
+
+    try:
+        return np.ascontiguousarray(simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True))
+    except ValueError as exc:
+        msg = str(exc)
+        if "extraneous bytes" in msg:  # stray bytes between segments: the image data itself is whole
+            return np.ascontiguousarray(simplejpeg.decode_jpeg(data, colorspace="BGR", strict=False))
+        if any(k in msg.lower() for k in _JPEG_DAMAGE):
+            raise InferenceError(
+                f"truncated or damaged JPEG: {msg}", hint="the upload was cut off or corrupted; resend it"
+            ) from None
+        if bytes(data).rfind(b"\xff\xd9") < 0:
+            raise InferenceError(
+                "truncated JPEG: no end-of-image marker", hint="the upload was cut off; resend it"
+            ) from None
+        return None

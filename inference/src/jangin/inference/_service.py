@@ -210,12 +210,19 @@ class InspectionService:
 
         Raises:
             NotFoundError: No such model / version.
+            InferenceError: A task this server does not serve (HTTP 422).
             ModelLoadError: It cannot be loaded.
         """
         if version is not None:
             ref = f"{ref.split(':', 1)[0]}:{version}"
         with self._swap_lock:  # one load at a time; inspections are not blocked by it
             mv = self.registry.get(ref, verify=False)
+            if mv.manifest.task not in ("detect", "anomaly"):  # the request's fault, not the server's
+                raise InferenceError(
+                    f"{mv.name}:{mv.version} is a {mv.manifest.task} model; this server serves detect and "
+                    "anomaly models",
+                    hint="activate a detect or anomaly model (`jangin models ls`)",
+                )
             new = ServedModel.load(mv, providers=self.config.providers, min_conf=self.rules.lowest_score)
             old, self._model = self._model, new
             if promote:

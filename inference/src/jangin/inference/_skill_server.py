@@ -63,6 +63,10 @@ class ScoreIn(BaseModel):
     )
 
 
+#: Largest absolute unix time (seconds) accepted inline: well inside int64 microseconds.
+_MAX_TIME_S = 1e11
+
+
 def _upload_signals(up: SessionUpload) -> SessionSignals:
     import numpy as np
 
@@ -70,15 +74,25 @@ def _upload_signals(up: SessionUpload) -> SessionSignals:
     for name, c in up.channels.items():
         if len(c.t) != len(c.values):
             raise ValueError(f"channel {name}: t and values differ in length")
-        t = np.rint(np.asarray(c.t, float) * 1e6).astype(np.int64)
+        ts = np.asarray(c.t, float)
+        bad = ~np.isfinite(ts) | (np.abs(ts) > _MAX_TIME_S)
+        if bad.any():
+            raise ValueError(f"session.channels.{name}.t[{int(np.flatnonzero(bad)[0])}]: not a unix time")
+        t = np.rint(ts * 1e6).astype(np.int64)
         v = np.asarray([np.nan if x is None else x for x in c.values], float)
         order = np.argsort(t, kind="stable")
         chans[name] = (t[order], v[order])
-    events = []
-    for e in up.events:
-        from jangin.inference._skill_live import _ts_us
+    from jangin.inference._skill_live import _ts_us
 
-        events.append({**e, "ts": _ts_us(e["ts"])})
+    events = []
+    for i, e in enumerate(up.events):
+        try:
+            ts = _ts_us(e["ts"])
+            if abs(ts) > _MAX_TIME_S * 1e6:
+                raise ValueError("out of range")
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"session.events[{i}].ts: missing or not a time ({exc})") from None
+        events.append({**e, "ts": ts})
     return SessionSignals(
         up.session_id, chans, events, up.process, None, {n: c.unit or "" for n, c in up.channels.items()}
     )

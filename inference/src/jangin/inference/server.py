@@ -167,7 +167,7 @@ def _router(settings: Settings) -> APIRouter:
         max_score: float | None = None,
         reviewed: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     ) -> dict[str, Any]:
         """Inspections, newest first, with their latest review."""
         rows = _service(request).query(

@@ -246,28 +246,70 @@ def process(
     ] = "process-quality",
     dataset: DatasetOption = None,
     where: Annotated[str | None, typer.Option(help="SQL predicate on current_labels (alias l).")] = None,
+    question: Annotated[
+        str | None, typer.Option(help="The label question to learn (labels.question), e.g. tool_condition.")
+    ] = None,
+    target: Annotated[str, typer.Option(help="auto, span or session (run-level labels).")] = "auto",
+    per_step: Annotated[
+        bool, typer.Option("--per-step", help="Run-level labels: one window per step occurrence.")
+    ] = False,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Evaluation group: session [default], a session column (technician, station…) "
+            "or param:<name>."
+        ),
+    ] = None,
+    ok_name: Annotated[str, typer.Option(help="Name of the negative class (OK, unworn…).")] = "OK",
     channels: Annotated[str | None, typer.Option(help="Comma-separated channels [default: all].")] = None,
     features: Annotated[str, typer.Option(help="deviation or all.")] = "deviation",
-    seed: Annotated[int, typer.Option(help="Seed of the gradient boosting.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the gradient boosting and the bootstrap.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Publish even if the AUROC is undefined or below the baseline.")
+    ] = False,
     config: Annotated[
         Path | None, typer.Option(help="YAML with ProcessConfig fields (flags override).")
     ] = None,
     registry: RegistryOption = None,
     work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
 ) -> None:
-    """Train the OK/NG model of seam segments from their sensor windows (span labels) and publish it."""
+    """Train a model of an expert judgment from sensor windows (span or run-level labels), evaluated
+    leave-one-group-out with a confound check, and publish it."""
     from jangin.training._process import ProcessConfig, train_process
 
     chans = tuple(c.strip() for c in channels.split(",") if c.strip()) if channels else None
-    cfg = ProcessConfig(
-        **_merge(ctx, config, dict(name=name, where=where, channels=chans, features=features, seed=seed))
+    flags = dict(
+        name=name,
+        where=where,
+        question=question,
+        target=target,
+        per_step=per_step,
+        group_by=group_by,
+        ok_name=ok_name,
+        channels=chans,
+        features=features,
+        seed=seed,
+        force=force,
     )
+    cfg = ProcessConfig(**_merge(ctx, config, flags))
     mv = _fit(train_process, dataset, cfg, registry, work_dir)
     m = mv.manifest.metrics
-    console().print(
+    out = console()
+    for w in m.get("warnings", []):
+        out.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+    out.print(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
-        f"{m['evaluation']}: {m['windows']} windows, {m['ng']} NG: AUROC {m['auroc']} vs best single-channel "
-        f"threshold {m['baseline_auroc']} ({m['baseline_best_channel']})\n"
+        f"{m['evaluation']}: {m['windows']} {m['target']} windows, {m['ng']} NG: AUROC {m['auroc']} "
+        f"(95 % CI {m['auroc_ci95']}), accuracy {m['accuracy']} (95 % CI {m['accuracy_ci95']})\n"
+        f"single-channel threshold chosen inside each fold: AUROC {m['baseline_auroc']} "
+        f"(chosen on all data: {m['baseline_hindsight_auroc']}, {m['baseline_hindsight_channel']})\n"
+        + (
+            f"without confounded channels {', '.join(m['confounds']['channels'])}: AUROC "
+            f"{m.get('auroc_without_confounds')}\n"
+            if m["confounds"]["channels"]
+            else ""
+        )
+        + f"out-of-fold predictions: {mv.path / 'oof.parquet'}\n"
         f"parity: P(NG) diff {mv.manifest.parity['max_proba_diff']:.2e}, passed"
     )
 
