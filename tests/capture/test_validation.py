@@ -188,3 +188,29 @@ def test_batch_import_reports_the_bad_file_and_imports_the_good(
     results = import_sessions(dataset, bad.parent, keep_video=False)
     errors = {r.session_key: r.error for r in results}
     assert errors["ok-1"] is None and "row 3: timestamp duplicated" in (errors["bad-1"] or "")
+
+
+def test_interleaved_series_are_checked_each_on_its_own() -> None:
+    import numpy as np
+
+    from jangin.capture._sensors import SensorReport, _check_series
+
+    # series 0 at 1 ms, series 1 at 10 ms, interleaved; series 0 has a duplicate and a step back,
+    # series 1 a gap; a time of one series below another's is no problem.
+    t0 = [0, 1000, 2000, 2000, 3000, 1500, 4000, 5000, 6000, 7000]
+    t1 = [0, 10_000, 20_000, 30_000, 40_000, 140_000]
+    # the two series interleaved at random places of the file, each in its own order
+    is0 = np.random.default_rng(0).permutation([True] * len(t0) + [False] * len(t1))
+    us = np.empty(len(is0), np.int64)
+    us[is0], us[~is0] = t0, t1
+    gid = np.where(is0, 0, 1).astype(np.int16)
+    rep = SensorReport(file="f.csv")
+    policy = Policy.parse(["duplicate=drop", "backwards=drop"])
+    keep = _check_series(us, gid, rep, policy)
+    kept, kept_gid = us[keep], gid[keep]
+    assert sorted(kept[kept_gid == 0].tolist()) == [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000]
+    assert sorted(kept[kept_gid == 1].tolist()) == t1
+    kinds = {p.kind: p for p in rep.problems}
+    assert set(kinds) == {"duplicate", "backwards", "gap"}
+    assert kinds["gap"].count == 1 and "10 ms period" in kinds["gap"].message
+    assert rep.dropped_rows == 2

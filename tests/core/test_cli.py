@@ -46,7 +46,7 @@ def test_init_query_formats(tmp_path: Path) -> None:
     sql = "SELECT event_id, kind, value FROM events"
     r = jangin("query", sql, "--dataset", str(ds_dir), "--format", "csv")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ['"event_id","kind","value"', '"e1","judgment","NG:porosity"']
+    assert r.stdout.splitlines() == ["event_id,kind,value", "e1,judgment,NG:porosity"]
     r = jangin("query", sql, "-d", str(ds_dir), "--format", "json")
     assert json.loads(r.stdout) == {"event_id": "e1", "kind": "judgment", "value": "NG:porosity"}
     out = tmp_path / "x.parquet"
@@ -78,3 +78,31 @@ def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     assert r.returncode == 1 and "query failed" in r.stderr
     r = jangin("query", "SELECT 1", "-d", str(tmp_path / "ds"), "--format", "parquet")
     assert r.returncode != 0 and "--output" in r.stderr
+
+
+def test_query_csv_pipes_duplicate_names_and_intervals(tmp_path: Path) -> None:
+    ds_dir = tmp_path / "ds"
+    assert jangin("init", str(ds_dir)).returncode == 0
+    sql = """SELECT 'plain' AS a, 'with, comma' AS a, 'say "hi"' AS b, NULL AS c, 2.5 AS d,
+                    TIMESTAMPTZ '2026-01-01 00:00:00+00' AS t, INTERVAL 62.5 SECONDS AS i,
+                    INTERVAL 3 DAY + INTERVAL 1 HOUR AS j"""
+    r = jangin("query", sql, "-d", str(ds_dir), "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "a,a_1,b,c,d,t,i,j"
+    assert (
+        lines[1] == 'plain,"with, comma","say ""hi""",,2.5,2026-01-01T00:00:00+00:00,00:01:02.5,3 d 01:00:00'
+    )
+    cut = subprocess.run(["cut", "-d,", "-f1"], input=r.stdout, capture_output=True, text=True)
+    assert cut.stdout.splitlines() == ["a", "plain"]  # no quotes to strip in a pipe
+    r = jangin("query", sql, "-d", str(ds_dir), "--format", "json")
+    row = json.loads(r.stdout)
+    assert (row["a"], row["a_1"], row["i"], row["j"]) == (
+        "plain",
+        "with, comma",
+        "00:01:02.5",
+        "3 d 01:00:00",
+    )
+    r = jangin("query", sql, "-d", str(ds_dir))
+    assert r.returncode == 0 and "00:01:02.5" in r.stdout and "MonthDayNano" not in r.stdout
+    assert "Traceback" not in r.stderr

@@ -24,6 +24,7 @@ from jangin.capture._manifest import (
     load_manifest,
 )
 from jangin.capture._offsets import step_time, video_step_time
+from jangin.capture._runs import RunOptions, import_runs
 from jangin.capture._sensors import Policy, Problem, read_long
 
 __all__ = [
@@ -35,8 +36,10 @@ __all__ = [
     "LongFileSpec",
     "Policy",
     "Problem",
+    "RunOptions",
     "SessionManifest",
     "align_session",
+    "import_runs",
     "import_session",
     "import_sessions",
     "import_stills",

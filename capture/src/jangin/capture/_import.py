@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import pyarrow as pa
 
 from jangin.capture._manifest import SessionManifest, load_manifest
 from jangin.capture._offsets import step_time, video_step_time
+from jangin.capture._rows import DeviceOffset, deidentify_author, event_row, session_labels, session_row
 from jangin.capture._sensors import Policy, SensorReport, read_device, read_long
 from jangin.capture._video import FaceBlurrer, deidentify_video, encode_jpeg, probe_video, sample_frames
 from jangin.core import CaptureError, Dataset, JanginError
@@ -40,6 +40,7 @@ class ImportResult:
     samples: int = 0
     events: int = 0
     frames: int = 0
+    labels: int = 0
     faces_blurred: int = 0
     sensors: list[SensorReport] = field(default_factory=list)
     offsets: dict[str, tuple[float, str]] = field(default_factory=dict)  # device -> (offset_s, method)
@@ -79,23 +80,35 @@ def read_events(path: Path, session_id: str) -> list[dict[str, Any]]:
                 raise CaptureError(
                     f"{path}: row {i}: unknown event kind {kind!r} (expected one of {', '.join(sorted(EVENT_KINDS))})"
                 )
-            ts = _parse_time(path, i, r["timestamp"])
             rows.append(
-                {
-                    "event_id": stable_id("evt", session_id, i, r["timestamp"], kind, r.get("name")),
-                    "session_id": session_id,
-                    "ts": ts,
-                    "kind": kind,
-                    "name": r.get("name") or None,
-                    "value": r.get("value") or None,
-                    "author": r.get("author") or None,
-                    "segment_start": _parse_time(path, i, r["segment_start"])
+                event_row(
+                    session_id,
+                    (i, r["timestamp"], kind, r.get("name")),
+                    ts=_parse_time(path, i, r["timestamp"]),
+                    kind=kind,
+                    name=r.get("name") or None,
+                    value=r.get("value") or None,
+                    author=r.get("author") or None,
+                    segment_start=_parse_time(path, i, r["segment_start"])
                     if r.get("segment_start")
                     else None,
-                    "segment_end": _parse_time(path, i, r["segment_end"]) if r.get("segment_end") else None,
-                }
+                    segment_end=_parse_time(path, i, r["segment_end"]) if r.get("segment_end") else None,
+                )
             )
+    _number_steps(rows)
     return rows
+
+
+def _number_steps(events: list[dict[str, Any]]) -> None:
+    """Set ``occurrence`` on step markers: the n-th ``step_start`` of a name (in time order) is
+    occurrence n, and its ``step_end`` the same n."""
+    starts: dict[str | None, int] = {}
+    ends: dict[str | None, int] = {}
+    for e in sorted(events, key=lambda e: e["ts"]):
+        if e["kind"] == "step_start":
+            e["occurrence"] = starts[e["name"]] = starts.get(e["name"], 0) + 1
+        elif e["kind"] == "step_end":
+            e["occurrence"] = ends[e["name"]] = ends.get(e["name"], 0) + 1
 
 
 def _parse_time(path: Path, row: int, text: str) -> datetime:
@@ -113,16 +126,8 @@ def _parse_time(path: Path, row: int, text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def _deidentify_author(author: str | None, technician: str | None, settings: Settings) -> str | None:
-    """Event authors are people too: the technician's name, or anything that looks like a personal
-    name (has a space), becomes the same keyed pseudonym as in ``sessions.technician``. Role ids such
-    as ``inspector-1`` or ``app`` stay as they are."""
-    if not author:
-        return author
-    norm = " ".join(author.split()).casefold()
-    if (technician and norm == " ".join(technician.split()).casefold()) or " " in norm:
-        return settings.pseudonym(author)
-    return author
+#: Kept for callers of the old private name; the builder lives in ``_rows``.
+_deidentify_author = deidentify_author
 
 
 def _sha256(path: Path) -> str:
@@ -188,6 +193,9 @@ def import_session(
     result.events = len(events)
     sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
     sensor_tables = []
+    derived_events: list[dict[str, Any]] = []  # steps from phase columns
+    labels = session_labels(sid, m.labels)
+    display_names: dict[str, str] = {}
     for lf in m.long_files:
         table, rep = read_long(
             directory / lf.file,
@@ -213,13 +221,18 @@ def import_session(
             dev if given else dev.model_copy(update={"clock_offset_s": 0.0}),
             sid,
             policy=policy,
+            session_start=m.started_at,
         )
         if given:
             result.offsets[dev.name] = (float(dev.clock_offset_s or 0.0), "given")
         else:
             off, method = _estimate_sensor_offset(table, dev, sync, directory / dev.file)
             table = shift_times(table, off)
+            _shift_rows(rep, off)
             result.offsets[dev.name] = (off, method)
+        derived_events += rep.events
+        labels += rep.labels
+        display_names.update(rep.display_names)
         sensor_tables.append(table)
         result.sensors.append(rep)
         result.samples += rep.samples
@@ -251,15 +264,20 @@ def import_session(
         if keep_video:
             media.append(cam_media)
     result.frames = len(frames)
+    events += derived_events
+    result.events = len(events)
+    result.labels = len(labels)
 
     # 2. Write: data tables first, the session row last. Each append carries the transaction id
     # (import/<session>, 1), so re-running an interrupted import skips the tables already written.
     txn = (f"import/{sid}", 1)
     try:
         if sensor_tables:
-            ds.append("sensor_samples", pa.concat_tables(sensor_tables), source=str(directory), txn=txn)
+            ds.append("sensor_samples", _concat_samples(sensor_tables), source=str(directory), txn=txn)
         if events:
             ds.append("events", events, source=str(directory / (m.events or "")), txn=txn)
+        if labels:
+            ds.append("labels", labels, source=str(directory), txn=txn)
         if frames:
             ds.append("frames", frames, source=str(directory), txn=txn)
         for row, cam in zip(media, m.cameras if keep_video else [], strict=True):
@@ -268,7 +286,19 @@ def import_session(
             ds.append("media", media, txn=txn)
         ds.append(
             "sessions",
-            [_session_row(m, sid, settings, events, source="file", offsets=result.offsets)],
+            [
+                _session_row(
+                    m,
+                    sid,
+                    settings,
+                    events,
+                    source="file",
+                    offsets=result.offsets,
+                    # no events at all (a run table): the session ends with its last sample
+                    ended_at=None if events else _last_sample(sensor_tables),
+                    meta={"display_names": display_names} if display_names else None,
+                )
+            ],
             txn=txn,
         )
     except JanginError:
@@ -398,6 +428,37 @@ def shift_times(table: pa.Table, offset_s: float) -> pa.Table:
     return table.set_column(i, table.schema.field(i), us.cast(TS))
 
 
+def _last_sample(tables: list[pa.Table]) -> datetime | None:
+    import pyarrow.compute as pc
+
+    ends = [pc.max(t.column("ts")).as_py() for t in tables if t.num_rows]
+    return max(ends) if ends else None
+
+
+def _concat_samples(tables: list[pa.Table]) -> pa.Table:
+    """Sample tables of several files as one; name columns that are dictionary-encoded in one and
+    plain in another become plain strings."""
+    if all(t.schema == tables[0].schema for t in tables):
+        return pa.concat_tables(tables)
+    plain = pa.schema(
+        [
+            pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+            for f in tables[0].schema
+        ]
+    )
+    return pa.concat_tables([t.cast(plain) for t in tables])
+
+
+def _shift_rows(rep: SensorReport, offset_s: float) -> None:
+    """Move the steps and span labels derived from a device file by its estimated clock offset."""
+    delta = timedelta(seconds=offset_s)
+    for e in rep.events:
+        e["ts"] += delta
+    for lab in rep.labels:
+        lab["ts_start"] += delta
+        lab["ts_end"] += delta
+
+
 def _estimate_sensor_offset(
     table: pa.Table, dev: Any, sync: datetime | None, path: Path
 ) -> tuple[float, str]:
@@ -433,32 +494,30 @@ def _session_row(
     offsets: dict[str, tuple[float, str]] | None = None,
     status: str = "processed",
     ended_at: datetime | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     ends = [e["ts"] for e in events]
-    offsets = offsets or {}
-
-    def dev(name: str, kind: str, given: float | None) -> dict[str, Any]:
-        off, method = offsets.get(name, (given or 0.0, "given" if given is not None else "none"))
-        return {"name": name, "kind": kind, "clock_offset_ns": round(off * 1e9), "offset_method": method}
-
-    return {
-        "session_id": sid,
-        "technician": settings.pseudonym(m.technician) if m.technician else None,
-        "skill_level": m.skill_level,
-        "site": m.site,
-        "line": m.line,
-        "station": m.station,
-        "process": m.process,
-        "task": m.task,
-        "started_at": m.started_at,
-        "ended_at": ended_at or (max(ends) if ends else None),
-        "devices": [dev(d.name, d.kind, d.clock_offset_s) for d in m.devices]
-        + [dev(c.name, "camera", c.clock_offset_s) for c in m.cameras],
-        "status": status,
-        "source": source,
-        "meta_json": json.dumps({"session_key": m.session_key}),
-        "updated_at": datetime.now(UTC),
-    }
+    return session_row(
+        sid,
+        session_key=m.session_key,
+        technician=settings.pseudonym(m.technician) if m.technician else None,
+        skill_level=m.skill_level,
+        site=m.site,
+        line=m.line,
+        station=m.station,
+        process=m.process,
+        task=m.task,
+        started_at=m.started_at,
+        ended_at=ended_at or (max(ends) if ends else None),
+        devices=[DeviceOffset(d.name, d.kind, d.clock_offset_s) for d in m.devices]
+        + [DeviceOffset(c.name, "camera", c.clock_offset_s) for c in m.cameras],
+        offsets=offsets,
+        status=status,
+        source=source,
+        parameters=m.parameters,
+        process_definition=m.process_definition,
+        meta=meta,
+    )
 
 
 def import_sessions(

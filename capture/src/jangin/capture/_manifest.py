@@ -10,18 +10,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from jangin.core import CaptureError
 
-__all__ = ["CameraSpec", "ChannelSpec", "DeviceSpec", "LongFileSpec", "SessionManifest", "load_manifest"]
+__all__ = [
+    "CameraSpec",
+    "ChannelSpec",
+    "DeviceSpec",
+    "LongFileSpec",
+    "Role",
+    "SessionManifest",
+    "load_manifest",
+]
+
+
+#: What a column of a wide sensor file is: a numeric channel, a phase / state column (steps), a
+#: per-sample label column (span labels), or nothing (ignored).
+Role = Literal["channel", "phase", "label", "ignore"]
 
 
 class ChannelSpec(BaseModel):
-    """One column of a sensor file and the channel it becomes."""
+    """One column of a sensor file and what it becomes (by default a numeric channel)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     column: str
     channel: str | None = None
     unit: str | None = None
+    display_name: str | None = None
     rate_hz: float | None = Field(default=None, gt=0)
+    role: Role = "channel"
 
     @property
     def name(self) -> str:
@@ -29,18 +44,47 @@ class ChannelSpec(BaseModel):
 
 
 class DeviceSpec(BaseModel):
-    """A sensor device: its file, clock offset and channels."""
+    """A sensor device: its file(s), time axis, clock offset and columns.
+
+    Time comes from ``time_column`` (numbers in ``time_unit``, counted from the unix epoch or, with
+    ``time_origin: start``, from the session start; or ISO 8601 strings, found by their type), or,
+    when the file has no such column, from ``start`` (default: the session start) + ``rate_hz`` /
+    ``period_s``.
+
+    Columns: ``channels`` declares columns one by one (with a ``role``); without any declared
+    ``channel`` role, every numeric column is a channel (``include`` globs narrow that, ``drop``
+    globs remove columns). ``phase_column`` and ``label_columns`` are shorthands for those roles.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     kind: str = "sensor"
-    file: str | None = None  # None: the device's samples come from a long-format file
+    file: str | None = None  # None: samples from a long-format file; a glob: many files, in name order
     clock_offset_s: float | None = None
-    time_column: str = "timestamp"
+    time_column: str | None = "timestamp"
     time_unit: Literal["s", "ms", "us", "ns", "iso"] = "s"
+    time_origin: Literal["epoch", "start"] = "epoch"
+    rate_hz: float | None = Field(default=None, gt=0)
+    period_s: float | None = Field(default=None, gt=0)
+    start: datetime | None = None
     channels: list[ChannelSpec] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    drop: list[str] = Field(default_factory=list)
+    phase_column: str | None = None
+    phase_ignore: list[str] = Field(default_factory=list)
+    label_columns: list[str] = Field(default_factory=list)
+    rename: dict[str, str] = Field(default_factory=dict)  # file column -> channel name
+    units: dict[str, str] = Field(default_factory=dict)  # channel -> unit, for channels not declared
+    display_names: dict[str, str] = Field(default_factory=dict)
     sync_channel: str | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("start needs a timezone (e.g. 2026-03-02T08:15:00Z)")
+        return v.astimezone(UTC) if v is not None else None
 
 
 class LongFileSpec(BaseModel):
@@ -88,6 +132,9 @@ class SessionManifest(BaseModel):
     devices: list[DeviceSpec] = Field(default_factory=list)
     long_files: list[LongFileSpec] = Field(default_factory=list)
     events: str | None = "events.csv"
+    parameters: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    labels: dict[str, str | int | float | bool | None] = Field(default_factory=dict)  # question -> answer
+    process_definition: str | None = None
 
     @field_validator("started_at")
     @classmethod

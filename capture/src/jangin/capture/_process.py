@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from jangin.capture import _rows as rows
+from jangin.capture._rows import DeviceOffset, const_str, deidentify_author, event_row, wide_to_long
 from jangin.capture._staging import Staging
 from jangin.core import CaptureError, Dataset
-from jangin.core._ids import stable_id
-from jangin.core.schema import TS
 from jangin.core.settings import Settings
 
 __all__ = ["process_staged", "sensor_long_table"]
@@ -35,13 +35,7 @@ log = logging.getLogger(__name__)
 SEQ_CREATED, SEQ_FINISHED, SEQ_PROCESSED = 1, 2, 3
 
 
-def _const(value: str | None, n: int) -> pa.Array:
-    """``n`` copies of one string, built in C++ (no Python list of ``n`` items)."""
-    if value is None:
-        return pa.nulls(n, pa.string())
-    return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())
-    ).cast(pa.string())
+_const = const_str  # the old private name (used by the live sources)
 
 
 def sensor_long_table(
@@ -52,31 +46,13 @@ def sensor_long_table(
     units: dict[str, str | None],
     offset_us: int,
 ) -> tuple[pa.Table, int]:
-    """Wide device samples → long ``sensor_samples`` rows, vectorised; NaN / inf dropped.
+    """Wide device samples → long ``sensor_samples`` rows (see :func:`wide_to_long`); NaN / inf dropped.
 
     Returns:
         The table and the number of dropped non-finite values.
     """
-    parts = []
-    dropped = 0
-    ts_all = t_us.astype(np.int64) + int(offset_us)
-    for name, values in channels.items():
-        ok = np.isfinite(values)
-        dropped += int(len(ok) - ok.sum())
-        n = int(ok.sum())
-        parts.append(
-            pa.table(
-                {
-                    "session_id": _const(session_id, n),
-                    "device": _const(device, n),
-                    "channel": _const(name, n),
-                    "ts": pa.array(ts_all[ok], pa.int64()).cast(TS),
-                    "value": pa.array(values[ok], pa.float64()),
-                    "unit": _const(units.get(name), n),
-                }
-            )
-        )
-    return (pa.concat_tables(parts) if parts else pa.table({})), dropped
+    table, dropped = wide_to_long(session_id, device, t_us, channels, units, offset_us)
+    return table, sum(dropped.values())
 
 
 def _crash_point(point: str) -> None:
@@ -101,7 +77,7 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     """
     import json
 
-    from jangin.capture._import import _deidentify_author, camera_rows, store_video
+    from jangin.capture._import import camera_rows, store_video
     from jangin.capture._offsets import step_time, video_step_time
     from jangin.capture._video import FaceBlurrer
 
@@ -126,17 +102,17 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     events = []
     for seq, i, e in staging.events(session_id):
         events.append(
-            {
-                "event_id": stable_id("evt", session_id, seq, i),
-                "session_id": session_id,
-                "ts": _dt(e["ts"]),
-                "kind": e["kind"],
-                "name": e.get("name"),
-                "value": e.get("value"),
-                "author": _deidentify_author(e.get("author"), None, settings),
-                "segment_start": _dt(e.get("segment_start")),
-                "segment_end": _dt(e.get("segment_end")),
-            }
+            event_row(
+                session_id,
+                (seq, i),
+                ts=_dt(e["ts"]),  # type: ignore[arg-type]
+                kind=e["kind"],
+                name=e.get("name"),
+                value=e.get("value"),
+                author=deidentify_author(e.get("author"), None, settings),
+                segment_start=_dt(e.get("segment_start")),
+                segment_end=_dt(e.get("segment_end")),
+            )
         )
     events.sort(key=lambda e: e["ts"])
     sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
@@ -258,29 +234,26 @@ def session_row(
     ended_at: datetime | None = None,
 ) -> dict[str, Any]:
     """A ``sessions`` row from staged metadata (the technician is already a pseudonym)."""
-    import json
-
-    def dev(name: str, kind: str, given: float | None) -> dict[str, Any]:
-        off, method = offsets.get(name, (given or 0.0, "given" if given is not None else "pending"))
-        return {"name": name, "kind": kind, "clock_offset_ns": round(off * 1e9), "offset_method": method}
-
-    return {
-        "session_id": meta["session_id"],
-        "technician": meta.get("technician"),
-        "skill_level": meta.get("skill_level", "unknown"),
-        "site": meta.get("site"),
-        "line": meta.get("line"),
-        "station": meta.get("station"),
-        "process": meta.get("process"),
-        "task": meta.get("task"),
-        "started_at": datetime.fromisoformat(meta["started_at"]),
-        "ended_at": ended_at,
-        "devices": [
-            dev(d["name"], d.get("kind", "sensor"), d.get("clock_offset_s")) for d in meta.get("devices", [])
+    return rows.session_row(
+        meta["session_id"],
+        session_key=meta.get("session_key"),
+        technician=meta.get("technician"),
+        skill_level=meta.get("skill_level", "unknown"),
+        site=meta.get("site"),
+        line=meta.get("line"),
+        station=meta.get("station"),
+        process=meta.get("process"),
+        task=meta.get("task"),
+        started_at=datetime.fromisoformat(meta["started_at"]),
+        ended_at=ended_at,
+        devices=[
+            DeviceOffset(d["name"], d.get("kind", "sensor"), d.get("clock_offset_s"))
+            for d in meta.get("devices", [])
         ]
-        + [dev(c["name"], "camera", c.get("clock_offset_s")) for c in meta.get("cameras", [])],
-        "status": status,
-        "source": "api",
-        "meta_json": json.dumps({"session_key": meta.get("session_key")}),
-        "updated_at": datetime.now(UTC),
-    }
+        + [DeviceOffset(c["name"], "camera", c.get("clock_offset_s")) for c in meta.get("cameras", [])],
+        offsets=offsets,
+        status=status,
+        source="api",
+        parameters=meta.get("parameters"),
+        pending_method="pending",
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,11 +13,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jangin.capture._manifest import DeviceSpec
+from jangin.capture._manifest import ChannelSpec, DeviceSpec
+from jangin.capture._rows import const_str, phase_steps, span_labels, wide_to_long
 from jangin.core import CaptureError
 from jangin.core.schema import TS
 
-__all__ = ["Policy", "Problem", "SensorReport", "read_device", "read_long"]
+__all__ = [
+    "ColumnPlan",
+    "Policy",
+    "Problem",
+    "SensorReport",
+    "plan_columns",
+    "read_device",
+    "read_long",
+    "time_axis",
+]
 
 #: What to do with a problem: refuse the whole file, drop the offending rows, or keep them and count.
 Action = Literal["reject", "drop", "flag"]
@@ -93,6 +105,9 @@ class SensorReport:
     dropped_rows: int = 0
     channels: dict[str, float] = field(default_factory=dict)  # channel -> measured rate (Hz)
     problems: list[Problem] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # steps from a phase column
+    labels: list[dict[str, Any]] = field(default_factory=list, repr=False)  # spans from label columns
+    display_names: dict[str, str] = field(default_factory=dict)  # channel -> display name
 
     def note(
         self,
@@ -144,25 +159,39 @@ def _read_table(path: Path) -> pa.Table:
     raise CaptureError(f"{path}: unsupported sensor file type", hint="use .csv, .csv.gz, .parquet or .jsonl")
 
 
-def _times(path: Path, col: pa.ChunkedArray, unit: str, offset_s: float) -> pa.Array:
-    """Device timestamps → reference-clock ``timestamp[us, UTC]``."""
-    offset_us = round(offset_s * 1e6)
+def _times(path: Path, col: pa.ChunkedArray, unit: str) -> np.ndarray:
+    """Device timestamps → microseconds since the epoch (int64), with as few copies as possible:
+    integers are scaled exactly, floats in place."""
     if unit == "iso":
+        if pa.types.is_timestamp(col.type) and col.type.tz is None:
+            raise CaptureError(f"{path}: time column has times without a timezone", hint="add Z or +09:00")
         try:
-            ts = pc.cast(col, TS)
+            ts = pc.cast(col, TS, safe=False)
         except pa.ArrowInvalid as exc:
             raise CaptureError(f"{path}: time column is not ISO 8601 with a timezone: {exc}") from exc
-        us = ts.cast(pa.int64()).to_numpy()
-    else:
-        if not pa.types.is_integer(col.type) and not pa.types.is_floating(col.type):
-            raise CaptureError(f"{path}: time column has type {col.type}, expected numbers in {unit}")
-        scale = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
-        raw = col.to_numpy(zero_copy_only=False).astype(np.float64)
-        if not np.all(np.isfinite(raw)):
-            bad = int(np.flatnonzero(~np.isfinite(raw))[0])
-            raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
-        us = np.rint(raw * scale).astype(np.int64)
-    return pa.array(us + offset_us, pa.int64()).cast(TS)
+        if ts.null_count:
+            bad = int(pc.index(pc.is_null(ts), True).as_py())
+            raise CaptureError(f"{path}: row {bad + 2}: time is missing")
+        return np.asarray(ts.cast(pa.int64()).to_numpy(zero_copy_only=False), np.int64)
+    if not pa.types.is_integer(col.type) and not pa.types.is_floating(col.type):
+        raise CaptureError(f"{path}: time column has type {col.type}, expected numbers in {unit}")
+    if col.null_count:
+        bad = int(pc.index(pc.is_null(col), True).as_py())
+        raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
+    raw = col.to_numpy(zero_copy_only=False) if isinstance(col, pa.ChunkedArray) else col.to_numpy()
+    if pa.types.is_integer(col.type):
+        raw = raw.astype(np.int64, copy=False)
+        if unit == "ns":
+            return raw // 1000
+        return raw * {"s": 1_000_000, "ms": 1000, "us": 1}[unit]
+    raw = raw.astype(np.float64)  # a private copy, scaled in place
+    finite = np.isfinite(raw)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
+    raw *= {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
+    np.rint(raw, out=raw)
+    return raw.astype(np.int64)
 
 
 def _check_times(
@@ -209,46 +238,268 @@ def _check_times(
     return keep
 
 
-def read_device(
-    path: Path, device: DeviceSpec, session_id: str, *, policy: Policy | None = None
-) -> tuple[pa.Table, SensorReport]:
-    """Read one device's wide file into long ``sensor_samples`` rows, clock offset applied.
+@dataclass(frozen=True)
+class ColumnPlan:
+    """What each column of a wide file becomes (see :func:`plan_columns`)."""
 
-    Validation (see :class:`Policy` for what each problem does): the time column must exist and be
-    strictly increasing; gaps are counted; declared channel columns must exist; NaN / inf values;
-    unknown columns; a unit in a column name (``arc_current_A``) that differs from the manifest's.
+    channels: list[ChannelSpec]
+    phase: str | None
+    labels: list[str]
+    ignored: list[str]  # columns not declared (reported as unknown_columns)
+
+
+_GLOB_CHARS = set("*?[")
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t)
+
+
+def plan_columns(path: Path, schema: pa.Schema, device: DeviceSpec, time_column: str | None) -> ColumnPlan:
+    """Decide the role of every column of a wide file.
+
+    Raises:
+        CaptureError: A named column is missing, a glob matches nothing, a channel is not numeric.
+    """
+    names = [c for c in schema.names if c != time_column]
+    types = {f.name: f.type for f in schema}
+    where = f"{path}: "
+
+    def need(col: str, what: str) -> str:
+        if col not in types:
+            raise CaptureError(
+                f"{where}{what} {col!r} is missing (columns: {', '.join(schema.names)})",
+                hint="column names are matched exactly (case too)",
+            )
+        return col
+
+    def expand(patterns: list[str], what: str) -> list[str]:
+        out: list[str] = []
+        for p in patterns:
+            if not _GLOB_CHARS & set(p):
+                if p not in names:
+                    known = [n for n in names if _is_numeric(types[n])]
+                    raise CaptureError(
+                        f"{where}unknown channel {p!r} in {what} (known channels: {', '.join(known)})"
+                    )
+                hits = [p]
+            else:
+                hits = fnmatch.filter(names, p)
+                if not hits:
+                    raise CaptureError(
+                        f"{where}{what} {p!r} matches no column (columns: {', '.join(names)})",
+                        hint="globs use * and ? and are case-sensitive",
+                    )
+            out += [h for h in hits if h not in out]
+        return out
+
+    declared = {c.column: c for c in device.channels}
+    for c in declared:
+        need(c, "channel column")
+    phase = device.phase_column or next((c.column for c in device.channels if c.role == "phase"), None)
+    if phase is not None:
+        need(phase, "phase column")
+    labels = [need(c, "label column") for c in device.label_columns]
+    labels += [c.column for c in device.channels if c.role == "label" and c.column not in labels]
+    dropped = set(expand(device.drop, "drop pattern")) | {
+        c.column for c in device.channels if c.role == "ignore"
+    }
+    special = {phase, *labels} | dropped
+    explicit = [c for c in device.channels if c.role == "channel"]
+    if explicit or device.include:
+        chosen = [c.column for c in explicit] + [
+            c for c in expand(device.include, "--channels") if c not in declared
+        ]
+    else:
+        chosen = [c for c in names if c not in special and _is_numeric(types[c])]
+    channels = []
+    for col in chosen:
+        if col in special:
+            continue
+        if not _is_numeric(types[col]):
+            raise CaptureError(
+                f"{where}column {col!r} is {types[col]}, expected numbers",
+                hint="a text column can be a phase (--phase-column), a label (--label-column) or dropped (--drop)",
+            )
+        spec = declared.get(col) or _auto_channel(col)
+        if col in device.rename:
+            spec = spec.model_copy(update={"channel": device.rename[col]})
+        unit = device.units.get(spec.name) or spec.unit
+        display = device.display_names.get(spec.name) or spec.display_name
+        channels.append(spec.model_copy(update={"unit": unit, "display_name": display}))
+    used = {c.column for c in channels} | special
+    ignored = [c for c in names if c not in used]
+    return ColumnPlan(channels, phase, labels, ignored)
+
+
+def time_axis(
+    path: Path, table: pa.Table, device: DeviceSpec, session_start: datetime | None
+) -> tuple[np.ndarray, str | None]:
+    """Device times in µs since the epoch (no clock offset yet), and the time column used (if any).
+
+    Raises:
+        CaptureError: No time column and no rate, or unreadable times (naming the row).
+    """
+    col = device.time_column
+    explicit = "time_column" in device.model_fields_set
+    if col and col in table.column_names:
+        data = table.column(col)
+        textual = pa.types.is_string(data.type) or pa.types.is_large_string(data.type)
+        unit = "iso" if textual or pa.types.is_timestamp(data.type) else device.time_unit
+        us = _times(path, data, unit)
+        if device.time_origin == "start" and unit != "iso":
+            base = device.start or session_start
+            if base is None:
+                raise CaptureError(
+                    f"{path}: time_origin 'start' needs a start time for the device or session"
+                )
+            us = us + round(base.timestamp() * 1e6)
+        return us, col
+    period = device.period_s or (1.0 / device.rate_hz if device.rate_hz else None)
+    if period is None or (explicit and col):
+        raise CaptureError(
+            f"{path}: no time column {col!r} (columns: {', '.join(table.column_names)})",
+            hint="name the time column (time_column / --time-column) or give a sample rate (rate_hz / --rate-hz)",
+        )
+    base = device.start or session_start
+    if base is None:
+        raise CaptureError(f"{path}: timing by rate needs a start time (start / started_at)")
+    start_us = round(base.timestamp() * 1e6)
+    return start_us + np.rint(np.arange(table.num_rows) * (period * 1e6)).astype(np.int64), None
+
+
+def _read_files(path: Path) -> tuple[pa.Table, str]:
+    """One file, or every file a glob in its name matches (in name order), as one table."""
+    if not _GLOB_CHARS & set(path.name):
+        return _read_table(path), str(path)
+    files = sorted(path.parent.glob(path.name))
+    if not files:
+        raise CaptureError(f"{path}: no file matches")
+    tables = [_read_table(f) for f in files]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive"), str(path)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise CaptureError(f"{path}: the files do not share their columns: {exc}") from exc
+
+
+def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Policy) -> np.ndarray:
+    """The time policies for many interleaved series at once (``gid``: series of each row), in one
+    vectorised pass: one stable radix sort on the 16-bit series id, then duplicate / backwards / gap
+    masks over the whole array (no Python loop over series). Returns the mask of rows to keep."""
+    n = len(us)
+    keep = np.ones(n, bool)
+    if n < 2:
+        return keep
+    order = np.argsort(gid, kind="stable")
+    g, t = gid[order], us[order]
+    bounds = np.flatnonzero(g[1:] != g[:-1])  # steps that cross from one series to the next
+    d = np.diff(t)
+    suspect = d <= 0
+    suspect[bounds] = False
+    problems = False
+    checks = (
+        [
+            ("duplicate", suspect & (d == 0), "timestamp duplicated"),
+            ("backwards", suspect & (d < 0), "timestamp goes backwards"),
+        ]
+        if suspect.any()
+        else []
+    )
+    for kind, bad, what in checks:
+        if bad.any():
+            problems = True
+            pos = np.flatnonzero(bad)
+            i = int(pos[np.argmin(order[pos + 1])])  # the first offending row of the file
+            action = getattr(policy, kind)
+            if action == "flag":
+                action = "drop"  # rows out of time order cannot be kept in a time series
+            rep.note(
+                action, kind, int(order[i + 1]) + 2, len(pos), f"{what} (previous row {int(order[i]) + 2})"
+            )
+    starts = np.r_[0, bounds + 1]
+    if problems:
+        same = np.ones(n - 1, bool)
+        same[bounds] = False
+        # Running maximum within each series: shift every series onto its own band so that one
+        # global maximum.accumulate never crosses series.
+        lo = np.minimum.reduceat(t, starts)
+        span = int((np.maximum.reduceat(t, starts) - lo).max()) + 1
+        rank = np.cumsum(np.r_[0, ~same])  # series rank of each sorted row
+        banded = (t - np.repeat(lo, np.diff(np.r_[starts, n]))) + rank * span
+        prev_max = np.maximum.accumulate(banded)
+        ks = np.ones(n, bool)
+        ks[1:] = ~same | (banded[1:] > prev_max[:-1])
+        keep[order] = ks
+        rep.dropped_rows += int((~ks).sum())
+        t, g = t[ks], g[ks]
+        bounds = np.flatnonzero(g[1:] != g[:-1])
+        d = np.diff(t)
+        starts = np.r_[0, bounds + 1]
+    # Gaps: each series' median period, estimated from at most ~4096 of its steps (a strided sample
+    # per series, so that slow series count as much as fast ones; O(series) small medians), then
+    # one mask over all rows at once.
+    counts = np.diff(np.r_[starts, len(t)])
+    limit = np.zeros(len(starts))
+    for k, (a, c) in enumerate(zip(starts, counts, strict=True)):
+        if c > 2:
+            limit[k] = policy.gap_factor * float(np.median(d[a : a + c - 1 : max(1, (c - 1) // 4096)]))
+        else:
+            limit[k] = np.inf
+    gaps = d > np.repeat(limit, counts)[1:]
+    gaps[bounds] = False
+    if gaps.any():
+        i = int(np.flatnonzero(gaps)[0])
+        k = int(gaps.sum())
+        period = limit[np.searchsorted(starts, i, side="right") - 1] / policy.gap_factor
+        rep.note(
+            policy.gap,
+            "gap",
+            None,
+            k,
+            f"{k} gap(s) longer than {policy.gap_factor:g} x the {period / 1e3:g} ms period, "
+            f"the first {d[i] / 1e6:.3f} s long",
+        )
+    return keep
+
+
+def read_device(
+    path: Path,
+    device: DeviceSpec,
+    session_id: str,
+    *,
+    policy: Policy | None = None,
+    session_start: datetime | None = None,
+) -> tuple[pa.Table, SensorReport]:
+    """Read one device's wide file(s) into long ``sensor_samples`` rows, clock offset applied.
+
+    Validation (see :class:`Policy` for what each problem does): the times must be strictly
+    increasing; gaps are counted; declared channel columns must exist; NaN / inf values; unknown
+    columns; a unit in a column name (``pressure_bar``) that differs from the manifest's. A phase
+    column becomes step events (``report.events``), label columns span labels (``report.labels``).
 
     Raises:
         CaptureError: The file cannot be read or is rejected; nothing is returned.
     """
     policy = policy or Policy()
-    table = _read_table(path)
-    rep = SensorReport(file=str(path), rows=table.num_rows)
+    table, name = _read_files(path)
+    rep = SensorReport(file=name, rows=table.num_rows)
     if table.num_rows == 0:
-        raise CaptureError(f"{path}: file is empty")
-    if device.time_column not in table.column_names:
-        raise CaptureError(
-            f"{path}: no time column {device.time_column!r} (columns: {', '.join(table.column_names)})",
-            hint="set time_column for this device in session.yaml",
-        )
-    ts = _times(path, table.column(device.time_column), device.time_unit, device.clock_offset_s or 0.0)
-    us = ts.cast(pa.int64()).to_numpy()
+        raise CaptureError(f"{name}: file is empty")
+    us, time_col = time_axis(path, table, device, session_start)
+    plan = plan_columns(path, table.schema, device, time_col)
+    us = us + round((device.clock_offset_s or 0.0) * 1e6)
     keep = _check_times(us, rep, policy)
     if not keep.all():
-        table, ts, us = table.filter(pa.array(keep)), ts.filter(pa.array(keep)), us[keep]
-
-    channels = device.channels or [_auto_channel(c) for c in table.column_names if c != device.time_column]
-    declared = {c.column for c in channels} | {device.time_column}
-    extra = [c for c in table.column_names if c not in declared]
-    if extra:
+        table, us = table.filter(pa.array(keep)), us[keep]
+    if plan.ignored:
         rep.note(
             policy.unknown_columns,
             "unknown_columns",
             None,
-            len(extra),
-            f"undeclared column(s) {', '.join(extra)} ignored",
+            len(plan.ignored),
+            f"undeclared column(s) {', '.join(plan.ignored)} ignored",
         )
-    for ch in channels:
+    for ch in plan.channels:
         implied = _auto_channel(ch.column).unit
         if implied and ch.unit and _norm_unit(implied) != _norm_unit(ch.unit):
             rep.note(
@@ -258,57 +509,50 @@ def read_device(
                 0,
                 f"column {ch.column!r} reads as unit {implied!r} but the manifest says {ch.unit!r}",
             )
-    parts = []
-    for ch in channels:
-        if ch.column not in table.column_names:
-            raise CaptureError(
-                f"{path}: channel column {ch.column!r} is missing (columns: {', '.join(table.column_names)})"
-            )
-        col = table.column(ch.column)
-        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
-            raise CaptureError(f"{path}: column {ch.column!r} is {col.type}, expected numbers")
-        values = col.to_numpy(zero_copy_only=False).astype(np.float64)
-        ok = np.isfinite(values)
-        dropped = int((~ok).sum())
-        if dropped:
-            i = int(np.flatnonzero(~ok)[0])
+    columns = {ch.name: table.column(ch.column) for ch in plan.channels}
+    out, dropped = wide_to_long(session_id, device.name, us, columns, {c.name: c.unit for c in plan.channels})
+    for ch in plan.channels:
+        n_bad = dropped.get(ch.name, 0)
+        if n_bad:
+            values = columns[ch.name].to_numpy(zero_copy_only=False).astype(np.float64)
+            i = int(np.flatnonzero(~np.isfinite(values))[0])
             rep.note(
                 policy.nonfinite if policy.nonfinite != "flag" else "drop",
                 "nonfinite",
                 None,
-                dropped,
-                f"{dropped} value(s) of {ch.column} are NaN or infinite (first at data row {i + 1})",
+                n_bad,
+                f"{n_bad} value(s) of {ch.column} are NaN or infinite (first at data row {i + 1})",
             )
-            rep.dropped_nonfinite += dropped
-        n = int(ok.sum())
-        name = ch.name
-        parts.append(
-            pa.table(
-                {
-                    "session_id": pa.array([session_id] * n, pa.string()),
-                    "device": pa.array([device.name] * n, pa.string()),
-                    "channel": pa.array([name] * n, pa.string()),
-                    "ts": ts.filter(pa.array(ok)),
-                    "value": pa.array(values[ok], pa.float64()),
-                    "unit": pa.array([ch.unit] * n, pa.string()),
-                }
-            )
-        )
-        if n > 1:
-            t = us[ok]
-            rep.channels[name] = round(1e6 * (n - 1) / float(t[-1] - t[0]), 3)
-            if ch.rate_hz and abs(rep.channels[name] - ch.rate_hz) > 0.05 * ch.rate_hz:
+            rep.dropped_nonfinite += n_bad
+        n = len(us) - n_bad
+        if n > 1 and us[-1] > us[0]:
+            rep.channels[ch.name] = round(1e6 * (len(us) - 1) / float(us[-1] - us[0]), 3)
+            if ch.rate_hz and abs(rep.channels[ch.name] - ch.rate_hz) > 0.05 * ch.rate_hz:
                 log.warning(
-                    "%s: %s measured %.2f Hz, declared %.2f Hz", path, name, rep.channels[name], ch.rate_hz
+                    "%s: %s measured %.2f Hz, declared %.2f Hz",
+                    name,
+                    ch.name,
+                    rep.channels[ch.name],
+                    ch.rate_hz,
                 )
-        rep.samples += n
-    return pa.concat_tables(parts), rep
+    if plan.phase is not None:
+        rep.events = phase_steps(
+            session_id,
+            us,
+            table.column(plan.phase),
+            column=plan.phase,
+            ignore=device.phase_ignore,
+            where=f"{name}: ",
+        )
+    for col in plan.labels:
+        rep.labels += span_labels(session_id, us, table.column(col), question=col)
+    rep.display_names = {c.name: c.display_name for c in plan.channels if c.display_name}
+    rep.samples = out.num_rows
+    return out, rep
 
 
-def _auto_channel(column: str):  # type: ignore[no-untyped-def]
-    """Guess a channel's unit from a name like ``arc_current_A`` (suffix after the last '_')."""
-    from jangin.capture._manifest import ChannelSpec
-
+def _auto_channel(column: str) -> ChannelSpec:
+    """Guess a channel's unit from a name like ``pressure_bar`` (suffix after the last '_')."""
     head, _, tail = column.rpartition("_")
     unit = (
         tail
@@ -324,14 +568,6 @@ _UNIT_ALIASES = {"c": "degc", "degc": "degc", "°c": "degc", "mm_s": "mm/s", "m_
 def _norm_unit(u: str) -> str:
     u = u.strip().casefold()
     return _UNIT_ALIASES.get(u, u)
-
-
-def _const(value: str | None, n: int) -> pa.Array:
-    if value is None:
-        return pa.nulls(n, pa.string())
-    return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())
-    ).cast(pa.string())
 
 
 def read_long(
@@ -404,10 +640,9 @@ def read_long(
     )
     di = dev.indices.to_numpy().astype(np.int16)
     ci = ch.indices.to_numpy().astype(np.int16)
-    ts = _times(
-        path, table.column("ts"), "iso" if pa.types.is_string(table.column("ts").type) else time_unit, 0.0
-    )
-    us = ts.cast(pa.int64()).to_numpy() + offsets[di]
+    us = _times(path, table.column("ts"), "iso" if not _is_numeric(table.column("ts").type) else time_unit)
+    if offsets.any():
+        us = us + offsets[di]
     values = (
         np.asarray(table.column("value").to_numpy(zero_copy_only=False), np.float64)
         if (
@@ -418,16 +653,7 @@ def read_long(
     )
     if values is None:
         raise CaptureError(f"{path}: column 'value' is {table.column('value').type}, expected numbers")
-    # Per (device, channel) series: a stable radix sort on a 16-bit group id keeps file order within each.
-    gid = (di * len(ch_names) + ci).astype(np.int16)
-    order = np.argsort(gid, kind="stable")
-    g_sorted, us_sorted = gid[order], us[order]
-    bounds = np.flatnonzero(np.diff(g_sorted)) + 1
-    keep_sorted = np.ones(len(order), bool)
-    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(order)], strict=True):
-        keep_sorted[a:b] = _check_times(us_sorted[a:b], rep, policy, rows=order[a:b] + 2)
-    keep = np.empty(len(order), bool)
-    keep[order] = keep_sorted
+    keep = _check_series(us, (di * len(ch_names) + ci).astype(np.int16), rep, policy)
     ok = np.isfinite(values)
     if not ok.all():
         n_bad = int((~ok).sum())
@@ -441,49 +667,46 @@ def read_long(
         rep.dropped_nonfinite += n_bad
     keep &= ok
     unit = table.column("unit") if "unit" in table.column_names else None
-    for d in dev_names:
-        spec = devices.get(d)
-        if spec is None or not spec.channels or unit is None:
-            continue
-        declared = {c.name: c.unit for c in spec.channels}
-        pairs = pc.unique(
-            pc.binary_join_element_wise(
-                table.column("device").cast(pa.string()),
-                table.column("channel").cast(pa.string()),
-                pc.fill_null(unit.cast(pa.string()), ""),
-                "\x1f",
-            )
-        ).to_pylist()
-        for p in pairs:
-            dd, cc, uu = p.split("\x1f")
-            if (
-                dd == d
-                and cc in declared
-                and declared[cc]
-                and uu
-                and _norm_unit(uu) != _norm_unit(declared[cc])
-            ):
+    declared = {
+        (d, c.name): c.unit for d, spec in devices.items() if d in dev_names for c in spec.channels if c.unit
+    }
+    if declared and unit is not None:
+        # Each (device, channel, unit) combination once: a unique over small integer codes.
+        u = pc.dictionary_encode(unit.cast(pa.string())).combine_chunks()
+        ui = pc.fill_null(u.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        combo = (di.astype(np.int64) * len(ch_names) + ci) * (len(u.dictionary) + 1) + ui + 1
+        units = u.dictionary.to_pylist()
+        for code in np.unique(combo).tolist():
+            pair, uix = divmod(code, len(units) + 1)
+            dd, cc = dev_names[pair // len(ch_names)], ch_names[pair % len(ch_names)]
+            uu = units[uix - 1] if uix else None
+            want = declared.get((dd, cc))
+            if want and uu and _norm_unit(uu) != _norm_unit(want):
                 rep.note(
                     policy.unit_mismatch,
                     "unit_mismatch",
                     None,
                     0,
-                    f"{d}/{cc} has unit {uu!r}, the manifest says {declared[cc]!r}",
+                    f"{dd}/{cc} has unit {uu!r}, the manifest says {want!r}",
                 )
-    mask = pa.array(keep)
-    n = int(keep.sum())
+    if keep.all():  # the usual case: no copies, the dictionary columns are used as they are
+        n = len(keep)
+        dev_col, ch_col, ts_col, val_col = dev, ch, pa.array(us, pa.int64()), pa.array(values, pa.float64())
+        unit_col = unit if unit is not None else pa.nulls(n, pa.string())
+    else:
+        mask = pa.array(keep)
+        n = int(keep.sum())
+        dev_col, ch_col = dev.filter(mask), ch.filter(mask)
+        ts_col, val_col = pa.array(us[keep], pa.int64()), pa.array(values[keep], pa.float64())
+        unit_col = unit.filter(mask) if unit is not None else pa.nulls(n, pa.string())
     out = pa.table(
         {
-            "session_id": _const(session_id, n),
-            "device": pa.DictionaryArray.from_arrays(
-                pa.array(di[keep].astype(np.int32)), dev.dictionary
-            ).cast(pa.string()),
-            "channel": pa.DictionaryArray.from_arrays(
-                pa.array(ci[keep].astype(np.int32)), ch.dictionary
-            ).cast(pa.string()),
-            "ts": pa.array(us[keep], pa.int64()).cast(TS),
-            "value": pa.array(values[keep], pa.float64()),
-            "unit": unit.filter(mask).cast(pa.string()) if unit is not None else pa.nulls(n, pa.string()),
+            "session_id": const_str(session_id, n),
+            "device": dev_col,  # dictionary-encoded: the dataset writes them without string copies
+            "channel": ch_col,
+            "ts": ts_col.cast(TS),
+            "value": val_col,
+            "unit": unit_col if pa.types.is_dictionary(unit_col.type) else unit_col.cast(pa.string()),
         }
     )
     rep.samples = n

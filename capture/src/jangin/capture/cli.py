@@ -40,11 +40,15 @@ def _manifest_from_flags(
     meta: dict[str, Any],
     column_map: dict[str, str],
     units: dict[str, str],
+    columns: dict[str, Any],
 ) -> Any:
-    """Build a session manifest from command-line flags (no session.yaml)."""
+    """Build a session manifest from command-line flags (no session.yaml).
+
+    ``columns`` holds the device settings shared by every ``--sensor`` file: time column / unit /
+    rate, channel and drop globs, phase and label columns.
+    """
     from jangin.capture._import import read_events
-    from jangin.capture._manifest import ChannelSpec, SessionManifest
-    from jangin.capture._sensors import _read_table
+    from jangin.capture._manifest import SessionManifest
 
     devices = []
     for spec in sensors:
@@ -53,17 +57,14 @@ def _manifest_from_flags(
             raise ConfigError(f"--sensor {spec!r}: expected FILE:DEVICE or FILE:DEVICE:OFFSET_S (or :auto)")
         file, device = parts[0], parts[1]
         offset = None if len(parts) == 2 or parts[2] in ("", "auto") else float(parts[2])
-        header = [c for c in _read_table(Path(file)).column_names if c != "timestamp"]
-        channels = [
-            ChannelSpec(column=c, channel=column_map.get(c), unit=units.get(column_map.get(c, c)))
-            for c in header
-        ]
         devices.append(
             {
                 "name": device,
                 "file": str(Path(file).resolve()),
                 "clock_offset_s": offset,
-                "channels": channels,
+                "rename": column_map,
+                "units": units,
+                **{k: v for k, v in columns.items() if v not in (None, [], ())},
             }
         )
     started = meta.pop("started_at", None)
@@ -95,6 +96,71 @@ def _manifest_from_flags(
             "long_files": [{"file": str(Path(f).resolve()), "column_map": column_map} for f in long_files],
         }
     )
+
+
+ChannelsOpt = Annotated[
+    list[str],
+    typer.Option("--channels", help="Columns to take as channels: names or globs like 'X1_*' (repeatable)."),
+]
+DropOpt = Annotated[
+    list[str], typer.Option("--drop", help="Columns to leave out: names or globs (repeatable).")
+]
+PhaseOpt = Annotated[
+    str | None,
+    typer.Option("--phase-column", help="Text / integer column whose values are steps (phase, recipe step)."),
+]
+LabelColOpt = Annotated[
+    list[str],
+    typer.Option("--label-column", help="Per-sample label column → span labels (question = column name)."),
+]
+RateOpt = Annotated[
+    float | None, typer.Option("--rate-hz", help="Sample rate, when the files have no time column.")
+]
+TimeColOpt = Annotated[
+    str | None, typer.Option("--time-column", help="Time column (default: 'timestamp' if present).")
+]
+TimeUnitOpt = Annotated[
+    str, typer.Option("--time-unit", help="Unit of a numeric time column: s | ms | us | ns.")
+]
+PolicyOpt = Annotated[
+    list[str],
+    typer.Option("--on", help="Policy per problem, e.g. duplicate=drop, gap=reject (repeatable)."),
+]
+
+
+def _policy(on: list[str]) -> Any:
+    from jangin.capture._sensors import Policy
+
+    try:
+        return Policy.parse(on)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _print_results(results: list[Any]) -> int:
+    """One line per run (and its problems); returns the number of failures."""
+    failed = 0
+    for r in results:
+        if r.error:
+            failed += 1
+            console().print(f"[red]failed[/] {r.session_key}: {r.error}", soft_wrap=True)
+        elif r.skipped:
+            console().print(f"skipped {r.session_key} ({r.session_id}): already imported")
+        else:
+            console().print(
+                f"imported {r.session_key} → {r.session_id}: {r.samples:,} samples, {r.events} events, "
+                f"{r.labels} labels, {r.frames} frames, {r.faces_blurred} face(s) blurred"
+            )
+            for name, (off, method) in r.offsets.items():
+                if method != "given":
+                    console().print(f"  clock offset {name}: {off:+.4f} s ({method})")
+            for rep in r.sensors:
+                for p in rep.problems:
+                    console().print(f"  [yellow]{p}[/]", soft_wrap=True)
+    if len(results) > 1:
+        ok = len(results) - failed
+        console().print(f"{ok} imported or skipped, {failed} failed")
+    return failed
 
 
 @app.command("import")
@@ -144,20 +210,26 @@ def import_(
     unit: Annotated[
         list[str], typer.Option("--unit", help="Unit of a channel: CHANNEL=UNIT (repeatable).")
     ] = [],  # noqa: B006
-    on: Annotated[
-        list[str],
-        typer.Option("--on", help="Policy per problem, e.g. duplicate=drop, gap=reject (repeatable)."),
+    on: PolicyOpt = [],  # noqa: B006
+    channels: ChannelsOpt = [],  # noqa: B006
+    drop: DropOpt = [],  # noqa: B006
+    phase_column: PhaseOpt = None,
+    label_column: LabelColOpt = [],  # noqa: B006
+    rate_hz: RateOpt = None,
+    time_column: TimeColOpt = None,
+    time_unit: TimeUnitOpt = "s",
+    param: Annotated[
+        list[str], typer.Option("--param", help="Session parameter NAME=VALUE (repeatable).")
+    ] = [],  # noqa: B006
+    label: Annotated[
+        list[str], typer.Option("--label", help="Session label QUESTION=ANSWER (repeatable).")
     ] = [],  # noqa: B006
 ) -> None:
     """Import recorded sessions (or still images, or one video with sensor files given as flags)."""
     from jangin.capture import import_session, import_sessions, import_stills
-    from jangin.capture._sensors import Policy
     from jangin.core import Dataset
 
-    try:
-        policy = Policy.parse(on)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    policy = _policy(on)
     kw = {"frame_interval_s": frame_interval, "deidentify": not no_deidentify, "policy": policy}
     ds = Dataset.open_or_create(resolve_dataset(dataset))
     with progress_bar() as progress:
@@ -177,9 +249,20 @@ def import_(
                 "started_at": started_at,
                 "camera": camera,
                 "camera_offset": camera_offset,
+                "parameters": _kv(param, "--param"),
+                "labels": _kv(label, "--label"),
+            }
+            columns = {
+                "include": channels,
+                "drop": drop,
+                "phase_column": phase_column,
+                "label_columns": label_column,
+                "rate_hz": rate_hz,
+                "time_column": time_column,
+                "time_unit": time_unit if time_unit != "s" else None,
             }
             m = _manifest_from_flags(
-                video, sensor, long, events, meta, _kv(map_, "--map"), _kv(unit, "--unit")
+                video, sensor, long, events, meta, _kv(map_, "--map"), _kv(unit, "--unit"), columns
             )
             results = [
                 import_session(
@@ -190,25 +273,65 @@ def import_(
             results = [import_session(ds, path, progress=progress, **kw)]
         else:
             results = import_sessions(ds, path, progress=progress, **kw)
-    failed = 0
-    for r in results:
-        if r.error:
-            failed += 1
-            console().print(f"[red]failed[/] {r.session_key}: {r.error}")
-        elif r.skipped:
-            console().print(f"skipped {r.session_key} ({r.session_id}): already imported")
-        else:
-            console().print(
-                f"imported {r.session_key} → {r.session_id}: {r.samples:,} samples, {r.events} events, "
-                f"{r.frames} frames, {r.faces_blurred} face(s) blurred"
-            )
-            for name, (off, method) in r.offsets.items():
-                if method != "given":
-                    console().print(f"  clock offset {name}: {off:+.4f} s ({method})")
-            for rep in r.sensors:
-                for p in rep.problems:
-                    console().print(f"  [yellow]{p}[/]")
-    if failed:
+    if _print_results(results):
+        raise typer.Exit(1)
+
+
+@app.command("import-runs")
+def import_runs_(
+    run_table: Annotated[
+        Path, typer.Argument(help="Run table CSV: one row per run (file, technician, started_at, …).")
+    ],
+    dataset: DatasetOption = None,
+    process: Annotated[
+        str | None,
+        typer.Option(help="Process name; a registered definition supplies the phase column and units."),
+    ] = None,
+    phase_column: PhaseOpt = None,
+    label_column: LabelColOpt = [],  # noqa: B006
+    rate_hz: RateOpt = None,
+    time_column: TimeColOpt = None,
+    time_unit: TimeUnitOpt = "s",
+    channels: ChannelsOpt = [],  # noqa: B006
+    drop: DropOpt = [],  # noqa: B006
+    unit: Annotated[
+        list[str], typer.Option("--unit", help="Unit of a channel: CHANNEL=UNIT (repeatable).")
+    ] = [],  # noqa: B006
+    labels: Annotated[
+        Path | None, typer.Option(help="Labels table: session_key, question, value (more session labels).")
+    ] = None,
+    site: Annotated[str, typer.Option()] = "site",
+    device: Annotated[str, typer.Option(help="Device name of the sensor files.")] = "sensors",
+    on: PolicyOpt = [],  # noqa: B006
+) -> None:
+    """Import a whole folder of runs described by one run table, in one command.
+
+    Columns of the run table: file, session_key, technician, skill_level, site, line, station,
+    process, task, started_at, rate_hz / period_s, time_column, time_unit, device; label.<question>
+    columns become session labels; param.<name> and any other column become session parameters.
+    A bad run is reported and the others are still imported.
+    """
+    from jangin.capture import RunOptions, import_runs
+    from jangin.core import Dataset
+
+    opts = RunOptions(
+        process=process,
+        phase_column=phase_column,
+        label_columns=tuple(label_column),
+        rate_hz=rate_hz,
+        time_column=time_column,
+        time_unit=time_unit,
+        channels=tuple(channels),
+        drop=tuple(drop),
+        units=_kv(unit, "--unit"),
+        site=site,
+        device=device,
+    )
+    policy = _policy(on)
+    ds = Dataset.open_or_create(resolve_dataset(dataset))
+    with progress_bar() as progress:
+        results = import_runs(ds, run_table, options=opts, labels=labels, policy=policy, progress=progress)
+    if _print_results(results):
         raise typer.Exit(1)
 
 
@@ -259,7 +382,8 @@ def sessions_show(session_id: str, dataset: DatasetOption = None) -> None:
     if not rows:
         raise NotFoundError(f"no session {session_id!r}", hint="`jangin capture sessions ls` lists them")
     out = rows[0]
-    for table in ("sensor_samples", "events", "frames", "media"):
+    out["parameters"] = dict(out.get("parameters") or [])
+    for table in ("sensor_samples", "events", "frames", "media", "labels"):
         out[f"n_{table}"] = (
             ds.query(f"SELECT count(*) n FROM {table} WHERE session_id = '{session_id}'")
             .column("n")[0]
@@ -269,6 +393,12 @@ def sessions_show(session_id: str, dataset: DatasetOption = None) -> None:
         ds.query(f"""SELECT device, channel, any_value(unit) unit, count(*) n FROM sensor_samples
                                    WHERE session_id = '{session_id}' GROUP BY 1, 2 ORDER BY 1, 2""").to_pylist()
     )
+    out["steps"] = ds.query(f"""SELECT name, occurrence, min(ts) FILTER (kind = 'step_start') AS start,
+                                max(ts) FILTER (kind = 'step_end') AS "end" FROM events
+                                WHERE session_id = '{session_id}' AND kind IN ('step_start', 'step_end')
+                                GROUP BY 1, 2 ORDER BY 3""").to_pylist()
+    out["labels"] = ds.query(f"""SELECT question, target, name, ts_start, ts_end FROM current_labels
+                                 WHERE session_id = '{session_id}' ORDER BY question, ts_start""").to_pylist()
     typer.echo(json.dumps(out, default=str, indent=1))
 
 

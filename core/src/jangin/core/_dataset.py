@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from jangin.core._errors import DatasetError, SchemaError
+from jangin.core._partitioned import FAST_APPEND_ROWS, write_partitioned
 from jangin.core._validate import Rows, conform
 from jangin.core.schema import SCHEMA_VERSION, TABLES, get_table
 
@@ -314,7 +315,11 @@ class Dataset:
             try:
                 # Column descriptions live in the table's schema from its creation; data is written
                 # without them, so rewording a description never breaks appends to older tables.
-                write_deltalake(dt, _without_docs(data), mode="append", commit_properties=props)
+                if spec.partition_by and data.num_rows >= FAST_APPEND_ROWS:
+                    # Large sensor appends: Parquet by pyarrow + one commit (see _partitioned).
+                    write_partitioned(dt, _without_docs(data), spec.partition_by, props)
+                else:
+                    write_deltalake(dt, _without_docs(data), mode="append", commit_properties=props)
             except (DeltaError, OSError, pa.ArrowException) as exc:
                 raise DatasetError(f"writing {len(data)} rows to {spec.name} failed: {exc}") from exc
             dt.update_incremental()

@@ -50,8 +50,17 @@ def conform(spec: TableSpec, data: Rows, *, source: str | None = None) -> pa.Tab
                 raise SchemaError(f"{where}: required column {field.name!r} is missing")
             arrays.append(pa.nulls(n_rows, field.type))
             continue
-        arrays.append(_cast_column(where, field, columns[field.name]))
-    table = pa.Table.from_arrays(arrays, schema=spec.schema)
+        values = columns[field.name]
+        if _keeps_dictionary(spec, field, values):
+            # Repeated names (device, channel, unit) stay dictionary-encoded: no string copies, and
+            # the Parquet writer stores them as the dictionaries they already are.
+            arrays.append(values)
+            continue
+        arrays.append(_cast_column(where, field, values))
+    schema = pa.schema(
+        [f.with_type(a.type) if a.type != f.type else f for f, a in zip(spec.schema, arrays, strict=True)]
+    )
+    table = pa.Table.from_arrays(arrays, schema=schema)
     for field in spec.schema:
         col = table.column(field.name)
         if not field.nullable and col.null_count:
@@ -60,6 +69,18 @@ def conform(spec: TableSpec, data: Rows, *, source: str | None = None) -> pa.Tab
         if field.name in BBOX_COLUMNS:
             _check_boxes(where, field.name, col)
     return table
+
+
+def _keeps_dictionary(spec: TableSpec, field: pa.Field, values: Any) -> bool:
+    """A dictionary array of strings for a (non-partition) string column is kept as it is."""
+    t = getattr(values, "type", None)
+    return (
+        t is not None
+        and pa.types.is_dictionary(t)
+        and t.value_type == field.type
+        and pa.types.is_string(field.type)
+        and field.name not in spec.partition_by
+    )
 
 
 def _columns(spec: TableSpec, data: Rows, where: str) -> dict[str, Any]:

@@ -307,23 +307,24 @@ def _write_result(result: Any, fmt: OutputFormat, output: Path | None, limit: in
         pq.write_table(result, output)
         console().print(f"wrote {result.num_rows} rows to {output}")
         return
-    # Inline images would flood a terminal: show their size instead.
-    cols = {}
-    for name in result.column_names:
-        col = result.column(name)
+    # Inline images would flood a terminal: show their size instead; intervals read as durations.
+    names = _dedupe(result.column_names)
+    arrays = []
+    for i, name in enumerate(names):
+        col = result.column(i)
         if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
             import pyarrow.compute as pc
 
             col = pc.binary_length(col)
-            name = f"{name}_bytes"
-        cols[name] = col
-    shown = pa.table(cols) if cols else result
+            names[i] = f"{name}_bytes"
+        elif pa.types.is_interval(col.type):
+            col = pa.array([None if v is None else _interval(v) for v in col.to_pylist()], pa.string())
+        arrays.append(col)
+    shown = pa.Table.from_arrays(arrays, names=_dedupe(names)) if arrays else result
     if fmt is OutputFormat.csv:
-        import pyarrow.csv as pcsv
-
-        sink: Any = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+        sink: Any = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
         try:
-            pcsv.write_csv(_flat(shown), sink)
+            _write_csv(_flat(shown), sink)
         finally:
             if output:
                 sink.close()
@@ -354,6 +355,55 @@ def _write_result(result: Any, fmt: OutputFormat, output: Path | None, limit: in
             console().print(f"{shown.num_rows} row(s)")
 
 
+def _dedupe(names: list[str]) -> list[str]:
+    """Column names made unique: a repeated ``a`` becomes ``a_1``, ``a_2`` (SQL allows repeats)."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        new, k = name, 0
+        while new in seen:
+            k += 1
+            new = f"{name}_{k}"
+        seen.add(new)
+        out.append(new)
+    return out
+
+
+def _interval(v: Any) -> str:
+    """A DuckDB interval as ``[N mon ][N d ]HH:MM:SS[.fff]`` (e.g. ``00:01:02.5``)."""
+    months, days, ns = v.months, v.days, v.nanoseconds
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    h, rem = divmod(ns, 3_600_000_000_000)
+    m, rem = divmod(rem, 60_000_000_000)
+    sec, frac = divmod(rem, 1_000_000_000)
+    text = f"{sign}{h:02d}:{m:02d}:{sec:02d}" + (f".{frac:09d}".rstrip("0") if frac else "")
+    prefix = (f"{months} mon " if months else "") + (f"{days} d " if days else "")
+    return prefix + text
+
+
+def _csv_value(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def _write_csv(table: Any, sink: Any) -> None:
+    """CSV with minimal quoting (only values holding a comma, quote or newline), so that the output
+    pipes into cut / awk / sort; nulls are empty fields."""
+    import csv
+
+    writer = csv.writer(sink, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    writer.writerow(table.column_names)
+    for batch in table.to_batches(max_chunksize=65536):
+        cols = [[_csv_value(v) for v in c.to_pylist()] for c in batch.columns]
+        writer.writerows(zip(*cols, strict=True))
+
+
 def _flat(table: Any) -> Any:
     """CSV cannot hold nested values: render lists and structs as JSON text."""
     import json
@@ -363,7 +413,12 @@ def _flat(table: Any) -> Any:
     cols = {}
     for name in table.column_names:
         col = table.column(name)
-        if pa.types.is_nested(col.type):
+        if pa.types.is_map(col.type):
+            col = pa.array(
+                [None if v is None else json.dumps(dict(v), default=str) for v in col.to_pylist()],
+                pa.string(),
+            )
+        elif pa.types.is_nested(col.type):
             col = pa.array(
                 [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string()
             )
