@@ -784,13 +784,13 @@ def run_csv(channels: dict[str, np.ndarray], steps: list[str]) -> str:
 
 
 def generate(out_dir: Path, *, seed: int = SEED) -> dict[str, Any]:
-    """Write ``runs/etch-NN.csv.gz``, ``runs.csv`` and ``truth.json`` into ``out_dir``.
+    """Write ``etch-NN.csv.gz`` (one per run), ``runs.csv`` and ``truth.json`` into ``out_dir``.
 
     Returns:
         ``{"out_dir", "files": {relpath: size}, "total_bytes"}``.
     """
     out_dir = Path(out_dir)
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, int] = {}
     table: list[dict[str, Any]] = []
     truth: dict[str, Any] = {
@@ -802,7 +802,7 @@ def generate(out_dir: Path, *, seed: int = SEED) -> dict[str, Any]:
     t0 = BASE_TIME
     for i, (key, tech, skill, profile, recipe, station, extra) in enumerate(RUNS):
         run = _simulate_run(seed * 100 + i, skill, recipe, extra, profile)
-        rel = f"runs/{key}.csv.gz"
+        rel = f"{key}.csv.gz"
         data = _gz_bytes(run_csv(run.channels, run.steps))
         (out_dir / rel).write_bytes(data)
         files[rel] = len(data)

@@ -60,14 +60,12 @@ def test_check_mode_catches_a_changed_and_a_stale_file(
 ) -> None:
     copy = tmp_path / "etch"
     shutil.copytree(ETCH, copy)
-    text = gzip.decompress((copy / "runs/etch-03.csv.gz").read_bytes()).decode()
-    (copy / "runs/etch-03.csv.gz").write_bytes(
-        gzip.compress(text.replace("main_etch", "main-etch", 1).encode())
-    )
-    (copy / "runs/etch-99.csv.gz").write_bytes(b"")
+    text = gzip.decompress((copy / "etch-03.csv.gz").read_bytes()).decode()
+    (copy / "etch-03.csv.gz").write_bytes(gzip.compress(text.replace("main_etch", "main-etch", 1).encode()))
+    (copy / "etch-99.csv.gz").write_bytes(b"")
     assert gen.check(copy) == 1
     out = capsys.readouterr().out
-    assert "runs/etch-03.csv.gz: content differs" in out and "etch-99.csv.gz: not produced" in out
+    assert "etch-03.csv.gz: content differs" in out and "etch-99.csv.gz: not produced" in out
 
 
 def test_two_generations_are_byte_identical(tmp_path: Path) -> None:
@@ -98,7 +96,7 @@ def test_run_files_have_30_plus_channels_a_repeated_phase_and_no_time_column() -
 
 def test_run_table_names_only_existing_files_and_carries_recipes_and_labels() -> None:
     runs = _runs()
-    files = sorted(p.relative_to(ETCH).as_posix() for p in (ETCH / "runs").glob("*.csv.gz"))
+    files = sorted(p.name for p in ETCH.glob("*.csv.gz"))
     assert sorted(r["file"] for r in runs) == files
     for r in runs:
         assert (ETCH / r["file"]).is_file()
