@@ -40,6 +40,15 @@ CURRENT_VIEWS = {
         SELECT * FROM labels l
         WHERE NOT coalesce(l.deleted, false)
           AND l.label_id NOT IN (SELECT supersedes FROM labels WHERE supersedes IS NOT NULL)""",
+    # The recipe of each session, one row per parameter; value_num is the value as a number, if it is one.
+    "session_parameters": """
+        SELECT session_id, e.key AS name, e.value AS value, TRY_CAST(e.value AS DOUBLE) AS value_num
+        FROM (SELECT session_id, unnest(map_entries(parameters)) AS e
+              FROM current_sessions WHERE parameters IS NOT NULL)""",
+    "current_processes": """
+        SELECT * EXCLUDE (rn) FROM (
+            SELECT *, row_number() OVER (PARTITION BY name ORDER BY version DESC) AS rn
+            FROM processes) WHERE rn = 1""",
 }
 
 
@@ -90,6 +99,7 @@ class Dataset:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._locks = {name: threading.Lock() for name in TABLES}
+        self._current: set[str] = set()  # tables known to have the current schema
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -156,9 +166,80 @@ class Dataset:
         if version > SCHEMA_VERSION:
             raise DatasetError(
                 f"{root} has schema version {version}; this Jangin reads up to {SCHEMA_VERSION}",
-                hint="upgrade jangin",
+                hint="upgrade jangin (pip install -U jangin) to open it",
+            )
+        if version < SCHEMA_VERSION:
+            log.info(
+                "dataset %s has schema version %d (current %d): it reads as is; new columns are added on "
+                "the first write to each table, or all at once with `jangin migrate`",
+                root,
+                version,
+                SCHEMA_VERSION,
             )
         return cls(root)
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version recorded in the dataset's marker file."""
+        try:
+            return int(json.loads((self.root / MARKER).read_text()).get("schema_version", 0))
+        except (OSError, json.JSONDecodeError, ValueError):
+            return 0
+
+    def migrate(self) -> dict[str, list[str]]:
+        """Bring every table to the current schema (additive: new tables, new nullable columns) and
+        record :data:`SCHEMA_VERSION` in the marker. Idempotent; existing rows are untouched.
+
+        Returns:
+            What was added: ``{table: [column, …]}`` (``["(table)"]`` for a new table).
+
+        Raises:
+            DatasetError: A table cannot be upgraded (nothing of that table was changed).
+        """
+        added: dict[str, list[str]] = {}
+        for name in TABLES:
+            with self._locks[name]:
+                cols = self._upgrade(name)
+            if cols:
+                added[name] = cols
+        marker = self.root / MARKER
+        meta = json.loads(marker.read_text())
+        if int(meta.get("schema_version", 0)) < SCHEMA_VERSION:
+            meta["schema_version"] = SCHEMA_VERSION
+            tmp = marker.with_name(f".{MARKER}.tmp")
+            tmp.write_text(json.dumps(meta, indent=2) + "\n")
+            tmp.replace(marker)
+        return added
+
+    def _upgrade(self, name: str) -> list[str]:
+        """Create table ``name`` if missing, add the columns it lacks; the columns added."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
+        spec = get_table(name)
+        path = self.table_path(name)
+        if not (path / "_delta_log").is_dir():
+            DeltaTable.create(
+                str(path),
+                spec.schema,
+                partition_by=list(spec.partition_by) or None,
+                name=spec.name,
+                description=spec.doc,
+            )
+            return ["(table)"]
+        dt = self._table(name)
+        have = set(dt.schema().to_arrow().names)
+        missing = [f for f in spec.schema if f.name not in have]
+        if not missing:
+            return []
+        from deltalake.schema import Field as DeltaField
+
+        try:
+            dt.alter.add_columns([DeltaField.from_arrow(f.with_nullable(True)) for f in missing])
+        except (DeltaError, OSError, pa.ArrowException) as exc:
+            raise DatasetError(f"cannot add columns {[f.name for f in missing]} to {name}: {exc}") from exc
+        log.info("table %s: added column(s) %s", name, ", ".join(f.name for f in missing))
+        return [f.name for f in missing]
 
     @classmethod
     def open_or_create(cls, root: str | Path) -> Dataset:
@@ -215,6 +296,9 @@ class Dataset:
         spec = get_table(table)
         data = conform(spec, rows, source=source)
         with self._locks[spec.name]:
+            if spec.name not in self._current:
+                self._upgrade(spec.name)  # a table of an older schema gets its new columns first
+                self._current.add(spec.name)
             dt = self._table(spec.name)
             if txn is not None:
                 app_id, seq = txn
@@ -228,7 +312,9 @@ class Dataset:
                 app_transactions=[Transaction(app_id=txn[0], version=int(txn[1]))] if txn else None
             )
             try:
-                write_deltalake(dt, data, mode="append", commit_properties=props)
+                # Column descriptions live in the table's schema from its creation; data is written
+                # without them, so rewording a description never breaks appends to older tables.
+                write_deltalake(dt, _without_docs(data), mode="append", commit_properties=props)
             except (DeltaError, OSError, pa.ArrowException) as exc:
                 raise DatasetError(f"writing {len(data)} rows to {spec.name} failed: {exc}") from exc
             dt.update_incremental()
@@ -242,7 +328,9 @@ class Dataset:
     # -- reading ------------------------------------------------------------------------------------
 
     def version(self, table: str) -> int:
-        """Current version of ``table``."""
+        """Current version of ``table`` (-1 for a table an older dataset does not have yet)."""
+        if not self._exists(table):
+            return -1
         return int(self._table(table).version())
 
     def snapshot(self) -> Snapshot:
@@ -270,15 +358,37 @@ class Dataset:
         """
         spec = get_table(table)
         if snapshot is not None:
-            version = snapshot[spec.name]
-        dt = self._table(spec.name, version=version)
-        out = dt.to_pyarrow_table(columns=columns, filters=filters)
+            version = snapshot.get(spec.name, -1)
         target = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
+        if not self._exists(spec.name) or version == -1:
+            return target.empty_table()
+        dt = self._table(spec.name, version=version)
+        have = set(dt.schema().to_arrow().names)
+        absent = [f for f in target if f.name not in have]
+        if (
+            absent
+            and filters is not None
+            and any(_filter_column(f) in {a.name for a in absent} for f in filters)
+        ):
+            # A filter on a column the stored table does not have yet: every row has null there.
+            return target.empty_table()
+        out = dt.to_pyarrow_table(columns=[f.name for f in target if f.name in have], filters=filters)
+        for f in absent:  # columns added by a later schema read as nulls
+            out = out.append_column(f.name, pa.nulls(out.num_rows, f.type))
         return out.select(target.names).cast(target)
 
     def dataset(self, table: str, *, version: int | None = None) -> Any:
-        """The table as a lazily scanned ``pyarrow.dataset.Dataset``."""
-        return self._table(table, version=version).to_pyarrow_dataset()
+        """The table as a lazily scanned ``pyarrow.dataset.Dataset`` with the current schema (columns
+        added by a later schema version read as nulls; a table not created yet is empty)."""
+        spec = get_table(table)
+        if not self._exists(spec.name) or version == -1:
+            import pyarrow.dataset as pds
+
+            return pds.dataset(spec.schema.empty_table())
+        pds_ = self._table(spec.name, version=version).to_pyarrow_dataset()
+        if pds_.schema.names != spec.schema.names:
+            pds_ = pds_.replace_schema(spec.schema)
+        return pds_
 
     def connect(self, snapshot: Mapping[str, int] | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with every table registered as a view (plus ``current_*`` views).
@@ -320,9 +430,12 @@ class Dataset:
 
     def counts(self) -> dict[str, int]:
         """Rows per table at the latest version."""
-        return {name: int(self._table(name).count()) for name in TABLES}
+        return {name: int(self._table(name).count()) if self._exists(name) else 0 for name in TABLES}
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _exists(self, name: str) -> bool:
+        return (self.table_path(name) / "_delta_log").is_dir()
 
     def _table(self, name: str, *, version: int | None = None) -> DeltaTable:
         from deltalake import DeltaTable
@@ -342,6 +455,24 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r})"
+
+
+def _plain_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(c.name, _plain_type(c.type), c.nullable) for c in t])
+    if pa.types.is_list(t):
+        v = t.value_field
+        return pa.list_(pa.field(v.name, _plain_type(v.type), v.nullable))
+    return t
+
+
+def _without_docs(data: pa.Table) -> pa.Table:
+    plain = pa.schema([pa.field(f.name, _plain_type(f.type), f.nullable) for f in data.schema])
+    return data.cast(plain)
+
+
+def _filter_column(f: Any) -> str | None:
+    return str(f[0]) if isinstance(f, tuple | list) and f else None
 
 
 def _returns_rows(sql: str) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,8 +14,9 @@ from jangin.core.schema import BBOX_COLUMNS, TableSpec
 
 __all__ = ["Rows", "conform"]
 
-#: What a writer accepts: an Arrow table or batch, a list of row dicts, or a dict of columns.
-Rows = pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+#: What a writer accepts: an Arrow table or batch, a list of row records (``SessionRow``, …) or row
+#: dicts, or a dict of columns.
+Rows: TypeAlias = pa.Table | pa.RecordBatch | Sequence[Any] | Mapping[str, Sequence[Any]]
 
 
 def conform(spec: TableSpec, data: Rows, *, source: str | None = None) -> pa.Table:
@@ -68,6 +70,13 @@ def _columns(spec: TableSpec, data: Rows, where: str) -> dict[str, Any]:
     if isinstance(data, Mapping):
         return {str(k): v for k, v in data.items()}
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        if data and dataclasses.is_dataclass(data[0]):
+            if not all(type(row) is spec.record for row in data):
+                bad = next(i for i, row in enumerate(data) if type(row) is not spec.record)
+                raise SchemaError(
+                    f"{where}: row {bad} is a {type(data[bad]).__name__}, expected a {spec.record.__name__}"
+                )
+            return {f.name: [getattr(row, f.name) for row in data] for f in dataclasses.fields(spec.record)}
         keys: dict[str, None] = {}
         for i, row in enumerate(data):
             if not isinstance(row, Mapping):
@@ -86,6 +95,16 @@ def _cast_column(where: str, field: pa.Field, values: Any) -> pa.Array | pa.Chun
             elif pa.types.is_dictionary(arr.type):
                 arr = arr.cast(arr.type.value_type)
             return arr.cast(field.type, safe=True) if arr.type != field.type else arr
+        if pa.types.is_map(field.type):
+            # {name: value} dicts; values become text when the map holds strings (recipe parameters)
+            text = pa.types.is_string(field.type.item_type)
+            values = [
+                None
+                if v is None
+                else {str(k): (str(x) if text and x is not None else x) for k, x in dict(v).items()}
+                for v in values
+            ]
+            return pa.array(values, type=field.type)
         arr = pa.array(values, from_pandas=True)
         if pa.types.is_timestamp(field.type):
             arr = _to_timestamp(where, field, arr)

@@ -166,7 +166,7 @@ def info(dataset: DatasetOption = None) -> None:
     from jangin.core._dataset import Dataset
 
     ds = Dataset.open(resolve_dataset(dataset))
-    t = Table(title=str(ds.root))
+    t = Table(title=f"{ds.root} (schema version {ds.schema_version})")
     t.add_column("table")
     t.add_column("rows", justify="right")
     t.add_column("version", justify="right")
@@ -174,6 +174,28 @@ def info(dataset: DatasetOption = None) -> None:
     for name, n in ds.counts().items():
         t.add_row(name, str(n), str(snap[name]))
     console().print(t)
+
+
+@app.command()
+def migrate(dataset: DatasetOption = None) -> None:
+    """Upgrade a dataset written by an older Jangin to the current schema (adds tables and columns;
+    existing rows are untouched; running it twice changes nothing)."""
+    from jangin.core._dataset import Dataset
+    from jangin.core.schema import HISTORY, SCHEMA_VERSION
+
+    ds = Dataset.open(resolve_dataset(dataset))
+    before = ds.schema_version
+    added = ds.migrate()
+    for table, cols in added.items():
+        console().print(f"{table}: added {', '.join(cols)}")
+    if before < SCHEMA_VERSION:
+        for v in range(before + 1, SCHEMA_VERSION + 1):
+            console().print(f"schema {v}: {HISTORY[v]}")
+    console().print(
+        f"{ds.root}: schema version {before} -> {SCHEMA_VERSION}"
+        if before < SCHEMA_VERSION
+        else f"{ds.root}: already at schema version {SCHEMA_VERSION}"
+    )
 
 
 @app.command()
