@@ -257,12 +257,16 @@ def _durations(recipe: dict[str, Any], rng: np.random.Generator) -> list[float]:
     ]
 
 
+#: the held-out list's kind names (sample_data/heldout/deviations.yaml) for the same three kinds
+_KIND_ALIASES = {"shift_rel": "offset_rel", "shift_abs": "offset_abs", "stretch": "duration_rel"}
+
+
 def _match_devs(devs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     seen: set[tuple[Any, ...]] = set()
     for d in devs:
         d = dict(d)
-        kind = d.get("kind")
+        kind = d["kind"] = _KIND_ALIASES.get(d.get("kind"), d.get("kind"))
         if kind not in ("offset_rel", "offset_abs", "duration_rel"):
             raise ValueError(f"deviation {d}: kind must be offset_rel, offset_abs or duration_rel")
         if d.get("step") not in set(STEP_NAMES):
@@ -306,8 +310,8 @@ def _simulate(
         {
             "step": nm,
             "occurrence": occ_of[i],
-            "start_s": round(starts[i] * DT, 1),
-            "end_s": round((starts[i] + counts[i]) * DT, 1),
+            "start_s": round(float(starts[i]) * DT, 1),
+            "end_s": round(float(starts[i] + counts[i]) * DT, 1),
         }
         for i, nm in enumerate(names)
     ]

@@ -16,10 +16,18 @@ log = logging.getLogger(__name__)
 
 
 def demo_skill(
-    ds: Dataset, out_dir: Path, *, name: str = "weld-skill", progress: ProgressFn = null_progress
+    ds: Dataset,
+    out_dir: Path,
+    *,
+    name: str = "weld-skill",
+    process: str | None = None,
+    where: str | None = None,
+    progress: ProgressFn = null_progress,
 ) -> dict[str, Any]:
-    """Build and promote a skill profile from the expert sessions of the dataset's main process, score
-    every other session of that process against it and write their coaching reports into ``out_dir``.
+    """Build and promote a skill profile from the expert sessions of ``process`` (default: the process
+    with the most expert sessions), optionally narrowed by ``where`` (an SQL condition on
+    ``current_sessions``, e.g. one recipe), score every other session of that selection against it
+    and write their coaching reports into ``out_dir``.
 
     The experts are scored too, each against a profile built without it (leave one out), so their
     scores say what an expert's score looks like rather than how well the profile fits its own data.
@@ -35,16 +43,23 @@ def demo_skill(
     from jangin.inference._skill_report import write_report
     from jangin.training._skill import SkillProfileConfig, build_skill_profile, profile_from_sessions
 
-    rows = ds.query(
-        "SELECT process, count(*) AS n FROM current_sessions WHERE skill_level = 'expert' AND process IS NOT NULL "
-        "GROUP BY 1 ORDER BY n DESC, process"
-    ).to_pylist()
-    if not rows or rows[0]["n"] < 2:
-        return {"error": "fewer than two expert sessions of any process"}
-    process = rows[0]["process"]
+    if process is None:
+        rows = ds.query(
+            "SELECT process, count(*) AS n FROM current_sessions WHERE skill_level = 'expert' "
+            "AND process IS NOT NULL GROUP BY 1 ORDER BY n DESC, process"
+        ).to_pylist()
+        if not rows or rows[0]["n"] < 2:
+            return {"error": "fewer than two expert sessions of any process"}
+        process = str(rows[0]["process"])
+    cond = f"process = '{process.replace(chr(39), chr(39) * 2)}'" + (f" AND ({where})" if where else "")
+    n_exp = ds.query(f"SELECT count(*) AS n FROM current_sessions WHERE skill_level = 'expert' AND {cond}")
+    if n_exp.column(0)[0].as_py() < 2:
+        return {
+            "error": f"fewer than two expert sessions of {process}" + (f" where {where}" if where else "")
+        }
     t = time.perf_counter()
     registry = ModelRegistry(ds.models_dir)
-    cfg = SkillProfileConfig(name=name, process=process)
+    cfg = SkillProfileConfig(name=name, process=process, where=where)
     mv = build_skill_profile(ds, cfg, registry=registry, progress=progress)
     registry.promote(mv.name, mv.version)
     prof = load_profile(mv)
@@ -53,8 +68,7 @@ def demo_skill(
 
     t = time.perf_counter()
     sessions = ds.query(
-        f"SELECT session_id, skill_level FROM current_sessions WHERE process = '{process.replace(chr(39), chr(39) * 2)}' "
-        "ORDER BY skill_level, started_at"
+        f"SELECT session_id, skill_level FROM current_sessions WHERE {cond} ORDER BY skill_level, started_at"
     ).to_pylist()
     sigs = {r["session_id"]: read_session(ds, r["session_id"]) for r in sessions}
     experts = [sid for sid in prof.sessions if sid in sigs]
@@ -103,6 +117,7 @@ def demo_skill(
     return {
         "profile": ref,
         "process": process,
+        "where": where,
         "experts": experts,
         "sessions": out,
         "adjustments": mv.manifest.extra.get("adjustments", []),
