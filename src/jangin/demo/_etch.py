@@ -28,6 +28,7 @@ __all__ = ["ETCH_PROCESS", "demo_etch", "etch_report_sections", "register_sample
 log = logging.getLogger(__name__)
 
 ETCH_PROCESS = "plasma_etch"
+RATE_HZ = 10  # the etch tool logs at 10 Hz: comparing at a finer rate only interpolates
 #: Machine channels shown beside the operator's set points in the report's signal plots: what the
 #: experts react to (reflected power, the endpoint) and how the chamber answers (throttle valve).
 _SHOWN_MACHINE = ("rf_reflected_W", "throttle_valve_pct", "electrode_temp_C", "endpoint_signal")
@@ -60,9 +61,10 @@ def demo_etch(
     out_dir: Path,
     *,
     settings: Settings,
+    skill: bool = True,
     progress: ProgressFn = null_progress,
 ) -> dict[str, Any]:
-    """Import the etch runs, then build, score and coach one skill profile per recipe.
+    """Import the etch runs, then (with ``skill``) build, score and coach one skill profile per recipe.
 
     Args:
         ds: The demo dataset (the process definitions registered, see :func:`register_sample_processes`).
@@ -137,16 +139,24 @@ def demo_etch(
     ).to_pylist()
 
     t = time.perf_counter()
-    skill: dict[str, Any] = {}
-    for recipe in sorted(r for r in recipes if r != "?"):
+    profiles: dict[str, Any] = {}
+    for recipe in sorted(r for r in recipes if r != "?" and skill):
         where = f"session_id IN (SELECT session_id FROM session_parameters WHERE name = 'recipe' AND value = '{_q(recipe)}')"
         try:
-            skill[recipe] = demo_skill(
-                ds, out_dir, name=f"etch-skill-{recipe}", process=ETCH_PROCESS, where=where, progress=progress
+            profiles[recipe] = demo_skill(
+                ds,
+                out_dir,
+                name=f"etch-skill-{recipe}",
+                process=ETCH_PROCESS,
+                where=where,
+                operator_channels_only=True,  # the engineer's set points; the chamber's answers are context
+                bin_hz=float(RATE_HZ),
+                max_reports=1,  # the lowest-scoring run of each recipe gets a coaching report
+                progress=progress,
             )
         except JanginError as exc:  # the demo goes on: the report shows the error in the skill section
             log.error("etch skill profile for recipe %s: %s", recipe, exc)
-            skill[recipe] = {"error": str(exc)}
+            profiles[recipe] = {"error": str(exc)}
     skill_s = time.perf_counter() - t
     return {
         "process": ETCH_PROCESS,
@@ -157,7 +167,7 @@ def demo_etch(
         "steps": steps,
         "parameters": list(recipes.values()),
         "labels": labels,
-        "skill": skill,
+        "skill": profiles,
         "import_s": round(import_s, 2),
         "skill_s": round(skill_s, 2),
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jangin.core import Dataset, ModelRegistry
+from jangin.core.process_definition import get_process
 from jangin.core.progress import ProgressFn, null_progress
 
 __all__ = ["demo_skill"]
@@ -22,6 +23,9 @@ def demo_skill(
     name: str = "weld-skill",
     process: str | None = None,
     where: str | None = None,
+    operator_channels_only: bool = False,
+    bin_hz: float | None = None,
+    max_reports: int | None = None,
     progress: ProgressFn = null_progress,
 ) -> dict[str, Any]:
     """Build and promote a skill profile from the expert sessions of ``process`` (default: the process
@@ -31,6 +35,11 @@ def demo_skill(
 
     The experts are scored too, each against a profile built without it (leave one out), so their
     scores say what an expert's score looks like rather than how well the profile fits its own data.
+
+    With ``operator_channels_only`` the profile scores only the channels the registered process
+    definition marks as operator-controlled (and not a command/actual duplicate); the others are kept
+    as context. ``bin_hz`` is the rate signals are compared at (default: the skill stage's).
+    ``max_reports`` limits the coaching reports written to the lowest-scoring sessions (default: all).
 
     Returns:
         ``{"profile": "name:vN", "process", "experts", "sessions": [{session_id, skill_level, score,
@@ -59,7 +68,12 @@ def demo_skill(
         }
     t = time.perf_counter()
     registry = ModelRegistry(ds.models_dir)
-    cfg = SkillProfileConfig(name=name, process=process, where=where)
+    cfg = SkillProfileConfig(
+        name=name,
+        process=process,
+        where=where,
+        **_channel_choice(ds, process, operator_channels_only, bin_hz),
+    )
     mv = build_skill_profile(ds, cfg, registry=registry, progress=progress)
     registry.promote(mv.name, mv.version)
     prof = load_profile(mv)
@@ -98,9 +112,11 @@ def demo_skill(
     progress("skill scores", len(sessions), len(sessions))
     outcomes = relate_outcomes(scored)
     out_dir.mkdir(parents=True, exist_ok=True)
+    coached = sorted((r for r in out if not r["loso"]), key=lambda r: r["score"])[:max_reports]
+    keep = {r["session_id"] for r in coached}
     for row in out:
         sc = row.pop("_score")
-        if row["loso"]:
+        if row["session_id"] not in keep:
             continue
         path, _ = write_report(
             ds,
@@ -125,3 +141,22 @@ def demo_skill(
         "build_s": round(build_s, 2),
         "score_s": round(score_s, 2),
     }
+
+
+def _channel_choice(ds: Dataset, process: str, operator_only: bool, bin_hz: float | None) -> dict[str, Any]:
+    """Config fields for the channels scored: the operator's channels of the process definition."""
+    from jangin.training._skill import SkillProfileConfig
+
+    fields = SkillProfileConfig.model_fields
+    out: dict[str, Any] = {}
+    if bin_hz is not None and "bin_hz" in fields:
+        out["bin_hz"] = bin_hz
+    defn = get_process(ds, process) if operator_only else None
+    if defn is None:
+        return out
+    scored = [c.name for c in defn.channels if c.role == "operator" and not c.duplicate_of]
+    if "channels" in fields:
+        out["channels"] = tuple(scored)
+    elif "context_channels" in fields:
+        out["context_channels"] = tuple(c.name for c in defn.channels if c.name not in scored)
+    return out
