@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from jangin.core.process_definition import load_process_definition
 
 ROOT = Path(__file__).resolve().parents[2]
