@@ -227,9 +227,9 @@ def _behaviour(rng: np.random.Generator, skill: str, profile: str) -> Behaviour:
     if skill == "expert" or profile == "expert":
         return expert
     if profile == "late_endpoint":
-        expert.endpoint_delay_s = float(rng.uniform(7.0, 9.0))
+        expert.endpoint_delay_s = float(rng.uniform(9.0, 12.0))
         expert.nudge_delay_s = float(rng.uniform(6.0, 9.0))
-        expert.trim_delay_s = float(rng.uniform(3.0, 4.0))
+        expert.trim_delay_s = float(rng.uniform(5.0, 7.0))
     elif profile == "no_rf_nudge":
         expert.nudge_delay_s = None
         expert.pressure_trim = 0.0
@@ -879,7 +879,7 @@ def _deviations(run: Run, profile: str, extra: list[dict[str, Any]]) -> list[dic
             "duration_rel",
             0.0,
             "longer",
-            "endpoint called 7-9 s after the film cleared",
+            "endpoint called 9-12 s after the film cleared",
         )
         add(
             None,

@@ -24,6 +24,7 @@ def demo_skill(
     process: str | None = None,
     where: str | None = None,
     operator_channels_only: bool = False,
+    also_score: tuple[str, ...] = (),
     bin_hz: float | None = None,
     max_reports: int | None = None,
     progress: ProgressFn = null_progress,
@@ -37,8 +38,8 @@ def demo_skill(
     scores say what an expert's score looks like rather than how well the profile fits its own data.
 
     With ``operator_channels_only`` the profile scores only the channels the registered process
-    definition marks as operator-controlled (and not a command/actual duplicate); the others are kept
-    as context. ``bin_hz`` is the rate signals are compared at (default: the skill stage's).
+    definition marks as operator-controlled (and not a command/actual duplicate), plus ``also_score``
+    (e.g. the machine signals the experts react to); the others are kept as context. ``bin_hz`` is the rate signals are compared at (default: the skill stage's).
     ``max_reports`` limits the coaching reports written to the lowest-scoring sessions (default: all).
 
     Returns:
@@ -72,7 +73,7 @@ def demo_skill(
         name=name,
         process=process,
         where=where,
-        **_channel_choice(ds, process, operator_channels_only, bin_hz),
+        **_channel_choice(ds, process, operator_channels_only, also_score, bin_hz),
     )
     mv = build_skill_profile(ds, cfg, registry=registry, progress=progress)
     registry.promote(mv.name, mv.version)
@@ -143,7 +144,9 @@ def demo_skill(
     }
 
 
-def _channel_choice(ds: Dataset, process: str, operator_only: bool, bin_hz: float | None) -> dict[str, Any]:
+def _channel_choice(
+    ds: Dataset, process: str, operator_only: bool, also: tuple[str, ...], bin_hz: float | None
+) -> dict[str, Any]:
     """Config fields for the channels scored: the operator's channels of the process definition."""
     from jangin.training._skill import SkillProfileConfig
 
@@ -154,7 +157,9 @@ def _channel_choice(ds: Dataset, process: str, operator_only: bool, bin_hz: floa
     defn = get_process(ds, process) if operator_only else None
     if defn is None:
         return out
-    scored = [c.name for c in defn.channels if c.role == "operator" and not c.duplicate_of]
+    scored = [
+        c.name for c in defn.channels if (c.role == "operator" and not c.duplicate_of) or c.name in also
+    ]
     if "channels" in fields:
         out["channels"] = tuple(scored)
     elif "context_channels" in fields:
