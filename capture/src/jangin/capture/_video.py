@@ -72,7 +72,7 @@ class FaceBlurrer:
     """Blurs faces with OpenCV's bundled Haar cascades (frontal and profile); nothing downloads.
 
     A candidate face counts only when an eye is found in its upper part: Haar cascades alone fire
-    on metal-surface textures (bead images) now and then (about 1 in 30 bead images here), and blurring a defect
+    on weld-bead textures now and then (about 1 in 30 bead images here), and blurring a defect
     destroys the data it was recorded for.
     """
 
@@ -97,7 +97,7 @@ class FaceBlurrer:
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         # Local contrast (CLAHE), not a global histogram equalisation: a large flat background
-        # (a work table) would otherwise squash the face's contrast and hide it.
+        # (a welding table) would otherwise squash the face's contrast and hide it.
         gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
         found: list[tuple[int, int, int, int]] = []
         for cascade in self._faces:
