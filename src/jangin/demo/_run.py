@@ -106,16 +106,16 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
 
     ds = Dataset.create(out / "dataset")
     settings = get_settings(dataset=ds.root)
-    # processes are data: both sample processes' definitions are registered in the dataset first
-    from jangin.demo._etch import register_sample_processes
-
-    processes = register_sample_processes(ds, data)
-    say("processes: " + ", ".join(f"{n} v{v}" for n, v in sorted(processes.items())) + " registered")
     sessions = sorted(p.parent for p in (data / "sessions").glob("*/session.yaml"))
     if cfg.max_sessions is not None:
         sessions = sessions[: cfg.max_sessions]
     if len(sessions) < 2:
         raise ConfigError(f"{data / 'sessions'}: the demo needs at least 2 sessions")
+    # processes are data: both sample processes' definitions are registered in the dataset first
+    from jangin.demo._etch import register_sample_processes
+
+    processes = register_sample_processes(ds, data)
+    say("processes: " + ", ".join(f"{n} v{v}" for n, v in sorted(processes.items())) + " registered")
     file_dir = _subset_sessions(sessions[:-1], out / "work" / "sessions")
     results = import_sessions(
         ds, file_dir, settings=settings, frame_interval_s=cfg.frame_interval_s, progress=progress

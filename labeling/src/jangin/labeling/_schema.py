@@ -11,7 +11,7 @@ A schema is YAML (or a dict)::
       - kind: class
         name: quality             # the control's name; default: the kind
         names: [OK, NG]
-    channels: [rf_forward_W, chamber_pressure_mTorr]   # target session: channels shown (default: all)
+    channels: [arc_current_A, arc_voltage_V]   # target session: channels shown (default: all)
     window_s: 10                  # target session: window length (default: the whole session)
     max_points: 2000              # target session: points per channel drawn in a window
 
