@@ -14,6 +14,7 @@ import numpy as np
 from jangin.core._ids import new_id
 from jangin.core.detections import Detections
 from jangin.inference._detector import decode_image
+from jangin.inference._log import inspection_row
 
 if TYPE_CHECKING:
     from jangin.core import Dataset
@@ -86,25 +87,21 @@ def inspect_images(
         dets = detector.predict([image])[0]
         latency_ms = (time.perf_counter() - t0) * 1000.0
         verdict, score = verdict_of(dets, ng_classes, min_conf)
-        per_class: dict[str, float] = {}
-        for name, s in zip(dets.names, dets.scores, strict=True):
-            per_class[name] = max(per_class.get(name, 0.0), float(s))
         rows.append(
-            {
-                "inspection_id": new_id("insp"),
-                "ts": datetime.now(UTC),
-                "station": station,
-                "camera": camera,
-                "model": detector.name,
-                "model_version": detector.model_version,
-                "verdict": verdict,
-                "score": score,
-                "scores": [{"name": f"max_{n}", "value": v} for n, v in sorted(per_class.items())],
-                "detections": dets.to_rows(),
-                "latency_ms": latency_ms,
-                "image_sha256": sha,
-                "source_uri": source,
-            }
+            inspection_row(
+                inspection_id=new_id("insp"),
+                ts=datetime.now(UTC),
+                station=station,
+                camera=camera,
+                model=detector.name,
+                model_version=detector.model_version,
+                verdict=verdict,
+                score=score,
+                detections=dets,
+                latency_ms=latency_ms,
+                image_sha256=sha,
+                source_uri=source,
+            )
         )
     if ds is not None and rows:
         ds.append("inspections", rows, source="inspect")

@@ -23,15 +23,64 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from jangin.core import JanginError
+from jangin.core.schema import InspectionRow, record_to_dict
 
 if TYPE_CHECKING:
     from jangin.core import Dataset
+    from jangin.core.detections import Detections
 
-__all__ = ["InspectionLog", "Retention"]
+__all__ = ["InspectionLog", "Retention", "class_scores", "inspection_row"]
 
 log = logging.getLogger(__name__)
 
 MEDIA_SUBDIR = "inspections"
+
+
+def class_scores(dets: Detections) -> list[dict[str, Any]]:
+    """The best score of each detected class, as ``inspections.scores`` entries ``max_<class>``."""
+    best: dict[str, float] = {}
+    for n, s in zip(dets.names, dets.scores, strict=True):
+        best[n] = max(best.get(n, 0.0), float(s))
+    return [{"name": f"max_{n}", "value": v} for n, v in sorted(best.items())]
+
+
+def inspection_row(
+    *,
+    inspection_id: str,
+    ts: datetime,
+    model: str,
+    model_version: str,
+    verdict: str,
+    score: float | None,
+    detections: Detections,
+    scores: list[dict[str, Any]] | None = None,
+    station: str | None = None,
+    camera: str | None = None,
+    latency_ms: float | None = None,
+    image_uri: str | None = None,
+    image_sha256: str | None = None,
+    source_uri: str | None = None,
+) -> dict[str, Any]:
+    """The one builder of an ``inspections`` row (typed :class:`InspectionRow`, returned as a dict
+    for the buffer and the recent-results cache). ``scores`` default to :func:`class_scores`."""
+    return record_to_dict(
+        InspectionRow(
+            inspection_id=inspection_id,
+            ts=ts,
+            station=station,
+            camera=camera,
+            model=model,
+            model_version=model_version,
+            verdict=verdict,
+            score=score,
+            scores=class_scores(detections) if scores is None else scores,
+            detections=detections.to_rows(),
+            latency_ms=latency_ms,
+            image_uri=image_uri,
+            image_sha256=image_sha256,
+            source_uri=source_uri,
+        )
+    )
 
 
 class Retention:

@@ -20,11 +20,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion, NotFoundError
 from jangin.core._ids import new_id, stable_id
 from jangin.core.detections import Detections
+from jangin.core.schema import LabelRow, ReviewRow
 from jangin.inference._anomaly import AnomalyResult, OnnxAnomaly, heatmap_overlay
 from jangin.inference._batcher import MicroBatcher
 from jangin.inference._detector import OnnxDetector
 from jangin.inference._images import MAX_PIXELS, decode_checked, sniff
-from jangin.inference._log import InspectionLog, Retention
+from jangin.inference._log import InspectionLog, Retention, class_scores, inspection_row
 from jangin.inference._rules import RulesConfig, decide_anomaly, decide_detections, load_rules
 from jangin.inference._spc import Chart, p_chart, xbar_chart
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Session id of the frames made from reviewed inspection images (labels need a session).
 REVIEW_SESSION = "line-inspections"
+#: The question a review label answers (labels.question): the quality engineer's verdict on the part.
+REVIEW_QUESTION = "verdict"
 
 
 class InferenceConfig(BaseSettings):
@@ -297,10 +300,7 @@ class InspectionService:
             dets = out
             amap = None
             verdict, score, reasons = decide_detections(dets, rules)
-            per: dict[str, float] = {}
-            for n, s in zip(dets.names, dets.scores, strict=True):
-                per[n] = max(per.get(n, 0.0), float(s))
-            scores = [{"name": f"max_{n}", "value": v} for n, v in sorted(per.items())]
+            scores = class_scores(dets)
         keep = self.log.keep_image(verdict)
         kind = sniff(data) if data else None
         if keep and data is None:
@@ -309,24 +309,24 @@ class InspectionService:
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
             data, kind = (buf.tobytes(), "jpeg") if ok else (None, None)
         latency_ms = (time.perf_counter() - t0) * 1000.0
-        row = {
-            "inspection_id": iid,
-            "ts": ts,
-            "station": station,
-            "camera": camera,
-            "model": model.name,
-            "model_version": model.version,
-            "verdict": verdict,
-            "score": score,
-            "scores": scores,
-            "detections": dets.to_rows(),
-            "latency_ms": latency_ms,
-            "image_uri": self.log.image_uri(iid, ts, "png" if kind == "png" else "jpg")
+        row = inspection_row(
+            inspection_id=iid,
+            ts=ts,
+            station=station,
+            camera=camera,
+            model=model.name,
+            model_version=model.version,
+            verdict=verdict,
+            score=score,
+            scores=scores,
+            detections=dets,
+            latency_ms=latency_ms,
+            image_uri=self.log.image_uri(iid, ts, "png" if kind == "png" else "jpg")
             if keep and data
             else None,
-            "image_sha256": hashlib.sha256(data).hexdigest() if data else None,
-            "source_uri": source,
-        }
+            image_sha256=hashlib.sha256(data).hexdigest() if data else None,
+            source_uri=source,
+        )
         self.log.add(
             row,
             image=data if keep else None,
@@ -532,14 +532,14 @@ class InspectionService:
             self.ds.append(
                 "reviews",
                 [
-                    {
-                        "review_id": review_id,
-                        "inspection_id": inspection_id,
-                        "reviewer": reviewer,
-                        "verdict": verdict,
-                        "comment": comment,
-                        "ts": now,
-                    }
+                    ReviewRow(
+                        review_id=review_id,
+                        inspection_id=inspection_id,
+                        reviewer=reviewer,
+                        verdict=verdict,
+                        comment=comment,
+                        ts=now,
+                    )
                 ],
                 source="review",
             )
@@ -555,19 +555,20 @@ class InspectionService:
                 self.ds.append(
                     "labels",
                     [
-                        {
-                            "label_id": label_id,
-                            "target": "frame",
-                            "frame_id": frame_id,
-                            "session_id": REVIEW_SESSION,
-                            "kind": "class",
-                            "name": verdict,
-                            "source": "review",
-                            "author": reviewer,
-                            "created_at": now,
-                            "supersedes": prior,
-                            "external_id": review_id,
-                            "geometry_json": json.dumps(
+                        LabelRow(
+                            label_id=label_id,
+                            target="frame",
+                            frame_id=frame_id,
+                            session_id=REVIEW_SESSION,
+                            kind="class",
+                            name=verdict,
+                            question=REVIEW_QUESTION,
+                            source="review",
+                            author=reviewer,
+                            created_at=now,
+                            supersedes=prior,
+                            external_id=review_id,
+                            geometry_json=json.dumps(
                                 {
                                     "inspection_id": inspection_id,
                                     "review_id": review_id,
@@ -575,7 +576,7 @@ class InspectionService:
                                     "model": f"{row['model']}:{row['model_version']}",
                                 }
                             ),
-                        }
+                        )
                     ],
                     source="review",
                 )

@@ -7,6 +7,10 @@ alphabetical order. It is written next to the data (``classes.txt``, ``data.yaml
 ``categories``, the HF features), so a consumer never has to guess it. Label Studio's own YOLO export
 orders classes alphabetically too, but from the project config, which may hold unused names.
 
+``question`` keeps only the boxes that answer that question (``labels.question``, e.g. ``defect``
+when a project also marks ``tooling`` boxes); rows without a question (written before questions
+existed) are left out when it is given.
+
 Only the current labels count (corrections applied, retractions removed); model predictions
 (``source = 'model'``) are left out unless ``sources`` names them.
 """
@@ -36,6 +40,7 @@ def export_labels(
     where: str | None = None,
     classes: Sequence[str] | None = None,
     sources: Sequence[str] = DEFAULT_SOURCES,
+    question: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write the box labels of the selected frames to ``out`` in format ``fmt``.
 
@@ -50,9 +55,10 @@ def export_labels(
             with at least one box label.
         classes: The class order; default the box names found, sorted.
         sources: Label sources included.
+        question: Only boxes answering this question (or one of these); default: all.
 
     Returns:
-        ``{"format", "out", "images", "boxes", "classes"}``.
+        ``{"format", "out", "images", "boxes", "classes", "questions"}``.
 
     Raises:
         ConfigError: A label's name is not in ``classes``, or ``fmt`` is unknown.
@@ -63,14 +69,20 @@ def export_labels(
     if fmt not in ("yolo", "coco", "hf"):
         raise ConfigError(f"unknown export format {fmt!r}; use yolo, coco or hf")
     out = Path(out)
+    questions = [question] if isinstance(question, str) else list(question) if question is not None else None
+    # One condition for the boxes and for the default frame selection.
+    box_filter = "kind = 'box' AND target = 'frame' AND source IN (SELECT unnest(?))"
+    params: list[Any] = [list(sources)]
+    if questions is not None:
+        box_filter += " AND question IN (SELECT unnest(?))"
+        params.append(questions)
     con = ds.connect()
     try:
-        src = list(sources)
         boxes = (
             con.sql(
-                "SELECT label_id, frame_id, name, bbox_xyxy_norm FROM current_labels "
-                "WHERE kind = 'box' AND target = 'frame' AND source IN (SELECT unnest(?)) ORDER BY frame_id, label_id",
-                params=[src],
+                f"SELECT label_id, frame_id, name, bbox_xyxy_norm FROM current_labels WHERE {box_filter} "
+                "ORDER BY frame_id, label_id",
+                params=params,
             )
             .to_arrow_table()
             .to_pylist()
@@ -82,12 +94,9 @@ def export_labels(
         if where:
             sql += f" WHERE ({where})"
         else:
-            sql += (
-                " WHERE f.frame_id IN (SELECT frame_id FROM current_labels WHERE kind = 'box' "
-                "AND target = 'frame' AND source IN (SELECT unnest(?)))"
-            )
+            sql += f" WHERE f.frame_id IN (SELECT frame_id FROM current_labels WHERE {box_filter})"
         frames = (
-            con.sql(sql + " ORDER BY f.session_id, f.ts, f.frame_id", params=None if where else [src])
+            con.sql(sql + " ORDER BY f.session_id, f.ts, f.frame_id", params=None if where else params)
             .to_arrow_table()
             .to_pylist()
         )
@@ -115,7 +124,14 @@ def export_labels(
         _coco(ds, out, frames, by_frame, names, index)
     else:
         _hf(ds, out, frames, by_frame, names, index)
-    summary = {"format": fmt, "out": str(out), "images": len(frames), "boxes": len(boxes), "classes": names}
+    summary = {
+        "format": fmt,
+        "out": str(out),
+        "images": len(frames),
+        "boxes": len(boxes),
+        "classes": names,
+        "questions": questions,
+    }
     log.info("exported %d image(s), %d box(es) as %s to %s", len(frames), len(boxes), fmt, out)
     return summary
 

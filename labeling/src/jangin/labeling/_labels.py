@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from jangin.core import Dataset, SchemaError
 from jangin.core._ids import stable_id
+from jangin.core.process_definition import ProcessDefinition, get_process
+from jangin.core.schema import LabelRow
 
 __all__ = ["append_new_labels", "import_box_csv", "labels_from_judgments"]
 
 log = logging.getLogger(__name__)
 
+#: The question of judgment labels when the session's process definition names no span label.
+JUDGMENT_QUESTION = "judgment"
 
-def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | None = None) -> int:
-    """Append the label rows whose ``label_id`` is not in the table yet; return how many were new.
+
+def append_new_labels(
+    ds: Dataset, rows: Sequence[dict[str, Any]] | Sequence[LabelRow], *, source: str | None = None
+) -> int:
+    """Append the label rows (dicts or :class:`LabelRow` records, not mixed) whose ``label_id`` is
+    not in the table yet; return how many were new.
 
     Label ids are deterministic in every importer, so importing the same thing twice adds nothing.
     """
     if not rows:
         return 0
-    ids = [r["label_id"] for r in rows]
+    ids = [r.label_id if isinstance(r, LabelRow) else r["label_id"] for r in rows]
     con = ds.connect()
     try:
         existing = {
@@ -34,7 +43,7 @@ def append_new_labels(ds: Dataset, rows: list[dict[str, Any]], *, source: str | 
         }
     finally:
         con.close()
-    new = [r for r in rows if r["label_id"] not in existing]
+    new = [r for r, i in zip(rows, ids, strict=True) if i not in existing]
     if new:
         ds.append("labels", new, source=source)
     return len(new)
@@ -46,11 +55,19 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
     A judgment's value is ``OK`` or ``NG:<defect>``; the label's name is ``OK`` or the defect
     (``NG`` when no defect is given), over the judged segment (``segment_start``..``segment_end``,
     else the event time). Returns the number of new labels.
+
+    The label's question comes from the session's process definition (``sessions.process_definition``,
+    else ``sessions.process``): the span label spec whose choices hold the label's name, else a span
+    spec with no fixed choices; without either it is ``judgment``.
     """
-    sql = "SELECT event_id, session_id, ts, name, value, author, segment_start, segment_end FROM events WHERE kind = 'judgment'"
+    sql = (
+        "SELECT e.event_id, e.session_id, e.ts, e.name, e.value, e.author, e.segment_start, e.segment_end, "
+        "coalesce(s.process_definition, s.process) AS process FROM events e "
+        "LEFT JOIN current_sessions s ON s.session_id = e.session_id WHERE e.kind = 'judgment'"
+    )
     params: list[Any] = []
     if session_ids:
-        sql += " AND session_id IN (SELECT unnest(?))"
+        sql += " AND e.session_id IN (SELECT unnest(?))"
         params.append(session_ids)
     con = ds.connect()
     try:
@@ -58,6 +75,9 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
     finally:
         con.close()
     now = datetime.now(UTC)
+    processes: dict[str, ProcessDefinition | None] = {}
+    for name in {e["process"] for e in events if e["process"]}:
+        processes[name] = get_process(ds, name)
     rows = []
     for e in events:
         value = (e["value"] or "").strip()
@@ -80,9 +100,20 @@ def labels_from_judgments(ds: Dataset, *, session_ids: list[str] | None = None) 
                 "author": e["author"],
                 "created_at": now,
                 "external_id": e["event_id"],
+                "question": judgment_question(processes.get(e["process"] or ""), name),
             }
         )
     return append_new_labels(ds, rows, source="events (judgments)")
+
+
+def judgment_question(definition: ProcessDefinition | None, name: str) -> str:
+    """The question a judgment label ``name`` answers under ``definition`` (see :func:`labels_from_judgments`)."""
+    spans = [x for x in (definition.labels if definition else []) if x.target == "span"]
+    for spec in spans:
+        if name in spec.choices:
+            return spec.question
+    open_ended = [x for x in spans if not x.choices]
+    return open_ended[0].question if open_ended else JUDGMENT_QUESTION
 
 
 def import_box_csv(
@@ -93,6 +124,7 @@ def import_box_csv(
     source: str = "import",
     author: str | None = None,
     missing: Literal["error", "skip"] = "error",
+    question: str | None = "defect",
 ) -> int:
     """Import boxes from a CSV (``image, class, xmin, ymin, xmax, ymax`` in pixels, top-left origin)
     as box labels on the frames of ``session_id`` whose ``source_uri`` is the ``image`` path.
@@ -100,6 +132,7 @@ def import_box_csv(
     Args:
         missing: What to do with a row whose image is not a frame of the session: ``error`` (the
             default) or ``skip`` (counted in the log, for partial imports).
+        question: The question the boxes answer (``labels.question``).
 
     Raises:
         SchemaError: A row names an image that is not a frame of the session (unless ``missing`` is
@@ -150,6 +183,7 @@ def import_box_csv(
                     "session_id": session_id,
                     "kind": "box",
                     "name": r["class"],
+                    "question": question,
                     "bbox_xyxy_norm": [x1 / w, y1 / h, x2 / w, y2 / h],
                     "source": source,
                     "author": author,

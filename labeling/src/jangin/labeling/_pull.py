@@ -5,6 +5,10 @@ original image, top-left origin, so ``bbox_xyxy_norm = [x/100, y/100, (x+width)/
 a span's ``start``/``end`` are in the units of the window CSV's time column (seconds since the
 session start), so ``ts = session start + value`` to the microsecond.
 
+Every row's ``question`` is the name of the control it came from (``from_name``: a ``Choices``,
+``RectangleLabels`` or ``TimeSeriesLabels`` name), so a project that asks several questions of one
+session or frame keeps them apart.
+
 Every row's ``external_id`` is ``ls:<project>:<annotation id>@<updated_at>#<result id>`` and its
 ``label_id`` is derived from it, so pulling (or importing) the same annotation twice adds nothing.
 When an annotation changed (a new ``updated_at``), its rows supersede the rows of the earlier version
@@ -204,6 +208,8 @@ def _rows_of_annotation(
                 "label_id": stable_id("lbl", "ls", ext),
                 "external_id": ext,
                 "name": name,
+                # The control's name is the question the label answers (``quality``, ``defect``…).
+                "question": control or None,
                 "frame_id": None,
                 "ts_start": None,
                 "ts_end": None,
@@ -362,6 +368,7 @@ def _retraction(old: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
     ann_key, _, rid = _split(old["external_id"])
     return row | {
+        "question": old.get("question"),
         "label_id": stable_id("lbl", "ls-retract", old["label_id"]),
         "source": "labeller",
         "author": old.get("author"),

@@ -290,8 +290,8 @@ def _model_rows(ds: Dataset, author: str) -> dict[str, list[dict[str, Any]]]:
     """Model label rows by frame id (frame targets) or session id (span / session targets)."""
     rows = _query(
         ds,
-        "SELECT label_id, target, frame_id, session_id, ts_start, ts_end, kind, name, bbox_xyxy_norm, "
-        "score FROM current_labels WHERE source = 'model' AND author = ? ORDER BY label_id",
+        "SELECT label_id, target, frame_id, session_id, ts_start, ts_end, kind, name, question, "
+        "bbox_xyxy_norm, score FROM current_labels WHERE source = 'model' AND author = ? ORDER BY label_id",
         [author],
     )
     out: dict[str, list[dict[str, Any]]] = {}
@@ -454,6 +454,8 @@ def _prediction(
     scores = []
     for r in rows:
         control = _control_for(sch, r, project, author)
+        if control is None:
+            continue
         rid = _result_id(r["label_id"])
         if r["kind"] == "box" and info.get("target") == "frame":
             x1, y1, x2, y2 = r["bbox_xyxy_norm"]
@@ -521,8 +523,24 @@ def _kind_of(sch: LabelSchema, control: str) -> str:
     return sch.group(control).kind
 
 
-def _control_for(sch: LabelSchema, row: dict[str, Any], project: str, author: str) -> str:
+def _control_for(sch: LabelSchema, row: dict[str, Any], project: str, author: str) -> str | None:
+    """The control a model row goes to: the one named like its question, else the first of its kind
+    listing its name. ``None``: the row answers a question this project does not ask (skipped)."""
     kind = row["kind"] if row["kind"] in ("box", "class", "span") else None
+    question = row.get("question")
+    if question:
+        for g in sch.labels:
+            if g.control == question and (g.kind == kind or (g.kind == "span" and row["target"] == "span")):
+                if row["name"] in g.names:
+                    return g.control
+                raise LabelStudioError(
+                    f"label {row['name']!r} of model {author} answers {question!r}, whose control in project "
+                    f"{project!r} lists only {', '.join(g.names)}",
+                    hint="add the name to the label schema (--schema) and push again",
+                )
+        if all(g.control != question for g in sch.labels):
+            log.debug("model row %s answers %r, not asked in %r; skipped", row["label_id"], question, project)
+            return None
     for g in sch.labels:
         if g.kind == kind and row["name"] in g.names:
             return g.control

@@ -9,15 +9,19 @@ A schema is YAML (or a dict)::
         names: [porosity, undercut, spatter, crack]
         colors: {porosity: "#e6194b"}
       - kind: class
-        name: quality             # the control's name; default: the kind
+        question: quality         # the control's name = the question its labels answer; default: the kind
         names: [OK, NG]
-    channels: [arc_current_A, arc_voltage_V]   # target session: channels shown (default: all)
+    channels: [spindle_load_pct, feed_rate_mm_min]   # target session: channels shown (default: all)
     window_s: 10                  # target session: window length (default: the whole session)
     max_points: 2000              # target session: points per channel drawn in a window
 
 Box labels become ``RectangleLabels`` on an ``Image``; class labels ``Choices`` (on the image, or on
 the session window for session-level classes such as the expert's grade); span labels
 ``TimeSeriesLabels`` on a ``TimeSeries`` whose time column is seconds since the session start.
+
+The control's name is the *question*: labels pulled from it carry it in ``labels.question``, and
+pre-annotations whose question names a control go to that control. ``name:`` is accepted as well as
+``question:`` (older schemas).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from xml.sax.saxutils import quoteattr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jangin.core import ConfigError
+from jangin.core.process_definition import ProcessDefinition
 
 __all__ = ["LabelGroup", "LabelSchema", "load_schema"]
 
@@ -62,7 +67,9 @@ class LabelGroup(BaseModel):
 
     Attributes:
         kind: ``box``, ``class`` or ``span``.
-        name: The control's name in Label Studio (``from_name``); default: the kind.
+        name: The control's name in Label Studio (``from_name``); default: ``question``, else the kind.
+        question: The question the control asks (``outcome``, ``defect``); it is the control's name,
+            so either ``name`` or ``question`` may be given (both: they must agree).
         names: The label names, in a fixed order (the YOLO class order of box labels).
         colors: Optional ``{name: "#rrggbb"}``; others get a fixed palette colour.
         multiple: For classes: allow several choices at once.
@@ -72,14 +79,23 @@ class LabelGroup(BaseModel):
 
     kind: Literal["box", "class", "span"]
     name: str = ""
+    question: str = ""
     names: list[str] = Field(min_length=1)
     colors: dict[str, str] = Field(default_factory=dict)
     multiple: bool = False
 
+    @model_validator(mode="after")
+    def _one_name(self) -> LabelGroup:
+        if self.name and self.question and self.name != self.question:
+            raise ValueError(
+                f"name {self.name!r} and question {self.question!r} differ; the control's name is its question"
+            )
+        return self
+
     @property
     def control(self) -> str:
-        """The control's name (``from_name`` in Label Studio results)."""
-        return self.name or self.kind
+        """The control's name (``from_name`` in Label Studio results), which is also the question."""
+        return self.name or self.question or self.kind
 
     def color(self, label: str) -> str:
         """The colour of ``label``."""
@@ -110,6 +126,38 @@ class LabelSchema(BaseModel):
             if len(set(g.names)) != len(g.names):
                 raise ValueError(f"label names of {g.control!r} repeat: {g.names}")
         return self
+
+    @classmethod
+    def from_process(
+        cls, definition: ProcessDefinition, target: Literal["frame", "session"] = "session"
+    ) -> LabelSchema:
+        """The schema that asks a process's own questions (its ``labels:`` specs with choices).
+
+        For ``target="session"`` the session questions become ``Choices`` and the span questions
+        ``TimeSeriesLabels``; for ``frame`` the frame questions become ``Choices`` or, for
+        ``kind: box``, ``RectangleLabels``. Each control is named after its question.
+
+        Raises:
+            ConfigError: The definition asks no question with choices for this target.
+        """
+        groups: list[dict[str, Any]] = []
+        for spec in definition.labels:
+            if not spec.choices:
+                continue
+            if target == "session" and spec.target in ("session", "span"):
+                kind = "span" if spec.target == "span" else "class"
+            elif target == "frame" and spec.target == "frame":
+                kind = "box" if spec.kind == "box" else "class"
+            else:
+                continue
+            groups.append({"kind": kind, "question": spec.question, "names": list(spec.choices)})
+        if not groups:
+            raise ConfigError(
+                f"process {definition.name!r} defines no {target} question with choices to label",
+                hint="add `labels: [{question: ..., target: ..., choices: [...]}]` to the process definition, "
+                "or pass --schema",
+            )
+        return cls(target=target, labels=groups)  # type: ignore[arg-type]
 
     def group(self, control: str) -> LabelGroup:
         """The group whose control is ``control``.

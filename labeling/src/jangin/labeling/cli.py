@@ -36,6 +36,57 @@ def import_boxes(
     console().print(f"{n} new box label(s)")
 
 
+@app.command("import-table")
+def import_table(
+    table_file: Annotated[Path, typer.Argument(help="CSV or Parquet file, one label per row.")],
+    key: Annotated[str, typer.Option(help="What a row labels: session | frame | span.")],
+    question: Annotated[str, typer.Option(help="The question the values answer, e.g. tool_condition.")],
+    column: Annotated[
+        str | None, typer.Option(help="Column with the answers (default: QUESTION, label.QUESTION or label).")
+    ] = None,
+    session_column: Annotated[
+        str | None,
+        typer.Option(help="Column naming the session: id, session key or run file (default: session_id, …)."),
+    ] = None,
+    frame_column: Annotated[
+        str | None,
+        typer.Option(help="Column naming the frame: frame id or source_uri (default: frame_id, …)."),
+    ] = None,
+    start_column: Annotated[
+        str | None,
+        typer.Option(help="Span start: ISO time or seconds since the session start (default: start)."),
+    ] = None,
+    end_column: Annotated[str | None, typer.Option(help="Span end (default: end).")] = None,
+    author: Annotated[str | None, typer.Option(help="Who answered (a pseudonym).")] = None,
+    source: Annotated[str, typer.Option(help="Label source: import | expert | review.")] = "import",
+    dataset: DatasetOption = None,
+) -> None:
+    """Import run-, frame- or span-level labels answering one question (all rows or none)."""
+    from jangin.core import ConfigError, Dataset
+    from jangin.labeling import import_label_table
+
+    if key not in ("session", "frame", "span"):
+        raise ConfigError(f"--key must be session, frame or span, got {key!r}")
+    r = import_label_table(
+        Dataset.open(resolve_dataset(dataset)),
+        table_file,
+        key=key,  # type: ignore[arg-type]
+        question=question,
+        column=column,
+        session_column=session_column,
+        frame_column=frame_column,
+        start_column=start_column,
+        end_column=end_column,
+        author=author,
+        source=source,
+    )
+    dup = f", {r.duplicates} repeated row(s)" if r.duplicates else ""
+    console().print(
+        f"{question} ({key}): {r.rows} row(s): {r.added} new, {r.superseding} superseding, "
+        f"{r.unchanged} unchanged label(s){dup}"
+    )
+
+
 # -- Label Studio round trip ------------------------------------------------------------------------
 
 ProjectOption = Annotated[str, typer.Option("--project", "-p", help="Label Studio project title.")]
@@ -66,6 +117,13 @@ def push_cmd(
     schema: Annotated[
         Path | None, typer.Option(help="Label schema YAML (target, labels: [{kind, names}]).")
     ] = None,
+    process: Annotated[
+        str | None,
+        typer.Option(help="Instead of --schema: ask the questions of this registered process definition."),
+    ] = None,
+    target: Annotated[
+        str, typer.Option(help="With --process: session (sensor windows) or frame.")
+    ] = "session",
     model: Annotated[
         str | None, typer.Option(help="NAME[:VERSION]: attach that model's label rows as predictions.")
     ] = None,
@@ -74,12 +132,26 @@ def push_cmd(
     dataset: DatasetOption = None,
 ) -> None:
     """Create or update a Label Studio project and import frames or sensor windows as tasks."""
-    from jangin.core import Dataset, get_settings
+    from jangin.core import ConfigError, Dataset, NotFoundError, get_settings
     from jangin.core.cli import progress_bar
-    from jangin.labeling import push
+    from jangin.core.process_definition import get_process
+    from jangin.labeling import LabelSchema, push
 
     ds = Dataset.open(resolve_dataset(dataset))
     root = root or get_settings().home / "label-studio-root"
+    sch: Path | LabelSchema | None = schema
+    if process is not None:
+        if schema is not None:
+            raise ConfigError("give --schema or --process, not both")
+        if target not in ("session", "frame"):
+            raise ConfigError(f"--target must be session or frame, got {target!r}")
+        definition = get_process(ds, process)
+        if definition is None:
+            raise NotFoundError(
+                f"process {process!r} is not registered in this dataset",
+                hint="register its definition in the dataset first (jangin.core.process_definition.register_process)",
+            )
+        sch = LabelSchema.from_process(definition, target)  # type: ignore[arg-type]
     with progress_bar() as progress:
         r = push(
             ds,
@@ -87,7 +159,7 @@ def push_cmd(
             client=_client(),
             root=root,
             where=where,
-            schema=schema,
+            schema=sch,
             model=model,
             chunk_size=chunk_size,
             progress=progress,
@@ -149,6 +221,9 @@ def export_cmd(
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated class order [default: alphabetical].")
     ] = None,
+    question: Annotated[
+        list[str] | None, typer.Option(help="Only boxes answering this question (repeatable), e.g. defect.")
+    ] = None,
     dataset: DatasetOption = None,
 ) -> None:
     """Export box labels as a YOLO folder, COCO JSON, or a Hugging Face–loadable Parquet dataset."""
@@ -159,7 +234,7 @@ def export_cmd(
     order = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     if order is None and schema is not None:
         order = load_schema(schema).names("box")
-    s = export_labels(ds, out, fmt=fmt, where=where, classes=order)  # type: ignore[arg-type]
+    s = export_labels(ds, out, fmt=fmt, where=where, classes=order, question=question or None)  # type: ignore[arg-type]
     console().print(
         f"wrote {s['images']} image(s), {s['boxes']} box(es) as {fmt} to {out} "
         f"(classes: {', '.join(s['classes'])})"
