@@ -110,6 +110,7 @@ def test_demo_etch_imports_the_raw_runs_with_steps_parameters_and_labels(
     tmp_path: Path, network_guard: list[tuple[str, object]]
 ) -> None:
     from jangin.demo._etch import demo_etch, etch_report_sections, register_sample_processes
+    from jangin.demo._report import write_report
 
     ds = Dataset.create(tmp_path / "ds")
     versions = register_sample_processes(ds, SAMPLE_DATA)
@@ -152,13 +153,16 @@ def test_demo_etch_imports_the_raw_runs_with_steps_parameters_and_labels(
     assert any("recipe steps" in t for t in titles) and any("run labels" in t for t in titles)
     for level in ("expert", "novice"):
         assert (tmp_path / f"etch_signals_{level}.png").stat().st_size > 5_000
+    html = write_report(tmp_path, sections, title="etch", summary=[]).read_text()
+    assert "etch_signals_novice.png" in html and "<td>main_etch</td>" in html and "etch_depth_ok" in html
     assert network_guard == []
 
 
 @pytest.mark.slow
 @needs_import_runs
 def test_demo_etch_builds_a_profile_per_recipe_and_coaches_the_weakest_run(tmp_path: Path) -> None:
-    from jangin.demo._etch import demo_etch, register_sample_processes
+    from jangin.demo._etch import demo_etch, etch_report_sections, register_sample_processes
+    from jangin.demo._report import write_report
 
     ds = Dataset.create(tmp_path / "ds")
     register_sample_processes(ds, SAMPLE_DATA)
@@ -173,3 +177,8 @@ def test_demo_etch_builds_a_profile_per_recipe_and_coaches_the_weakest_run(tmp_p
         assert lowest["skill_level"] == "novice" and lowest["report"], prof["sessions"]
         page = (tmp_path / "coaching" / lowest["report"]).read_text()
         assert "data:image/png;base64," in page
+    html = write_report(
+        tmp_path, etch_report_sections(ds, etch, tmp_path), title="etch", summary=[]
+    ).read_text()
+    for prof in etch["skill"].values():
+        assert sum(f"href='coaching/{r['report']}'" in html for r in prof["sessions"] if r["report"]) == 1

@@ -217,12 +217,14 @@ def etch_report_sections(ds: Dataset, etch: dict[str, Any], rdir: Path) -> list[
         sid = row["session_id"]
         samples = ds.read("sensor_samples", filters=[("session_id", "=", sid)])
         events = ds.read("events", filters=[("session_id", "=", sid)])
+        spread = samples.group_by("channel").aggregate([("value", "min"), ("value", "max")]).to_pylist()
+        moving = {r["channel"] for r in spread if r["value_min"] < r["value_max"]}  # constant: not drawn
         p = plot_sensor_session(
             samples,
             events,
             rdir / f"etch_signals_{level}.png",
             f"{level} run {row['run']} ({row['technician']}, recipe {row['recipe']})",
-            channels=shown or None,
+            channels=[c for c in shown if c in moving] or None,
         )
         plots.append(p.name)
     sections.append(
