@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
+import jangin.capture
 from jangin.core import ConfigError, Dataset, ModelRegistry
+from jangin.core.process_definition import get_process
+from jangin.core.settings import get_settings
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+needs_import_runs = pytest.mark.skipif(
+    not hasattr(jangin.capture, "import_runs"),
+    reason="jangin.capture.import_runs (generic run-table import) lands with the capture import branch",
+)
 
 
 @pytest.mark.slow
@@ -65,6 +75,19 @@ def test_demo_runs_offline_and_beats_chance(tmp_path: Path, network_guard: list[
         assert f"href='coaching/{r['report']}'" in html
     assert any("undercut" in t for t in sk["outcomes"])
     assert any("skill profile" in line for line in lines)
+    # The second sample process: the etch runs imported from raw logs, profiled per recipe, in the report.
+    etch = m["etch"]
+    assert etch["runs"] == 10 and etch["samples"] > 300_000
+    assert set(etch["skill"]) == {"oxide_via", "nitride_spacer"}
+    for recipe, prof in etch["skill"].items():
+        assert "error" not in prof, (recipe, prof)
+        assert ModelRegistry(ds.models_dir).active(f"etch-skill-{recipe}") == "v1"
+        coached = [r for r in prof["sessions"] if r["report"]]
+        assert len(coached) == 1 and f"href='coaching/{coached[0]['report']}'" in html
+    assert "Second process" in html and "main_etch" in html
+    for img in ("etch_signals_expert.png", "etch_signals_novice.png"):
+        assert (res.report.parent / img).stat().st_size > 5_000 and img in html
+    assert any(line.startswith("etch: 10 runs") for line in lines)
 
 
 def test_demo_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
@@ -75,3 +98,87 @@ def test_demo_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not made by `jangin demo`"):
         run_demo(DemoConfig(out=tmp_path / "mine"))
     assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+
+
+def _etch_runs() -> list[dict[str, str]]:
+    with open(SAMPLE_DATA / "etch" / "runs.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@needs_import_runs
+def test_demo_etch_imports_the_raw_runs_with_steps_parameters_and_labels(
+    tmp_path: Path, network_guard: list[tuple[str, object]]
+) -> None:
+    from jangin.demo._etch import demo_etch, etch_report_sections, register_sample_processes
+    from jangin.demo._report import write_report
+
+    ds = Dataset.create(tmp_path / "ds")
+    versions = register_sample_processes(ds, SAMPLE_DATA)
+    assert versions == {"plasma_etch": 1, "mig_butt_weld": 1}
+    assert register_sample_processes(ds, SAMPLE_DATA) == versions  # registering again adds nothing
+    assert get_process(ds, "plasma_etch").steps.column == "recipe_step"
+    etch = demo_etch(
+        ds, SAMPLE_DATA, tmp_path / "coaching", settings=get_settings(dataset=ds.root), skill=False
+    )
+    runs = _etch_runs()
+    assert etch["runs"] == len(runs) == len(etch["sessions"]) and etch["skill"] == {}
+    # every channel of every row became a sample; the phase column became 7 steps per run
+    assert all(s["steps"] == 7 for s in etch["sessions"])
+    assert all(s["samples"] % 33 == 0 and s["samples"] > 30_000 for s in etch["sessions"])
+    occ = {(r["step"], r["occurrence"]): r["runs"] for r in etch["steps"]}
+    assert occ[("main_etch", 1)] == occ[("main_etch", 2)] == len(runs)  # a repeated phase: two occurrences
+    assert ("main_etch", 3) not in occ and occ[("purge", 1)] == len(runs)
+    # recipes as session parameters, run labels with their questions, from the run table
+    recipes = {p["recipe"]: p for p in etch["parameters"]}
+    assert set(recipes) == {r["recipe"] for r in runs}
+    assert recipes["oxide_via"]["rf_power_setpoint_W"] == "800.0" and recipes["oxide_via"]["runs"] == 5
+    got = {(x["question"], x["answer"]): x["runs"] for x in etch["labels"]}
+    for q in ("outcome", "etch_depth_ok"):
+        for answer in {r[f"label.{q}"] for r in runs}:
+            assert got[(q, answer)] == sum(r[f"label.{q}"] == answer for r in runs)
+    by_run = {s["run"]: s for s in etch["sessions"]}
+    for r in runs:
+        s = by_run[Path(r["file"]).name.removesuffix(".csv.gz")]
+        assert (s["skill_level"], s["recipe"], s["outcome"]) == (
+            r["skill_level"],
+            r["recipe"],
+            r["label.outcome"],
+        )
+        assert s["technician"] != r["technician"] and s["technician"].startswith("tech-")  # pseudonymised
+    linked = ds.query("SELECT DISTINCT process, process_definition FROM current_sessions").to_pylist()
+    assert linked == [{"process": "plasma_etch", "process_definition": "plasma_etch"}]
+    # the report sections: both signal plots drawn with the definition's channels, the tables filled
+    sections = etch_report_sections(ds, etch, tmp_path)
+    titles = [s["title"] for s in sections]
+    assert any("recipe steps" in t for t in titles) and any("run labels" in t for t in titles)
+    for level in ("expert", "novice"):
+        assert (tmp_path / f"etch_signals_{level}.png").stat().st_size > 5_000
+    html = write_report(tmp_path, sections, title="etch", summary=[]).read_text()
+    assert "etch_signals_novice.png" in html and "<td>main_etch</td>" in html and "etch_depth_ok" in html
+    assert network_guard == []
+
+
+@pytest.mark.slow
+@needs_import_runs
+def test_demo_etch_builds_a_profile_per_recipe_and_coaches_the_weakest_run(tmp_path: Path) -> None:
+    from jangin.demo._etch import demo_etch, etch_report_sections, register_sample_processes
+    from jangin.demo._report import write_report
+
+    ds = Dataset.create(tmp_path / "ds")
+    register_sample_processes(ds, SAMPLE_DATA)
+    etch = demo_etch(ds, SAMPLE_DATA, tmp_path / "coaching", settings=get_settings(dataset=ds.root))
+    runs = _etch_runs()
+    for recipe, prof in etch["skill"].items():
+        assert "error" not in prof, prof
+        mine = [r for r in runs if r["recipe"] == recipe]
+        assert len(prof["experts"]) == sum(r["skill_level"] == "expert" for r in mine)
+        assert len(prof["sessions"]) == len(mine)
+        lowest = min(prof["sessions"], key=lambda r: r["score"])
+        assert lowest["skill_level"] == "novice" and lowest["report"], prof["sessions"]
+        page = (tmp_path / "coaching" / lowest["report"]).read_text()
+        assert "data:image/png;base64," in page
+    html = write_report(
+        tmp_path, etch_report_sections(ds, etch, tmp_path), title="etch", summary=[]
+    ).read_text()
+    for prof in etch["skill"].values():
+        assert sum(f"href='coaching/{r['report']}'" in html for r in prof["sessions"] if r["report"]) == 1

@@ -21,11 +21,15 @@ def _plt() -> Any:
     return plt
 
 
-def plot_sensor_session(samples: Any, events: Any, out: Path, title: str) -> Path:
+def plot_sensor_session(
+    samples: Any, events: Any, out: Path, title: str, *, channels: list[str] | None = None
+) -> Path:
     """Plot each channel of a session on its own axis, with event markers. ``samples`` and
-    ``events`` are Arrow tables from the dataset."""
+    ``events`` are Arrow tables from the dataset; ``channels`` picks and orders the channels shown
+    (default: all, by name)."""
     plt = _plt()
-    channels = sorted(set(samples.column("channel").to_pylist()))
+    present = set(samples.column("channel").to_pylist())
+    channels = [c for c in channels if c in present] if channels else sorted(present)
     fig, axes = plt.subplots(len(channels), 1, figsize=(11, 1.6 * len(channels) + 0.6), sharex=True)
     axes = np.atleast_1d(axes)
     t0 = None

@@ -113,6 +113,11 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
         sessions = sessions[: cfg.max_sessions]
     if len(sessions) < 2:
         raise ConfigError(f"{data / 'sessions'}: the demo needs at least 2 sessions")
+    # processes are data: both sample processes' definitions are registered in the dataset first
+    from jangin.demo._etch import register_sample_processes
+
+    processes = register_sample_processes(ds, data)
+    say("processes: " + ", ".join(f"{n} v{v}" for n, v in sorted(processes.items())) + " registered")
     file_dir = _subset_sessions(sessions[:-1], out / "work" / "sessions")
     results = import_sessions(
         ds, file_dir, settings=settings, frame_interval_s=cfg.frame_interval_s, progress=progress
@@ -208,7 +213,12 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     from jangin.demo._skill import demo_skill
 
     t = time.perf_counter()
-    skill = demo_skill(ds, out / "report" / "coaching", progress=progress)
+    weld_process = (
+        ds.query(f"SELECT process FROM current_sessions WHERE session_id = '{results[0].session_id}'")
+        .column(0)[0]
+        .as_py()
+    )
+    skill = demo_skill(ds, out / "report" / "coaching", process=weld_process, progress=progress)
     timings["skill_s"] = time.perf_counter() - t
     if "error" in skill:
         say(f"skill profile: {skill['error']}")
@@ -219,6 +229,25 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
             f"skill profile {skill['profile']} from {len(skill['experts'])} experts: novice scores {novices} "
             f"(experts, leave one out: {experts}); coaching reports in {out / 'report' / 'coaching'}"
         )
+
+    # the second sample process (plasma etch): raw tool logs imported through the generic path, one
+    # skill profile per recipe, every run scored and coached -----------------------------------
+    from jangin.demo._etch import demo_etch
+
+    t = time.perf_counter()
+    etch = demo_etch(ds, data, out / "report" / "coaching", settings=settings, progress=progress)
+    timings["etch_s"] = time.perf_counter() - t
+    say(
+        f"etch: {etch['runs']} runs of {etch['display_name']} imported from raw logs "
+        f"({etch['samples']:,} samples, {len(etch['steps'])} step occurrences, {len(etch['parameters'])} recipes)"
+    )
+    for recipe, sk in etch["skill"].items():
+        if "error" in sk:
+            say(f"etch skill profile {recipe}: {sk['error']}")
+            continue
+        nov = ", ".join(f"{r['score']:.0f}" for r in sk["sessions"] if not r["loso"])
+        exp = ", ".join(f"{r['score']:.0f}" for r in sk["sessions"] if r["loso"])
+        say(f"etch skill profile {sk['profile']}: novice scores {nov} (experts, leave one out: {exp})")
 
     # 4. inference: ONNX Runtime scored in-process on the held-out test split, then served over HTTP,
     #    every verdict logged, a few reviewed (one override), control charts drawn --------------
@@ -237,6 +266,7 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     metrics["ingest"] = ingest
     metrics["label_studio"] = studio
     metrics["skill"] = skill
+    metrics["etch"] = etch
     say(
         f"serve: {sum(serve.get('counts', {}).values())} inspections over HTTP, verdicts {serve.get('counts')}, "
         f"{len(serve.get('reviews', []))} reviews ({serve.get('overrides', 0)} override)"
@@ -415,8 +445,11 @@ def _write_report(
         "(SELECT count(*) FROM sensor_samples x WHERE x.session_id = s.session_id) AS samples, "
         "(SELECT count(*) FROM frames f WHERE f.session_id = s.session_id) AS frames, "
         "(SELECT count(*) FROM events e WHERE e.session_id = s.session_id) AS events, "
+        "(SELECT string_agg(p.name || '=' || p.value, ', ' ORDER BY p.name) FROM session_parameters p "
+        " WHERE p.session_id = s.session_id) AS parameters, "
         "(SELECT string_agg(name, ', ') FROM current_labels l WHERE l.session_id = s.session_id AND l.kind = 'class' AND l.name <> 'OK') AS ng_judgments "
-        "FROM current_sessions s ORDER BY s.skill_level, s.session_id"
+        "FROM current_sessions s WHERE s.process IS DISTINCT FROM 'plasma_etch' "
+        "ORDER BY s.skill_level, s.session_id"
     ).to_pylist()
     sections.append(
         {
@@ -582,6 +615,10 @@ def _write_report(
                 ],
             }
         )
+    if metrics.get("etch"):
+        from jangin.demo._etch import etch_report_sections
+
+        sections.extend(etch_report_sections(ds, metrics["etch"], rdir))
     ing = metrics.get("ingest", {})
     sections.append(
         {

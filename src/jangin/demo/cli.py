@@ -44,4 +44,7 @@ def register(app: typer.Typer) -> None:
         c.print(
             f"  held-out: mAP50 {res.metrics['onnx_mAP50']:.3f} (ONNX Runtime) vs {res.metrics['baseline_mAP50']:.3f} random boxes"
         )
+        etch = res.metrics.get("etch") or {}
+        if etch:
+            c.print(f"  etch    : {etch['runs']} runs of {etch['display_name']}, skill profiles per recipe")
         c.print(f"  report  : [bold]{res.report}[/]")

@@ -1,9 +1,9 @@
 """Clock offsets from a shared sync event: a step in a sensor channel or a brightness jump in video.
 
 A device's offset is what to ADD to its timestamps to get reference time. When a recording app marks
-a sync event (e.g. ``arc_start``) on the reference clock and the same instant is visible in a device's
-data (the arc current steps up, the video turns bright), the offset is the event time minus the time
-the device saw it.
+a sync event (e.g. ``process_start``) on the reference clock and the same instant is visible in a
+device's data (a power channel steps up, the video turns bright), the offset is the event time minus the
+time the device saw it.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def video_brightness(path: Path, *, max_seconds: float | None = None) -> tuple[n
 
 
 def video_step_time(path: Path, *, min_jump: float = 10.0) -> float:
-    """Video time (seconds from frame 0) at which the brightness jumps up (e.g. the arc strikes).
+    """Video time (seconds from frame 0) at which the brightness jumps up (e.g. the process lights up).
 
     The first frame above the midpoint between dark and bright levels was exposed after the event; the
     event happened somewhere in the frame period before it, so the estimate is half a period earlier

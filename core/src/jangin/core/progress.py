@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 __all__ = ["ProgressFn", "null_progress"]
 
-#: ``progress(task, done, total)``: ``task`` names the step ("import weld-01"), ``total`` may be None.
+#: ``progress(task, done, total)``: ``task`` names the step ("import run-01"), ``total`` may be None.
 ProgressFn = Callable[[str, int, int | None], None]
 
 

@@ -5,7 +5,7 @@ Runs without torch or Ultralytics: an edge box installs ``jangin-inference`` alo
 package is cheap; ONNX Runtime and OpenCV load on first use.
 
 Example:
-    >>> det = OnnxDetector.load("jangin-data/models", "weld-defects:v3")    # doctest: +SKIP
+    >>> det = OnnxDetector.load("jangin-data/models", "defects:v3")    # doctest: +SKIP
     >>> det.predict_bytes(open("part.jpg", "rb").read()).names              # doctest: +SKIP
 """
 

@@ -81,7 +81,7 @@ class OnnxDetector:
     Build it with :meth:`from_version` or :meth:`load`.
 
     Example:
-        >>> det = OnnxDetector.load("jangin-data/models", "weld-defects")   # doctest: +SKIP
+        >>> det = OnnxDetector.load("jangin-data/models", "defects")        # doctest: +SKIP
         >>> det.predict([cv2.imread("part.jpg")])[0].names                  # doctest: +SKIP
     """
 
