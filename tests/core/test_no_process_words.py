@@ -42,14 +42,6 @@ def _stage_files() -> list[Path]:
     return sorted(p for stage in STAGES for p in (ROOT / stage / "src").rglob("*.py"))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="remaining until the other branches land (each is clean on its own branch): skill (H7) "
-    "core/skill.py, inference/_skill.py, inference/_skill_report.py; capture import (H5) "
-    "capture/_sensors.py; labels (H6a) labeling/_schema.py; de-identification (H3) capture/_video.py, "
-    "and its new capture/_faces.py "
-    "still says 'welding helmet' — the lead removes this xfail after merging",
-)
 def test_stage_code_holds_no_process_words() -> None:
     files = _stage_files()
     assert len(files) > 50  # the stages' code was found (a wrong root would pass vacuously)

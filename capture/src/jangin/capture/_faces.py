@@ -17,7 +17,7 @@ Haar cascades):
 CenterFace runs on ONNX Runtime with one thread (77 ms of CPU for a 640x384 input, against 125 ms for
 OpenCV's DNN module, which is the fallback where onnxruntime is not installed); the frame decoder
 keeps the other core.
-It detects faces only, not heads or persons: a face hidden entirely by a welding helmet is not found
+It detects faces only, not heads or persons: a face hidden entirely by a closed helmet or visor is not found
 (and shows nothing that identifies the person); a face behind goggles or a mask usually still is.
 """
 
