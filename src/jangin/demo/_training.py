@@ -74,7 +74,7 @@ def demo_training(
     try:
         mv = train_process(
             ds,
-            ProcessConfig(name="weld-process"),
+            ProcessConfig(name="weld-process", question="judgment"),
             registry=registry,
             work_dir=out_dir / "process",
             progress=progress,
