@@ -214,3 +214,76 @@ def test_interleaved_series_are_checked_each_on_its_own() -> None:
     assert set(kinds) == {"duplicate", "backwards", "gap"}
     assert kinds["gap"].count == 1 and "10 ms period" in kinds["gap"].message
     assert rep.dropped_rows == 2
+
+
+@pytest.mark.parametrize(("seed", "disorder"), [(1, True), (2, True), (3, True), (4, False), (5, False)])
+def test_interleaved_series_check_finds_what_a_check_per_series_finds(seed: int, disorder: bool) -> None:
+    """The one-pass check over interleaved series reports the same problems (kind, first row of the
+    file, count, message) and keeps the same rows as checking each series on its own."""
+    import numpy as np
+
+    from jangin.capture._sensors import SensorReport, _check_series, _check_times
+
+    rng = np.random.default_rng(seed)
+    series = []
+    for k in range(7):  # periods 1..7 ms, each with its own duplicates, steps back and gaps
+        t = np.cumsum(np.full(rng.integers(50, 400), 1000 * (k + 1), np.int64))
+        for _ in range(rng.integers(0, 3) if disorder else 0):  # without: the block-wise path
+            i = int(rng.integers(1, len(t)))
+            t[i] = t[i - 1] - int(rng.integers(0, 2)) * 500  # a duplicate or a step back
+        for _ in range(rng.integers(0, 3)):
+            t[int(rng.integers(1, len(t))) :] += 50_000 * (k + 1)  # a gap
+        series.append(t)
+    gid = rng.permutation(np.concatenate([np.full(len(t), k, np.int16) for k, t in enumerate(series)]))
+    us = np.empty(len(gid), np.int64)
+    for k, t in enumerate(series):
+        us[gid == k] = t  # each series in its own order, interleaved at random places of the file
+    policy = Policy.parse(["duplicate=drop", "backwards=drop", "gap=flag"])
+    rep = SensorReport(file="f.parquet")
+    keep = _check_series(us, gid, rep, policy)
+
+    ref_keep = np.ones(len(us), bool)
+    per: dict[str, list] = {}
+    for k in range(len(series)):
+        rows = np.flatnonzero(gid == k)
+        one = SensorReport(file="f.parquet")
+        ref_keep[rows] = _check_times(us[rows], one, policy, rows=rows + 2)
+        for p in one.problems:
+            per.setdefault(p.kind, []).append(p)
+    assert np.array_equal(keep, ref_keep)
+    got = {p.kind: p for p in rep.problems}
+    assert set(got) == set(per) and ("gap" in got or not disorder)
+    for kind in ("duplicate", "backwards"):
+        if kind in per:
+            first = min(per[kind], key=lambda p: p.row)
+            assert (got[kind].row, got[kind].message) == (first.row, first.message)
+            assert got[kind].count == sum(p.count for p in per[kind])
+    if "gap" in per:
+        n = sum(p.count for p in per["gap"])
+        assert got["gap"].count == n
+        # the first gap of the lowest series that has one, as the per-series check words it
+        assert got["gap"].message == per["gap"][0].message.replace(
+            f"{per['gap'][0].count} gap(s)", f"{n} gap(s)", 1
+        )
+
+
+def test_series_longer_than_a_block_are_checked_across_blocks() -> None:
+    """Steps are checked block by block: a gap and a duplicate past the first block of a series,
+    and the step between two blocks, are all found."""
+    import numpy as np
+
+    from jangin.capture._sensors import _BLOCK, SensorReport, _check_series
+
+    n = _BLOCK * 16 * 2 + 100  # more than two blocks of steps
+    t = np.arange(n, dtype=np.int64) * 1000
+    t[_BLOCK * 16 + 1 :] += 2_000_000  # a 2.001 s step right at the seam of blocks 1 and 2
+    t[_BLOCK * 16 * 2 + 50 :] += 7_000_000  # a 7.001 s step in the third block
+    us = np.concatenate([t, np.arange(10, dtype=np.int64) * 10_000])
+    gid = np.concatenate([np.zeros(n, np.int16), np.ones(10, np.int16)])
+    rep = SensorReport(file="f.parquet")
+    assert _check_series(us, gid, rep, Policy()).all()
+    (gap,) = rep.problems
+    assert gap.count == 2 and gap.message.endswith("the first 2.001 s long")
+    us[n - 3] = us[n - 4]  # a duplicate in the last block: found, row named
+    with pytest.raises(CaptureError, match=rf"row {n - 1}: timestamp duplicated \(previous row {n - 2}\)"):
+        _check_series(us, gid, SensorReport(file="f.parquet"), Policy())

@@ -57,3 +57,39 @@ def test_large_partitioned_append_reads_back_like_a_small_one(tmp_path: Path) ->
     t_last = ref.column("ts")[-1].as_py()
     q = "SELECT count(*) FROM sensor_samples WHERE session_id = 'ses-a' AND ts >= $1"
     assert ds.connect().execute(q.replace("$1", f"TIMESTAMPTZ '{t_last.isoformat()}'")).fetchone()[0] == 1
+
+
+def test_dictionary_session_ids_are_written_as_partition_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session id given as a dictionary (as the importers build it: no string per row) takes both
+    paths, reads back as text in its own partition, and only text columns are dictionary-encoded."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr("jangin.core._dataset.FAST_APPEND_ROWS", 100)
+    ds = Dataset.create(tmp_path / "ds")
+
+    def encoded(t: pa.Table) -> pa.Table:
+        i = t.schema.get_field_index("session_id")
+        return t.set_column(i, "session_id", t.column("session_id").dictionary_encode())
+
+    big = encoded(_samples(300, ["ses-a", "ses b/2"]))
+    assert pa.types.is_dictionary(big.schema.field("session_id").type)
+    ds.append("sensor_samples", big)  # fast path: two partitions out of one dictionary column
+    ds.append("sensor_samples", encoded(_samples(200, ["ses-c"])))  # fast path, one partition
+    ds.append("sensor_samples", encoded(_samples(10, ["ses-d"])))  # write_deltalake path
+    got = ds.query("SELECT session_id, count(*) n FROM sensor_samples GROUP BY 1 ORDER BY 1").to_pylist()
+    assert got == [
+        {"session_id": "ses b/2", "n": 150},
+        {"session_id": "ses-a", "n": 150},
+        {"session_id": "ses-c", "n": 200},
+        {"session_id": "ses-d", "n": 10},
+    ]
+    back = ds.read("sensor_samples", filters=[("session_id", "=", "ses-c")])
+    assert back.column("session_id").to_pylist() == ["ses-c"] * 200
+    files = sorted((tmp_path / "ds" / "tables" / "sensor_samples" / "session_id=ses-c").glob("*.parquet"))
+    assert len(files) == 1
+    meta = pq.ParquetFile(files[0]).metadata.row_group(0)
+    enc = {meta.column(j).path_in_schema: meta.column(j).encodings for j in range(meta.num_columns)}
+    assert any("DICTIONARY" in e for e in enc["channel"])
+    assert not any("DICTIONARY" in e for e in enc["ts"] + enc["value"])

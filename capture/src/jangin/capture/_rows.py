@@ -32,6 +32,7 @@ from jangin.core.settings import Settings
 
 __all__ = [
     "DeviceOffset",
+    "const_dict",
     "const_str",
     "deidentify_author",
     "event_row",
@@ -62,6 +63,11 @@ def const_str(value: str | None, n: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(
         pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string())
     ).cast(pa.string())
+
+
+def const_dict(value: str, n: int) -> pa.DictionaryArray:
+    """``n`` copies of one string as a dictionary array (no string per row is ever materialised)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string()))
 
 
 def deidentify_author(author: str | None, technician: str | None, settings: Settings) -> str | None:
@@ -223,7 +229,7 @@ def wide_to_long(
     )
     table = pa.table(
         {
-            "session_id": const_str(session_id, m),
+            "session_id": const_dict(session_id, m),
             "device": pa.DictionaryArray.from_arrays(
                 pa.array(np.zeros(m, np.int32)), pa.array([device], pa.string())
             ),

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jangin.capture._manifest import ChannelSpec, DeviceSpec
-from jangin.capture._rows import const_str, phase_steps, span_labels, wide_to_long
+from jangin.capture._rows import const_dict, phase_steps, span_labels, wide_to_long
 from jangin.core import CaptureError
 from jangin.core.schema import TS
 
@@ -159,6 +159,10 @@ def _read_table(path: Path) -> pa.Table:
     raise CaptureError(f"{path}: unsupported sensor file type", hint="use .csv, .csv.gz, .parquet or .jsonl")
 
 
+#: Elements per block where a loop over blocks keeps temporaries in the CPU cache.
+_BLOCK = 1 << 16
+
+
 def _times(path: Path, col: pa.ChunkedArray, unit: str) -> np.ndarray:
     """Device timestamps → microseconds since the epoch (int64), with as few copies as possible:
     integers are scaled exactly, floats in place."""
@@ -178,20 +182,31 @@ def _times(path: Path, col: pa.ChunkedArray, unit: str) -> np.ndarray:
     if col.null_count:
         bad = int(pc.index(pc.is_null(col), True).as_py())
         raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
-    raw = col.to_numpy(zero_copy_only=False) if isinstance(col, pa.ChunkedArray) else col.to_numpy()
     if pa.types.is_integer(col.type):
+        raw = col.to_numpy(zero_copy_only=False) if isinstance(col, pa.ChunkedArray) else col.to_numpy()
         raw = raw.astype(np.int64, copy=False)
         if unit == "ns":
             return raw // 1000
         return raw * {"s": 1_000_000, "ms": 1000, "us": 1}[unit]
-    raw = raw.astype(np.float64)  # a private copy, scaled in place
-    finite = np.isfinite(raw)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
-    raw *= {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
-    np.rint(raw, out=raw)
-    return raw.astype(np.int64)
+    # Floats: scaled and rounded block by block (a small float buffer that stays in cache) straight
+    # into the integer result: one pass over the data, no full-size float temporary.
+    scale = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
+    out = np.empty(len(col), np.int64)
+    tmp = np.empty(min(len(col), _BLOCK), np.float64)
+    at = 0
+    for chunk in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
+        arr = chunk.to_numpy(zero_copy_only=False)
+        for s in range(0, len(arr), _BLOCK):
+            part = arr[s : s + _BLOCK]
+            finite = np.isfinite(part)
+            if not finite.all():
+                bad = at + s + int(np.flatnonzero(~finite)[0])
+                raise CaptureError(f"{path}: row {bad + 2}: time is missing or not a number")
+            buf = tmp[: len(part)]
+            np.multiply(part, scale, out=buf)
+            np.rint(buf, out=out[at + s : at + s + len(part)], casting="unsafe")
+        at += len(arr)
+    return out
 
 
 def _check_times(
@@ -384,15 +399,67 @@ def _read_files(path: Path) -> tuple[pa.Table, str]:
 
 def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Policy) -> np.ndarray:
     """The time policies for many interleaved series at once (``gid``: series of each row), in one
-    vectorised pass: one stable radix sort on the 16-bit series id, then duplicate / backwards / gap
-    masks over the whole array (no Python loop over series). Returns the mask of rows to keep."""
+    vectorised pass: one stable counting sort on the 16-bit series id (Arrow's, several times faster
+    than numpy's radix argsort), then each series' steps block by block (times gathered into a
+    buffer that is reused, so that no full-size sorted copy is made: fresh memory is the dearest part
+    at tens of millions of samples). A file with a duplicate or a step back takes the full path
+    (:func:`_check_series_full`). Returns the mask of rows to keep."""
     n = len(us)
     keep = np.ones(n, bool)
     if n < 2:
         return keep
-    order = np.argsort(gid, kind="stable")
+    order = pc.sort_indices(pa.array(gid)).to_numpy().view(np.int64)  # stable; indices < 2**63
+    g = gid[order]
+    first_of = np.searchsorted(g, np.arange(int(g[-1]) + 2))  # where each series id starts
+    del g
+    present = first_of[1:] > first_of[:-1]
+    starts, counts = first_of[:-1][present], np.diff(first_of)[present]
+    block = _BLOCK * 16
+    tbuf = np.empty(min(n, block + 1), np.int64)
+    dbuf = np.empty(min(n - 1, block), np.int64)
+    n_gaps, first_d, first_period = 0, 0, 0.0
+    for a, c in zip(starts.tolist(), counts.tolist(), strict=True):
+        if c < 2:
+            continue
+        limit, period = np.inf, 0.0
+        if c > 2:  # the median period from at most ~4096 of the series' steps (a strided sample)
+            at = np.arange(a, a + c - 1, max(1, (c - 1) // 4096))
+            period = float(np.median(us[order[at + 1]] - us[order[at]]))
+            limit = policy.gap_factor * period
+        for s in range(a, a + c - 1, block):
+            m = min(block, a + c - 1 - s)
+            t = np.take(us, order[s : s + m + 1], out=tbuf[: m + 1], mode="clip")
+            d = np.subtract(t[1:], t[:-1], out=dbuf[:m])
+            if not (d > 0).all():  # a duplicate or a step back: the full path says which and drops
+                return _check_series_full(us, gid, order, rep, policy)
+            over = d > limit
+            k = int(np.count_nonzero(over))
+            if k:
+                if not n_gaps:
+                    first_d, first_period = int(d[int(np.argmax(over))]), period
+                n_gaps += k
+    if n_gaps:
+        rep.note(
+            policy.gap,
+            "gap",
+            None,
+            n_gaps,
+            f"{n_gaps} gap(s) longer than {policy.gap_factor:g} x the {first_period / 1e3:g} ms period, "
+            f"the first {first_d / 1e6:.3f} s long",
+        )
+    return keep
+
+
+def _check_series_full(
+    us: np.ndarray, gid: np.ndarray, order: np.ndarray, rep: SensorReport, policy: Policy
+) -> np.ndarray:
+    """:func:`_check_series` for files with duplicates or steps back, on full-size sorted copies
+    (``order``: the stable sort of ``gid``)."""
+    n = len(us)
+    keep = np.ones(n, bool)
     g, t = gid[order], us[order]
     bounds = np.flatnonzero(g[1:] != g[:-1])  # steps that cross from one series to the next
+    del g
     d = np.diff(t)
     suspect = d <= 0
     suspect[bounds] = False
@@ -405,6 +472,7 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
         if suspect.any()
         else []
     )
+    del suspect
     for kind, bad, what in checks:
         if bad.any():
             problems = True
@@ -431,33 +499,35 @@ def _check_series(us: np.ndarray, gid: np.ndarray, rep: SensorReport, policy: Po
         ks[1:] = ~same | (banded[1:] > prev_max[:-1])
         keep[order] = ks
         rep.dropped_rows += int((~ks).sum())
-        t, g = t[ks], g[ks]
+        t = t[ks]
+        g = gid[order][ks]
         bounds = np.flatnonzero(g[1:] != g[:-1])
         d = np.diff(t)
         starts = np.r_[0, bounds + 1]
     # Gaps: each series' median period, estimated from at most ~4096 of its steps (a strided sample
-    # per series, so that slow series count as much as fast ones; O(series) small medians), then
-    # one mask over all rows at once.
+    # per series, so that slow series count as much as fast ones), then each series' own steps
+    # against its limit (a slice of the sorted steps: no per-row limit array).
     counts = np.diff(np.r_[starts, len(t)])
-    limit = np.zeros(len(starts))
-    for k, (a, c) in enumerate(zip(starts, counts, strict=True)):
-        if c > 2:
-            limit[k] = policy.gap_factor * float(np.median(d[a : a + c - 1 : max(1, (c - 1) // 4096)]))
-        else:
-            limit[k] = np.inf
-    gaps = d > np.repeat(limit, counts)[1:]
-    gaps[bounds] = False
-    if gaps.any():
-        i = int(np.flatnonzero(gaps)[0])
-        k = int(gaps.sum())
-        period = limit[np.searchsorted(starts, i, side="right") - 1] / policy.gap_factor
+    n_gaps, first, first_period = 0, None, 0.0
+    for a, c in zip(starts.tolist(), counts.tolist(), strict=True):
+        if c <= 2:
+            continue
+        steps = d[a : a + c - 1]
+        period = float(np.median(steps[:: max(1, (c - 1) // 4096)]))
+        over = steps > policy.gap_factor * period
+        k = int(np.count_nonzero(over))
+        if k:
+            if first is None:
+                first, first_period = a + int(np.argmax(over)), period
+            n_gaps += k
+    if first is not None:
         rep.note(
             policy.gap,
             "gap",
             None,
-            k,
-            f"{k} gap(s) longer than {policy.gap_factor:g} x the {period / 1e3:g} ms period, "
-            f"the first {d[i] / 1e6:.3f} s long",
+            n_gaps,
+            f"{n_gaps} gap(s) longer than {policy.gap_factor:g} x the {first_period / 1e3:g} ms period, "
+            f"the first {d[first] / 1e6:.3f} s long",
         )
     return keep
 
@@ -623,14 +693,22 @@ def read_long(
         )
     table = table.unify_dictionaries()
 
-    def encoded(name: str) -> pa.DictionaryArray:
+    def encoded(name: str) -> pa.ChunkedArray:
         col = table.column(name)
         if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
-            return col.combine_chunks()  # already dictionary-encoded (Parquet): no string copies
-        return pc.dictionary_encode(col.cast(pa.string())).combine_chunks()
+            return col  # already dictionary-encoded (Parquet), one dictionary for all chunks: as it is
+        return pa.chunked_array([pc.dictionary_encode(col.cast(pa.string())).combine_chunks()])
+
+    def codes(col: pa.ChunkedArray) -> np.ndarray:
+        """The dictionary indices as int16, chunk by chunk into one array (no concatenated copy)."""
+        out, at = np.empty(len(col), np.int16), 0
+        for c in col.chunks:
+            out[at : at + len(c)] = c.indices.to_numpy()
+            at += len(c)
+        return out
 
     dev, ch = encoded("device"), encoded("channel")
-    dev_names, ch_names = dev.dictionary.to_pylist(), ch.dictionary.to_pylist()
+    dev_names, ch_names = dev.chunk(0).dictionary.to_pylist(), ch.chunk(0).dictionary.to_pylist()
     if len(dev_names) * len(ch_names) > 32767:
         raise CaptureError(
             f"{path}: too many device x channel combinations ({len(dev_names)} x {len(ch_names)})"
@@ -638,24 +716,25 @@ def read_long(
     offsets = np.array(
         [round((devices[d].clock_offset_s or 0.0) * 1e6) if d in devices else 0 for d in dev_names], np.int64
     )
-    di = dev.indices.to_numpy().astype(np.int16)
-    ci = ch.indices.to_numpy().astype(np.int16)
+    di, ci = codes(dev), codes(ch)
     us = _times(path, table.column("ts"), "iso" if not _is_numeric(table.column("ts").type) else time_unit)
     if offsets.any():
         us = us + offsets[di]
-    values = (
-        np.asarray(table.column("value").to_numpy(zero_copy_only=False), np.float64)
-        if (
-            pa.types.is_floating(table.column("value").type)
-            or pa.types.is_integer(table.column("value").type)
-        )
-        else None
-    )
-    if values is None:
-        raise CaptureError(f"{path}: column 'value' is {table.column('value').type}, expected numbers")
-    keep = _check_series(us, (di * len(ch_names) + ci).astype(np.int16), rep, policy)
-    ok = np.isfinite(values)
-    if not ok.all():
+    val_col = table.column("value")
+    if not (pa.types.is_floating(val_col.type) or pa.types.is_integer(val_col.type)):
+        raise CaptureError(f"{path}: column 'value' is {val_col.type}, expected numbers")
+    if val_col.type != pa.float64():
+        val_col = val_col.cast(pa.float64())
+    gid = di * np.int16(len(ch_names))  # < 32767 (checked above): int16 throughout
+    gid += ci
+    keep = _check_series(us, gid, rep, policy)
+    del gid
+    # NaN / inf (and nulls, read as NaN): checked chunk by chunk; the whole mask only when needed.
+    values: np.ndarray | None = None
+    if not all(np.isfinite(c.to_numpy(zero_copy_only=False)).all() for c in val_col.chunks):
+        values = val_col.to_numpy(zero_copy_only=False)
+    ok = np.isfinite(values) if values is not None else None
+    if ok is not None and not ok.all():
         n_bad = int((~ok).sum())
         rep.note(
             policy.nonfinite if policy.nonfinite != "flag" else "drop",
@@ -665,7 +744,7 @@ def read_long(
             f"{n_bad} value(s) are NaN or infinite",
         )
         rep.dropped_nonfinite += n_bad
-    keep &= ok
+        keep &= ok
     unit = table.column("unit") if "unit" in table.column_names else None
     declared = {
         (d, c.name): c.unit for d, spec in devices.items() if d in dev_names for c in spec.channels if c.unit
@@ -691,17 +770,19 @@ def read_long(
                 )
     if keep.all():  # the usual case: no copies, the dictionary columns are used as they are
         n = len(keep)
-        dev_col, ch_col, ts_col, val_col = dev, ch, pa.array(us, pa.int64()), pa.array(values, pa.float64())
+        dev_col, ch_col, ts_col = dev, ch, pa.array(us, pa.int64())
         unit_col = unit if unit is not None else pa.nulls(n, pa.string())
     else:
         mask = pa.array(keep)
         n = int(keep.sum())
         dev_col, ch_col = dev.filter(mask), ch.filter(mask)
+        if values is None:
+            values = val_col.to_numpy(zero_copy_only=False)
         ts_col, val_col = pa.array(us[keep], pa.int64()), pa.array(values[keep], pa.float64())
         unit_col = unit.filter(mask) if unit is not None else pa.nulls(n, pa.string())
     out = pa.table(
         {
-            "session_id": const_str(session_id, n),
+            "session_id": const_dict(session_id, n),  # the partition value: never one string per row
             "device": dev_col,  # dictionary-encoded: the dataset writes them without string copies
             "channel": ch_col,
             "ts": ts_col.cast(TS),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -319,7 +319,12 @@ class Dataset:
                     # Large sensor appends: Parquet by pyarrow + one commit (see _partitioned).
                     write_partitioned(dt, _without_docs(data), spec.partition_by, props)
                 else:
-                    write_deltalake(dt, _without_docs(data), mode="append", commit_properties=props)
+                    write_deltalake(
+                        dt,
+                        _without_docs(_decode_columns(data, spec.partition_by)),
+                        mode="append",
+                        commit_properties=props,
+                    )
             except (DeltaError, OSError, pa.ArrowException) as exc:
                 raise DatasetError(f"writing {len(data)} rows to {spec.name} failed: {exc}") from exc
             dt.update_incremental()
@@ -469,6 +474,19 @@ def _plain_type(t: pa.DataType) -> pa.DataType:
         v = t.value_field
         return pa.list_(pa.field(v.name, _plain_type(v.type), v.nullable))
     return t
+
+
+def _decode_columns(data: pa.Table, names: Sequence[str]) -> pa.Table:
+    """``data`` with the dictionary-encoded columns among ``names`` decoded to their value type
+    (partition values must be plain for ``write_deltalake``)."""
+    for name in names:
+        i = data.schema.get_field_index(name)
+        t = data.schema.field(i).type
+        if pa.types.is_dictionary(t):
+            data = data.set_column(
+                i, data.schema.field(i).with_type(t.value_type), data.column(i).cast(t.value_type)
+            )
+    return data
 
 
 def _without_docs(data: pa.Table) -> pa.Table:

@@ -72,14 +72,33 @@ def write_partitioned(dt: Any, data: pa.Table, partition_by: Sequence[str], comm
 
     root = Path(dt.table_uri.removeprefix("file://"))
     if len(partition_by) == 1:  # the usual case: one unique over the column, no joined keys
-        keys = ["\x00" if v is None else str(v) for v in pc.unique(data.column(partition_by[0])).to_pylist()]
+        col = data.column(partition_by[0])
+        if pa.types.is_dictionary(col.type):
+            # One session's samples: the dictionary entries in use (a unique over small integers),
+            # not a pass over one string per row.
+            used = [c.dictionary.take(pc.unique(c.indices.drop_null())) for c in col.chunks]
+            values = pc.unique(pa.chunked_array(used, col.type.value_type)).to_pylist()
+            values += [None] if col.null_count else []
+        else:
+            values = pc.unique(col).to_pylist()
+        keys = ["\x00" if v is None else str(v) for v in values]
     else:
         keys = pc.unique(
             pc.binary_join_element_wise(
                 *[pc.fill_null(data.column(c).cast(pa.string()), "\x00") for c in partition_by], "\x1f"
             )
         ).to_pylist()
+    if len(keys) > 1:  # rows are selected by value below: plain columns for the comparisons
+        for c in partition_by:
+            t = data.schema.field(c).type
+            if pa.types.is_dictionary(t):
+                data = data.set_column(data.schema.get_field_index(c), c, data.column(c).cast(t.value_type))
     body = data.drop_columns(list(partition_by))
+    textual = [
+        f.name
+        for f in body.schema
+        if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
     written: list[Path] = []
     actions = []
     try:
@@ -103,7 +122,11 @@ def write_partitioned(dt: Any, data: pa.Table, partition_by: Sequence[str], comm
                 path.parent.mkdir(parents=True, exist_ok=True)
                 written.append(path)
                 # No Arrow schema in the file: readers see the Delta types (strings, not dictionaries).
-                pq.write_table(chunk, path, compression="snappy", store_schema=False)
+                # Dictionary encoding only where it pays (names): trying it on times and values
+                # costs a hash of every value until the dictionary overflows, for nothing.
+                pq.write_table(
+                    chunk, path, compression="snappy", store_schema=False, use_dictionary=textual or False
+                )
                 actions.append(
                     AddAction(
                         rel,

@@ -72,14 +72,14 @@ def conform(spec: TableSpec, data: Rows, *, source: str | None = None) -> pa.Tab
 
 
 def _keeps_dictionary(spec: TableSpec, field: pa.Field, values: Any) -> bool:
-    """A dictionary array of strings for a (non-partition) string column is kept as it is."""
+    """A dictionary array of strings for a string column is kept as it is (partition columns too:
+    the writers decode them, or read their few values, without materialising one string per row)."""
     t = getattr(values, "type", None)
     return (
         t is not None
         and pa.types.is_dictionary(t)
         and t.value_type == field.type
         and pa.types.is_string(field.type)
-        and field.name not in spec.partition_by
     )
 
 
