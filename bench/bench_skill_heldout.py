@@ -276,6 +276,7 @@ def evaluate_seed(
         return d.kind == "duration" or bool(prof.channels.get(d.channel, {}).get("advice", True))
 
     out["expert_scores"], out["novice_scores"], out["unsteady_at_adjustment"] = [], [], 0
+    out["unsteady_near_adjustment_any"] = 0
     # the profile's experts, leave-one-out
     for i, x in enumerate(experts):
         p_i = profile_from_sessions(
@@ -286,7 +287,8 @@ def evaluate_seed(
         out["loo_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1 and coached(d))
         out["loo_machine_majors"] += sum(1 for d in sc.deviations if rank[d.severity] >= 1 and not coached(d))
         out["expert_scores"].append(sc.score)
-        out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x)
+        out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x, prof)
+        out["unsteady_near_adjustment_any"] += _unsteady_near_adjustment(sc, x)
     # fresh experts and the generator's novices
     for k in range(2):
         x = to_signals(adapter.generate(seed * 100 + 90 + k, "expert", None)[0], f"f{k}")
@@ -297,7 +299,8 @@ def evaluate_seed(
             1 for d in sc.deviations if rank[d.severity] >= 1 and not coached(d)
         )
         out["expert_scores"].append(sc.score)
-        out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x)
+        out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, x, prof)
+        out["unsteady_near_adjustment_any"] += _unsteady_near_adjustment(sc, x)
     for who in adapter.novices:
         sc = score_session(prof, to_signals(adapter.generate(seed * 100 + 80, who, None)[0], who))
         out["novice_scores"].append(sc.score)
@@ -329,16 +332,30 @@ def evaluate_seed(
         )
         if dev["expected"] == "major":
             out["novice_scores"].append(sc.score)
-        out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, sig)
+        out["unsteady_at_adjustment"] += _unsteady_near_adjustment(sc, sig, prof)
+        out["unsteady_near_adjustment_any"] += _unsteady_near_adjustment(sc, sig)
     return out
 
 
-def _unsteady_near_adjustment(sc: Any, sig: Any) -> int:
-    adj = [e["ts"] for e in sig.events if e.get("kind") == "adjustment"]
+def _unsteady_near_adjustment(sc: Any, sig: Any, prof: Any = None) -> int:
+    """ "Unsteady" flags at the session's own adjustments (within 2 s of one): with ``prof``, only on
+    the adjusted channel and the channels its rule says move with it (a flag on another channel
+    that happens to be near is not one at the adjustment); without, on any channel."""
+    adj = [(e["ts"], e["name"]) for e in sig.events if e.get("kind") == "adjustment"]
+
+    def moved(ch: str) -> set[str]:
+        if prof is None:
+            return set()
+        return {ch} | {c for r in prof.adjustments if r.channel == ch for c in r.also}
+
     return sum(
         1
         for d in sc.deviations
-        if d.kind == "unsteady" and any(d.start_us - 2e6 <= t <= d.end_us + 2e6 for t in adj)
+        if d.kind == "unsteady"
+        and any(
+            d.start_us - 2e6 <= t <= d.end_us + 2e6 and (prof is None or d.channel in moved(ch))
+            for t, ch in adj
+        )
     )
 
 
@@ -373,6 +390,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "fresh_expert_false_majors": sum(r["fresh_majors"] for r in results),
         "fresh_experts": sum(r["fresh"] for r in results),
         "unsteady_at_adjustment": sum(r["unsteady_at_adjustment"] for r in results),
+        "unsteady_near_adjustment_any": sum(r["unsteady_near_adjustment_any"] for r in results),
         "expert_score_mean": float(np.mean(ex)) if ex else float("nan"),
         "expert_score_min": float(np.min(ex)) if ex else float("nan"),
         "novice_score_mean": float(np.mean(nov)) if nov else float("nan"),
@@ -445,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         "fresh_machine_state_majors",
         "fresh_experts",
         "unsteady_at_adjustment",
+        "unsteady_near_adjustment_any",
         "expert_score_mean",
         "expert_score_min",
         "novice_score_mean",

@@ -468,6 +468,8 @@ def score_session(
             )
         )
     deviations = _merge_across_steps(deviations, major_ratio)
+    _adjustment_consequences(deviations, profile, crossings)
+    _duration_consequences(deviations, steps, profile)
     deviations.sort(key=lambda d: d.start_us)
     total = sum(s.duration_median_s for s in profile.steps if s.durations_s) or 1.0
     score = (
@@ -611,6 +613,96 @@ def _unsteady_deviations(
         )
         found.append(d)
     return found, out
+
+
+def _adjustment_consequences(
+    devs: list[Deviation], profile: SkillProfile, crossings: Mapping[int, int]
+) -> None:
+    """The experts' reaction to a changed condition is theirs, not a second finding: where this session
+    crossed an adjustment's trigger and a channel the experts adjust (or that moves with it) leaves
+    the band, in the adjustment's direction, only from the adjustment on (its size differs from the
+    experts'), while another operator channel was already found off earlier in the same step (the
+    condition the engineer reacted to was not the experts'), the adjustment's finding is kept as a
+    minor one naming the finding it follows from; so is a missed adjustment there (the trigger came
+    at another time than the experts'). An adjustment out of proportion to an ordinary condition, or
+    one missed under it (no earlier finding), stays major."""
+    rank = {"minor": 0, "major": 1, "critical": 2}
+
+    def advice(c: str) -> bool:
+        return bool(profile.channels.get(c, {}).get("advice", True))
+
+    for i, r in enumerate(profile.adjustments):
+        if i not in crossings:
+            continue
+        at = crossings[i] + r.delay_s * 1e6
+        moved = {r.channel: r.change_rel, **r.also}
+        for d in devs:
+            change = moved.get(d.channel)
+            if rank[d.severity] < 1 or change is None or not change:
+                continue
+            if d.kind == "missed_adjustment":  # the trigger came at another time, or not as theirs
+                if d.channel != r.channel:
+                    continue
+            elif (
+                d.kind != "band"
+                or d.direction != ("above" if change > 0 else "below")
+                or d.start_us < at - 1e6
+            ):
+                continue
+            cause = next(
+                (
+                    o
+                    for o in sorted(devs, key=lambda o: o.start_us)
+                    if o.kind == "band"
+                    and rank[o.severity] >= 1
+                    and o.step == d.step
+                    and o.channel not in moved
+                    and advice(o.channel)
+                    and o.start_us < at
+                ),
+                None,
+            )
+            if cause is None:
+                continue
+            d.severity = "minor"
+            d.message += (
+                f" (the experts' adjustment of {r.channel}, made at another condition: "
+                f"{cause.channel} was {cause.direction} the experts' band from earlier in this step)"
+            )
+
+
+def _duration_consequences(devs: list[Deviation], steps: Sequence[Step], profile: SkillProfile) -> None:
+    """A step-duration finding is counted once: a step that runs longer (shorter) right after a step
+    that ran longer (shorter), or whose own set points were already found off in it or an earlier
+    occurrence of it (its timing follows from them, e.g. an endpoint reached later at another
+    pressure), keeps its duration finding as a minor one, naming the finding it follows from."""
+    rank = {"minor": 0, "major": 1, "critical": 2}
+    dur = {d.step: d for d in devs if d.kind == "duration" and rank[d.severity] >= 1}
+    order = [st.name for st in steps]
+    level: dict[str, Deviation] = {}  # per step: an operator finding in it or an earlier occurrence
+    for d in sorted(devs, key=lambda x: x.start_us):
+        if (
+            d.kind == "band"
+            and rank[d.severity] >= 1
+            and profile.channels.get(d.channel, {}).get("advice", True)
+        ):
+            k = order.index(d.step) if d.step in order else len(order)
+            for later in order[k:]:
+                if later.split("#")[0] == d.step.split("#")[0]:
+                    level.setdefault(later, d)
+    for name, d in dur.items():
+        k = order.index(name) if name in order else -1
+        prev = dur.get(order[k - 1]) if k > 0 else None
+        if prev is not None and prev.direction == d.direction:
+            cause = f"{prev.step} ran {prev.direction}"
+        elif name in level:
+            cause = (
+                f"{level[name].channel} was {level[name].direction} the experts' band in {level[name].step}"
+            )
+        else:
+            continue
+        d.severity = "minor"
+        d.message += f" (follows from: {cause})"
 
 
 def _merge_across_steps(devs: list[Deviation], major_ratio: float = 1.5) -> list[Deviation]:

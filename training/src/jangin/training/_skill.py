@@ -36,7 +36,13 @@ from jangin.core.skill import (
     steps_from_signals,
     unsteadiness,
 )
-from jangin.training._skill_adjust import check_rules, compensation, mine_adjustments
+from jangin.training._skill_adjust import (
+    check_rules,
+    compensation,
+    expected_factor,
+    mine_adjustments,
+    rule_starts,
+)
 from jangin.training._skill_select import select_channels
 
 __all__ = [
@@ -272,9 +278,13 @@ def profile_from_sessions(
     pooled_d: dict[str, list[np.ndarray]] = {c: [] for c in scored}
     s_major: dict[str, list[float]] = {c: [] for c in scored}
     unsteady: dict[tuple[str, str], list[float]] = {}
+    starts = {s.session_id: rule_starts(rules, s, hz) for s in sigs}
     for k, name in enumerate(order):
         progress("skill profile steps", k, len(order))
         curves: dict[str, list[np.ndarray]] = {c: [] for c in scored}
+        # as scoring sees each expert: their adjustments taken out with the rules' usual change at the
+        # usual delay (the bands are built from each expert's own change, taken out exactly)
+        as_scored: dict[str, list[np.ndarray]] = {c: [] for c in scored}
         noise: dict[str, list[float]] = {c: [] for c in scored}
         durations = []
         for s in sigs:
@@ -284,8 +294,10 @@ def profile_from_sessions(
             durations.append(round(st.duration_s, 3))
             for c in scored:
                 t, v = s.channels[c]
-                b = bin_means(t, v, st.start_us, st.end_us, hz)
-                b = b * compensation(len(b), st.start_us, hz, applied.get(s.session_id, []), c)
+                b0 = bin_means(t, v, st.start_us, st.end_us, hz)
+                b = b0 * compensation(len(b0), st.start_us, hz, applied.get(s.session_id, []), c)
+                ef = expected_factor(len(b0), st.start_us, hz, rules, starts[s.session_id], c)
+                as_scored[c].append(normalise(smooth(b0 / ef, nsm), cfg.n_points))
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)
                 curves[c].append(normalise(sb, cfg.n_points))
@@ -299,7 +311,7 @@ def profile_from_sessions(
         aligned = _dtw_align(curves, scored, cfg)
         for c in scored:
             arr = np.vstack(aligned[c])
-            raw = np.vstack(curves[c])
+            raw = np.vstack(as_scored[c])
             within = float(np.nanmedian(noise[c])) / np.sqrt(nsm)
             floor = cfg.level_floor * scale[c]
             stats[(name, c)] = _band_stats(arr, within, floor)
