@@ -11,7 +11,7 @@ import numpy as np
 
 from jangin.training._metrics import pr_curve, roc_curve
 
-__all__ = ["anomaly_report", "process_report"]
+__all__ = ["anomaly_report"]
 
 
 def _plt() -> Any:
@@ -128,33 +128,4 @@ def anomaly_report(
         fig.savefig(files[-1], dpi=70)
         plt.close(fig)
     files.append(_page(out, f"anomaly model {name}", metrics, files))
-    return files
-
-
-def process_report(
-    out: Path,
-    name: str,
-    metrics: dict[str, Any],
-    y: np.ndarray,
-    scores: np.ndarray,
-    threshold: float,
-    windows: list[dict[str, Any]],
-) -> list[Path]:
-    """ROC / PR / histogram of the out-of-fold scores, confusion matrix, the worst windows in a table."""
-    out.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    if y.any() and (~y).any():
-        files += _curves(out, y, scores, threshold, name)
-    files.append(_confusion(out, metrics, ("OK", "NG")))
-    order = np.argsort(-np.abs(scores - y.astype(float)))[:5]
-    worst = "".join(
-        f"<tr><td>{html.escape(str(windows[i]['session_id']))}</td><td>{html.escape(str(windows[i]['name']))}</td>"
-        f"<td>{scores[i]:.3f}</td></tr>"
-        for i in order
-    )
-    notes = (
-        "<p>Scores are out-of-fold (leave-one-session-out). Worst windows:</p>"
-        f"<table><tr><th>session</th><th>label</th><th>P(NG)</th></tr>{worst}</table>"
-    )
-    files.append(_page(out, f"process model {name}", metrics, files, notes))
     return files
