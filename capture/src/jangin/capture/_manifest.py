@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jangin.core import CaptureError
 
@@ -157,18 +157,6 @@ def load_manifest(path: Path) -> SessionManifest:
     Raises:
         CaptureError: The file is missing, is not YAML, or a field is invalid (named in the message).
     """
-    import yaml
+    from jangin.core.yamlfile import load_yaml_model
 
-    if not path.is_file():
-        raise CaptureError(f"{path}: session manifest not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CaptureError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise CaptureError(f"{path}: expected a mapping of session fields")
-    try:
-        return SessionManifest.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise CaptureError(f"{path}: {problems}") from exc
+    return load_yaml_model(SessionManifest, path, what="session manifest", error=CaptureError)

@@ -40,9 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from jangin.core._errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -208,28 +206,14 @@ class ProcessDefinition(_Model):
         Raises:
             ConfigError: Unreadable, not YAML, or a field is wrong (named, with the file).
         """
-        import yaml
+        from jangin.core.yamlfile import load_yaml_model
 
-        where = str(source) if isinstance(source, Path) else "process definition"
-        try:
-            text = source.read_text() if isinstance(source, Path) else source
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot read: {exc}") from exc
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a mapping with at least `name:`")
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(
-                f"{where}: {problems}", hint="see jangin.core.process_definition for the fields"
-            ) from exc
+        return load_yaml_model(
+            cls,
+            source,
+            what="process definition",
+            hint="see jangin.core.process_definition for the fields",
+        )
 
     def to_yaml(self) -> str:
         """The definition as YAML (defaults left out)."""
