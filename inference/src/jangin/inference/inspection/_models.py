@@ -95,7 +95,9 @@ class ModelSlots:
         min_conf: The lowest detection score the verdict rules look at.
     """
 
-    def __init__(self, registry: ModelRegistry, *, providers: list[str] | None, min_conf: float) -> None:
+    def __init__(
+        self, registry: ModelRegistry | None, *, providers: list[str] | None = None, min_conf: float = 0.25
+    ) -> None:
         self.registry = registry
         self.providers = providers
         self.min_conf = min_conf
@@ -104,8 +106,26 @@ class ModelSlots:
         self._process_cache: dict[str, ServedModel] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def of(cls, model: ServedModel) -> ModelSlots:
+        """Slots holding one model, without a registry (``jangin inspect``, embedding code)."""
+        slots = cls(None)
+        if model.kind == "process":
+            slots.process = model
+        else:
+            slots.image = model
+        return slots
+
+    @property
+    def _registry(self) -> ModelRegistry:
+        if self.registry is None:
+            raise ModelLoadError("these model slots have no registry", hint="name the model when loading")
+        return self.registry
+
     def default_ref(self, tasks: tuple[str, ...]) -> str | None:
         """The first registry model with an ACTIVE version whose task is in ``tasks``."""
+        if self.registry is None:
+            return None
         for name in self.registry.names():
             version = self.registry.active(name)
             if version and self.registry.get(f"{name}:{version}", verify=False).manifest.task in tasks:
@@ -113,7 +133,7 @@ class ModelSlots:
         return None
 
     def _load(self, ref: str) -> ServedModel:
-        mv = self.registry.get(ref, verify=False)
+        mv = self._registry.get(ref, verify=False)
         if mv.manifest.task not in SERVED_TASKS:  # the request's fault, not the server's
             raise InferenceError(
                 f"{mv.name}:{mv.version} is a {mv.manifest.task} model; this server serves {', '.join(SERVED_TASKS)}",
@@ -139,7 +159,7 @@ class ModelSlots:
             else:
                 old, self.image = self.image, new
             if promote:
-                self.registry.promote(new.name, new.version)
+                self._registry.promote(new.name, new.version)
         log.info(
             "serving %s %s:%s (was %s)",
             new.kind,
@@ -165,7 +185,7 @@ class ModelSlots:
                     "no process model is active", hint="name one (?model=NAME) or activate one (admin)"
                 )
             return self.activate(ref)
-        mv = self.registry.get(ref, verify=False)
+        mv = self._registry.get(ref, verify=False)
         key = f"{mv.name}:{mv.version}"
         hit = self._process_cache.get(key)
         if hit is not None:
