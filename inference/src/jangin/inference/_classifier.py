@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from jangin.core import InferenceError, ModelLoadError, ModelVersion
-from jangin.inference._runtime import load_session, ort_errors
+from jangin.inference._open import open_model
+from jangin.inference._runtime import ort_errors
 
 __all__ = ["ClassResult", "OnnxClassifier"]
 
@@ -85,7 +86,7 @@ class OnnxClassifier:
         blob = mv.file("model.onnx").read_bytes()
         if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
             raise ModelLoadError(f"{mv.file('model.onnx')} changed while loading", hint="reload the model")
-        model = cls(load_session(blob, providers), mv)
+        model = cls(open_model(mv, providers=providers, blob=blob), mv)
         model.predict([np.zeros((m.input.height, m.input.width, 3), np.uint8)])
         return model
 

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from jangin.core import InferenceError, ModelLoadError, ModelVersion
-from jangin.inference._runtime import load_session, ort_errors
+from jangin.inference._open import open_model
+from jangin.inference._runtime import ort_errors
 
 __all__ = [
     "OnnxProcess",
@@ -107,7 +108,7 @@ class OnnxProcess:
         if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
             raise ModelLoadError(f"{mv.file('model.onnx')} changed while loading", hint="reload the model")
         # CPU only: a few hundred tree nodes gain nothing from an accelerator.
-        model = cls(load_session(blob, ["CPUExecutionProvider"], threads=1), mv)
+        model = cls(open_model(mv, providers=["CPUExecutionProvider"], threads=1, blob=blob), mv)
         empty = {c: (np.zeros(1, np.int64), np.zeros(1)) for c in model.channels}
         model.score([empty])
         return model
