@@ -164,7 +164,7 @@ def raw_point(model: Any, imgs: list[np.ndarray], clients: int, seconds: float) 
     n, i = 0, 0
     c0, t0 = time.process_time(), time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        model.predict([imgs[(i + j) % len(imgs)] for j in range(batch)])
+        model.run([imgs[(i + j) % len(imgs)] for j in range(batch)])
         n += batch
         i += batch
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -35,6 +35,7 @@ from jangin.core.settings import Role, Settings
 from jangin.inference._batcher import Overloaded
 from jangin.inference._images import ImageTooLarge, UnsupportedMedia
 from jangin.inference.inspection import InferenceConfig, InspectionService
+from jangin.inference.inspection._wal import WalError
 
 __all__ = ["make_register", "register"]
 
@@ -356,6 +357,8 @@ def _status_handler(code: int) -> Callable[..., Any]:
         headers = {}
         if isinstance(exc, Overloaded):
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        elif code == 503:
+            headers["Retry-After"] = "5"
         body = {"detail": getattr(exc, "message", str(exc)), "error": type(exc).__name__}
         if getattr(exc, "hint", None):
             body["hint"] = exc.hint  # type: ignore[attr-defined]
@@ -389,6 +392,7 @@ def make_register(
         ]
         app.include_router(_router(settings))
         app.add_exception_handler(Overloaded, _status_handler(503))
+        app.add_exception_handler(WalError, _status_handler(503))  # not durable: not acknowledged
         app.add_exception_handler(UnsupportedMedia, _status_handler(415))
         app.add_exception_handler(ImageTooLarge, _status_handler(413))
         from jangin.inference.inspection._door import Door

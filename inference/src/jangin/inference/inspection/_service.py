@@ -90,6 +90,8 @@ class InspectionService(Reviews, Quality):
         if self.wal is not None:
             self.log.replay()
             self.wal.start()
+        elif WriteAheadLog(self.ds.root / WAL_DIR).segments():  # left by a durable run: commit it anyway
+            InspectionLog(self.ds, wal=WriteAheadLog(self.ds.root / WAL_DIR)).replay()
         ref = self.config.model or self.slots.default_ref(IMAGE_TASKS)
         if ref and self.slots.image is None:
             self.slots.activate(ref)
