@@ -119,3 +119,93 @@ def solid(bgr: tuple[int, int, int], size: int = 64, fmt: str = ".jpg") -> bytes
     ok, buf = cv2.imencode(fmt, img)
     assert ok
     return buf.tobytes()
+
+
+def classifier_onnx(path: Path, size: int = 32) -> Path:
+    """(N,3,S,S) RGB → softmax(10 · [mean G, mean R]): classes ``good`` (green) and ``scratch`` (red)."""
+    from onnx import TensorProto, helper
+
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, size, size])
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["N", 2])
+    inits = [
+        helper.make_tensor("axes23", TensorProto.INT64, [2], [2, 3]),
+        helper.make_tensor("gr", TensorProto.INT64, [2], [1, 0]),
+        helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0]),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["images", "axes23"], ["mean"], keepdims=0),
+        helper.make_node("Gather", ["mean", "gr"], ["logit0"], axis=1),
+        helper.make_node("Mul", ["logit0", "ten"], ["logit"]),
+        helper.make_node("Softmax", ["logit"], ["output0"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "tiny_classifier", [inp], [out], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    return _save(model, path)
+
+
+def publish_classifier(registry: Any, name: str = "finish", *, tmp: Path, size: int = 32) -> Any:
+    """Publish the tiny classifier (classes ``good``, ``scratch``) as a new version of ``name``."""
+    from jangin.core import ModelManifest
+    from jangin.core.artifacts import InputSpec
+
+    onnx_path = classifier_onnx(tmp / f"{name}-cls.onnx", size)
+    m = ModelManifest(
+        name=name,
+        task="classify",
+        framework="onnx-helper",
+        classes=["good", "scratch"],
+        input=InputSpec(width=size, height=size, color="rgb", resize="center_crop"),
+        outputs={"format": "cls_v1", "softmax": True},
+    )
+    return registry.add(m, {"model.onnx": onnx_path})
+
+
+#: The tiny process model's feature spec: channels ``pressure`` and ``flow``; it uses their means.
+PROCESS_SPEC = {"version": 1, "channels": ["pressure", "flow"], "band": {}, "centre": {}, "scale": {}}
+
+
+def process_onnx(path: Path) -> Path:
+    """features (N, 2) = [mean pressure, mean flow] → probabilities (N, 2), P(NG) = clip(mean pressure)."""
+    from onnx import TensorProto, helper
+
+    inp = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 2])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])
+    inits = [
+        helper.make_tensor("i0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("lo", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("hi", TensorProto.FLOAT, [], [1.0]),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["features", "i0"], ["p0"], axis=1),
+        helper.make_node("Clip", ["p0", "lo", "hi"], ["p"]),
+        helper.make_node("Sub", ["hi", "p"], ["q"]),
+        helper.make_node("Concat", ["q", "p"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "tiny_process", [inp], [out], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    return _save(model, path)
+
+
+def publish_process(registry: Any, name: str = "pressure-judge", *, tmp: Path) -> Any:
+    """Publish the tiny process model (P(NG) = mean pressure, clipped to 0..1)."""
+    from jangin.core import ModelManifest
+    from jangin.core.features import feature_names
+
+    names = feature_names(PROCESS_SPEC["channels"])  # type: ignore[arg-type]
+    index = [names.index("pressure:mean"), names.index("flow:mean")]
+    m = ModelManifest(
+        name=name,
+        task="process",
+        framework="onnx-helper",
+        classes=["OK", "NG"],
+        outputs={
+            "format": "process_v1",
+            "input": "features",
+            "n_features": 2,
+            "ng_column": 1,
+            "feature_spec": {**PROCESS_SPEC, "index": index},
+            "feature_index": index,
+        },
+        thresholds={"ng": 0.5},
+    )
+    return registry.add(m, {"model.onnx": process_onnx(tmp / f"{name}.onnx")})

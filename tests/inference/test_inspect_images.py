@@ -1,4 +1,4 @@
-"""inspect_images: verdicts and the inspections table; the inspect command."""
+"""inspect_images (through the one Inspector): the inspections table; the inspect command."""
 
 from __future__ import annotations
 
@@ -8,34 +8,12 @@ import subprocess
 import sys
 from typing import Any
 
-import numpy as np
 import pytest
 
-from jangin.core import Detections, InferenceError
+from jangin.core import InferenceError
 from jangin.inference import OnnxDetector, inspect_images
-from jangin.inference._inspect import verdict_of
 
 CLASSES = ("green", "red")
-
-
-@pytest.mark.parametrize(
-    ("scores", "ids", "ng", "min_conf", "expected"),
-    [
-        ([0.9], [1], ["red"], 0.5, ("NG", 0.9)),
-        ([0.4], [1], ["red"], 0.5, ("OK", 0.4)),
-        ([0.9], [0], ["red"], 0.5, ("OK", 0.0)),
-        ([0.3, 0.7], [0, 1], None, 0.5, ("NG", 0.7)),
-        ([], [], None, 0.0, ("OK", 0.0)),
-    ],
-)
-def test_verdict_rules(
-    scores: list[float], ids: list[int], ng: list[str] | None, min_conf: float, expected: tuple[str, float]
-) -> None:
-    dets = Detections(
-        np.tile([[0.1, 0.1, 0.2, 0.2]], (len(ids), 1)), np.array(scores), np.array(ids), CLASSES
-    )
-    verdict, score = verdict_of(dets, ng, min_conf)
-    assert (verdict, pytest.approx(score)) == (expected[0], pytest.approx(expected[1]))
 
 
 def test_inspections_are_logged_in_one_commit(trained: dict[str, Any]) -> None:
@@ -116,7 +94,8 @@ def test_inspect_and_models_commands(trained: dict[str, Any], tmp_path) -> None:
         and ds.query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py() == n + 2
     )
     r = jangin("inspect", __file__, "--model", "squares", "--dataset", str(ds.root))
-    assert r.returncode == 1 and "not a decodable image" in r.stderr
+    err = " ".join(r.stderr.split())  # the console wraps long lines
+    assert r.returncode == 1 and "not a JPEG or PNG" in err and "test_inspect_images.py" in err
     r = jangin("models", "ls", "--dataset", str(ds.root))
     assert r.returncode == 0 and "squares" in r.stdout and "mAP50" in r.stdout
     r = jangin("models", "show", "squares:v1", "--registry", str(trained["registry"].root))

@@ -151,3 +151,25 @@ def test_micro_batcher_batches_and_bounds_its_queue() -> None:
     with pytest.raises(ZeroDivisionError):
         failing.submit(1).result(5)
     failing.stop()
+
+
+def test_classifier_and_process_rules() -> None:
+    from jangin.inference._rules import StationRules, decide_classes, decide_process, ng_classes_of
+
+    classes = ("Good", "scratch", "dent")
+    plain = StationRules()
+    assert ng_classes_of(classes, {}, plain) == {"scratch", "dent"}  # "good" by name, any case
+    assert ng_classes_of(classes, {"ng_classes": ["dent"]}, plain) == {"dent"}
+    assert ng_classes_of(classes, {"ok_classes": ["scratch"]}, plain) == {"Good", "dent"}
+    assert ng_classes_of(classes, {"ng_classes": ["dent"]}, StationRules(ng_classes=["scratch"])) == {
+        "scratch"
+    }
+    v, s, _ = decide_classes(classes, [0.5, 0.3, 0.2], {"scratch", "dent"}, plain)
+    assert (v, round(s, 6)) == ("NG", 0.5)
+    band = StationRules(classify_threshold=0.6, classify_doubtful=(0.4, 0.6))
+    assert decide_classes(classes, [0.5, 0.3, 0.2], {"scratch", "dent"}, band)[0] == "DOUBTFUL"
+    assert decide_classes(classes, [0.9, 0.05, 0.05], {"scratch", "dent"}, band)[0] == "OK"
+    assert decide_process(0.55, 0.5, plain)[0] == "NG"
+    assert decide_process(0.55, 0.7, plain)[0] == "OK"  # the manifest's threshold
+    assert decide_process(0.55, 0.7, StationRules(process_threshold=0.5))[0] == "NG"
+    assert decide_process(0.45, 0.5, StationRules(process_doubtful=(0.4, 0.5)))[0] == "DOUBTFUL"

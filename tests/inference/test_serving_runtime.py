@@ -14,7 +14,7 @@ import pytest
 from onnx_models import solid
 
 from jangin.core import Dataset, ModelRegistry
-from jangin.inference._service import InferenceConfig
+from jangin.inference.inspection import InferenceConfig
 
 RED = (0, 0, 255)
 
@@ -174,55 +174,6 @@ def test_camera_workers_drop_frames_reconnect_and_log(tmp_path: Path, onnx_model
         and {r["station"] for r in rows} == {"cam1"}
         and {r["source_uri"] for r in rows} == {"camera:cam1"}
     )
-
-
-_SERVER = """
-import sys, uvicorn
-from jangin.core import Dataset
-from jangin.core.server import create_app
-from jangin.core.settings import Settings
-from jangin.inference._service import InferenceConfig
-from jangin.inference.server import make_register
-ds = Dataset.open(sys.argv[1])
-cfg = InferenceConfig(flush_s=float(sys.argv[3]))
-app = create_app(Settings(dataset=ds.root, api_keys={"k": "engineer"}), routers=[], extra=[make_register(cfg, dataset=ds)])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
-
-
-def test_a_killed_server_loses_at_most_its_buffer(tmp_path: Path, onnx_models: Any) -> None:
-    import signal
-    import socket
-    import subprocess
-    import sys
-
-    ds = _dataset(tmp_path, onnx_models)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(ds.root), str(port), "0.3"])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-                time.sleep(0.1)
-        h = {"X-API-Key": "k", "Content-Type": "image/jpeg"}
-        for _ in range(5):
-            assert httpx.post(f"{url}/v1/inspect", content=solid(RED), headers=h).status_code == 200
-        time.sleep(1.2)  # > flush_s: these five are committed
-        for _ in range(5):
-            httpx.post(f"{url}/v1/inspect", content=solid(RED), headers=h)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    n = Dataset.open(ds.root).query("SELECT count(*) AS n FROM inspections").column("n")[0].as_py()
-    assert 5 <= n <= 10
-    assert Dataset.open(ds.root).read("inspections").num_rows == n  # the table reads whole
 
 
 def test_log_maintenance_keeps_rows(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jangin.core._errors import ModelLoadError, NotFoundError
 
-__all__ = ["InputSpec", "ModelManifest", "ModelRegistry", "ModelVersion", "sha256_file"]
+__all__ = ["InputSpec", "ModelManifest", "ModelRegistry", "ModelVersion", "RuntimeArtifact", "sha256_file"]
 
 MANIFEST = "manifest.json"
 ACTIVE = "ACTIVE"
@@ -46,6 +46,35 @@ class InputSpec(BaseModel):
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     pad_value: int = 114
+
+
+class RuntimeArtifact(BaseModel):
+    """One runtime artifact of a model version (``jangin models export``), beside ``model.onnx``.
+
+    Attributes:
+        runtime: ``onnxruntime`` or ``openvino``.
+        precision: ``fp32``, ``fp16`` or ``int8``.
+        device_hint: Device it was built and measured for (``cpu``, ``CPU``, ``GPU``, ``tensorrt`` …).
+        files: Its files, relative to the version directory; the first is the one a runtime opens.
+        sha256: Hex sha256 of each file (checked before loading).
+        parity: The parity gate's figures: ``metric``, ``fp32`` (the fp32 ONNX model's value), ``value``
+            (this artifact's), ``drop``, ``tolerance``, and output-closeness figures where measured.
+        throughput: Images per second measured at export on the exporting box (batch 8), if measured.
+        fp32_throughput: The fp32 ONNX Runtime figure of the same measurement.
+        created_at: When it was exported.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    runtime: str
+    precision: Literal["fp32", "fp16", "int8"]
+    device_hint: str = "cpu"
+    files: list[str]
+    sha256: dict[str, str]
+    parity: dict[str, Any] = Field(default_factory=dict)
+    throughput: float | None = None
+    fp32_throughput: float | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class ModelManifest(BaseModel):
@@ -73,6 +102,8 @@ class ModelManifest(BaseModel):
     parity: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     files: dict[str, str] = Field(default_factory=dict)
+    #: Runtime artifacts added after publishing (OpenVINO IR, INT8 …), each with its own checksums.
+    runtimes: list[RuntimeArtifact] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -120,6 +151,24 @@ class ModelVersion:
                     f"{self.path}: {rel} does not match its checksum in {MANIFEST} (expected {digest[:12]}…, got {actual[:12]}…)",
                     hint="the artifact was modified after it was published; re-export it",
                 )
+
+    def add_runtime(self, artifact: RuntimeArtifact) -> None:
+        """Record a runtime artifact in the manifest (replacing one of the same runtime, precision and
+        device), rewriting ``manifest.json`` atomically. Its files must already be in the directory.
+
+        Raises:
+            ModelLoadError: A listed file is missing or does not match its checksum.
+        """
+        for rel in artifact.files:
+            p = self.path / rel
+            if not p.is_file() or sha256_file(p) != artifact.sha256.get(rel):
+                raise ModelLoadError(
+                    f"{self.path}: runtime file {rel} is missing or does not match its sha256"
+                )
+        key = (artifact.runtime, artifact.precision, artifact.device_hint)
+        kept = [r for r in self.manifest.runtimes if (r.runtime, r.precision, r.device_hint) != key]
+        self.manifest.runtimes = [*kept, artifact]
+        _atomic_write(self.path / MANIFEST, self.manifest.model_dump_json(indent=2) + "\n")
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.name}:{self.version} at {self.path})"

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         cameras: ``{name: source}`` camera workers for ``jangin serve`` (RTSP URL, device, file).
         deidentify: Blur faces in every frame and video the server stores (site policy, set by an
             admin; an API request cannot turn it off). ``JANGIN_DEIDENTIFY=false`` stores faces as recorded.
+        runtime: Runtimes a served model should run on, best first, comma-separated ``runtime[:precision]``
+            (e.g. ``openvino:int8,onnxruntime``); empty: the fastest runtime artifact that passed the
+            parity gate (see ``jangin.core.runtimes.open_artifact``).
     """
 
     model_config = SettingsConfigDict(env_prefix="JANGIN_", env_file=".env", extra="ignore", frozen=True)
@@ -105,6 +108,7 @@ class Settings(BaseSettings):
     max_time: datetime = datetime(2100, 1, 1, tzinfo=UTC)
     cameras: dict[str, str] = Field(default_factory=dict)
     deidentify: bool = True
+    runtime: str = ""
 
     _key_file_cache: tuple[Path, bytes] | None = PrivateAttr(default=None)
 

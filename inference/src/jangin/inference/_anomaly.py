@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion
-from jangin.inference._runtime import load_session, ort_errors
+from jangin.inference._open import open_model
+from jangin.inference._runtime import ort_errors
 
 __all__ = ["AnomalyResult", "OnnxAnomaly", "heatmap_overlay", "normalise"]
 
@@ -114,7 +115,7 @@ class OnnxAnomaly:
         blob = path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
             raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
-        model = cls(load_session(blob, providers), mv)
+        model = cls(open_model(mv, providers=providers, blob=blob), mv)
         model.predict([np.zeros((m.input.height, m.input.width, 3), np.uint8)])
         return model
 

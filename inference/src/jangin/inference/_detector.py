@@ -13,7 +13,8 @@ import numpy as np
 
 from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion
 from jangin.core.detections import Detections, letterbox_geometry, nms
-from jangin.inference._runtime import load_session, ort_errors
+from jangin.inference._open import open_model
+from jangin.inference._runtime import ort_errors
 
 __all__ = ["Letterbox", "OnnxDetector", "letterbox"]
 
@@ -155,7 +156,7 @@ class OnnxDetector:
         blob = path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
             raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
-        session = load_session(blob, providers)
+        session = open_model(mv, providers=providers, blob=blob)
         out = session.get_outputs()[0].shape
         if len(out) != 3 or (isinstance(out[1], int) and out[1] != 4 + len(m.classes)):
             raise ModelLoadError(f"{path}: output shape {out} does not fit {len(m.classes)} classes")

@@ -1,74 +1,86 @@
-"""Inspections: run a detector on images from the line, decide a verdict, log it to the dataset."""
+"""Inspections without a server: image files, folders, process windows through the one
+:class:`~jangin.inference.inspection.Inspector`, logged to the dataset in one commit."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jangin.core._ids import new_id
-from jangin.core.detections import Detections
-from jangin.inference._detector import decode_image
-from jangin.inference._log import inspection_row
+from jangin.core import JanginError
+from jangin.inference._rules import RulesConfig, StationRules
 
 if TYPE_CHECKING:
     from jangin.core import Dataset
+    from jangin.inference.inspection import Inspector
 
-__all__ = ["Detector", "inspect_images", "verdict_of"]
+__all__ = ["IMAGE_SUFFIXES", "expand_images", "inspect_images"]
 
 log = logging.getLogger(__name__)
 
-
-class Detector(Protocol):
-    """What :func:`inspect_images` needs of a detector (e.g. :class:`OnnxDetector`)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def model_version(self) -> str: ...
-
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+#: File suffixes a folder's images are found by.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 
-def verdict_of(dets: Detections, ng_classes: Iterable[str] | None, min_conf: float) -> tuple[str, float]:
-    """``("NG", score)`` when a detection of an NG class scores ≥ ``min_conf``, else ``("OK", score)``.
+def expand_images(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given; folders as their image files (recursively, sorted)."""
+    for p in paths:
+        if p.is_dir():
+            yield from sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield p
 
-    ``score`` is the highest NG-class score (0.0 when there is none). ``ng_classes`` None means every
-    class is a defect. (A full verdict-rules engine comes later.)
+
+def run_images(
+    inspector: Inspector,
+    images: Iterable[tuple[str, np.ndarray | bytes]],
+    *,
+    station: str | None,
+    camera: str | None,
+) -> list[dict[str, Any]]:
+    """Inspect ``(source, image)`` pairs with ``inspector``; returns the rows (not logged).
+
+    Raises:
+        InferenceError: An image cannot be decoded or processed (the message names its source).
     """
-    ng = set(dets.classes if ng_classes is None else ng_classes)
-    mask = np.array([n in ng for n in dets.names], dtype=bool)
-    score = float(dets.scores[mask].max()) if mask.any() else 0.0
-    return ("NG" if mask.any() and score >= min_conf else "OK"), score
+    rows = []
+    for source, image in images:
+        try:
+            insp = inspector.inspect(image, station, camera, source=source)
+        except JanginError as exc:
+            raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from exc
+        rows.append({**insp.row, "_response": insp.response})
+    return rows
 
 
 def inspect_images(
     ds: Dataset | None,
-    detector: Detector,
+    detector: Any,
     images: Iterable[tuple[str, np.ndarray | bytes]],
     *,
     station: str | None,
     camera: str | None,
     ng_classes: Sequence[str] | None = None,
     min_conf: float = 0.25,
+    rules: RulesConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Inspect images one at a time and append one ``inspections`` row per image, in one commit.
+    """Inspect images one at a time with an image model and append one ``inspections`` row per image,
+    in one commit.
 
     Args:
         ds: Dataset whose ``inspections`` table gets the rows; None to log nothing.
-        detector: The detector (its ``name`` and ``model_version`` go into each row).
-        images: ``(source, image)`` pairs: ``source`` is recorded as ``source_uri`` (a file path, a
-            camera URI); ``image`` is a BGR uint8 array or encoded bytes (then its sha256 is recorded).
+        detector: An image model (:class:`OnnxDetector`, :class:`OnnxClassifier`, :class:`OnnxAnomaly`),
+            or a :class:`~jangin.inference.inspection.ServedModel`.
+        images: ``(source, image)`` pairs: ``source`` is recorded as ``source_uri``; ``image`` is a BGR
+            uint8 array or encoded bytes (then its sha256 is recorded).
         station: Station id.
         camera: Camera name.
-        ng_classes: Classes that make a part NG; default every class.
-        min_conf: Smallest score of an NG detection that makes the verdict NG.
+        ng_classes: Classes that make a part NG (default: the rules', else every defect class).
+        min_conf: Smallest score of an NG detection that makes the verdict NG (without ``rules``).
+        rules: Verdict rules; default ``ng_classes`` and ``min_conf`` as the only rules.
 
     Returns:
         The rows (as written; ``detections`` as :meth:`Detections.to_rows`).
@@ -77,33 +89,31 @@ def inspect_images(
         InferenceError: An image cannot be decoded or processed; nothing is written.
         SchemaError, DatasetError: The append failed; nothing is written.
     """
-    rows: list[dict[str, Any]] = []
-    for source, image in images:
-        sha = None
-        t0 = time.perf_counter()
-        if isinstance(image, bytes | bytearray | memoryview):
-            sha = hashlib.sha256(image).hexdigest()
-            image = decode_image(bytes(image))
-        dets = detector.predict([image])[0]
-        latency_ms = (time.perf_counter() - t0) * 1000.0
-        verdict, score = verdict_of(dets, ng_classes, min_conf)
-        rows.append(
-            inspection_row(
-                inspection_id=new_id("insp"),
-                ts=datetime.now(UTC),
-                station=station,
-                camera=camera,
-                model=detector.name,
-                model_version=detector.model_version,
-                verdict=verdict,
-                score=score,
-                detections=dets,
-                latency_ms=latency_ms,
-                image_sha256=sha,
-                source_uri=source,
+    from jangin.inference.inspection import Inspector, ModelSlots, ServedModel
+
+    served = detector if isinstance(detector, ServedModel) else ServedModel(detector, _kind(detector))
+    if rules is None:
+        rules = RulesConfig(
+            default=StationRules(
+                ng_classes=list(ng_classes) if ng_classes is not None else None, min_conf=min_conf
             )
         )
+    inspector = Inspector(ModelSlots.of(served), rules)
+    rows = run_images(inspector, images, station=station, camera=camera)
+    for r in rows:
+        r.pop("_response")
     if ds is not None and rows:
         ds.append("inspections", rows, source="inspect")
     log.info("inspected %d image(s): %d NG", len(rows), sum(r["verdict"] == "NG" for r in rows))
     return rows
+
+
+def _kind(model: Any) -> str:
+    from jangin.inference._anomaly import OnnxAnomaly
+    from jangin.inference._classifier import OnnxClassifier
+
+    if isinstance(model, OnnxAnomaly):
+        return "anomaly"
+    if isinstance(model, OnnxClassifier):
+        return "classify"
+    return "detect"

@@ -9,12 +9,20 @@ A rules file (YAML or JSON)::
       doubtful: [0.2, 0.4]        # best NG-class score in [lo, hi) -> DOUBTFUL (human review)
       anomaly_threshold: null     # normalised anomaly score for NG; null: the manifest's (0.5)
       anomaly_doubtful: [0.4, 0.6]
+      classify_threshold: 0.5     # classifier: P(NG classes) for NG
+      classify_doubtful: null
+      process_threshold: null     # process model: P(NG) for NG; null: the manifest's (thresholds.ng)
+      process_doubtful: null
     stations:
       st-02: {ng_classes: [crack], min_conf: 0.6}   # overrides, merged over `default`
 
 The decision, in order: a score inside the doubtful band is DOUBTFUL; else a score at or above the
 threshold is NG; else OK. The score is the best NG-class detection score (area filter applied) for a
-detector, and the normalised image score (0..1, threshold 0.5 by construction) for an anomaly model.
+detector, the normalised image score (0..1, threshold 0.5 by construction) for an anomaly model, the
+summed probability of the NG classes for a classifier, and P(NG) for a process model.
+
+Which classes are NG: ``ng_classes`` when set; else the manifest's ``extra.ng_classes``; else, for a
+classifier, every class but the good ones (``extra.ok_classes``, else the names in :data:`GOOD_NAMES`).
 """
 
 from __future__ import annotations
@@ -27,7 +35,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from jangin.core import ConfigError
 from jangin.core.detections import Detections
 
-__all__ = ["RulesConfig", "StationRules", "Verdict", "decide_anomaly", "decide_detections", "load_rules"]
+__all__ = [
+    "GOOD_NAMES",
+    "RulesConfig",
+    "StationRules",
+    "Verdict",
+    "decide_anomaly",
+    "decide_classes",
+    "decide_detections",
+    "decide_process",
+    "load_rules",
+    "ng_classes_of",
+]
+
+#: Class names that mean a good part when neither the rules nor the manifest say which classes are NG.
+GOOD_NAMES = frozenset({"ok", "good", "pass", "normal", "accept", "accepted", "conforming", "no_defect"})
 
 
 class Verdict:
@@ -49,10 +71,14 @@ class StationRules(BaseModel):
     doubtful: tuple[float, float] | None = None
     anomaly_threshold: float | None = Field(default=None, ge=0, le=1)
     anomaly_doubtful: tuple[float, float] | None = None
+    classify_threshold: float = Field(default=0.5, ge=0, le=1)
+    classify_doubtful: tuple[float, float] | None = None
+    process_threshold: float | None = Field(default=None, ge=0, le=1)
+    process_doubtful: tuple[float, float] | None = None
 
     @model_validator(mode="after")
     def _bands(self) -> StationRules:
-        for band in (self.doubtful, self.anomaly_doubtful):
+        for band in (self.doubtful, self.anomaly_doubtful, self.classify_doubtful, self.process_doubtful):
             if band is not None and not 0 <= band[0] <= band[1] <= 1:
                 raise ValueError(
                     f"a doubtful band must be [lo, hi] with 0 <= lo <= hi <= 1, got {list(band)}"
@@ -148,3 +174,39 @@ def decide_anomaly(score: float, rules: StationRules) -> tuple[str, float, list[
     threshold = 0.5 if rules.anomaly_threshold is None else rules.anomaly_threshold
     verdict = _band_verdict(score, threshold, rules.anomaly_doubtful)
     return verdict, float(score), [f"anomaly {score:.2f} (threshold {threshold:.2f})"]
+
+
+def ng_classes_of(
+    classes: list[str] | tuple[str, ...], extra: dict[str, Any], rules: StationRules
+) -> set[str]:
+    """The NG classes of a classifier (see the module docstring for the order of precedence)."""
+    if rules.ng_classes is not None:
+        return set(rules.ng_classes)
+    if extra.get("ng_classes"):
+        return set(extra["ng_classes"])
+    good = {str(c).lower() for c in extra.get("ok_classes") or []} or GOOD_NAMES
+    return {c for c in classes if c.lower() not in good}
+
+
+def decide_classes(
+    classes: tuple[str, ...], probs: Any, ng: set[str], rules: StationRules
+) -> tuple[str, float, list[str]]:
+    """Verdict of a classifier's probabilities: the summed probability of the NG classes against
+    ``classify_threshold`` (``classify_doubtful`` band → DOUBTFUL)."""
+    score = float(sum(float(p) for c, p in zip(classes, probs, strict=True) if c in ng))
+    verdict = _band_verdict(score, rules.classify_threshold, rules.classify_doubtful)
+    top = max(range(len(classes)), key=lambda i: float(probs[i]))
+    return (
+        verdict,
+        score,
+        [f"P(NG) {score:.2f} (threshold {rules.classify_threshold:.2f}); top {classes[top]}"],
+    )
+
+
+def decide_process(
+    p_ng: float, manifest_threshold: float, rules: StationRules
+) -> tuple[str, float, list[str]]:
+    """Verdict of a process model's P(NG) (threshold: the rules', else the manifest's)."""
+    threshold = manifest_threshold if rules.process_threshold is None else rules.process_threshold
+    verdict = _band_verdict(p_ng, threshold, rules.process_doubtful)
+    return verdict, float(p_ng), [f"P(NG) {p_ng:.2f} (threshold {threshold:.2f})"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,55 +14,124 @@ __all__ = ["register", "register_skill"]
 
 def inspect(
     images: Annotated[
-        list[Path], typer.Argument(help="Image files (JPEG, PNG, …).", exists=True, dir_okay=False)
-    ],
+        list[Path] | None,
+        typer.Argument(help="Image files or folders (JPEG, PNG, …) for an image model.", exists=True),
+    ] = None,
     model: Annotated[
         str,
         typer.Option("--model", "-m", help="NAME[:VERSION]; no version: the active one, else the latest."),
-    ],
+    ] = ...,  # type: ignore[assignment]
     dataset: DatasetOption = None,
     registry: Annotated[
         Path | None, typer.Option(help="Model registry [default: the dataset's models/].")
     ] = None,
+    session: Annotated[
+        list[str] | None,
+        typer.Option("--session", help="Process model: score this session's samples (repeat)."),
+    ] = None,
+    csv: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--csv",
+            help="Process model: score a CSV window (t_us or t_s, then one column per channel).",
+            exists=True,
+        ),
+    ] = None,
     station: Annotated[str | None, typer.Option(help="Station id recorded with each inspection.")] = None,
     camera: Annotated[str | None, typer.Option(help="Camera name recorded with each inspection.")] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Verdict rules file (YAML/JSON) [default: built-in rules].", exists=True),
+    ] = None,
     ng: Annotated[
-        list[str] | None, typer.Option("--ng", help="An NG class (repeat); default every class.")
+        list[str] | None, typer.Option("--ng", help="An NG class (repeat); default the rules' / model's.")
     ] = None,
     conf: Annotated[float | None, typer.Option(help="Confidence threshold [default: the model's].")] = None,
     log: Annotated[
         bool, typer.Option("--log/--no-log", help="Append the inspections to the dataset.")
     ] = True,
 ) -> None:
-    """Inspect images with a detector: one line per image (verdict, boxes, latency)."""
-    from jangin.core import Dataset
-    from jangin.inference._detector import OnnxDetector
-    from jangin.inference._inspect import inspect_images
+    """Inspect with any served model through the same Inspector as the server: images (detector,
+    classifier, anomaly model) or sensor windows (process model: --session / --csv). One line each:
+    source, verdict, what decided it, latency."""
+    from jangin.core import ConfigError, Dataset, ModelRegistry
+    from jangin.inference._inspect import expand_images, run_images
+    from jangin.inference._rules import load_rules
+    from jangin.inference.inspection import Inspector, ModelSlots, ServedModel
 
-    ds_path = resolve_dataset(dataset)
-    ds = Dataset.open(ds_path) if (log or registry is None) else None
-    root = registry if registry is not None else Dataset.open(ds_path).models_dir
-    detector = OnnxDetector.load(root, model, conf=conf)
-    rows = inspect_images(
-        ds if log else None,
-        detector,
-        ((str(p), p.read_bytes()) for p in images),
-        station=station,
-        camera=camera,
-        ng_classes=ng,
-        min_conf=detector.conf,
+    ds_path = (
+        resolve_dataset(dataset) if (dataset is not None or log or registry is None or session) else None
     )
+    ds = Dataset.open(ds_path) if ds_path is not None else None
+    root = registry if registry is not None else ds.models_dir  # type: ignore[union-attr]
+    cfg = load_rules(rules)
+    if ng is not None or conf is not None:
+        over: dict[str, Any] = {}
+        if ng is not None:
+            over["ng_classes"] = list(ng)
+        if conf is not None:
+            over["min_conf"] = conf
+        cfg = cfg.model_copy(update={"default": cfg.default.model_copy(update=over)})
+    mv = ModelRegistry(root).get(model, verify=False)
+    task = mv.manifest.task
+    served = ServedModel.load(mv, providers=None, min_conf=conf if conf is not None else cfg.lowest_score)
+    inspector = Inspector(ModelSlots.of(served), cfg)
+    if task == "process":
+        if images or not (session or csv):
+            raise ConfigError(
+                f"{mv.name}:{mv.version} is a process model: give --session ID or --csv FILE, not images"
+            )
+        rows = _process_rows(inspector, ds, session or [], csv or [], station=station, camera=camera)
+    else:
+        if not images or session or csv:
+            raise ConfigError(f"{mv.name}:{mv.version} is a {task} model: give image files or folders")
+        files = list(expand_images(images))
+        rows = run_images(
+            inspector, ((str(p), p.read_bytes()) for p in files), station=station, camera=camera
+        )
     for row in rows:
-        boxes = ", ".join(f"{d['name']} {d['score']:.2f}" for d in row["detections"][:5])
-        more = f" +{len(row['detections']) - 5}" if len(row["detections"]) > 5 else ""
-        typer.echo(
-            f"{row['source_uri']}\t{row['verdict']}\t{len(row['detections'])} box(es)"
-            f"{': ' + boxes + more if boxes else ''}\t{row['latency_ms']:.1f} ms"
-        )
-    if log and ds is not None:
-        console().print(
-            f"logged {len(rows)} inspection(s) to {ds.root} ({detector.name}:{detector.model_version})"
-        )
+        typer.echo(f"{row['source_uri']}\t{row['verdict']}\t{_detail(row)}\t{row['latency_ms']:.1f} ms")
+    for r in rows:
+        r.pop("_response")
+    if log and ds is not None and rows:
+        ds.append("inspections", rows, source="inspect")
+        console().print(f"logged {len(rows)} inspection(s) to {ds.root} ({served.name}:{served.version})")
+
+
+def _process_rows(
+    inspector: Any, ds: Any, sessions: list[str], csvs: list[Path], *, station: str | None, camera: str | None
+) -> list[dict[str, Any]]:
+    from jangin.core import JanginError
+    from jangin.core.timeseries import read_channels
+    from jangin.inference._process import window_from_csv
+
+    model = inspector.slots.process
+    windows = [
+        (f"session:{s}", lambda s=s: read_channels(ds, s, channels=model.impl.channels)) for s in sessions
+    ]
+    windows += [(str(p), lambda p=p: window_from_csv(p)) for p in csvs]
+    rows = []
+    for source, read in windows:
+        try:
+            insp = inspector.score_process(read(), station=station, camera=camera, source=source)
+        except JanginError as exc:
+            raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from exc
+        rows.append({**insp.row, "_response": insp.response})
+    return rows
+
+
+def _detail(row: dict[str, Any]) -> str:
+    res = row["_response"]
+    if res["task"] == "detect":
+        dets = row["detections"]
+        boxes = ", ".join(f"{d['name']} {d['score']:.2f}" for d in dets[:5])
+        more = f" +{len(dets) - 5}" if len(dets) > 5 else ""
+        return f"{len(dets)} box(es){': ' + boxes + more if boxes else ''}"
+    if res["task"] == "classify":
+        return ", ".join(f"{c['name']} {c['score']:.2f}" for c in res["classes"])
+    if res["task"] == "anomaly":
+        return f"anomaly {res['score']:.3f}"
+    return f"P(NG) {res['score']:.3f}"
 
 
 def register(app: typer.Typer) -> None:

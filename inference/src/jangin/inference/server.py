@@ -1,5 +1,9 @@
-"""The inspection routers of ``jangin serve``: ``/v1/inspect``, ``/v1/models…``, ``/v1/inspections…``,
-``/v1/quality…``, ``/v1/cameras`` and the review page ``/review``.
+"""The inspection routers of ``jangin serve``: ``/v1/inspect``, ``/v1/process/score``, ``/v1/models…``,
+``/v1/inspections…``, ``/v1/quality…``, ``/v1/cameras`` and the review page ``/review``.
+
+Both inspection routes are guarded at the door (:mod:`jangin.inference.inspection._door`): beyond
+capacity a request gets 503 + ``Retry-After`` before its body is read. A 2xx verdict is durable (the
+write-ahead log, see :mod:`jangin.inference.inspection._wal`): ``"durable": true`` in the response.
 
 Roles (API keys, see ``jangin.core.server``): ``engineer`` (and ``admin``) inspect, read the log and
 review; ``admin`` alone switches models. ``recorder`` and ``labeller`` keys get 403 here. A line PC or
@@ -12,7 +16,6 @@ applications use :func:`make_register` to pass a config directly.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -31,7 +34,8 @@ from jangin.core.server import current_key_id, current_role, require
 from jangin.core.settings import Role, Settings
 from jangin.inference._batcher import Overloaded
 from jangin.inference._images import ImageTooLarge, UnsupportedMedia
-from jangin.inference._service import InferenceConfig, InspectionService
+from jangin.inference.inspection import InferenceConfig, InspectionService
+from jangin.inference.inspection._wal import WalError
 
 __all__ = ["make_register", "register"]
 
@@ -39,8 +43,11 @@ log = logging.getLogger(__name__)
 
 _ID = r"^insp-[0-9a-f]{20}$"
 _TAG = r"^[A-Za-z0-9_.:-]{1,64}$"
-_INLINE_DECODE_BYTES = 256 * 1024
 _IMAGE_TYPES = {"image/jpeg", "image/jpg", "image/png", "application/octet-stream"}
+_ARROW_TYPES = {"application/vnd.apache.arrow.stream", "application/vnd.apache.arrow.file"}
+_REF = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(:(v\d+|latest|active))?$"
+#: The routes the door guards.
+GUARDED = frozenset({"/v1/inspect", "/v1/process/score"})
 InspectionId = Annotated[str, Path(pattern=_ID, description="inspection id, e.g. insp-0123456789abcdef0123")]
 Tag = Annotated[str | None, Query(pattern=_TAG)]
 
@@ -118,29 +125,89 @@ def _router(settings: Settings) -> APIRouter:
                 f"content type {ctype or 'none'!r} is not an image",
                 hint="send image/jpeg, image/png, application/octet-stream or multipart/form-data",
             )
-        # Small images (most line cameras at model size) decode in well under a millisecond: do it here
-        # rather than pay a thread hop; large ones go to the thread pool so the event loop stays free.
-        if len(data) <= _INLINE_DECODE_BYTES:
-            img = svc.decode(data)
+        insp = await svc.inspector.inspect_async(data, station, camera, source=f"http:{camera or ''}", t0=t0)
+        return Response(json.dumps(insp.response), media_type="application/json")
+
+    @r.post(
+        "/v1/process/score",
+        dependencies=engineer,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "channels": {
+                                    "type": "object",
+                                    "additionalProperties": {
+                                        "type": "object",
+                                        "properties": {
+                                            "t_us": {"type": "array", "items": {"type": "number"}},
+                                            "values": {"type": "array", "items": {"type": "number"}},
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    },
+                    "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
+    )
+    async def process_score(
+        request: Request,
+        station: Tag = None,
+        camera: Tag = None,
+        model: Annotated[str | None, Query(pattern=_REF)] = None,
+        session_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Response:
+        """Score a window of sensor samples with a process model → P(NG), verdict, logged as an
+        inspection. Body: JSON ``{"channels": {name: {"t_us": [...], "values": [...]}}}`` or Arrow IPC
+        (long ``channel, t_us, value`` or wide ``t_us, <channel>…``), with every channel the model's
+        manifest lists (422 naming the missing ones). ``model``: default the active process model."""
+        from jangin.inference._process import window_from_arrow, window_from_json
+
+        svc = _service(request)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        data = await request.body()
+        if ctype == "application/json":
+            try:
+                body = json.loads(data)
+            except ValueError as exc:
+                raise UnsupportedMedia(f"the body is not JSON: {exc}") from exc
+            window = await run_in_threadpool(window_from_json, body)
+        elif ctype in _ARROW_TYPES:
+            window = await run_in_threadpool(window_from_arrow, data)
         else:
-            img = await run_in_threadpool(svc.decode, data)
-        try:
-            item, fut = svc.submit(img)
-        except Overloaded:
-            if svc.metrics is not None:
-                svc.metrics.shed.inc()
-            raise
-        out = await asyncio.wrap_future(fut)
-        res = svc.record(
-            item, out, t0=t0, data=data, station=station, camera=camera, source=f"http:{camera or ''}"
+            raise UnsupportedMedia(
+                f"content type {ctype or 'none'!r} is not a window of samples",
+                hint="send application/json or application/vnd.apache.arrow.stream",
+            )
+        insp = await run_in_threadpool(
+            lambda: svc.inspector.score_process(
+                window,
+                model=model,
+                station=station,
+                camera=camera,
+                source=f"session:{session_id}" if session_id else f"http:{camera or ''}",
+            )
         )
-        return Response(json.dumps(res), media_type="application/json")
+        return Response(json.dumps(insp.response), media_type="application/json")
 
     @r.get("/v1/models", dependencies=engineer)
     def models(request: Request) -> dict[str, Any]:
-        """Every model version in the registry, and the one serving."""
+        """Every model version in the registry, and the ones serving (``serving``: the image model of
+        ``/v1/inspect``; ``serving_process``: the default model of ``/v1/process/score``)."""
         svc = _service(request)
-        return {"serving": svc.model.info() if svc.model else None, "models": svc.models()}
+        proc = svc.slots.process
+        return {
+            "serving": svc.model.info() if svc.model else None,
+            "serving_process": proc.info() if proc else None,
+            "models": svc.models(),
+        }
 
     @r.post("/v1/models/{name}/activate", dependencies=[Depends(require(Role.ADMIN))])
     def activate(
@@ -290,6 +357,8 @@ def _status_handler(code: int) -> Callable[..., Any]:
         headers = {}
         if isinstance(exc, Overloaded):
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        elif code == 503:
+            headers["Retry-After"] = "5"
         body = {"detail": getattr(exc, "message", str(exc)), "error": type(exc).__name__}
         if getattr(exc, "hint", None):
             body["hint"] = exc.hint  # type: ignore[attr-defined]
@@ -323,8 +392,18 @@ def make_register(
         ]
         app.include_router(_router(settings))
         app.add_exception_handler(Overloaded, _status_handler(503))
+        app.add_exception_handler(WalError, _status_handler(503))  # not durable: not acknowledged
         app.add_exception_handler(UnsupportedMedia, _status_handler(415))
         app.add_exception_handler(ImageTooLarge, _status_handler(413))
+        from jangin.inference.inspection._door import Door
+
+        app.add_middleware(
+            Door,  # type: ignore[arg-type]
+            paths=GUARDED,
+            max_inflight=cfg.inflight_limit,
+            max_per_client=cfg.max_per_client,
+            on_shed=svc.metrics.shed.inc if svc.metrics is not None else None,
+        )
 
         def start() -> None:
             svc.start()

@@ -1,0 +1,436 @@
+"""Runtime artifacts of a published model: OpenVINO IR (fp32, fp16), INT8, each through a parity gate.
+
+``export_runtime`` adds one artifact to a model version directory (``runtimes/<runtime>-<precision>/``)
+and to its manifest (``runtimes``), after the gate has compared it with the fp32 ONNX model on the
+held-out check set:
+
+* the task metric: detector mAP50 (conf 0.001, the model's NMS IoU) may drop by at most 1 point,
+  anomaly and process AUROC by at most 0.01; a refusal names runtime, precision, metric, both values;
+* for fp32 and fp16, also the raw outputs: the largest difference, relative to the largest output,
+  at most 1e-3 (fp32) or 2e-2 (fp16).
+
+INT8 is static post-training quantisation with ONNX Runtime (``quantize_static``: QDQ, per-channel
+weights, activations calibrated on ``calibration`` images of the training split with the model's own
+preprocessing, MinMax, Entropy or Percentile). The nodes after the last convolution (a detector's box
+decoding, an anomaly model's distance to its memory bank) stay in float. The QDQ model runs on ONNX
+Runtime as is, and on OpenVINO as IR (OpenVINO executes the quantise/dequantise pairs as int8).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jangin.core import TrainingError
+from jangin.core.artifacts import InputSpec, ModelManifest, ModelVersion, RuntimeArtifact, sha256_file
+from jangin.core.runtimes import Runtime, open_runtime
+
+__all__ = [
+    "TOLERANCES",
+    "CheckSet",
+    "evaluate_runtime",
+    "export_runtime",
+    "measure_throughput",
+    "preprocess",
+    "quantize_int8",
+]
+
+log = logging.getLogger(__name__)
+
+#: Largest accepted metric drop per task (metric, drop).
+TOLERANCES: dict[str, tuple[str, float]] = {
+    "detect": ("mAP50", 0.01),
+    "anomaly": ("auroc", 0.01),
+    "process": ("auroc", 0.01),
+}
+#: Largest raw-output difference relative to the largest output, per precision (not checked for int8).
+CLOSENESS = {"fp32": 1e-3, "fp16": 2e-2}
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass
+class CheckSet:
+    """What the parity gate and the INT8 calibration run on.
+
+    Attributes:
+        inputs: Held-out inputs: BGR uint8 images (image models) or ready float32 arrays (process).
+        labels: Per input: ``(boxes_xyxy_norm, class_ids)`` for detectors, a bool (defective) otherwise.
+        calibration: Inputs for INT8 calibration (training split), same kind as ``inputs``.
+        source: Where the sets came from (recorded in the manifest).
+    """
+
+    inputs: list[np.ndarray]
+    labels: list[Any]
+    calibration: list[np.ndarray] = field(default_factory=list)
+    source: str = ""
+
+
+def preprocess(img: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, tuple[float, float, int, int]]:
+    """A BGR uint8 image → the model input ``(C, H, W)`` float32 as the manifest's InputSpec says,
+    and the letterbox geometry ``(gain_x, gain_y, pad_left, pad_top)`` (identity for stretch)."""
+    import cv2
+
+    from jangin.training._parity import letterbox
+
+    h, w = img.shape[:2]
+    if spec.resize == "letterbox" and spec.width == spec.height:
+        x, geo = letterbox(img, spec.width, spec.pad_value)
+    else:
+        x = cv2.resize(img, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
+        geo = (spec.width / w, spec.height / h, 0, 0)
+    if spec.color == "rgb":
+        x = x[..., ::-1]
+    t = x.transpose(2, 0, 1).astype(np.float32) * np.float32(spec.scale)
+    mean = np.asarray(spec.mean, np.float32)[:, None, None]
+    std = np.asarray(spec.std, np.float32)[:, None, None]
+    return np.ascontiguousarray((t - mean) / std), geo
+
+
+def _tensors(m: ModelManifest, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[Any]]:
+    if m.input is None or m.task == "process":
+        return [np.asarray(x, np.float32) for x in inputs], [None] * len(inputs)
+    pairs = [preprocess(im, m.input) for im in inputs]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _batches(rt: Runtime, xs: Sequence[np.ndarray], step: int = 8) -> list[list[np.ndarray]]:
+    """Run ``xs`` (one input each) in batches (1 when the model's batch is static); per-input outputs."""
+    first = rt.input_shapes[0][0] if rt.input_shapes and rt.input_shapes[0] else 1
+    step = step if not isinstance(first, int) else 1
+    out: list[list[np.ndarray]] = []
+    for i in range(0, len(xs), step):
+        batch = np.stack(xs[i : i + step])
+        res = rt.run({rt.input_names[0]: batch})
+        out.extend([r[k] for r in res] for k in range(len(batch)))
+    return out
+
+
+def evaluate_runtime(
+    rt: Runtime, m: ModelManifest, check: CheckSet
+) -> tuple[str, float, list[list[np.ndarray]]]:
+    """The task metric of ``rt`` on the check set, and its raw outputs (per input)."""
+    xs, geos = _tensors(m, check.inputs)
+    outs = _batches(rt, xs)
+    if m.task == "detect":
+        from jangin.core.detections import Detections
+        from jangin.training._eval import detection_map
+        from jangin.training._parity import decode
+
+        iou = float(m.thresholds.get("iou", 0.45))
+        preds = []
+        for o, (gx, gy, px, py), img in zip(outs, geos, check.inputs, strict=True):
+            xyxy, score, cls = decode(o[0], 0.001, iou)
+            h, w = img.shape[:2]
+            b = np.clip((xyxy - [px, py, px, py]) / [gx, gy, gx, gy], 0, [w, h, w, h]) / [w, h, w, h]
+            preds.append(
+                Detections(b.astype(np.float32), score.astype(np.float32), cls.astype(np.int64), m.classes)
+            )
+        return "mAP50", float(detection_map(preds, check.labels, m.classes)["mAP50"]), outs
+    if m.task in ("anomaly", "process"):
+        from jangin.training._metrics import roc_auc
+
+        names = rt.output_names
+        k = names.index("pred_score") if "pred_score" in names else 0
+        scores = np.array([float(np.ravel(o[k])[-1]) for o in outs])
+        auc = roc_auc(np.asarray(check.labels, bool), scores)
+        if auc is None:
+            raise TrainingError(
+                "the check set has one class only: AUROC is undefined", hint="add defective inputs"
+            )
+        return "auroc", float(auc), outs
+    raise TrainingError(f"runtime export of {m.task} models is not supported (detect, anomaly, process are)")
+
+
+def measure_throughput(rt: Runtime, x: np.ndarray, *, seconds: float = 1.0, min_runs: int = 3) -> float:
+    """Inputs per second of ``rt`` on batch ``x`` (a warm-up run first)."""
+    feed = {rt.input_names[0]: x}
+    rt.run(feed)
+    n, t0 = 0, time.perf_counter()
+    while n < min_runs or time.perf_counter() - t0 < seconds:
+        rt.run(feed)
+        n += 1
+    return n * len(x) / (time.perf_counter() - t0)
+
+
+# -- INT8 ----------------------------------------------------------------------------------------
+
+
+def head_nodes(model: Any) -> list[str]:
+    """Names of the nodes after the last convolution (box decoding, distances): kept in float."""
+    nodes = list(model.graph.node)
+    last = max((i for i, n in enumerate(nodes) if n.op_type == "Conv"), default=-1)
+    names = [n.name for n in nodes[last + 1 :] if n.name]
+    names += [n.name for n in nodes if n.name and ("/dfl/" in n.name or n.op_type == "Softmax")]
+    return sorted(set(names))
+
+
+def quantize_int8(
+    onnx_path: Path,
+    out_path: Path,
+    calibration: Sequence[np.ndarray],
+    *,
+    method: str = "minmax",
+    exclude_head: bool = True,
+) -> dict[str, Any]:
+    """Static INT8 quantisation (QDQ, per-channel int8 weights, uint8 activations) with ONNX Runtime.
+
+    Args:
+        onnx_path: The fp32 model.
+        out_path: Where the quantised model goes.
+        calibration: Preprocessed inputs ``(C, H, W)`` (or the model's input without batch).
+        method: ``minmax``, ``entropy`` or ``percentile`` (99.999).
+        exclude_head: Keep the nodes after the last Conv in float (see :func:`head_nodes`).
+
+    Returns:
+        What was done (for the manifest): method, images, excluded node count.
+    """
+    import onnx
+
+    from jangin.training._ultralytics_env import import_onnxruntime
+
+    import_onnxruntime()
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    if not calibration:
+        raise TrainingError("INT8 calibration needs at least one input", hint="pass --calibration N > 0")
+    src = onnx_path
+    pre = out_path.with_name(out_path.stem + ".pre.onnx")
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
+        src = pre
+    except Exception as exc:  # the pre-processing is an optimisation; quantise the original without it
+        log.warning("quantisation pre-processing of %s failed (%s); quantising it as is", onnx_path, exc)
+    model = onnx.load(str(src))
+    name = model.graph.input[0].name
+    excluded = head_nodes(model) if exclude_head else []
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.it = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            x = next(self.it, None)
+            return None if x is None else {name: np.asarray(x, np.float32)[None]}
+
+    calib = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
+    try:
+        quantize_static(
+            str(src),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=calib,
+            nodes_to_exclude=excluded,
+            extra_options={"CalibMovingAverage": method == "minmax", "CalibPercentile": 99.999},
+        )
+    except Exception as exc:  # onnxruntime.quantization raises anything from ValueError to its own types
+        raise TrainingError(f"INT8 quantisation of {onnx_path} failed: {exc}") from exc
+    finally:
+        pre.unlink(missing_ok=True)
+    return {"method": method, "images": len(calibration), "excluded_nodes": len(excluded), "format": "QDQ"}
+
+
+# -- export + gate ---------------------------------------------------------------------------------
+
+
+def export_runtime(
+    mv: ModelVersion,
+    check: CheckSet,
+    *,
+    runtime: str,
+    precision: str,
+    device: str | None = None,
+    calibration_method: str = "minmax",
+    measure: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> RuntimeArtifact:
+    """Build one runtime artifact of ``mv``, gate it, and record it in the version's manifest.
+
+    Args:
+        mv: The published version (its ``model.onnx`` is the fp32 reference).
+        check: Held-out inputs with labels, and the calibration inputs (INT8).
+        runtime: ``onnxruntime`` or ``openvino``.
+        precision: ``fp32``, ``fp16`` or ``int8``.
+        device: Device to build and check on (default: the runtime's CPU).
+        calibration_method: INT8 only: ``minmax``, ``entropy`` or ``percentile``.
+        measure: Measure throughput (batch 8) of the artifact and of fp32 ONNX Runtime for the manifest.
+        progress: Called with a short description of each step.
+
+    Returns:
+        The manifest entry written.
+
+    Raises:
+        TrainingError: The gate refused the artifact (the message names runtime, precision, metric,
+            both values), or building it failed.
+    """
+    say = progress or (lambda _msg: None)
+    m = mv.manifest
+    if m.task not in TOLERANCES:
+        raise TrainingError(
+            f"{mv.name}:{mv.version} is a {m.task} model; runtime export takes detect, anomaly, process"
+        )
+    if (runtime, precision) == ("onnxruntime", "fp32"):
+        raise TrainingError("onnxruntime fp32 is model.onnx itself; export openvino, fp16 or int8")
+    if runtime == "onnxruntime" and precision == "fp16" and (device or "cpu") == "cpu":
+        raise TrainingError(
+            "onnxruntime fp16 on CPU computes in fp32 (no gain)", hint="use --runtime openvino, or int8"
+        )
+    if not check.inputs:
+        raise TrainingError(f"no held-out inputs to check {mv.name}:{mv.version} on ({check.source})")
+    model = mv.file("model.onnx")
+    mv.verify()
+    metric, tol = TOLERANCES[m.task]
+    say("fp32 reference")
+    ref = open_runtime(model.read_bytes(), runtime="onnxruntime", device="cpu")
+    name_ref, ref_value, ref_out = evaluate_runtime(ref, m, check)
+
+    sub = f"runtimes/{runtime}-{precision}" + (
+        f"-{device.lower()}" if device and device.lower() != "cpu" else ""
+    )
+    staging = mv.path / f".staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        info: dict[str, Any] = {}
+        onnx_src = model
+        if precision == "int8":
+            say(f"int8 calibration on {len(check.calibration)} input(s)")
+            cal, _ = _tensors(m, check.calibration)
+            q = staging / "model.onnx"
+            info = quantize_int8(model, q, cal, method=calibration_method)
+            onnx_src = q
+        if runtime == "openvino":
+            from jangin.core.runtimes._openvino import save_ir
+
+            say("OpenVINO IR")
+            files = save_ir(onnx_src, staging / "model.xml", fp16=precision == "fp16")
+            if onnx_src != model:
+                onnx_src.unlink()
+        else:
+            files = [onnx_src] if onnx_src != model else []
+            if precision == "fp16":  # GPU only (refused on CPU above)
+                files = [_to_fp16(model, staging / "model.onnx")]
+        say(f"{runtime} {precision}: checking on {len(check.inputs)} held-out input(s)")
+        first = files[0]
+        rt = open_runtime(first, runtime=runtime, device=device, precision=precision)
+        _, value, out = evaluate_runtime(rt, m, check)
+        drop = ref_value - value
+        parity: dict[str, Any] = {
+            "metric": metric,
+            "fp32": round(ref_value, 5),
+            "value": round(value, 5),
+            "drop": round(drop, 5),
+            "tolerance": tol,
+            "inputs": len(check.inputs),
+            "check_set": check.source,
+        }
+        problems = []
+        if drop > tol:
+            problems.append(f"{metric} {value:.4f} vs fp32 {ref_value:.4f} (drop {drop:.4f} > {tol})")
+        if precision in CLOSENESS:
+            rel = _max_rel_diff(ref_out, out)
+            parity["max_rel_output_diff"] = rel
+            if rel > CLOSENESS[precision]:
+                problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
+        if info:
+            parity["int8"] = info
+        parity["passed"] = not problems
+        if problems:
+            raise TrainingError(
+                f"parity gate refused {runtime} {precision} for {mv.name}:{mv.version}: "
+                + "; ".join(problems),
+                hint="the artifact does not keep the model's answers; try more or other calibration images, "
+                "another --calibration-method, or fp32/fp16",
+            )
+        entry_files = [f"{sub}/{p.name}" for p in files]
+        throughput = fp32_tp = None
+        if measure:
+            say("throughput (batch 8)")
+            xs, _ = _tensors(m, check.inputs[:8])
+            x = np.stack([xs[i % len(xs)] for i in range(8)])
+            if isinstance(rt.input_shapes[0][0], int):
+                x = x[:1]
+            fp32_tp = round(measure_throughput(ref, x), 2)
+            throughput = round(measure_throughput(rt, x), 2)
+        del rt
+        final = mv.path / sub
+        if final.exists():
+            shutil.rmtree(final)
+        final.parent.mkdir(exist_ok=True)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    art = RuntimeArtifact(
+        runtime=runtime,
+        precision=precision,  # type: ignore[arg-type]
+        device_hint=(device or ("CPU" if runtime == "openvino" else "cpu")),
+        files=entry_files,
+        sha256={f: sha256_file(mv.path / f) for f in entry_files},
+        parity=parity,
+        throughput=throughput,
+        fp32_throughput=fp32_tp,
+    )
+    mv.add_runtime(art)
+    log.info(
+        "%s:%s: added %s %s (%s %s, fp32 %s)",
+        mv.name,
+        mv.version,
+        runtime,
+        precision,
+        metric,
+        value,
+        ref_value,
+    )
+    del name_ref
+    return art
+
+
+def _max_rel_diff(ref: list[list[np.ndarray]], got: list[list[np.ndarray]]) -> float:
+    worst = 0.0
+    for a_list, b_list in zip(ref, got, strict=True):
+        for a, b in zip(a_list, b_list, strict=True):
+            a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            if a64.shape != b64.shape:
+                return float("inf")
+            scale = max(float(np.abs(a64).max(initial=0.0)), 1e-6)
+            worst = max(worst, float(np.abs(a64 - b64).max(initial=0.0)) / scale)
+    return worst
+
+
+def _to_fp16(model: Path, out: Path) -> Path:
+    """An fp16 ONNX copy (inputs and outputs stay fp32) for GPU execution providers."""
+    import onnx
+
+    try:
+        from onnxconverter_common import float16
+    except ImportError as exc:
+        raise TrainingError(
+            "fp16 ONNX needs onnxconverter-common", hint="pip install onnxconverter-common"
+        ) from exc
+    onnx.save(float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True), str(out))
+    return out
