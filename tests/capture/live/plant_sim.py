@@ -333,14 +333,28 @@ class OpcUaSim:
         return self
 
     def stop(self) -> None:
-        """Stop the server (its clients see the connection drop)."""
+        """Stop the server (its clients see the connection drop); the machine (the tag writers) keeps running."""
+        if self._lt is not None and self._server is not None:
+            self._lt.call(self._server.stop())
+
+    def restart(self) -> None:
+        """Start serving again on the same port, with the same address space (a restarted OPC UA server)."""
+        assert self._lt is not None
+        self._lt.call(self._server.start())
+        wait_port(self.port)
+
+    def close(self) -> None:
+        """Stop everything."""
         if self._lt is None:
             return
 
         async def down() -> None:
             for t in self._tasks:
                 t.cancel()
-            await self._server.stop()
+            try:
+                await self._server.stop()
+            except Exception:  # already stopped
+                pass
 
         self._lt.call(down())
         self._lt.stop()

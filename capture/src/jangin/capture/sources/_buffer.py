@@ -13,6 +13,13 @@ from jangin.capture.sources.base import Gap, SampleBatch
 __all__ = ["SampleBuffer"]
 
 
+class _OpenGap:
+    """A gap whose end waits for the first samples after a reconnect (see :meth:`SampleBuffer.open_gap`)."""
+
+    def __init__(self, start: float, back: float, reason: str, settle_until: float) -> None:
+        self.start, self.back, self.reason, self.settle_until = start, back, reason, settle_until
+
+
 class SampleBuffer:
     """Samples of one device (channel index, source time, value) and gaps, in arrival order.
 
@@ -37,9 +44,10 @@ class SampleBuffer:
         self._cond = threading.Condition()
         self._items: list[Any] = []  # [ch list, t list, v list] runs and Gap objects
         self._n = 0
+        self._woken = False
 
     def _run(self) -> list[list[Any]]:
-        if not self._items or isinstance(self._items[-1], Gap):
+        if not self._items or not isinstance(self._items[-1], list):
             self._items.append([[], [], []])
         run: list[list[Any]] = self._items[-1]
         return run
@@ -73,9 +81,27 @@ class SampleBuffer:
             self._items.append(Gap(self.source, self.device, start, end, reason))
             self._cond.notify()
 
+    def open_gap(self, start: float, back: float, reason: str, settle_s: float) -> None:
+        """Mark an outage from ``start`` (the last sample's time) to a reconnect at ``back``; samples added
+        after this follow the gap. Its end is settled ``settle_s`` after the call: the earliest of ``back``
+        and the first following samples' times (a server's first notifications after a reconnect carry
+        values it stamped before the client was back); until then :meth:`take` holds the gap and what
+        follows it."""
+        with self._cond:
+            self._items.append(_OpenGap(start, back, reason, time.time() + settle_s))
+            self._cond.notify()
+
+    def drop_open_gap(self) -> None:
+        """Forget the last :meth:`open_gap` marker (the resubscription it was set for failed)."""
+        with self._cond:
+            for i in range(len(self._items) - 1, -1, -1):
+                if isinstance(self._items[i], _OpenGap):
+                    del self._items[i]
+                    return
+
     def _drop_oldest(self) -> None:
         for item in self._items:
-            if not isinstance(item, Gap) and item[1]:
+            if isinstance(item, list) and item[1]:
                 k = max(1, min(len(item[1]), self._n - self.max_samples))
                 for col in item:
                     del col[:k]
@@ -85,15 +111,38 @@ class SampleBuffer:
 
     def take(self, timeout_s: float) -> list[SampleBatch | Gap]:
         """Wait at most ``timeout_s`` for something, then return everything waiting, oldest first."""
+        deadline = time.time() + max(0.0, timeout_s)
         with self._cond:
-            if not self._items:
-                self._cond.wait(max(0.0, timeout_s))
-            items, self._items, self._n = self._items, [], 0
+            while True:
+                now = time.time()
+                cut = next(
+                    (
+                        i
+                        for i, it in enumerate(self._items)
+                        if isinstance(it, _OpenGap) and it.settle_until > now
+                    ),
+                    len(self._items),
+                )
+                if cut > 0 or now >= deadline or self._woken:
+                    break
+                head = self._items[0] if self._items else None
+                until = min(deadline, head.settle_until) if isinstance(head, _OpenGap) else deadline
+                self._cond.wait(max(0.0, until - now))
+            items, self._items = self._items[:cut], self._items[cut:]
+            self._n = sum(len(it[1]) for it in self._items if isinstance(it, list))
         received = time.time()
         out: list[SampleBatch | Gap] = []
-        for item in items:
+        for k, item in enumerate(items):
             if isinstance(item, Gap):
                 out.append(item)
+            elif isinstance(item, _OpenGap):
+                end = item.back
+                for nxt in items[k + 1 :]:
+                    if not isinstance(nxt, list):
+                        break
+                    if nxt[1]:
+                        end = min(end, min(nxt[1]))
+                out.append(Gap(self.source, self.device, item.start, max(item.start, end), item.reason))
             elif item[1]:
                 idx = np.asarray(item[0], dtype=np.int64)
                 out.append(
@@ -112,4 +161,5 @@ class SampleBuffer:
     def wake(self) -> None:
         """Let a waiting :meth:`take` return now (on close)."""
         with self._cond:
+            self._woken = True
             self._cond.notify_all()
