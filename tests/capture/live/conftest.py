@@ -24,8 +24,9 @@ def _quiet_servers() -> None:
 
 @pytest.fixture(scope="module")
 def opcua_machine() -> Iterator[plant_sim.OpcUaSim]:
-    """The simulated machine (see :class:`plant_sim.OpcUaSim`) on a free loopback port."""
-    sim = plant_sim.OpcUaSim(fast=2, slow=2).start()
+    """The simulated machine (see :class:`plant_sim.OpcUaSim`) on a free loopback port; it lets only
+    ``operator`` / ``s3cret`` log in."""
+    sim = plant_sim.OpcUaSim(fast=2, slow=2, user=("operator", "s3cret")).start()
     yield sim
     sim.close()
 

@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -222,7 +224,7 @@ class OpcUaSim:
 
     @staticmethod
     def fast_value(k: int, t_rel: float) -> float:
-        return k + math.sin(t_rel)
+        return k + np.sin(t_rel)  # type: ignore[no-any-return]
 
     @staticmethod
     def slow_value(k: int, t_rel: float) -> float:
@@ -231,32 +233,26 @@ class OpcUaSim:
     async def _setup(self) -> None:
         from asyncua import Server, ua
 
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.url)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        users = None
         if self.user is not None:
-            from asyncua.crypto.permission_rules import SimpleRoleRuleset
+            from asyncua.crypto.permission_rules import User, UserRole
             from asyncua.server.user_managers import UserManager
-            from asyncua.server.users import User, UserRole
 
             expected = self.user
 
             class _Users(UserManager):  # type: ignore[misc]
+                """Only ``user`` logs in (anonymous and wrong passwords are refused)."""
+
                 def get_user(
                     self, iserver: Any, username: Any = None, password: Any = None, certificate: Any = None
                 ) -> Any:
-                    if (username, password) == expected:
-                        return User(role=UserRole.User)
-                    return None
+                    return User(role=UserRole.User) if (username, password) == expected else None
 
-            server = Server(user_manager=_Users())
-            await server.init()
-            server.set_endpoint(self.url)
-            server.set_security_policy(
-                [ua.SecurityPolicyType.NoSecurity], permission_ruleset=SimpleRoleRuleset()
-            )
-            server.set_security_IDs(["Username"])
+            users = _Users()
+        server = Server(user_manager=users)
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         idx = await server.register_namespace(NS_URI)
         machine = await server.nodes.objects.add_object(
             ua.NodeId("Machine", idx), ua.QualifiedName("Machine", idx)
@@ -304,7 +300,7 @@ class OpcUaSim:
             return 1 + int(t_rel) % 3, ua.VariantType.Int32
         group, k = sid.split(".")[1], int(sid.split(".")[2])
         if group == "Fast":
-            return self.fast_value(k, t_rel), ua.VariantType.Double
+            return float(self.fast_value(k, t_rel)), ua.VariantType.Double
         return self.slow_value(k, t_rel), ua.VariantType.Double
 
     async def _writer(self, sids: list[str], hz: float) -> None:
