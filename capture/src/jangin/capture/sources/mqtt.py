@@ -91,7 +91,8 @@ class MqttSource:
     thousand; its default of 20 throttles a source that acknowledges after staging).
 
     A lost broker is reported as one :class:`Gap` per device seen, on the recorder's clock, from the
-    last message received before the loss to the re-subscription.
+    last message received before the loss to the reconnection (paho reconnects by itself, backing off
+    from 1 s to ``reconnect_max_s``).
     """
 
     def __init__(self, name: str, cfg: Mapping[str, Any]) -> None:
@@ -224,18 +225,25 @@ class MqttSource:
         if getattr(rc, "is_failure", False):
             self._health.last_error = f"broker refused the connection: {rc}"
             return
-        client.subscribe([(t, 1) for t in self.topics])
-
-    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, rcs: Any, props: Any = None) -> None:
-        self._health.connected = True
+        # The gap ends now, before SUBSCRIBE goes out: whatever the new subscription delivers was
+        # published after the broker took it, so after this time (a broker that kept the session may
+        # also deliver what it queued during the outage: real samples, inside the gap).
         span = self._outage.back(time.time())
         if span is not None:
             self._health.reconnects += 1
-            log.warning("source %s: re-subscribed after %.1f s", self.name, span[1] - span[0])
+            log.warning("source %s: reconnected after %.1f s", self.name, span[1] - span[0])
             with self._cond:
                 for dev in sorted(self._devices) or [self.device]:
                     self._items.append(Gap(self.name, dev, *span))
                 self._cond.notify()
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, rcs: Any, props: Any = None) -> None:
+        failed = [rc for rc in rcs if getattr(rc, "is_failure", False)]
+        if failed:
+            self._health.last_error = f"broker refused the subscription: {failed[0]}"
+            return
+        self._health.connected = True
         self._subscribed.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
