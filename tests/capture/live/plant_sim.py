@@ -191,6 +191,7 @@ class OpcUaSim:
     - ``Machine.Temp`` (``ns=2;s=Machine.Temp``): ``20 + t_rel`` written at 10 Hz (float),
     - ``Machine.Fast.<k>`` for k < ``fast``: ``k + sin(t_rel)`` at ``fast_hz`` (float),
     - ``Machine.Slow.<k>`` for k < ``slow``: ``100 * k + t_rel`` at ``slow_hz``,
+    - (``counter=True``: the Fast/Slow tags read 0, 1, 2... instead, their write number),
     - ``Machine.cycle_active`` (bool): true for 1 s in every 2 s, ``Machine.recipe_step`` (int): 1, 2, 3
       cycling each second,
 
@@ -207,9 +208,11 @@ class OpcUaSim:
         slow: int = 4,
         slow_hz: float = 10.0,
         user: tuple[str, str] | None = None,
+        counter: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"opc.tcp://127.0.0.1:{self.port}/jangin/"
+        self.counter = counter  # Fast/Slow tags read their write number instead (the bench counts losses)
         self.fast, self.fast_hz, self.slow, self.slow_hz = fast, fast_hz, slow, slow_hz
         self.user = user
         self.t0 = time.time()
@@ -317,6 +320,8 @@ class OpcUaSim:
             stamp = _utc(now)
             for sid in sids:
                 v, vt = self._value(sid, now - self.t0)
+                if self.counter and sid.startswith(("Machine.Fast.", "Machine.Slow.")):
+                    v = float(self.written[sid])
                 dv = ua.DataValue(ua.Variant(v, vt), SourceTimestamp=stamp, ServerTimestamp=stamp)
                 await self._server.write_attribute_value(self.nodes[sid].nodeid, dv)
                 self.written[sid] += 1
