@@ -179,6 +179,7 @@ class Mosquitto:
 # -- OPC UA: a simulated machine ---------------------------------------------------------------------
 
 NS_URI = "urn:jangin:test:machine"
+RECIPE = ("prep", "run", "cool")  # Machine.recipe_name, one step a second
 
 
 def _utc(t: float) -> dt.datetime:
@@ -193,7 +194,7 @@ class OpcUaSim:
     - ``Machine.Slow.<k>`` for k < ``slow``: ``100 * k + t_rel`` at ``slow_hz``,
     - (``counter=True``: the Fast/Slow tags read 0, 1, 2... instead, their write number),
     - ``Machine.cycle_active`` (bool): true for 1 s in every 2 s, ``Machine.recipe_step`` (int): 1, 2, 3
-      cycling each second,
+      cycling each second, ``Machine.recipe_name`` (text): ``RECIPE[step - 1]``,
 
     each write with SourceTimestamp = the write time (so a test knows every value's time: ``t_rel`` is
     seconds since :attr:`t0`). ``written[node]`` counts the values written per tag.
@@ -272,6 +273,7 @@ class OpcUaSim:
         await var("Machine.Temp", "Temp", 20.0, ua.VariantType.Double)
         await var("Machine.cycle_active", "cycle_active", False, ua.VariantType.Boolean)
         await var("Machine.recipe_step", "recipe_step", 1, ua.VariantType.Int32)
+        await var("Machine.recipe_name", "recipe_name", "prep", ua.VariantType.String)
         fast = await machine.add_folder(ua.NodeId("Machine.Fast", idx), ua.QualifiedName("Fast", idx))
         for k in range(self.fast):
             await var(f"Machine.Fast.{k}", f"F{k}", 0.0, ua.VariantType.Double, fast)
@@ -282,7 +284,10 @@ class OpcUaSim:
         self._server = server
         self._tasks = [
             asyncio.ensure_future(
-                self._writer(["Machine.Temp", "Machine.cycle_active", "Machine.recipe_step"], 10.0)
+                self._writer(
+                    ["Machine.Temp", "Machine.cycle_active", "Machine.recipe_step", "Machine.recipe_name"],
+                    10.0,
+                )
             ),
             asyncio.ensure_future(
                 self._writer([f"Machine.Fast.{k}" for k in range(self.fast)], self.fast_hz)
@@ -301,6 +306,8 @@ class OpcUaSim:
             return (int(t_rel) % 2) == 0, ua.VariantType.Boolean
         if sid == "Machine.recipe_step":
             return 1 + int(t_rel) % 3, ua.VariantType.Int32
+        if sid == "Machine.recipe_name":
+            return RECIPE[int(t_rel) % 3], ua.VariantType.String
         group, k = sid.split(".")[1], int(sid.split(".")[2])
         if group == "Fast":
             return float(self.fast_value(k, t_rel)), ua.VariantType.Double
@@ -329,7 +336,7 @@ class OpcUaSim:
 
     def start(self) -> OpcUaSim:
         self._lt = _LoopThread("opcua-sim")
-        self._lt.call(self._setup())
+        self._lt.call(self._setup(), 180)
         wait_port(self.port)
         return self
 

@@ -53,6 +53,7 @@ def test_tags_by_node_id_and_browse_path_with_source_timestamps(opcua_machine: A
                 {"name": "s0", "path": "Objects/Machine/Slow/S0"},
                 {"name": "cycle_active", "node": "ns=2;s=Machine.cycle_active"},
                 {"name": "recipe_step", "node": "ns=2;s=Machine.recipe_step"},
+                {"name": "recipe", "node": "ns=2;s=Machine.recipe_name", "map": {"prep": 1, "run": 2}},
             ],
             device="press-7",
         ),
@@ -72,12 +73,16 @@ def test_tags_by_node_id_and_browse_path_with_source_timestamps(opcua_machine: A
     np.testing.assert_allclose(v[ch == "s0"], m.slow_value(0, rel[ch == "s0"]), atol=1e-6)
     assert set(v[ch == "cycle_active"]) <= {0.0, 1.0}
     assert set(v[ch == "recipe_step"]) <= {1.0, 2.0, 3.0}
+    step = 1 + (rel[ch == "recipe"].astype(int) % 3)  # text mapped to numbers; "cool" (step 3) is not mapped
+    assert len(step) and (v[ch == "recipe"] == step).all() and 3 not in step
     # 100 Hz tag sampled at 10 ms: no value lost between notifications (spacing stays ~10 ms)
     tf = np.sort(t[ch == "f1"])
     assert len(tf) >= 100 and np.diff(tf).max() < 0.1
     assert 10 <= (ch == "temp").sum() <= 25
     h = src.health()
-    assert h.extra["timestamps"]["source"] == len(t) and h.extra["timestamps"]["receive"] == 0
+    unmapped = h.extra.get("unmapped_text", 0)
+    assert h.extra["timestamps"]["source"] == len(t) + unmapped and h.extra["timestamps"]["receive"] == 0
+    assert unmapped == (rel[ch == "recipe_step"].astype(int) % 3 == 2).sum()  # each "cool" value, counted
     assert src.channels[0].unit == "degC" and src.channels[1].rate_hz == 100.0
 
 

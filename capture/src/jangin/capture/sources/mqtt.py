@@ -50,7 +50,7 @@ class _Mapped:
 @dataclass
 class _Msg:
     device: str
-    parts: list[tuple[str, np.ndarray, np.ndarray]]  # (channel, t, value)
+    parts: list[tuple[str, Any, Any]]  # (channel, t, value)
     mid: int
     qos: int
 
@@ -101,7 +101,7 @@ class MqttSource:
         self.host = c.text("host", required=True) or ""
         self.port = c.integer("port", 1883, lo=1, hi=65535) or 1883
         self.device = c.text("device", name) or name
-        self.client_id = c.text("client_id", f"jangin-{name}") or name
+        self.client_id: str = c.text("client_id", f"jangin-{name}") or name
         self.keepalive_s = int(c.number("keepalive_s", 30.0, positive=True) or 30)
         self.reconnect_max_s = c.number("reconnect_max_s", 10.0, positive=True) or 10.0
         self._user = c.text("username") or c.secret("username_env")
@@ -125,8 +125,8 @@ class MqttSource:
             )
             self._mapped[topic] = m
             specs.append(ChannelSpec(m.channel, m.unit, topic))
-        topic = c.text("topic")
-        self.topics = [topic] if topic else list(self._mapped)
+        sub = c.text("topic")
+        self.topics = [sub] if sub else list(self._mapped)
         if not self.topics:
             raise c.error("topic", "missing (give topic, or channels with topics)")
         self.channels = specs
@@ -154,9 +154,7 @@ class MqttSource:
 
     # -- messages (paho's network thread) --------------------------------------------------------------
 
-    def _parse(
-        self, topic: str, payload: bytes, received: float
-    ) -> tuple[str, list[tuple[str, np.ndarray, np.ndarray]]]:
+    def _parse(self, topic: str, payload: bytes, received: float) -> tuple[str, list[tuple[str, Any, Any]]]:
         mapped = self._mapped.get(topic)
         if mapped is not None:
             try:
@@ -168,11 +166,11 @@ class MqttSource:
             if not isinstance(m, dict) or "value" not in m:
                 raise ValueError("expected a number or {ts, value}")
             if "ts" in m:
-                t = float(m["ts"]) + self.offsets.get(mapped.device, 0.0)
+                ts = float(m["ts"]) + self.offsets.get(mapped.device, 0.0)
             else:
-                t = received
+                ts = received
                 self._health.extra["receive_time"] += 1
-            return mapped.device, [(mapped.channel, np.asarray([t]), np.asarray([float(m["value"])]))]
+            return mapped.device, [(mapped.channel, np.asarray([ts]), np.asarray([float(m["value"])]))]
         m = json.loads(payload)
         dev = str(m["device"])
         off = self.offsets.get(dev, 0.0)
@@ -306,18 +304,17 @@ class MqttSource:
         def flush() -> None:
             for dev, msgs in run.items():
                 parts = [p for m in msgs for p in m.parts]
-                out.append(
-                    SampleBatch(
-                        source=self.name,
-                        device=dev,
-                        channel=np.concatenate([np.full(len(t), ch, dtype=object) for ch, t, _ in parts]),
-                        t=np.concatenate([t for _, t, _ in parts]),
-                        value=np.concatenate([v for _, _, v in parts]),
-                        received=received,
-                        token=[(m.mid, m.qos) for m in msgs],
-                    )
+                batch = SampleBatch(
+                    source=self.name,
+                    device=dev,
+                    channel=np.concatenate([np.full(len(t), ch, dtype=object) for ch, t, _ in parts]),
+                    t=np.concatenate([t for _, t, _ in parts]),
+                    value=np.concatenate([v for _, _, v in parts]),
+                    received=received,
+                    token=[(m.mid, m.qos) for m in msgs],
                 )
-                self._health.samples += len(out[-1])
+                out.append(batch)
+                self._health.samples += len(batch)
             run.clear()
 
         for it in items:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jangin.capture.sources._buffer import SampleBuffer
-from jangin.capture.sources._cfg import Cfg, Outage
+from jangin.capture.sources._cfg import Cfg, Outage, require
 from jangin.capture.sources.base import ChannelSpec, Frame, Gap, SampleBatch, SourceHealth
 from jangin.core import CaptureError
 
@@ -108,7 +108,7 @@ class OpcUaSource:
             # path: Objects/2:Machine/2:Temp # a browse path (namespace index optional: Objects/Machine/Temp)
             sampling_interval_ms: 10         # this channel's own rate
             unit: degC
-            map: {idle: 0, weld: 1}          # text values -> numbers (unmapped text is counted, dropped)
+            map: {idle: 0, run: 1}           # text values -> numbers (unmapped text is counted, dropped)
 
     Timestamps: each value's SourceTimestamp; when the server sends none, its ServerTimestamp; when
     neither, the receive time. ``health().extra["timestamps"]`` counts each kind, so a fallback is never
@@ -124,6 +124,9 @@ class OpcUaSource:
 
     def __init__(self, name: str, cfg: Mapping[str, Any]) -> None:
         c = Cfg(name, cfg, "", _KEYS)
+        require(name, "asyncua", "opcua")
+        from asyncua import ua
+
         self.name = name
         self.url = c.text("url", required=True) or ""
         if not self.url.startswith("opc.tcp://"):
@@ -158,8 +161,13 @@ class OpcUaSource:
             node, path = e.text("node"), e.text("path")
             if (node is None) == (path is None):
                 raise e.error("node", "give exactly one of node (a node id) or path (a browse path)")
-            if node is not None and not any(p in node for p in ("i=", "s=", "g=", "b=")):
-                raise e.error("node", f"{node!r} is not a node id (like ns=2;s=Machine.Temp or i=2258)")
+            if node is not None:
+                try:
+                    ua.NodeId.from_string(node)
+                except (ua.UaError, ValueError) as exc:
+                    raise e.error(
+                        "node", f"{node!r} is not a node id (like ns=2;s=Machine.Temp or i=2258)"
+                    ) from exc
             mapping = None
             if e.has("map"):
                 m = e.cfg["map"]
@@ -273,7 +281,7 @@ class OpcUaSource:
 
     async def _connect(self) -> None:
         """Connect a fresh client, resolve every channel and subscribe (grouped by sampling interval)."""
-        from asyncua import Client, ua
+        from asyncua import Client, ua  # type: ignore[attr-defined]
 
         client = Client(self.url, timeout=self.timeout_s, watchdog_intervall=self.watchdog_s)
         if self._user is not None:
@@ -300,7 +308,7 @@ class OpcUaSource:
                 groups.setdefault(t.sampling_ms, []).append(t.index)
             for ms, idx in groups.items():
                 queue = max(1, math.ceil(self.publishing_ms / ms) * 2 + 1)
-                handles = await sub.subscribe_data_change(
+                handles = await sub.subscribe_data_change(  # type: ignore[call-overload]
                     [nodes[i] for i in idx], sampling_interval=ms, queuesize=queue
                 )
                 for i, h in zip(idx, handles, strict=True):
