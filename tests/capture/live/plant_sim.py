@@ -182,6 +182,20 @@ NS_URI = "urn:jangin:test:machine"
 RECIPE = ("prep", "run", "cool")  # Machine.recipe_name, one step a second
 
 
+async def make_certificate(folder: Path, name: str, uri: str, *, server: bool = False) -> tuple[Path, Path]:
+    """A self-signed application certificate (DER) and its key (PEM) in ``folder``."""
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key, cert = folder / f"{name}-key.pem", folder / f"{name}-cert.der"
+    use = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+    await setup_self_signed_certificate(
+        key, cert, uri, "127.0.0.1", use, {"commonName": f"jangin test {name}"}
+    )
+    return key, cert
+
+
 def _utc(t: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(t, dt.UTC)
 
@@ -210,9 +224,13 @@ class OpcUaSim:
         slow_hz: float = 10.0,
         user: tuple[str, str] | None = None,
         counter: bool = False,
+        certs: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"opc.tcp://127.0.0.1:{self.port}/jangin/"
+        self.certs = (
+            certs  # a folder: the server also offers Basic256Sha256 SignAndEncrypt with a cert made there
+        )
         self.counter = counter  # Fast/Slow tags read their write number instead (the bench counts losses)
         self.fast, self.fast_hz, self.slow, self.slow_hz = fast, fast_hz, slow, slow_hz
         self.user = user
@@ -256,7 +274,13 @@ class OpcUaSim:
         server = Server(user_manager=users)
         await server.init()
         server.set_endpoint(self.url)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        policies = [ua.SecurityPolicyType.NoSecurity]
+        if self.certs is not None:
+            key, cert = await make_certificate(self.certs, "server", "urn:jangin:test:server", server=True)
+            await server.load_certificate(str(cert))
+            await server.load_private_key(str(key))
+            policies.append(ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt)
+        server.set_security_policy(policies)
         idx = await server.register_namespace(NS_URI)
         machine = await server.nodes.objects.add_object(
             ua.NodeId("Machine", idx), ua.QualifiedName("Machine", idx)

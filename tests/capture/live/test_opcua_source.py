@@ -158,3 +158,29 @@ def test_wrong_password_is_refused(
         assert any(isinstance(x, SampleBatch) for x in _drain(src, 0.5))
     finally:
         src.close()
+
+
+def test_basic256sha256_sign_and_encrypt(opcua_machine: Any, sim: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    key, cert = asyncio.run(
+        sim.make_certificate(tmp_path, "client", "urn:example.org:FreeOpcUa:opcua-asyncio")
+    )
+    security = {
+        "policy": "Basic256Sha256",
+        "mode": "SignAndEncrypt",
+        "certificate": str(cert),
+        "private_key": str(key),
+    }
+    src = make_source(
+        "machine",
+        _cfg(opcua_machine.url, [{"name": "temp", "node": "ns=2;s=Machine.Temp"}], security=security),
+    )
+    src.open()
+    try:
+        out = _drain(src, 0.6)
+    finally:
+        src.close()
+    _, t, v = _samples(out)
+    assert len(t) >= 2
+    np.testing.assert_allclose(v, opcua_machine.temp(t - opcua_machine.t0), atol=1e-6)

@@ -47,10 +47,17 @@ class _Mapped:
     device: str
 
 
+def _tmax(t: Any) -> float:
+    """Latest time of a part (a float for one sample, an array for a batch; -inf when empty)."""
+    if isinstance(t, float):
+        return t
+    return float(t.max()) if len(t) else -np.inf
+
+
 @dataclass
 class _Msg:
     device: str
-    parts: list[tuple[str, Any, Any]]  # (channel, t, value)
+    parts: list[tuple[str, Any, Any]]  # (channel, t, value): floats (one sample) or arrays (a batch)
     mid: int
     qos: int
 
@@ -170,7 +177,7 @@ class MqttSource:
             else:
                 ts = received
                 self._health.extra["receive_time"] += 1
-            return mapped.device, [(mapped.channel, np.asarray([ts]), np.asarray([float(m["value"])]))]
+            return mapped.device, [(mapped.channel, ts, float(m["value"]))]
         m = json.loads(payload)
         dev = str(m["device"])
         off = self.offsets.get(dev, 0.0)
@@ -186,7 +193,7 @@ class MqttSource:
             return dev, parts
         ch = str(m["channel"])
         self.units.setdefault((dev, ch), m.get("unit"))
-        return dev, [(ch, np.asarray([float(m["ts"]) + off]), np.asarray([float(m["value"])]))]
+        return dev, [(ch, float(m["ts"]) + off, float(m["value"]))]
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         received = time.time()
@@ -199,24 +206,20 @@ class MqttSource:
             client.ack(msg.mid, msg.qos)
             return
         with self._cond:
-            if msg.dup and all(
-                len(t) and t.max() <= self._last_t.get((dev, ch), -np.inf) for ch, t, _ in parts
-            ):
+            tmax = {ch: _tmax(t) for ch, t, _ in parts}
+            if msg.dup and all(tm <= self._last_t.get((dev, ch), -np.inf) for ch, tm in tmax.items()):
                 self._health.extra["duplicates"] += 1
                 client.ack(msg.mid, msg.qos)
                 return
-            for ch, t, _ in parts:
-                if len(t):
-                    key = (dev, ch)
-                    self._last_t[key] = max(self._last_t.get(key, -np.inf), float(t.max()))
+            for ch, tm in tmax.items():
+                key = (dev, ch)
+                if tm > self._last_t.get(key, -np.inf):
+                    self._last_t[key] = tm
             self._items.append(_Msg(dev, parts, msg.mid, msg.qos))
             self._devices.add(dev)
             self._last_rx = received
-            self._health.lag_s = (
-                received - max(float(t.max()) for _, t, _ in parts if len(t))
-                if any(len(t) for _, t, _ in parts)
-                else None
-            )
+            if tmax:
+                self._health.lag_s = received - max(tmax.values())
             self._cond.notify()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
@@ -303,13 +306,24 @@ class MqttSource:
 
         def flush() -> None:
             for dev, msgs in run.items():
-                parts = [p for m in msgs for p in m.parts]
+                chs: list[str] = []
+                ts: list[float] = []
+                vs: list[float] = []
+                arrays = []
+                for m in msgs:
+                    for ch, t, v in m.parts:
+                        if isinstance(t, float):  # one sample: no array per message
+                            chs.append(ch)
+                            ts.append(t)
+                            vs.append(v)
+                        else:
+                            arrays.append((np.full(len(t), ch, dtype=object), t, v))
                 batch = SampleBatch(
                     source=self.name,
                     device=dev,
-                    channel=np.concatenate([np.full(len(t), ch, dtype=object) for ch, t, _ in parts]),
-                    t=np.concatenate([t for _, t, _ in parts]),
-                    value=np.concatenate([v for _, _, v in parts]),
+                    channel=np.concatenate([np.asarray(chs, dtype=object), *(a[0] for a in arrays)]),
+                    t=np.concatenate([np.asarray(ts, dtype=np.float64), *(a[1] for a in arrays)]),
+                    value=np.concatenate([np.asarray(vs, dtype=np.float64), *(a[2] for a in arrays)]),
                     received=received,
                     token=[(m.mid, m.qos) for m in msgs],
                 )
