@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jangin.capture.sources import SOURCE_TYPES, make_source
+from jangin.capture.sources import SOURCE_TYPES, SensorSource, make_source
 from jangin.core import CaptureError
 
 MODBUS = {"type": "modbus", "host": "127.0.0.1", "channels": [{"name": "x", "address": 0}]}
@@ -96,4 +96,4 @@ def test_every_type_builds_from_a_minimal_config() -> None:
     assert built["opcua"].channels[0].rate_hz == 10.0  # default sampling 100 ms
     assert built["mqtt"].client_id == "jangin-s"
     for src in built.values():
-        assert src.health().connected is False
+        assert isinstance(src, SensorSource) and src.health().connected is False
