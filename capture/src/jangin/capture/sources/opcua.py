@@ -91,7 +91,7 @@ class OpcUaSource:
         publishing_interval_ms: 100          # how often the server sends notifications (default 100)
         sampling_interval_ms: 100            # default per channel (default 100)
         timeout_s: 4                         # per request
-        watchdog_s: 1                        # connection check period
+        watchdog_s: 5                        # a silent link is declared lost after this (a closed one at once)
         reconnect_max_s: 10                  # reconnect backoff cap (starts at 0.2 s, doubles)
         username: operator                   # or username_env: NAME_OF_ENV_VAR
         password_env: OPCUA_PASSWORD         # the NAME of an env var holding it, or:
@@ -135,7 +135,9 @@ class OpcUaSource:
         self.publishing_ms = c.number("publishing_interval_ms", 100.0, positive=True) or 100.0
         default_ms = c.number("sampling_interval_ms", 100.0, positive=True) or 100.0
         self.timeout_s = c.number("timeout_s", 4.0, positive=True) or 4.0
-        self.watchdog_s = c.number("watchdog_s", 1.0, positive=True) or 1.0
+        # asyncua probes the server every watchdog_s and waits as long for the answer: 1 s (its default)
+        # declared a busy server lost in the bench on an overloaded 2-core box, so 5 s
+        self.watchdog_s = c.number("watchdog_s", 5.0, positive=True) or 5.0
         self.reconnect_max_s = c.number("reconnect_max_s", 10.0, positive=True) or 10.0
         self._user = c.text("username") or c.secret("username_env")
         self._password = c.secret("password_env", "password_file")
