@@ -397,7 +397,14 @@ class OpcUaSource:
         return self._health
 
     def _stop_loop(self) -> None:
-        if self._loop is not None:
+        if self._loop is not None and self._loop.is_running():
+            # cancel what asyncua left running (publish loop, notifications in flight) so that the loop
+            # stops with no pending task
+            fut = asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop)
+            try:
+                fut.result(5)
+            except Exception as exc:  # stopping anyway
+                log.debug("source %s: cancelling tasks: %r", self.name, exc)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
@@ -419,6 +426,14 @@ class OpcUaSource:
             self._stop_loop()
         self._health.connected = False
         self._buf.wake()
+
+
+async def _cancel_all() -> None:
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _quiet_disconnect(client: Any) -> None:
