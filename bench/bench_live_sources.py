@@ -137,7 +137,7 @@ def client_jangin(proto: str, port: int, seconds: float, ready: Path) -> dict[st
         "cpu_s": time.process_time() - cpu0,
         "rss_mb": [rss0, _rss_mb()],
     }
-    out["health"] = {k: v for k, v in vars(src.health()).items() if k != "extra"}
+    out["health"] = dict(vars(src.health()))  # a copy: close() below changes it
     src.close()
     out.update(_lossinfo(proto, seqs, polls, wall))
     return out
@@ -166,7 +166,8 @@ def client_bare(proto: str, port: int, seconds: float, ready: Path) -> dict[str,
                     count[0] += 1
                     seqs[str(node.nodeid)].add(float(val))
 
-            async with Client(f"opc.tcp://127.0.0.1:{port}/jangin/") as c:
+            # the same watchdog as OpcUaSource's default (asyncua's 1 s drops a busy server on a loaded box)
+            async with Client(f"opc.tcp://127.0.0.1:{port}/jangin/", watchdog_intervall=5.0) as c:
                 sub = await c.create_subscription(100, H())
                 slow = [c.get_node(f"ns=2;s=Machine.Slow.{k}") for k in range(SLOW)]
                 fast = [c.get_node(f"ns=2;s=Machine.Fast.{k}") for k in range(FAST)]
