@@ -13,7 +13,7 @@ import numpy as np
 from jangin.core import Dataset, DatasetError, TrainingError
 from jangin.core.schema import schema_of
 
-__all__ = ["ImageSet", "decode_images", "select_anomaly_images"]
+__all__ = ["ImageSet", "decode_images", "decode_mask", "good_labels_of", "select_anomaly_images"]
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,12 @@ def select_anomaly_images(
     seed: int = 0,
     max_defective: int | None = None,
     snapshot: Mapping[str, int] | None = None,
+    good_labels: Sequence[str] | None = None,
 ) -> ImageSet:
     """Select good and defective frames with SQL and split them by group.
 
-    A frame is *bad* when it has a current ``box`` or ``mask`` label, or a ``class`` label other than
-    ``OK``. It is *good* when ``good_where`` holds for it, or — without ``good_where`` — when it has no
+    A frame is *bad* when it has a current ``box`` or ``mask`` label, or a ``class`` label that is not
+    one of ``good_labels`` (default: :func:`good_labels_of` the dataset's process definitions). It is *good* when ``good_where`` holds for it, or — without ``good_where`` — when it has no
     such label. Good groups go to train / val / test by ``fractions``; bad groups (never trained on)
     go half to val (threshold calibration) and half to test. Groups (``group_by``) never straddle
     splits.
@@ -72,6 +73,7 @@ def select_anomaly_images(
         seed: Seed of the split.
         max_defective: Keep at most this many defective images in val and in test (a seeded choice).
         snapshot: Dataset snapshot to read; default the current one.
+        good_labels: Class label names that mean a good part (``--good-label``).
 
     Raises:
         ValueError: Bad ``fractions`` or ``group_by``.
@@ -83,9 +85,10 @@ def select_anomaly_images(
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or fractions[0] <= 0:
         raise ValueError(f"fractions must be three non-negative shares summing to 1, got {fractions}")
     snap = dict(snapshot if snapshot is not None else ds.snapshot().to_dict())
+    goods_sql = ", ".join(_sql_str(g) for g in (good_labels or good_labels_of(ds)))
     defect = (
         "EXISTS (SELECT 1 FROM current_labels l WHERE l.frame_id = f.frame_id AND "
-        "(l.kind IN ('box', 'mask') OR (l.kind = 'class' AND l.name <> 'OK')))"
+        f"(l.kind IN ('box', 'mask') OR (l.kind = 'class' AND l.name NOT IN ({goods_sql}))))"
     )
     good = f"({good_where})" if good_where else f"NOT {defect}"
     sql = f"""
@@ -99,6 +102,12 @@ def select_anomaly_images(
     con = ds.connect(snap)
     try:
         rows = con.sql(sql).to_arrow_table().to_pylist()
+        masks: dict[str, list[str]] = {}
+        for fid, geom in con.sql(
+            "SELECT frame_id, geometry_json FROM current_labels WHERE kind = 'mask' AND frame_id IS NOT NULL"
+        ).fetchall():
+            if geom:
+                masks.setdefault(fid, []).append(geom)
     except duckdb.Error as exc:
         raise DatasetError(f"selecting images failed: {exc}", hint="check --where / --good-where") from exc
     finally:
@@ -110,6 +119,7 @@ def select_anomaly_images(
         if r["frame_id"] in seen:  # append-only table: first row of a frame id wins
             continue
         seen.add(r["frame_id"])
+        r["masks"] = masks.get(r["frame_id"], [])
         if r["bad"]:
             bads.setdefault(r["grp"], []).append(r)
         elif r["good"]:
@@ -140,10 +150,27 @@ def select_anomaly_images(
         "fractions": list(fractions),
         "seed": seed,
         "max_defective": max_defective,
+        "good_labels": list(good_labels or good_labels_of(ds)),
     }
     res = ImageSet(splits=splits, snapshot=snap, dataset=str(ds.root), params=params)
     log.info("anomaly image set: %s", res.counts())
     return res
+
+
+def good_labels_of(ds: Dataset) -> list[str]:
+    """The class labels that mean a good part: the ``good`` choices of the frame label specs of the
+    dataset's registered process definitions, else ``OK`` and ``good``."""
+    from jangin.core.process_definition import list_processes
+
+    try:
+        found = sorted({g for p in list_processes(ds) for spec in p.labels for g in spec.good})
+    except (DatasetError, KeyError, ValueError):  # a dataset without a processes table
+        found = []
+    return found or ["OK", "good"]
+
+
+def _sql_str(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
 
 
 def _pick(rows: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
@@ -185,4 +212,25 @@ def decode_images(
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
         rgb = img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
         out[i] = (rgb - m) / s
+    return out
+
+
+def decode_mask(geometries: Sequence[str], size: int) -> np.ndarray:
+    """Union of ``mask`` labels (``geometry_json`` with a base64 PNG, see capture's image import) as a
+    ``(size, size)`` bool array, stretched like the images (nearest neighbour)."""
+    import base64
+    import json
+
+    import cv2
+
+    out = np.zeros((size, size), bool)
+    for g in geometries:
+        try:
+            data = json.loads(g)
+            png = base64.b64decode(data["png"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a polygon or another geometry this reader does not know
+        m = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if m is not None:
+            out |= cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) > 0
     return out
