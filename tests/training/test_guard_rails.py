@@ -192,3 +192,32 @@ def test_random_init_allowed_says_so_at_the_top(masked_run: dict[str, Any], tmp_
     assert page.index("RANDOM initialisation") < page.index("<table>")
     stored = json.loads((mv.path / "manifest.json").read_text())
     assert stored["extra"]["guard"]["baselines"]["auroc"]["name"] == "grey-level AUROC"
+
+
+def test_explicit_and_stratified_splits(tmp_path: Path) -> None:
+    from jangin.capture import import_images
+    from jangin.training._classify import _split
+    from jangin.training._image_set import select_anomaly_images
+
+    _image_set(tmp_path / "set", n_good=9, n_bad=3)
+    ds = Dataset.create(tmp_path / "ds")
+    import_images(ds, tmp_path / "set", deidentify=False)
+    lines = ["path,split"]
+    lines += [f"good/g{i:02d}.png,{'train' if i < 6 else 'val' if i < 8 else 'test'}" for i in range(9)]
+    lines += ["scratch/s00.png,train", "scratch/s01.png,val"]  # s02 not listed: left out
+    (tmp_path / "split.csv").write_text("\n".join(lines) + "\n")
+    data = select_anomaly_images(ds, split_file=tmp_path / "split.csv")
+    got = {k: sorted(str(r["source_uri"]) for r in v) for k, v in data.splits.items()}
+    assert got["train"] == [f"good/g{i:02d}.png" for i in range(6)]
+    assert got["val"] == ["good/g06.png", "good/g07.png", "scratch/s01.png"]
+    assert got["test"] == ["good/g08.png", "scratch/s00.png"]  # a defective image never trains
+    # stills: each class gets its share of every split
+    rows = [{"grp": f"a{i}", "name": "a", "frame_id": f"a{i}", "source_uri": None} for i in range(40)]
+    rows += [{"grp": f"b{i}", "name": "b", "frame_id": f"b{i}", "source_uri": None} for i in range(10)]
+    split = _split(rows, (0.6, 0.2, 0.2), 0, stratify=True, split_file=None)
+    for cls, n in (("a", 40), ("b", 10)):
+        counts = {
+            s: sum(1 for g, v in split.items() if g.startswith(cls) and v == s)
+            for s in ("train", "val", "test")
+        }
+        assert counts == {"train": n * 6 // 10, "val": n // 5, "test": n // 5}, (cls, counts)

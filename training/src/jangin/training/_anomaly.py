@@ -58,6 +58,10 @@ class AnomalyConfig(BaseModel):
     good_labels: tuple[str, ...] | None = Field(
         None, description="class labels meaning good [default: process]"
     )
+    split_column: str | None = Field(None, description="frames column with train/val/test (explicit split)")
+    split_file: Path | None = Field(
+        None, description="CSV: split + frame_id/source_uri/path (explicit split)"
+    )
     imgsz: int = Field(128, ge=32, le=1024)
     coreset_ratio: float = Field(0.1, gt=0, le=1)
     num_neighbors: int = Field(
@@ -118,6 +122,8 @@ def train_anomaly(
             seed=cfg.seed,
             max_defective=cfg.max_defective,
             good_labels=cfg.good_labels,
+            split_column=cfg.split_column,
+            split_file=cfg.split_file,
         )
     entry = resolve_weights(cfg.backbone_weights)
     if entry is not None and cfg.weights is not None:

@@ -28,7 +28,7 @@ from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.weights import RANDOM_INIT
 from jangin.training._backbone import RANDOM_INIT_WARNING, backbone_record, resolve_weights
 from jangin.training._guard import classifier_guard
-from jangin.training._image_set import _assign
+from jangin.training._image_set import _assign, _split_file
 from jangin.training._metrics import binary_metrics
 from jangin.training._ultralytics_env import import_onnxruntime, ultralytics_offline
 
@@ -78,7 +78,7 @@ def build_classification_set(
     Splits are stratified by class (each group goes by its most frequent label, so every class gets its
     share of val and test), unless an explicit split is given: ``split_column`` (a ``frames`` column
     holding ``train`` / ``val`` / ``test``) or ``split_file`` (CSV with ``split`` and ``frame_id`` or
-    ``source_uri``; frames it does not list are left out).
+    ``source_uri`` or ``path``; frames it does not list are left out).
 
     Raises:
         TrainingError: Fewer than 2 classes.
@@ -200,18 +200,12 @@ def _split(
 ) -> dict[str, str]:
     """``{group: split}``: from the split file, else stratified by each group's most frequent class."""
     if split_file is not None:
-        import csv
-
-        with open(split_file, newline="") as f:
-            table = list(csv.DictReader(f))
-        if not table or "split" not in table[0] or not ({"frame_id", "source_uri"} & set(table[0])):
-            raise TrainingError(f"{split_file}: needs a split column and a frame_id or source_uri column")
-        by = {(t.get("frame_id") or t.get("source_uri") or ""): t["split"].strip().lower() for t in table}
+        by = _split_file(split_file)
         out = {}
         for r in rows:
             s = by.get(r["frame_id"]) or by.get(r["source_uri"] or "")
             if s:
-                out[r["grp"]] = s
+                out[r["grp"]] = s.strip().lower()
         return out
     groups: dict[str, Counter[str]] = {}
     for r in rows:

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,8 @@ def select_anomaly_images(
     max_defective: int | None = None,
     snapshot: Mapping[str, int] | None = None,
     good_labels: Sequence[str] | None = None,
+    split_column: str | None = None,
+    split_file: str | Path | None = None,
 ) -> ImageSet:
     """Select good and defective frames with SQL and split them by group.
 
@@ -74,6 +77,10 @@ def select_anomaly_images(
         max_defective: Keep at most this many defective images in val and in test (a seeded choice).
         snapshot: Dataset snapshot to read; default the current one.
         good_labels: Class label names that mean a good part (``--good-label``).
+        split_column: A ``frames`` column holding ``train`` / ``val`` / ``test``: an explicit split.
+        split_file: CSV with ``split`` and ``frame_id``, ``source_uri`` or ``path``: an explicit split
+            (e.g. the index given to ``jangin capture import-images``). Frames it does not list are left
+            out; defective frames listed as ``train`` go to ``test`` (an anomaly model never trains on them).
 
     Raises:
         ValueError: Bad ``fractions`` or ``group_by``.
@@ -93,6 +100,7 @@ def select_anomaly_images(
     good = f"({good_where})" if good_where else f"NOT {defect}"
     sql = f"""
         SELECT f.frame_id, f.session_id, f.station, f.source_uri, CAST(f."{group_by}" AS VARCHAR) AS grp,
+               {f'CAST(f."{split_column}" AS VARCHAR)' if split_column else "NULL"} AS fixed_split,
                f.image, {defect} AS bad, {good} AS good
         FROM frames f
         WHERE {f"({where})" if where else "true"}
@@ -132,10 +140,25 @@ def select_anomaly_images(
             hint="check --where / --good-where",
         )
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": [], "test": []}
-    for g, n in _assign(sorted(goods), fractions, seed, "good").items():
-        splits[n].extend(goods[g])
-    for g, n in _assign(sorted(bads), (0.0, 0.5, 0.5), seed, "bad").items():
-        splits[n].extend(bads[g])
+    if split_column or split_file:
+        listed = _split_file(split_file) if split_file else {}
+        for r in (r for grp in (*goods.values(), *bads.values()) for r in grp):
+            name = (
+                r.pop("fixed_split", None) or listed.get(r["frame_id"]) or listed.get(r["source_uri"] or "")
+            )
+            name = str(name or "").strip().lower()
+            if name not in splits:
+                continue
+            splits["test" if name == "train" and r["bad"] else name].append(r)
+        if not splits["train"]:
+            raise TrainingError(
+                "the explicit split puts no good image in train", hint="check the split file/column"
+            )
+    else:
+        for g, n in _assign(sorted(goods), fractions, seed, "good").items():
+            splits[n].extend(goods[g])
+        for g, n in _assign(sorted(bads), (0.0, 0.5, 0.5), seed, "bad").items():
+            splits[n].extend(bads[g])
     if max_defective is not None:
         for name in ("val", "test"):
             bad = [r for r in splits[name] if r["bad"]]
@@ -151,6 +174,8 @@ def select_anomaly_images(
         "seed": seed,
         "max_defective": max_defective,
         "good_labels": list(good_labels or good_labels_of(ds)),
+        "split_column": split_column,
+        "split_file": str(split_file) if split_file else None,
     }
     res = ImageSet(splits=splits, snapshot=snap, dataset=str(ds.root), params=params)
     log.info("anomaly image set: %s", res.counts())
@@ -167,6 +192,23 @@ def good_labels_of(ds: Dataset) -> list[str]:
     except (DatasetError, KeyError, ValueError):  # a dataset without a processes table
         found = []
     return found or ["OK", "good"]
+
+
+def _split_file(path: str | Path) -> dict[str, str]:
+    """``{frame_id or source_uri or path: split}`` from a CSV with a ``split`` column."""
+    import csv
+
+    p = Path(path)
+    if not p.is_file():
+        raise TrainingError(
+            f"{p}: no such split file", hint="CSV with split and frame_id, source_uri or path"
+        )
+    with open(p, newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [k for k in ("frame_id", "source_uri", "path") if rows and k in rows[0]]
+    if not rows or "split" not in rows[0] or not keys:
+        raise TrainingError(f"{p}: needs a split column and a frame_id, source_uri or path column")
+    return {str(r[keys[0]]).strip(): str(r["split"]) for r in rows}
 
 
 def _sql_str(v: str) -> str:

@@ -216,6 +216,12 @@ def anomaly(
     good_label: Annotated[
         list[str], typer.Option(help="Class label meaning good (repeatable) [default: process definition].")
     ] = [],  # noqa: B006
+    split_column: Annotated[
+        str | None, typer.Option(help="frames column holding train / val / test (an explicit split).")
+    ] = None,
+    split_file: Annotated[
+        Path | None, typer.Option(help="CSV with split and frame_id, source_uri or path (an explicit split).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
     group_by: Annotated[str, typer.Option(help="frames column kept on one side of the split.")] = "frame_id",
     seed: Annotated[int, typer.Option(help="Seed of the split and the backbone's init.")] = 0,
@@ -244,6 +250,8 @@ def anomaly(
                 weights=weights,
                 allow_random_init=allow_random_init,
                 good_labels=tuple(good_label) or None,
+                split_column=split_column,
+                split_file=split_file,
                 device=device,
                 group_by=group_by,
                 seed=seed,
