@@ -38,6 +38,7 @@ from jangin.capture._rows import frame_label
 from jangin.capture._video import FaceBlurrer, encode_jpeg
 from jangin.core import CaptureError, Dataset
 from jangin.core._ids import stable_id
+from jangin.core.process_definition import LabelSpec, ProcessDefinition, get_process, register_process
 from jangin.core.progress import ProgressFn, null_progress
 from jangin.core.settings import Settings, get_settings
 
@@ -365,8 +366,6 @@ def _existing_labels(ds: Dataset, sid: str) -> set[str]:
 
 def _register_good(ds: Dataset, process: str, good: str, classes: list[str]) -> None:
     """Record ``good`` as the good class of frame class labels in the process definition ``process``."""
-    from jangin.core.process_definition import LabelSpec, ProcessDefinition, get_process, register_process
-
     current = get_process(ds, process)
     definition = current or ProcessDefinition(name=process)
     specs = [s for s in definition.labels if not (s.question == "class" and s.target == "frame")]

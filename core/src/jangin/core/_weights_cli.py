@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from jangin.core.weights import default_registry
+from jangin.core.weights import fetch as fetch_weights
+
 __all__ = ["weights_app"]
 
 weights_app = typer.Typer(
@@ -53,8 +56,6 @@ def add(
     home: Home = None,
 ) -> None:
     """Copy a weights file into the registry, pinned by its sha256."""
-    from jangin.core.weights import default_registry
-
     entry = default_registry(home).add(
         name,
         file,
@@ -77,8 +78,7 @@ def ls(
     """List the registered weights."""
     from rich.table import Table
 
-    from jangin.core.cli import console
-    from jangin.core.weights import default_registry
+    from jangin.core.cli import console  # not at the top: jangin.core.cli mounts this module
 
     reg = default_registry(home)
     entries = [reg.get(e.name) for e in reg.ls()] if verify else reg.ls()
@@ -102,8 +102,6 @@ def rm(
     home: Home = None,
 ) -> None:
     """Forget registered weights (their file is deleted when no other name uses it)."""
-    from jangin.core.weights import default_registry
-
     default_registry(home).remove(name)
     _print(f"removed weights [bold]{name}[/]")
 
@@ -119,9 +117,7 @@ def fetch(
     home: Home = None,
 ) -> None:
     """Download weights on a connected machine (JANGIN_OFFLINE=0) and register them; refused offline."""
-    from jangin.core.cli import progress_bar
-    from jangin.core.weights import default_registry
-    from jangin.core.weights import fetch as fetch_weights
+    from jangin.core.cli import progress_bar  # not at the top: jangin.core.cli mounts this module
 
     with progress_bar() as cb:
         entry = fetch_weights(

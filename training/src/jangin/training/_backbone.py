@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jangin.core import TrainingError
+from jangin.core.artifacts import sha256_file
 from jangin.core.weights import RANDOM_INIT, WeightsEntry, WeightsRegistry, default_registry
 
 __all__ = ["RANDOM_INIT_WARNING", "backbone_record", "check_random_init", "resolve_weights"]
@@ -51,8 +52,6 @@ def backbone_record(
     if entry is not None:
         return {"architecture": architecture, **entry.record()}
     if file is not None:  # an unregistered local file (older option): its checksum at least
-        from jangin.core.artifacts import sha256_file
-
         return {
             "architecture": architecture,
             "weights": f"file:{Path(file).name}",

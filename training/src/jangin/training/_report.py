@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from jangin.training._image_set import decode_mask
 from jangin.training._metrics import pr_curve, roc_curve
 
 __all__ = ["anomaly_report"]
@@ -179,8 +180,6 @@ def _heat_maps(
     """One PNG per shown test image (the highest-scoring defective ones first): the image with its
     normalised anomaly map blended in (JET colours), and the ground-truth mask outlined when there is one."""
     import cv2
-
-    from jangin.training._image_set import decode_mask
 
     order = [int(i) for i in np.argsort(-scores) if y[i]][: n // 2]
     order += [int(i) for i in np.argsort(-scores) if not y[i]][: n - len(order)]

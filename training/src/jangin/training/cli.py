@@ -214,7 +214,8 @@ def anomaly(
         bool, typer.Option("--allow-random-init", help="Publish even with a random-init backbone (warned).")
     ] = False,
     good_label: Annotated[
-        list[str], typer.Option(help="Class label meaning good (repeatable; default: from the process definition).")
+        list[str],
+        typer.Option(help="Class label meaning good (repeatable; default: from the process definition)."),
     ] = [],  # noqa: B006
     split_column: Annotated[
         str | None, typer.Option(help="frames column holding train / val / test (an explicit split).")
