@@ -119,3 +119,20 @@ def test_index_file_and_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture)
         import_images(ds, root, layout="masks", deidentify=False)
     with pytest.raises(CaptureError, match="not one of the classes"):
         import_images(ds, root, good_label="good", session_key="x", deidentify=False)
+
+
+def test_import_images_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jangin.capture.cli import app
+
+    for i in range(2):
+        _img(tmp_path / "set" / "good" / f"{i}.png", i)
+        _img(tmp_path / "set" / "dent" / f"{i}.png", 5 + i)
+    args = ["import-images", str(tmp_path / "set"), "-d", str(tmp_path / "ds"), "--no-deidentify"]
+    r = CliRunner().invoke(app, [*args, "--good-label", "good", "--station", "st-2"])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())  # rich wraps long lines at the terminal's width
+    assert "4 new frames" in out and "dent 2, good 2" in out and "NOT blurred" in out
+    r = CliRunner().invoke(app, [*args, "--layout", "nope"])
+    assert r.exit_code != 0
