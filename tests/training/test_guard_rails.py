@@ -53,13 +53,16 @@ def test_classifier_guard_refuses_one_class_and_majority_level() -> None:
 
 def test_anomaly_guard_flags_everything_and_all_ng_baseline() -> None:
     m = {"images": 543, "defective": 316, "auroc": 0.53, "baseline_intensity_auroc": 0.54, "f1": 0.72}
-    g = anomaly_guard(m, {"val": (100, 110), "test": (540, 543)}, warnings=["random init"])
+    flagged = {"val": (100, 110, 20, 30), "test": (540, 543, 224, 227), "all-bad": (99, 100, 0, 1)}
+    g = anomaly_guard(m, flagged, warnings=["random init"])
     assert g["warnings"][0] == "random init"
     all_ng = g["baselines"]["f1"]["baseline"]
     assert all_ng == pytest.approx(2 * 316 / (316 + 543), abs=1e-4)  # precision p, recall 1
     reasons = " ".join(g["refuse_promotion"])
-    assert "540 of 543 test images (99 %)" in reasons and "grey-level AUROC 0.540" in reasons
+    assert "540 of 543 test images (99 %), 224 of 227 good ones" in reasons
+    assert "grey-level AUROC 0.540" in reasons
     assert "100 of 110" not in reasons  # 91 %: below the 95 % line
+    assert "all-bad" not in reasons  # flagging a split of defective images is right
 
 
 def test_promote_refuses_a_guarded_version(tmp_path: Path) -> None:

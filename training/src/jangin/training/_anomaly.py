@@ -212,11 +212,13 @@ def train_anomaly(
         **_pixel_metrics(test, test_m[:, 0], cfg.imgsz, pixel_thr),
     }
     flagged = {
-        "val": (int((val_s >= thr).sum()), len(val_s)),
-        "test": (int((test_s >= thr).sum()), len(test_s)),
+        name: (int((s >= thr).sum()), len(s), int((s[~b] >= thr).sum()), int((~b).sum()))
+        for name, s, b in (("val", val_s, val_bad), ("test", test_s, y))
     }
     guard = anomaly_guard(metrics, flagged, warnings=warnings)
-    metrics["flagged"] = {k: {"flagged": a, "images": b} for k, (a, b) in flagged.items()}
+    metrics["flagged"] = {
+        k: {"flagged": a, "images": b, "good_flagged": c, "good": d} for k, (a, b, c, d) in flagged.items()
+    }
     metrics["baseline_all_ng_f1"] = guard["baselines"]["f1"]["baseline"]
     progress("evaluate", 1, 1)
 

@@ -7,7 +7,8 @@ A model's manifest carries ``extra["guard"]``::
      "baselines": {"metric": {"model": x, "baseline": b, "name": "…", "beats": bool}}}
 
 Refused: a classifier that predicts one class for every test image, an anomaly threshold that flags
-95 % or more of the good images of a split (it flags nearly everything), or a model whose figures are no
+95 % or more of a split's images including 95 % or more of its good ones (it flags nearly everything; a
+split that is almost all defective may rightly be flagged almost whole), or a model whose figures are no
 better than its trivial baseline on the test split (it would be published silently otherwise).
 """
 
@@ -33,7 +34,7 @@ def _row(model: float | None, baseline: float | None, name: str) -> dict[str, An
 
 def anomaly_guard(
     metrics: dict[str, Any],
-    flagged: dict[str, tuple[int, int]],
+    flagged: dict[str, tuple[int, int, int, int]],
     *,
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def anomaly_guard(
     Args:
         metrics: Test metrics with ``auroc``, ``f1``, ``defective``, ``images`` and
             ``baseline_intensity_auroc`` (and, with masks, ``pixel_auroc`` / ``baseline_pixel_auroc``).
-        flagged: ``{split: (images flagged at the threshold, images)}``.
+        flagged: ``{split: (images flagged, images, good images flagged, good images)}`` at the threshold.
         warnings: Warnings already known (e.g. the random-init one), kept first.
     """
     n, pos = int(metrics.get("images", 0)), int(metrics.get("defective", 0))
@@ -64,11 +65,11 @@ def anomaly_guard(
             )
             out_w.append(msg)
             refuse.append(msg)
-    for split, (k, total) in flagged.items():
-        if total and k / total >= FLAG_ALL_SHARE:
+    for split, (k, total, kg, good) in flagged.items():
+        if total and good and k / total >= FLAG_ALL_SHARE and kg / good >= FLAG_ALL_SHARE:
             msg = (
-                f"the threshold flags {k} of {total} {split} images ({100 * k / total:.0f} %): "
-                "it flags (nearly) everything"
+                f"the threshold flags {k} of {total} {split} images ({100 * k / total:.0f} %), {kg} of "
+                f"{good} good ones: it flags (nearly) everything"
             )
             out_w.append(msg)
             refuse.append(msg)
