@@ -112,6 +112,16 @@ def train_anomaly(
     progress = progress or null_progress
     if cfg.imgsz % 32:
         raise ValueError(f"imgsz must be a multiple of 32, got {cfg.imgsz}")
+    entry = resolve_weights(cfg.backbone_weights)
+    if entry is not None and cfg.weights is not None:
+        raise ValueError("give either backbone_weights (registered) or weights (a file), not both")
+    if entry is not None and entry.architecture != cfg.backbone:
+        raise TrainingError(
+            f"weights {entry.name!r} are for {entry.architecture}, the backbone is {cfg.backbone}",
+            hint=f"pass --backbone {entry.architecture}, or weights registered for {cfg.backbone}",
+        )
+    backbone = backbone_record(cfg.backbone, entry, cfg.weights)
+    warnings = check_random_init(backbone, allow=cfg.allow_random_init, what=f"anomaly model {cfg.name}")
     if data is None:
         data = select_anomaly_images(
             ds,
@@ -125,16 +135,6 @@ def train_anomaly(
             split_column=cfg.split_column,
             split_file=cfg.split_file,
         )
-    entry = resolve_weights(cfg.backbone_weights)
-    if entry is not None and cfg.weights is not None:
-        raise ValueError("give either backbone_weights (registered) or weights (a file), not both")
-    if entry is not None and entry.architecture != cfg.backbone:
-        raise TrainingError(
-            f"weights {entry.name!r} are for {entry.architecture}, the backbone is {cfg.backbone}",
-            hint=f"pass --backbone {entry.architecture}, or weights registered for {cfg.backbone}",
-        )
-    backbone = backbone_record(cfg.backbone, entry, cfg.weights)
-    warnings = check_random_init(backbone, allow=cfg.allow_random_init, what=f"anomaly model {cfg.name}")
     work_dir = Path(work_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     work_dir.mkdir(parents=True, exist_ok=True)
     import torch
@@ -311,6 +311,7 @@ def _build(cfg: AnomalyConfig, torch: Any, weights: Path | None = None) -> tuple
         raise TrainingError(
             f"building {cfg.algorithm} on {cfg.backbone} failed: {exc}", hint="pip install anomalib==2.7.0"
         ) from exc
+    weights = weights if weights is not None else cfg.weights
     if weights is None:
         log.warning(
             "no backbone weights given: %s starts from RANDOM initialisation (nothing is downloaded); "
