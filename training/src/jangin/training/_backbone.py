@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 RANDOM_INIT_WARNING = (
     "the backbone started from RANDOM initialisation (no registered pretrained weights): on real parts "
-    "such a model is often no better than the trivial baselines below; bring weights with "
+    "such a model is often no better than trivial baselines; bring weights with "
     "`jangin weights add` and train with --backbone-weights / --weights"
 )
 
