@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,35 +143,54 @@ def test_fetch_from_a_local_server(tmp_path: Path, server: str) -> None:
     assert not [p for p in reg.root.iterdir() if p.name.startswith(".fetch-")]
 
 
-def _jangin(home: Path, *args: str, offline: str = "1") -> subprocess.CompletedProcess[str]:
-    env = {
-        "JANGIN_HOME": str(home),
-        "JANGIN_OFFLINE": offline,
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "COLUMNS": "400",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "jangin.core.cli", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+def _jangin(
+    home: Path, *args: str, offline: str = "1", capsys: pytest.CaptureFixture[str], mp: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """``jangin ARGS`` in this process (the real command: entry points, error printing, exit codes)."""
+    from jangin.core.cli import main
+
+    mp.setenv("JANGIN_HOME", str(home))
+    mp.setenv("JANGIN_OFFLINE", offline)
+    mp.setenv("COLUMNS", "400")
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_add_ls_rm_fetch(tmp_path: Path, wfile: Path, server: str) -> None:
+def test_cli_add_ls_rm_fetch(
+    tmp_path: Path,
+    wfile: Path,
+    server: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     home = tmp_path / "home"
+    kw = {"capsys": capsys, "mp": monkeypatch}
     meta = ["--architecture", "resnet18", "--licence", "BSD-3-Clause"]
-    r = _jangin(home, "weights", "add", "r18", str(wfile), *meta, "--source", "test", "--sha256", "1" * 64)
-    assert r.returncode == 1 and "does not match" in r.stderr, r.stderr
-    r = _jangin(home, "weights", "add", "r18", str(wfile), *meta, "--source", "test", "--sha256", SHA)
-    assert r.returncode == 0, r.stderr
-    r = _jangin(home, "weights", "ls", "--json", "--verify")
-    assert r.returncode == 0, r.stderr
-    assert [e["sha256"] for e in json.loads(r.stdout)] == [SHA]
+    code, _, err = _jangin(
+        home, "weights", "add", "r18", str(wfile), *meta, "--source", "t", "--sha256", "1" * 64, **kw
+    )
+    assert code == 1 and "does not match" in err and "hint:" in err, err
+    code, _, err = _jangin(
+        home, "weights", "add", "r18", str(wfile), *meta, "--source", "t", "--sha256", SHA, **kw
+    )
+    assert code == 0, err
+    code, out, err = _jangin(home, "weights", "ls", "--json", "--verify", **kw)
+    assert code == 0, err
+    assert [e["sha256"] for e in json.loads(out)] == [SHA]
     url = f"{server}/resnet18.pth"
-    r = _jangin(home, "weights", "fetch", url, "--name", "f18", "--sha256", SHA, *meta)
-    assert r.returncode == 1 and "offline" in r.stderr and "hint" in r.stderr, r.stderr
-    r = _jangin(home, "weights", "fetch", url, "--name", "f18", "--sha256", SHA, *meta, offline="0")
-    assert r.returncode == 0, r.stderr
-    r = _jangin(home, "weights", "rm", "r18")
-    assert r.returncode == 0, r.stderr
-    r = _jangin(home, "weights", "ls", "--json")
-    assert [e["name"] for e in json.loads(r.stdout)] == ["f18"]
+    code, _, err = _jangin(home, "weights", "fetch", url, "--name", "f18", "--sha256", SHA, *meta, **kw)
+    assert code == 1 and "offline" in err and "hint:" in err, err
+    code, _, err = _jangin(
+        home, "weights", "fetch", url, "--name", "f18", "--sha256", SHA, *meta, offline="0", **kw
+    )
+    assert code == 0, err
+    code, _, err = _jangin(home, "weights", "rm", "r18", **kw)
+    assert code == 0, err
+    code, out, _ = _jangin(home, "weights", "ls", "--json", **kw)
+    assert [e["name"] for e in json.loads(out)] == ["f18"]
