@@ -63,6 +63,8 @@ def test_anomaly_guard_flags_everything_and_all_ng_baseline() -> None:
     assert "grey-level AUROC 0.540" in reasons
     assert "100 of 110" not in reasons  # 91 %: below the 95 % line
     assert "all-bad" not in reasons  # flagging a split of defective images is right
+    perfect = anomaly_guard({**m, "auroc": 1.0, "baseline_intensity_auroc": 1.0, "f1": 1.0}, {})
+    assert perfect["refuse_promotion"] == []  # matching a perfect baseline is not failing it
 
 
 def test_promote_refuses_a_guarded_version(tmp_path: Path) -> None:

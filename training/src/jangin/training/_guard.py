@@ -27,8 +27,15 @@ __all__ = ["FLAG_ALL_SHARE", "anomaly_guard", "classifier_guard", "guard_summary
 FLAG_ALL_SHARE = 0.95
 
 
+#: A figure at or above this is perfect for the guard: matching a perfect baseline is not failing it.
+CEILING = 0.999
+
+
 def _row(model: float | None, baseline: float | None, name: str) -> dict[str, Any]:
-    beats = None if model is None or baseline is None else bool(model > baseline + 1e-9)
+    if model is None or baseline is None:
+        beats = None
+    else:
+        beats = bool(model > baseline + 1e-9 or min(model, baseline) >= CEILING)
     return {"model": model, "baseline": baseline, "name": name, "beats": beats}
 
 
