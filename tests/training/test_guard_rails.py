@@ -47,6 +47,10 @@ def test_classifier_guard_refuses_one_class_and_majority_level() -> None:
     }
     assert any("predicts one class ('a') for all 20" in r for r in g["refuse_promotion"])
     assert g["per_class_recall"] == {"a": 1.0, "b": 0.0, "c": 0.0}
+    two = classifier_guard(y, np.where(y == 2, 0, y), classes)
+    assert two["refuse_promotion"] == [] and two["warnings"] == [
+        "recall 0 for 1 of 3 classes (c): it never finds them"
+    ]
     good = classifier_guard(y, y, classes)
     assert good["refuse_promotion"] == [] and good["baselines"]["macro_f1"]["beats"] is True
 

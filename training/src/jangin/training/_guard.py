@@ -123,6 +123,9 @@ def classifier_guard(
     recall = {
         c: (round(float((pred[y == i] == i).mean()), 5) if counts[i] else None) for i, c in enumerate(classes)
     }
+    missed = [c for c, r in recall.items() if r == 0.0]
+    if missed and not refuse:
+        out_w.append(f"recall 0 for {len(missed)} of {k} classes ({', '.join(missed)}): it never finds them")
     return {"warnings": out_w, "refuse_promotion": refuse, "baselines": base, "per_class_recall": recall}
 
 
