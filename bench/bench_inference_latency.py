@@ -237,6 +237,7 @@ def main() -> None:
             imgsz=args.imgsz,
             batch=8,
             work_dir=work / "work",
+            allow_random_init=True,
         )
     else:
         if args.registry is None or args.model is None:

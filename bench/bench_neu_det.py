@@ -131,6 +131,7 @@ def main() -> None:
         device=a.device,
         seed=0,
         work_dir=work / "train",
+        allow_random_init=True,  # from scratch: the figure quoted is the no-pretrained-weights one
     )
     train_s = time.perf_counter() - t
     sizes = {k: len(v) for k, v in det_set.splits.items()}

@@ -121,6 +121,7 @@ def trained_detector(tmp_path_factory: Any, network_attempts: list[Any]) -> dict
         batch=8,
         work_dir=base / "work",
         progress=lambda task, done, total: events.append((task, done, total)),
+        allow_random_init=True,
     )
     _TRAINED.update(
         ds=ds,

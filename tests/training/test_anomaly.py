@@ -25,7 +25,13 @@ def anomaly_run(
         ds = adata.make_anomaly_dataset(base / "ds")
         registry = ModelRegistry(ds.models_dir)
         events: list[tuple[str, int, Any]] = []
-        cfg = AnomalyConfig(name="beads", imgsz=64, device="cpu", good_where="f.source_uri LIKE 'good/%'")
+        cfg = AnomalyConfig(
+            name="beads",
+            imgsz=64,
+            device="cpu",
+            good_where="f.source_uri LIKE 'good/%'",
+            allow_random_init=True,
+        )
         mv = train_anomaly(
             ds,
             cfg,

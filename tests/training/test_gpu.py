@@ -19,7 +19,7 @@ def test_anomaly_and_detector_on_cuda(
     ds = adata.make_anomaly_dataset(tmp_path / "ads")
     mv = train_anomaly(
         ds,
-        AnomalyConfig(name="gpu-beads", imgsz=64, device="cuda"),
+        AnomalyConfig(name="gpu-beads", imgsz=64, device="cuda", allow_random_init=True),
         registry=ModelRegistry(ds.models_dir),
         work_dir=tmp_path / "aw",
     )
@@ -35,6 +35,7 @@ def test_anomaly_and_detector_on_cuda(
         batch=8,
         device="auto",
         work_dir=tmp_path / "dw",
+        allow_random_init=True,
     )
     assert det.manifest.train_config["device"] == "0" and det.manifest.parity["passed"] is True
     assert network_guard == []

@@ -188,6 +188,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(
         "imgsz": 64,
         "batch": 8,
         "work_dir": tmp_path / "work",
+        "allow_random_init": True,
     }
 
     def power_cut(task: str, done: int, total: int | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from jangin.capture._align import align_session
 from jangin.capture._client import IngestClient, upload_session
+from jangin.capture._images_import import ImagesImportResult, import_images
 from jangin.capture._import import (
     ImportResult,
     import_session,
@@ -31,6 +32,7 @@ __all__ = [
     "CameraSpec",
     "ChannelSpec",
     "DeviceSpec",
+    "ImagesImportResult",
     "ImportResult",
     "IngestClient",
     "LongFileSpec",
@@ -39,6 +41,7 @@ __all__ = [
     "RunOptions",
     "SessionManifest",
     "align_session",
+    "import_images",
     "import_runs",
     "import_session",
     "import_sessions",

@@ -559,6 +559,7 @@ def import_stills(
     deidentify: bool = True,
     limit: int | None = None,
     progress: ProgressFn = null_progress,
+    station: str | None = None,
 ) -> ImportResult:
     """Import a folder of still inspection images as one session (one frame per image).
 
@@ -594,10 +595,12 @@ def import_stills(
         entries = entries[:limit]
     if not entries:
         raise CaptureError(f"{directory}: no images found")
+    if not deidentify:
+        log.warning("faces are NOT blurred in the %d stills of session %s (%s)", len(entries), key, directory)
     start = datetime(2000, 1, 1, tzinfo=UTC)
     blur = FaceBlurrer() if deidentify else None
     frames = []
-    for i, (rel, station) in enumerate(entries):
+    for i, (rel, row_station) in enumerate(entries):
         progress(f"stills {key}", i, len(entries))
         path = directory / rel
         data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
@@ -626,7 +629,7 @@ def import_stills(
                 "sharpness": None,
                 "deidentified": deidentify,
                 "source_uri": rel,
-                "station": station,
+                "station": row_station or station,
                 "image": jpeg,
                 "deid_json": deid,
             }
@@ -634,7 +637,9 @@ def import_stills(
     progress(f"stills {key}", len(entries), len(entries))
     txn = (f"import/{sid}", 1)
     ds.append("frames", frames, source=str(directory), txn=txn)
-    m = SessionManifest(session_key=key, site=site, process=process, task="still images", started_at=start)
+    m = SessionManifest(
+        session_key=key, site=site, station=station, process=process, task="still images", started_at=start
+    )
     ds.append("sessions", [_session_row(m, sid, settings, [], source="file")], txn=txn)
     result.frames = len(frames)
     return result

@@ -36,6 +36,7 @@ __all__ = [
     "const_str",
     "deidentify_author",
     "event_row",
+    "frame_label",
     "phase_steps",
     "session_labels",
     "session_row",
@@ -327,6 +328,12 @@ def _label(session_id: str, key: Iterable[Any], **fields: Any) -> dict[str, Any]
         "created_at": datetime.now(UTC),
         **fields,
     }
+
+
+def frame_label(session_id: str, frame_id: str, key: Iterable[Any], **fields: Any) -> dict[str, Any]:
+    """One imported label on a frame (``kind``, ``name`` and the rest in ``fields``); its id is derived
+    from the session, the frame and ``key``, so importing the same label again finds it."""
+    return _label(session_id, (frame_id, *key), target="frame", frame_id=frame_id, **fields)
 
 
 def span_labels(

@@ -234,7 +234,17 @@ def import_(
     ds = Dataset.open_or_create(resolve_dataset(dataset))
     with progress_bar() as progress:
         if stills:
-            results = [import_stills(ds, path, deidentify=not no_deidentify, progress=progress)]
+            results = [
+                import_stills(
+                    ds,
+                    path,
+                    session_key=session_key,
+                    site=site,
+                    station=station,
+                    deidentify=not no_deidentify,
+                    progress=progress,
+                )
+            ]
         elif path.is_file() or sensor or long:
             video = path if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES else None
             meta = {
@@ -275,6 +285,67 @@ def import_(
             results = import_sessions(ds, path, progress=progress, **kw)
     if _print_results(results):
         raise typer.Exit(1)
+
+
+@app.command("import-images")
+def import_images_(
+    directory: Annotated[Path, typer.Argument(help="The image set's folder.")],
+    dataset: DatasetOption = None,
+    layout: Annotated[
+        str, typer.Option(help="auto, folders (class sub-folders), index (--index file) or masks.")
+    ] = "auto",
+    index: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet index: path, label[, split] (paths relative to DIR).")
+    ] = None,
+    good_label: Annotated[
+        str | None,
+        typer.Option(help="The class that means a good part (recorded in the process definition)."),
+    ] = None,
+    no_deidentify: Annotated[
+        bool, typer.Option("--no-deidentify", help="Do NOT blur faces: for parts without people (logged).")
+    ] = False,
+    session_key: Annotated[str | None, typer.Option(help="Session key [default: the folder's name].")] = None,
+    station: Annotated[str | None, typer.Option(help="Station of every image.")] = None,
+    site: Annotated[str, typer.Option()] = "site",
+    process: Annotated[
+        str, typer.Option(help="Process name (its definition gets --good-label).")
+    ] = "inspection",
+) -> None:
+    """Import an image set in one command: class sub-folders, an index file, or images with masks."""
+    from jangin.capture import import_images
+    from jangin.core import Dataset
+
+    if layout not in ("auto", "folders", "index", "masks"):
+        raise typer.BadParameter("--layout must be auto, folders, index or masks")
+    ds = Dataset.open_or_create(resolve_dataset(dataset))
+    with progress_bar() as progress:
+        r = import_images(
+            ds,
+            directory,
+            layout=layout,  # type: ignore[arg-type]
+            index=index,
+            good_label=good_label,
+            session_key=session_key,
+            station=station,
+            site=site,
+            process=process,
+            deidentify=not no_deidentify,
+            progress=progress,
+        )
+    classes = ", ".join(f"{c} {n}" for c, n in sorted(r.per_class.items())) or "none"
+    console().print(
+        f"session [bold]{r.session_key}[/] ({r.session_id}), layout {r.layout}: {r.images_seen} images → "
+        f"{r.frames} new frames, {r.already_in_dataset} already in the dataset, "
+        f"{r.duplicates_in_import} duplicate(s) by content\n"
+        f"classes: {classes}\nlabels: {r.class_labels} class, {r.mask_labels} mask "
+        f"({r.masks_empty} empty mask(s) skipped)"
+        + (
+            f"\n[yellow]masks matching no image:[/] {', '.join(r.masks_unmatched[:5])}"
+            if r.masks_unmatched
+            else ""
+        )
+        + ("\n[yellow]faces NOT blurred (--no-deidentify)[/]" if not r.deidentified else "")
+    )
 
 
 @app.command("import-runs")

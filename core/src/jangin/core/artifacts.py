@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jangin.core._errors import ModelLoadError, NotFoundError
+from jangin.core._errors import ModelLoadError, NotFoundError, TrainingError
 
 __all__ = ["InputSpec", "ModelManifest", "ModelRegistry", "ModelVersion", "RuntimeArtifact", "sha256_file"]
 
@@ -257,9 +257,26 @@ class ModelRegistry:
             ModelVersion.load(self.root / n / v, verify=False) for n in self.names() for v in self.versions(n)
         ]
 
-    def promote(self, name: str, version: str) -> ModelVersion:
-        """Mark ``name:version`` as the active one (atomically)."""
+    def promote(self, name: str, version: str, *, force: bool = False) -> ModelVersion:
+        """Mark ``name:version`` as the active one (atomically).
+
+        Args:
+            name: Model name.
+            version: Version, e.g. ``v3``.
+            force: Promote even a version whose guard rails refused promotion.
+
+        Raises:
+            TrainingError: The version's manifest lists reasons not to promote it
+                (``extra["guard"]["refuse_promotion"]``: e.g. it predicts one class, flags nearly every
+                image, or does not beat its trivial baseline), and ``force`` is false.
+        """
         mv = self.get(name, version)
+        reasons = (mv.manifest.extra.get("guard") or {}).get("refuse_promotion") or []
+        if reasons and not force:
+            raise TrainingError(
+                f"{mv.path}: not promoted: {'; '.join(str(r) for r in reasons)}",
+                hint="see the report's warnings; pass --force to promote it anyway",
+            )
         _atomic_write(self.root / name / ACTIVE, version + "\n")
         return mv
 

@@ -144,6 +144,9 @@ class LabelSpec(_Model):
     target: Literal["session", "span", "frame"] = "session"
     kind: Literal["class", "box", "span"] = "class"
     choices: list[str] = Field(default_factory=list)
+    #: The choices that mean a good part (e.g. ``[good]``, ``[OK, pass]``): training counts frames with
+    #: these class labels as good, every other class label as defective.
+    good: list[str] = Field(default_factory=list)
 
 
 class ParameterSpec(_Model):

@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from jangin.core import Dataset, ModelManifest, ModelRegistry, ModelVersion, TrainingError
 from jangin.core.artifacts import InputSpec
 from jangin.core.progress import ProgressFn, null_progress
-from jangin.training._image_set import ImageSet, decode_images, select_anomaly_images
-from jangin.training._metrics import best_f1_threshold, binary_metrics, roc_auc
+from jangin.training._backbone import backbone_record, check_random_init, resolve_weights
+from jangin.training._guard import anomaly_guard
+from jangin.training._image_set import ImageSet, decode_images, decode_mask, select_anomaly_images
+from jangin.training._metrics import best_f1_threshold, binary_metrics, pro_score, rank_auc, roc_auc
 
 __all__ = ["AnomalyConfig", "check_anomaly_parity", "train_anomaly"]
 
@@ -44,7 +46,22 @@ class AnomalyConfig(BaseModel):
     algorithm: Literal["patchcore", "padim"] = "patchcore"
     backbone: str = "resnet18"
     layers: tuple[str, ...] = ("layer2", "layer3")
-    weights: Path | None = Field(None, description="local backbone state_dict; none: random init (logged)")
+    weights: Path | None = Field(
+        None, description="local backbone state_dict (unregistered; prefer backbone_weights)"
+    )
+    backbone_weights: str | None = Field(
+        None, description="registered weights name (`jangin weights ls`); none and no weights: random init"
+    )
+    allow_random_init: bool = Field(
+        False, description="publish even when the backbone starts from random init"
+    )
+    good_labels: tuple[str, ...] | None = Field(
+        None, description="class labels meaning good [default: process]"
+    )
+    split_column: str | None = Field(None, description="frames column with train/val/test (explicit split)")
+    split_file: Path | None = Field(
+        None, description="CSV: split + frame_id/source_uri/path (explicit split)"
+    )
     imgsz: int = Field(128, ge=32, le=1024)
     coreset_ratio: float = Field(0.1, gt=0, le=1)
     num_neighbors: int = Field(
@@ -95,6 +112,16 @@ def train_anomaly(
     progress = progress or null_progress
     if cfg.imgsz % 32:
         raise ValueError(f"imgsz must be a multiple of 32, got {cfg.imgsz}")
+    entry = resolve_weights(cfg.backbone_weights)
+    if entry is not None and cfg.weights is not None:
+        raise ValueError("give either backbone_weights (registered) or weights (a file), not both")
+    if entry is not None and entry.architecture != cfg.backbone:
+        raise TrainingError(
+            f"weights {entry.name!r} are for {entry.architecture}, the backbone is {cfg.backbone}",
+            hint=f"pass --backbone {entry.architecture}, or weights registered for {cfg.backbone}",
+        )
+    backbone = backbone_record(cfg.backbone, entry, cfg.weights)
+    warnings = check_random_init(backbone, allow=cfg.allow_random_init, what=f"anomaly model {cfg.name}")
     if data is None:
         data = select_anomaly_images(
             ds,
@@ -104,6 +131,9 @@ def train_anomaly(
             fractions=cfg.fractions,
             seed=cfg.seed,
             max_defective=cfg.max_defective,
+            good_labels=cfg.good_labels,
+            split_column=cfg.split_column,
+            split_file=cfg.split_file,
         )
     work_dir = Path(work_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +141,7 @@ def train_anomaly(
 
     dev = _device(cfg.device, torch)
     torch.manual_seed(cfg.seed)
-    model, backbone_init = _build(cfg, torch)
+    model, backbone_init = _build(cfg, torch, entry.file if entry is not None else cfg.weights)
     model.to(dev)
 
     task = f"fit {cfg.name}"
@@ -157,6 +187,8 @@ def train_anomaly(
         norm["score_max"] = norm["score_min"] + 1e-6
     if norm["map_max"] <= norm["map_min"]:
         norm["map_max"] = norm["map_min"] + 1e-6
+    val_masks = _masks(data.splits["val"], cfg.imgsz)
+    pixel_thr, pixel_how = _pixel_threshold(val_m[:, 0], val_masks)
     t1 = time.perf_counter()
     test = data.splits["test"]
     test_s, test_m = _score(net, test, cfg, torch, dev)
@@ -176,7 +208,18 @@ def train_anomaly(
         "torch_ms_per_image": round(ms_per_image, 2),
         "train_images": len(train),
         "per_station": _per_station(test, y, test_s),
+        "pixel_threshold_method": pixel_how,
+        **_pixel_metrics(test, test_m[:, 0], cfg.imgsz, pixel_thr),
     }
+    flagged = {
+        name: (int((s >= thr).sum()), len(s), int((s[~b] >= thr).sum()), int((~b).sum()))
+        for name, s, b in (("val", val_s, val_bad), ("test", test_s, y))
+    }
+    guard = anomaly_guard(metrics, flagged, warnings=warnings)
+    metrics["flagged"] = {
+        k: {"flagged": a, "images": b, "good_flagged": c, "good": d} for k, (a, b, c, d) in flagged.items()
+    }
+    metrics["baseline_all_ng_f1"] = guard["baselines"]["f1"]["baseline"]
     progress("evaluate", 1, 1)
 
     progress("export", 0, 1)
@@ -193,7 +236,7 @@ def train_anomaly(
     from jangin.training._report import anomaly_report
 
     report_files = anomaly_report(
-        work_dir / "report", cfg.name, metrics, y, test_s, thr, test, test_m, norm, cfg.imgsz
+        work_dir / "report", cfg.name, metrics, y, test_s, thr, test, test_m, norm, cfg.imgsz, guard=guard
     )
     files.update({f"report/{p.name}": p for p in report_files})
     (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -223,19 +266,20 @@ def train_anomaly(
             "dynamic_batch": True,
             "opset": OPSET,
         },
-        thresholds={"image": thr, "pixel": thr},
+        thresholds={"image": thr, "pixel": pixel_thr},
         metrics=metrics,
         dataset=data.dataset,
         dataset_snapshot=data.snapshot,
         train_config={
             **json.loads(cfg.model_dump_json()),
             "backbone_init": backbone_init,
+            "backbone": backbone,
             "device": dev,
             "set_params": data.params,
             "split_counts": data.counts(),
         },
         parity=parity,
-        extra={"report": "report/index.html"},
+        extra={"report": "report/index.html", "guard": guard},
     )
     mv = registry.add(manifest, files)
     log.info("published %s:%s (test AUROC %.3f)", mv.name, mv.version, metrics["auroc"])
@@ -245,7 +289,7 @@ def train_anomaly(
 # -- model --------------------------------------------------------------------------------------
 
 
-def _build(cfg: AnomalyConfig, torch: Any) -> tuple[Any, str]:
+def _build(cfg: AnomalyConfig, torch: Any, weights: Path | None = None) -> tuple[Any, str]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must never try the hub (fails fast instead)
     try:
         if cfg.algorithm == "patchcore":
@@ -267,27 +311,30 @@ def _build(cfg: AnomalyConfig, torch: Any) -> tuple[Any, str]:
         raise TrainingError(
             f"building {cfg.algorithm} on {cfg.backbone} failed: {exc}", hint="pip install anomalib==2.7.0"
         ) from exc
-    if cfg.weights is None:
+    weights = weights if weights is not None else cfg.weights
+    if weights is None:
         log.warning(
             "no backbone weights given: %s starts from RANDOM initialisation (nothing is downloaded); "
-            "give --weights with a local state_dict for better features",
+            "register weights (`jangin weights add`) and pass --backbone-weights NAME for better features",
             cfg.backbone,
         )
         return model, "random"
-    if not Path(cfg.weights).is_file():
-        raise TrainingError(f"backbone weights {cfg.weights} not found; Jangin never downloads weights")
+    if not Path(weights).is_file():
+        raise TrainingError(f"backbone weights {weights} not found; Jangin never downloads weights")
     try:
-        sd = torch.load(cfg.weights, map_location="cpu", weights_only=True)
+        sd = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, runtime and zip errors alike
-        raise TrainingError(f"cannot read backbone weights {cfg.weights}: {exc}") from exc
+        raise TrainingError(f"cannot read backbone weights {weights}: {exc}") from exc
     sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
     fe = model.feature_extractor.feature_extractor
+    own = fe.state_dict()
+    sd = {k: v for k, v in sd.items() if k in own and getattr(v, "shape", None) == own[k].shape}
     res = fe.load_state_dict(sd, strict=False)
-    loaded = len(fe.state_dict()) - len(res.missing_keys)
+    loaded = len(own) - len(res.missing_keys)
     if loaded == 0:
-        raise TrainingError(f"{cfg.weights} holds no weight of a {cfg.backbone} backbone")
-    log.info("backbone %s: %d tensors loaded from %s", cfg.backbone, loaded, cfg.weights)
-    return model, f"file:{Path(cfg.weights).name}"
+        raise TrainingError(f"{weights} holds no weight of a {cfg.backbone} backbone")
+    log.info("backbone %s: %d of %d tensors loaded from %s", cfg.backbone, loaded, len(own), weights)
+    return model, f"file:{Path(weights).name}"
 
 
 def k_center_greedy(emb: Any, ratio: float, seed: int = 0, proj_dim: int = 128) -> Any:
@@ -373,6 +420,63 @@ def _per_station(rows: list[dict[str, Any]], y: np.ndarray, s: np.ndarray) -> di
         m = stations == st
         out[st] = {"images": int(m.sum()), "defective": int(y[m].sum()), "auroc": roc_auc(y[m], s[m])}
     return out
+
+
+def _masks(rows: list[dict[str, Any]], size: int) -> np.ndarray | None:
+    """Ground-truth masks of ``rows`` at ``size`` (``(N, size, size)`` bool), or None when no row has one."""
+    if not any(r.get("masks") for r in rows):
+        return None
+    return np.stack([decode_mask(r.get("masks") or [], size) for r in rows])
+
+
+def _pixel_threshold(maps: np.ndarray, masks: np.ndarray | None) -> tuple[float, str]:
+    """The pixel threshold, calibrated on its own: best pixel F1 on val masks when there are some, else
+    the 99.9th percentile of the good val images' pixels (about one false pixel per thousand)."""
+    if masks is not None and masks.any():
+        flat_m, flat_s = masks.ravel(), maps.ravel()
+        # Best F1 over 256 quantile thresholds (exact best-F1 over millions of pixels is too slow).
+        cand = np.unique(np.quantile(flat_s, np.linspace(0.5, 1.0, 256)))
+        pos = flat_m.sum()
+        best, best_t = -1.0, float(cand[-1])
+        for t in cand:
+            pred = flat_s >= t
+            tp = float((pred & flat_m).sum())
+            f1 = 2 * tp / max(pred.sum() + pos, 1)
+            if f1 > best:
+                best, best_t = f1, float(t)
+        return best_t, "best pixel F1 on val masks"
+    good = maps if masks is None else maps[~masks.reshape(len(maps), -1).any(1)]
+    if len(good) == 0:
+        good = maps
+    return float(np.quantile(good, 0.999)), "99.9th percentile of good val pixels (no masks)"
+
+
+def _pixel_metrics(rows: list[dict[str, Any]], maps: np.ndarray, size: int, thr: float) -> dict[str, Any]:
+    """Pixel AUROC, PRO (to FPR 0.3) and pixel F1 at the pixel threshold when ``rows`` have masks, with
+    a grey-level baseline (distance of each pixel's grey level from the good images' median)."""
+    masks = _masks(rows, size)
+    if masks is None or not masks.any():
+        return {"pixel_auroc": None, "pro": None}
+    import cv2
+
+    grey = np.stack(
+        [
+            cv2.resize(cv2.imdecode(np.frombuffer(r["image"], np.uint8), cv2.IMREAD_GRAYSCALE), (size, size))
+            for r in rows
+        ]
+    ).astype(np.float32)
+    ref = float(np.median(grey[~masks]))
+    pm = binary_metrics(masks.ravel(), maps.ravel() >= thr)
+    return {
+        "pixel_auroc": rank_auc(masks, maps),
+        "pro": pro_score(masks, maps),
+        "pixel_f1": pm["f1"],
+        "pixel_precision": pm["precision"],
+        "pixel_recall": pm["recall"],
+        "baseline_pixel_auroc": rank_auc(masks, np.abs(grey - ref)),
+        "baseline_pro": pro_score(masks, np.abs(grey - ref)),
+        "mask_images": int(masks.reshape(len(masks), -1).any(1).sum()),
+    }
 
 
 def _intensity_score(data: ImageSet, rows: list[dict[str, Any]]) -> np.ndarray:

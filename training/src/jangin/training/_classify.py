@@ -25,7 +25,10 @@ import numpy as np
 from jangin.core import Dataset, DatasetError, ModelManifest, ModelRegistry, ModelVersion, TrainingError
 from jangin.core.artifacts import InputSpec
 from jangin.core.progress import ProgressFn, null_progress
-from jangin.training._image_set import _assign
+from jangin.core.weights import RANDOM_INIT
+from jangin.training._backbone import RANDOM_INIT_WARNING, backbone_record, resolve_weights
+from jangin.training._guard import classifier_guard
+from jangin.training._image_set import _assign, _split_file
 from jangin.training._metrics import binary_metrics
 from jangin.training._ultralytics_env import import_onnxruntime, ultralytics_offline
 
@@ -64,10 +67,18 @@ def build_classification_set(
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     pad: float = 0.15,
     seed: int = 0,
+    stratify: bool = True,
+    split_column: str | None = None,
+    split_file: Path | None = None,
 ) -> ClassificationSet:
     """Frames with a current ``class`` label (``source="frames"``), or the crops of current ``box``
     labels, padded by ``pad`` of the box size (``source="boxes"``), split by ``group_by`` (one group
     never on two sides), read at one snapshot and cached by content.
+
+    Splits are stratified by class (each group goes by its most frequent label, so every class gets its
+    share of val and test), unless an explicit split is given: ``split_column`` (a ``frames`` column
+    holding ``train`` / ``val`` / ``test``) or ``split_file`` (CSV with ``split`` and ``frame_id`` or
+    ``source_uri`` or ``path``; frames it does not list are left out).
 
     Raises:
         TrainingError: Fewer than 2 classes.
@@ -90,12 +101,17 @@ def build_classification_set(
                 fractions,
                 pad,
                 seed,
+                stratify,
+                split_column,
+                str(split_file) if split_file else None,
+                _file_digest(split_file),
             ]
         ).encode()
     ).hexdigest()[:20]
     final = Path(cache_dir) / f"cls-{key}"
     sql = f"""
-        SELECT l.label_id, l.name, l.bbox_xyxy_norm, f.frame_id, f.station, CAST(f."{group_by}" AS VARCHAR) grp, f.image
+        SELECT l.label_id, l.name, l.bbox_xyxy_norm, f.frame_id, f.station, CAST(f."{group_by}" AS VARCHAR) grp,
+               f.source_uri, {f'CAST(f."{split_column}" AS VARCHAR)' if split_column else "NULL"} AS fixed_split, f.image
         FROM current_labels l JOIN frames f USING (frame_id)
         WHERE l.kind = '{kind}' AND {f"({where})" if where else "true"}
         ORDER BY l.label_id"""
@@ -112,7 +128,7 @@ def build_classification_set(
             raise TrainingError(
                 f"{len(classes)} class(es) among the {kind} labels; a classifier needs 2 or more"
             )
-        split_of = _assign(sorted({r["grp"] for r in rows}), fractions, seed, "good")
+        split_of = _split(rows, fractions, seed, stratify=stratify, split_file=split_file)
         staging = Path(cache_dir) / f".staging-{uuid.uuid4().hex[:8]}"
         counts: dict[str, dict[str, int]] = {s: dict.fromkeys(classes, 0) for s in ("train", "val", "test")}
         stations = {}
@@ -127,7 +143,11 @@ def build_classification_set(
                 if xb - xa < 2 or yb - ya < 2:
                     continue
                 img = img[ya:yb, xa:xb]
-            split = split_of[r["grp"]]
+            split = split_of.get(r["grp"]) if r["fixed_split"] is None else str(r["fixed_split"]).lower()
+            if split not in ("train", "val", "test"):
+                if split_column or split_file:
+                    continue  # not listed in the explicit split: left out
+                raise TrainingError(f"frame {r['frame_id']}: no split")
             d = staging / split / r["name"]
             d.mkdir(parents=True, exist_ok=True)
             stem = hashlib.sha256(r["label_id"].encode()).hexdigest()[:16]
@@ -158,6 +178,45 @@ def build_classification_set(
     return ClassificationSet(
         final, tuple(meta["classes"]), meta["snapshot"], meta["counts"], meta["stations"], meta["dataset"]
     )
+
+
+def _file_digest(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise TrainingError(
+            f"{path}: no such split file", hint="CSV with columns split and frame_id or source_uri"
+        )
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _split(
+    rows: list[dict[str, Any]],
+    fractions: tuple[float, float, float],
+    seed: int,
+    *,
+    stratify: bool,
+    split_file: Path | None,
+) -> dict[str, str]:
+    """``{group: split}``: from the split file, else stratified by each group's most frequent class."""
+    if split_file is not None:
+        by = _split_file(split_file)
+        out = {}
+        for r in rows:
+            s = by.get(r["frame_id"]) or by.get(r["source_uri"] or "")
+            if s:
+                out[r["grp"]] = s.strip().lower()
+        return out
+    groups: dict[str, Counter[str]] = {}
+    for r in rows:
+        groups.setdefault(r["grp"], Counter())[r["name"]] += 1
+    if not stratify:
+        return _assign(sorted(groups), fractions, seed, "good")
+    out = {}
+    for c in sorted({cnt.most_common(1)[0][0] for cnt in groups.values()}):
+        members = sorted(g for g, cnt in groups.items() if cnt.most_common(1)[0][0] == c)
+        out.update(_assign(members, fractions, seed, f"class:{c}"))
+    return out
 
 
 def preprocess(paths: list[Path], size: int) -> np.ndarray:
@@ -192,9 +251,20 @@ def train_classifier(
     seed: int = 0,
     parity_tolerance: float = 1e-4,
     progress: ProgressFn | None = None,
+    balance: bool = True,
+    weights_name: str | None = None,
 ) -> ModelVersion:
     """Train, evaluate on the test split (accuracy, macro F1, confusion matrix, per station), export ONNX
     behind a parity gate (class probabilities, ONNX Runtime vs PyTorch on the same tensors), publish.
+
+    Guard rails: with ``balance`` the training split is oversampled so every class is seen as often as
+    the largest (imbalanced sets otherwise teach "always the majority class"); the metrics sit next to
+    the majority-class baselines, recall is reported per class, and a classifier that predicts one class
+    for every test image, or does not beat the majority-class macro-F1, is published but marked not to
+    be promoted (``extra["guard"]``).
+
+    Args:
+        weights_name: Registered Ultralytics classification weights to start from (``jangin weights ls``).
 
     Raises:
         TrainingError: Training or export failed, or the parity gate refused the export.
@@ -210,12 +280,24 @@ def train_classifier(
     from ultralytics import YOLO
 
     dev = _resolve_device(device, torch)
+    entry = resolve_weights(weights_name)
+    if entry is not None and entry.framework != "ultralytics":
+        raise TrainingError(
+            f"weights {entry.name!r} are {entry.framework} weights; a classifier loads ultralytics ones"
+        )
+    backbone = backbone_record(Path(model).stem, entry, Path(model) if model.endswith(".pt") else None)
+    warnings = []
+    if backbone["weights"] == RANDOM_INIT:
+        warnings.append(RANDOM_INIT_WARNING)
+    train_root = _balanced(data, work_dir / run / "balanced") if balance else data.path
     t0 = time.perf_counter()
     try:
         yolo = YOLO(model, task="classify")
+        if entry is not None:
+            yolo.load(str(entry.file))
         yolo.add_callback("on_fit_epoch_end", lambda tr: progress(f"train {name}", int(tr.epoch) + 1, epochs))
         yolo.train(
-            data=str(data.path),
+            data=str(train_root),
             epochs=epochs,
             imgsz=imgsz,
             batch=batch,
@@ -250,6 +332,7 @@ def train_classifier(
         cm[t, p] += 1
     f1s = [binary_metrics(y == c, pred == c)["f1"] for c in range(k)]
     stations = np.array([data.stations.get(p.stem, "-") for p, _ in items])
+    guard = classifier_guard(y, pred, data.classes, warnings=warnings)
     metrics: dict[str, Any] = {
         "split": split,
         "images": len(items),
@@ -258,6 +341,10 @@ def train_classifier(
         "per_class_f1": dict(zip(data.classes, f1s, strict=True)),
         "confusion_matrix": cm.tolist(),
         "baseline_accuracy": round(float(np.bincount(y, minlength=k).max() / max(len(y), 1)), 5),
+        "baseline_macro_f1": guard["baselines"]["macro_f1"]["baseline"],
+        "per_class_recall": guard["per_class_recall"],
+        "predicted_classes": sorted({data.classes[i] for i in pred.tolist()}),
+        "balanced_training": balance,
         "per_station_accuracy": {
             s: round(float((pred[stations == s] == y[stations == s]).mean()), 5)
             for s in sorted(set(stations.tolist()))
@@ -275,7 +362,7 @@ def train_classifier(
     parity = check_classifier_parity(onnx_path, net, x[:32], tolerance=parity_tolerance)
     files = {"model.onnx": onnx_path, "best.pt": best}
     rep = work_dir / run / "report"
-    files.update({f"report/{p.name}": p for p in _report(rep, name, metrics, data.classes)})
+    files.update({f"report/{p.name}": p for p in _report(rep, name, metrics, data.classes, guard)})
     (work_dir / run / "metrics.json").write_text(json.dumps(metrics, indent=2))
     files["metrics.json"] = work_dir / run / "metrics.json"
     manifest = ModelManifest(
@@ -298,9 +385,11 @@ def train_classifier(
             "seed": seed,
             "set": str(data.path),
             "split_counts": data.counts,
+            "balance": balance,
+            "backbone": backbone,
         },
         parity=parity,
-        extra={"report": "report/index.html"},
+        extra={"report": "report/index.html", "guard": guard},
     )
     return registry.add(manifest, files)
 
@@ -338,8 +427,35 @@ def check_classifier_parity(
     return fig
 
 
-def _report(out: Path, name: str, metrics: dict[str, Any], classes: tuple[str, ...]) -> list[Path]:
-    from jangin.training._report import _page, _plt
+def _balanced(data: ClassificationSet, out: Path) -> Path:
+    """A copy of the set's layout whose train split repeats each class's images (symbolic links) until
+    every class has as many as the largest; val and test are linked unchanged."""
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("val", "test"):
+        if (data.path / split).is_dir() and not (out / split).exists():
+            (out / split).symlink_to((data.path / split).resolve(), target_is_directory=True)
+    files = {c: sorted((data.path / "train" / c).glob("*.jpg")) for c in data.classes}
+    most = max((len(v) for v in files.values()), default=0)
+    for c, items in files.items():
+        d = out / "train" / c
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(most if items else 0):
+            src = items[i % len(items)]
+            link = d / f"{src.stem}-{i // len(items)}.jpg"
+            if not link.exists():
+                link.symlink_to(src.resolve())
+    log.info("balanced training split: %s → %d per class", {c: len(v) for c, v in files.items()}, most)
+    return out
+
+
+def _report(
+    out: Path,
+    name: str,
+    metrics: dict[str, Any],
+    classes: tuple[str, ...],
+    guard: dict[str, Any] | None = None,
+) -> list[Path]:
+    from jangin.training._report import _page, _plt, guard_html
 
     out.mkdir(parents=True, exist_ok=True)
     plt = _plt()
@@ -361,4 +477,4 @@ def _report(out: Path, name: str, metrics: dict[str, Any], classes: tuple[str, .
     p = out / "confusion_matrix.png"
     fig.savefig(p, dpi=80)
     plt.close(fig)
-    return [p, _page(out, f"classifier {name}", metrics, [p])]
+    return [p, _page(out, f"classifier {name}", metrics, [p], notes=guard_html(guard))]

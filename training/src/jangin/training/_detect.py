@@ -13,6 +13,7 @@ from typing import Any
 from jangin.core import ModelManifest, ModelRegistry, ModelVersion, TrainingError
 from jangin.core.artifacts import InputSpec
 from jangin.core.progress import ProgressFn, null_progress
+from jangin.training._backbone import backbone_record, check_random_init, resolve_weights
 from jangin.training._detection_set import DetectionSet
 from jangin.training._parity import check_parity
 from jangin.training._ultralytics_env import import_onnxruntime, ultralytics_offline
@@ -45,6 +46,8 @@ def train_detector(
     resume: bool = False,
     progress: ProgressFn | None = None,
     work_dir: Path,
+    weights_name: str | None = None,
+    allow_random_init: bool = False,
 ) -> ModelVersion:
     """Train a YOLO detector, evaluate it on the test split, export ONNX, check parity and publish.
 
@@ -69,6 +72,10 @@ def train_detector(
             none or it had finished.
         progress: ``progress(task, done, total)``, called after every epoch and step.
         work_dir: Directory for the run (Ultralytics' config, checkpoints, plots).
+        weights_name: Registered weights (``jangin weights ls``, framework ``ultralytics``) to load into
+            the YAML model; the manifest records their name and sha256.
+        allow_random_init: Publish even when the model starts from random initialisation (a YAML model
+            without weights); otherwise that is refused before training (see :mod:`._backbone`).
 
     Returns:
         The published version: ``model.onnx``, ``best.pt``, ``metrics.json``, plots and the manifest.
@@ -83,6 +90,21 @@ def train_detector(
     if epochs < 1 or batch < 1:
         raise ValueError(f"epochs and batch must be at least 1, got epochs={epochs}, batch={batch}")
     work_dir = Path(work_dir).resolve()
+    entry = resolve_weights(weights_name)
+    if entry is not None:
+        if weights is not None:
+            raise ValueError("give either weights (a file) or weights_name (registered), not both")
+        if entry.framework != "ultralytics":
+            raise TrainingError(
+                f"weights {entry.name!r} are {entry.framework} weights; a detector loads ultralytics ones",
+                hint="register a YOLO checkpoint with --framework ultralytics",
+            )
+        weights = entry.file
+    pt = model if Path(model).suffix == ".pt" else None
+    backbone = backbone_record(Path(model).stem, entry, weights or (Path(pt) if pt else None))
+    warnings: list[str] = []
+    if not resume:
+        warnings = check_random_init(backbone, allow=allow_random_init, what=f"detector {name}")
     last: Path | None = None
     if resume:
         last = _resumable_run(work_dir, name)
@@ -217,6 +239,7 @@ def train_detector(
         train_config={
             "model": model,
             "weights": str(weights) if weights else None,
+            "backbone": backbone,
             "epochs": epochs,
             "imgsz": imgsz,
             "batch": batch,
@@ -232,6 +255,7 @@ def train_detector(
             "split_counts": data.counts,
         },
         parity=parity,
+        extra={"guard": {"warnings": warnings, "refuse_promotion": [], "baselines": {}}},
     )
     mv = registry.add(manifest, files)
     log.info("published %s:%s (mAP50 %.3f on %s)", mv.name, mv.version, metrics["mAP50"], split)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from jangin.training._image_set import decode_mask
 from jangin.training._metrics import pr_curve, roc_curve
 
 __all__ = ["anomaly_report"]
@@ -71,6 +72,37 @@ def _confusion(out: Path, m: dict[str, Any], labels: tuple[str, str]) -> Path:
     return path
 
 
+def guard_html(guard: dict[str, Any] | None) -> str:
+    """The warnings (first, in red) and the metric-vs-baseline table of a model's guard rails."""
+    if not guard:
+        return ""
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in guard.get("warnings", []))
+    parts = []
+    if warn:
+        parts.append(f'<div class="warn"><b>Warnings</b><ul>{warn}</ul></div>')
+    if guard.get("refuse_promotion"):
+        parts.append('<p class="warn"><b>This version will not be promoted</b> (see the warnings).</p>')
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{_fmt(r['model'])}</td><td>{html.escape(r['name'])}</td>"
+        f"<td>{_fmt(r['baseline'])}</td><td>{'yes' if r['beats'] else 'NO' if r['beats'] is False else '-'}</td></tr>"
+        for k, r in guard.get("baselines", {}).items()
+    )
+    if rows:
+        parts.append(
+            "<h2>Against the trivial baselines</h2><table><tr><th>metric</th><th>model</th>"
+            f"<th>baseline</th><th>baseline value</th><th>beats it</th></tr>{rows}</table>"
+        )
+    recall = guard.get("per_class_recall")
+    if recall:
+        cells = "".join(f"<tr><th>{html.escape(c)}</th><td>{_fmt(v)}</td></tr>" for c, v in recall.items())
+        parts.append(f"<h2>Recall per class</h2><table>{cells}</table>")
+    return "".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
+
+
 def _page(out: Path, title: str, metrics: dict[str, Any], images: list[Path], notes: str = "") -> Path:
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v) if isinstance(v, dict) else str(v))}</td></tr>"
@@ -81,7 +113,7 @@ def _page(out: Path, title: str, metrics: dict[str, Any], images: list[Path], no
     path.write_text(
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left;"
-        "border-bottom:1px solid #ddd;font-size:13px}</style>"
+        "border-bottom:1px solid #ddd;font-size:13px}.warn{color:#b00020}</style>"
         f"<h1>{html.escape(title)}</h1>{notes}<table>{rows}</table>{imgs}\n"
     )
     return path
@@ -98,8 +130,10 @@ def anomaly_report(
     maps: np.ndarray,
     norm: dict[str, float],
     imgsz: int,
+    guard: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """ROC / PR / histogram, confusion matrix, per-station table and the worst examples with their maps."""
+    """Warnings and baselines first, then ROC / PR / histogram, confusion matrix, per-station table, the
+    worst examples with their maps, and heat maps (anomaly map overlays, mask outlines in white)."""
     import cv2
 
     out.mkdir(parents=True, exist_ok=True)
@@ -127,5 +161,41 @@ def anomaly_report(
         files.append(out / "worst_examples.png")
         fig.savefig(files[-1], dpi=70)
         plt.close(fig)
-    files.append(_page(out, f"anomaly model {name}", metrics, files))
+    files += _heat_maps(out, y, scores, rows, maps, norm, imgsz, threshold)
+    files.append(_page(out, f"anomaly model {name}", metrics, files, notes=guard_html(guard)))
+    return files
+
+
+def _heat_maps(
+    out: Path,
+    y: np.ndarray,
+    scores: np.ndarray,
+    rows: list[dict[str, Any]],
+    maps: np.ndarray,
+    norm: dict[str, float],
+    imgsz: int,
+    threshold: float,
+    n: int = 8,
+) -> list[Path]:
+    """One PNG per shown test image (the highest-scoring defective ones first): the image with its
+    normalised anomaly map blended in (JET colours), and the ground-truth mask outlined when there is one."""
+    import cv2
+
+    order = [int(i) for i in np.argsort(-scores) if y[i]][: n // 2]
+    order += [int(i) for i in np.argsort(-scores) if not y[i]][: n - len(order)]
+    files = []
+    for k, i in enumerate(order):
+        img = cv2.resize(
+            cv2.imdecode(np.frombuffer(rows[i]["image"], np.uint8), cv2.IMREAD_COLOR), (imgsz, imgsz)
+        )
+        m = np.clip((maps[i, 0] - threshold) / (norm["map_max"] - norm["map_min"]) + 0.5, 0, 1)
+        heat = cv2.applyColorMap((m * 255).astype(np.uint8), cv2.COLORMAP_JET)
+        over = cv2.addWeighted(img, 0.55, heat, 0.45, 0)
+        if rows[i].get("masks"):
+            gt = decode_mask(rows[i]["masks"], imgsz).astype(np.uint8)
+            contours, _ = cv2.findContours(gt, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(over, contours, -1, (255, 255, 255), 1)
+        p = out / f"heatmap-{k:02d}-{'NG' if y[i] else 'OK'}.png"
+        cv2.imwrite(str(p), np.hstack([img, over]))
+        files.append(p)
     return files

@@ -40,7 +40,15 @@ def detect(
     model: Annotated[
         str, typer.Option(help="Model YAML (random init), e.g. yolo11n.yaml, or a local .pt file.")
     ] = "yolo11n.yaml",
-    weights: Annotated[Path | None, typer.Option(help="Local weights to load into a YAML model.")] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered weights name (`jangin weights ls`) or a local .pt to load into the YAML model."
+        ),
+    ] = None,
+    allow_random_init: Annotated[
+        bool, typer.Option("--allow-random-init", help="Publish even when training starts from random init.")
+    ] = False,
     group_by: Annotated[
         str, typer.Option(help="frames column kept on one side of the split (frame_id for stills).")
     ] = "session_id",
@@ -58,6 +66,7 @@ def detect(
     from jangin.core.settings import get_settings
     from jangin.training._detect import train_detector
     from jangin.training._detection_set import build_detection_set
+    from jangin.training._guard import guard_summary
 
     ds = Dataset.open(resolve_dataset(dataset))
     home = get_settings().home
@@ -79,7 +88,9 @@ def detect(
             registry=ModelRegistry(registry or ds.models_dir),
             name=name,
             model=model,
-            weights=weights,
+            weights=_weights_file(weights),
+            weights_name=None if _weights_file(weights) else weights,
+            allow_random_init=allow_random_init,
             epochs=epochs,
             imgsz=imgsz,
             batch=batch,
@@ -98,8 +109,14 @@ def detect(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
         f"{m['split']}: mAP50 {m['mAP50']:.3f}  mAP50-95 {m['mAP50-95']:.3f}  P {m['precision']:.3f}  "
         f"R {m['recall']:.3f}  ({per_class})\n"
-        f"parity: raw score diff {mv.manifest.parity['raw_max_score_diff']:.2e}, passed"
+        f"parity: raw score diff {mv.manifest.parity['raw_max_score_diff']:.2e}, passed\n"
+        + guard_summary(mv.manifest.extra.get("guard") or {})
     )
+
+
+def _weights_file(value: str | None) -> Path | None:
+    """``--weights``: a path to an existing file, else (None here) a registered name."""
+    return Path(value) if value and (Path(value).is_file() or Path(value).suffix in (".pt", ".pth")) else None
 
 
 def _registry(dataset: Path | None, registry: Path | None):  # type: ignore[no-untyped-def]
@@ -163,9 +180,15 @@ def promote(
     version: Annotated[str, typer.Argument(help="Version, e.g. v3.")],
     dataset: DatasetOption = None,
     registry: RegistryOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even a version its guard rails refused.")
+    ] = False,
 ) -> None:
-    """Make NAME:VERSION the active version (what `inspect` and the server load by default)."""
-    mv = _registry(dataset, registry).promote(name, version)
+    """Make NAME:VERSION the active version (what `inspect` and the server load by default).
+
+    Refused when the version's guard rails say so (one predicted class, a threshold flagging nearly
+    everything, no better than its trivial baseline), unless --force."""
+    mv = _registry(dataset, registry).promote(name, version, force=force)
     console().print(f"{mv.name}:{mv.version} is now active")
 
 
@@ -237,8 +260,26 @@ def anomaly(
         str | None, typer.Option(help="SQL predicate marking good frames [default: no defect label].")
     ] = None,
     imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32).")] = 128,
-    backbone: Annotated[str, typer.Option(help="timm backbone (random init unless --weights).")] = "resnet18",
-    weights: Annotated[Path | None, typer.Option(help="Local backbone state_dict (.pt/.pth).")] = None,
+    backbone: Annotated[str, typer.Option(help="timm backbone (resnet18, wide_resnet50_2 …).")] = "resnet18",
+    backbone_weights: Annotated[
+        str | None, typer.Option(help="Registered weights name (`jangin weights ls`) for the backbone.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Unregistered local state_dict (prefer --backbone-weights).")
+    ] = None,
+    allow_random_init: Annotated[
+        bool, typer.Option("--allow-random-init", help="Publish even with a random-init backbone (warned).")
+    ] = False,
+    good_label: Annotated[
+        list[str],
+        typer.Option(help="Class label meaning good (repeatable; default: from the process definition)."),
+    ] = [],  # noqa: B006
+    split_column: Annotated[
+        str | None, typer.Option(help="frames column holding train / val / test (an explicit split).")
+    ] = None,
+    split_file: Annotated[
+        Path | None, typer.Option(help="CSV with split and frame_id, source_uri or path (an explicit split).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
     group_by: Annotated[str, typer.Option(help="frames column kept on one side of the split.")] = "frame_id",
     seed: Annotated[int, typer.Option(help="Seed of the split and the backbone's init.")] = 0,
@@ -250,6 +291,7 @@ def anomaly(
 ) -> None:
     """Train an anomaly model on good images, calibrate it, check its ONNX export and publish it."""
     from jangin.training._anomaly import AnomalyConfig, train_anomaly
+    from jangin.training._guard import guard_summary
 
     cfg = AnomalyConfig(
         **_merge(
@@ -262,7 +304,12 @@ def anomaly(
                 good_where=good_where,
                 imgsz=imgsz,
                 backbone=backbone,
+                backbone_weights=backbone_weights,
                 weights=weights,
+                allow_random_init=allow_random_init,
+                good_labels=tuple(good_label) or None,
+                split_column=split_column,
+                split_file=split_file,
                 device=device,
                 group_by=group_by,
                 seed=seed,
@@ -275,7 +322,9 @@ def anomaly(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
         f"test: {m['good']} good + {m['defective']} defective: image AUROC {m['auroc']}  F1 {m['f1']:.3f} "
         f"(intensity baseline AUROC {m['baseline_intensity_auroc']})\n"
-        f"parity: normalised score diff {mv.manifest.parity['max_norm_score_diff']:.2e}, passed"
+        + (f"pixel: AUROC {m['pixel_auroc']}  PRO {m['pro']}\n" if m.get("pixel_auroc") is not None else "")
+        + f"parity: normalised score diff {mv.manifest.parity['max_norm_score_diff']:.2e}, passed\n"
+        + guard_summary(mv.manifest.extra.get("guard") or {})
     )
 
 
@@ -412,6 +461,18 @@ def classify(
     batch: Annotated[int, typer.Option(help="Batch size.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, 0 …")] = "auto",
     model: Annotated[str, typer.Option(help="Model YAML (random init) or a local .pt.")] = "yolo11n-cls.yaml",
+    weights: Annotated[
+        str | None, typer.Option(help="Registered Ultralytics classification weights (`jangin weights ls`).")
+    ] = None,
+    balance: Annotated[
+        bool, typer.Option("--balance/--no-balance", help="Oversample classes to the largest one's count.")
+    ] = True,
+    split_column: Annotated[
+        str | None, typer.Option(help="frames column holding train / val / test (an explicit split).")
+    ] = None,
+    split_file: Annotated[
+        Path | None, typer.Option(help="CSV with split and frame_id or source_uri (an explicit split).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and the training.")] = 0,
     registry: RegistryOption = None,
     work_dir: Annotated[Path | None, typer.Option(help="Run directory [default: $JANGIN_HOME/runs].")] = None,
@@ -420,6 +481,7 @@ def classify(
     from jangin.core import Dataset, ModelRegistry
     from jangin.core.settings import get_settings
     from jangin.training._classify import build_classification_set, train_classifier
+    from jangin.training._guard import guard_summary
 
     if source not in ("boxes", "frames"):
         raise typer.BadParameter("--source must be boxes or frames")
@@ -432,6 +494,8 @@ def classify(
         where=where,
         group_by=group_by,
         seed=seed,
+        split_column=split_column,
+        split_file=split_file,
     )
     with progress_bar() as progress:
         mv = train_classifier(
@@ -446,12 +510,20 @@ def classify(
             seed=seed,
             work_dir=work_dir or home / "runs",
             progress=progress,
+            balance=balance,
+            weights_name=weights,
         )
     m = mv.manifest.metrics
+    recall = ", ".join(
+        f"{c} {v:.2f}" if v is not None else f"{c} -" for c, v in m["per_class_recall"].items()
+    )
     console().print(
         f"published [bold]{mv.name}:{mv.version}[/] at {mv.path}\n"
         f"{m['split']}: accuracy {m['accuracy']:.3f} (majority class {m['baseline_accuracy']:.3f})  "
-        f"macro F1 {m['macro_f1']:.3f}\nparity: probability diff {mv.manifest.parity['max_prob_diff']:.2e}, passed"
+        f"macro F1 {m['macro_f1']:.3f} (majority class {m['baseline_macro_f1']:.3f})\n"
+        f"recall per class: {recall}\n"
+        f"parity: probability diff {mv.manifest.parity['max_prob_diff']:.2e}, passed\n"
+        + guard_summary(mv.manifest.extra.get("guard") or {})
     )
 
 
