@@ -31,7 +31,7 @@ def test_view_writes_every_part(press: Any, tmp_path: Path) -> None:
     from jangin.inference._view import view_session
 
     start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    ok, jpg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
+    _ok, jpg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
     press.append(
         "frames",
         [
