@@ -280,7 +280,7 @@ class _VideoSink:
         self.container = av.open(str(self.path), "w")
         s = self.container.add_stream("libx264", rate=self.fps)
         s.width, s.height, s.pix_fmt = self.w, self.h, "yuv420p"
-        s.options = {"crf": str(self.crf), "g": str(max(1, self.fps // 2)), "preset": "veryfast"}
+        s.options = {"crf": str(self.crf), "g": str(max(1, self.fps // 2)), "preset": "ultrafast"}
         self.stream = s
         self.count = 0
 
