@@ -57,7 +57,7 @@ def demo_physical(
             "LeRobotDataset; one session as a Rerun recording. " + note
         ),
         "links": links,
-        "code": f'jangin export lerobot -d {ds.root} --where "{WHERE}" -o lerobot\n'
+        "code": f'jangin export lerobot -d {ds.root} --where "{where}" -o lerobot\n'
         f"jangin view -d {ds.root} {res.sessions[0]} --rrd session.rrd",
     }
     return {
