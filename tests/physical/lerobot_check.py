@@ -27,7 +27,7 @@ def main() -> None:
         }
         for key in ("observation.state", "action"):
             if key in item:
-                row[key] = [float(x) for x in item[key].tolist()]
+                row[key] = [float(x) for x in item[key].reshape(-1).tolist()]  # shape (1,) is a scalar
         for key in ds.meta.video_keys:
             img = item[key]  # C, H, W float 0..1
             row[key] = {"shape": list(img.shape), "mean": float(img.mean()) * 255.0}

@@ -65,7 +65,7 @@ def _check_against_export(got: dict[str, Any], root: Path) -> list[dict[str, Any
         assert row["task"] == tasks[src["task_index"]]
         for key in ("observation.state", "action"):
             if key in src:
-                assert np.allclose(row[key], src[key], equal_nan=True)
+                assert np.allclose(row[key], np.atleast_1d(src[key]), equal_nan=True)
     stats = json.loads((root / "meta/stats.json").read_text())
     for key, d in got["stats"].items():
         for s, v in d.items():

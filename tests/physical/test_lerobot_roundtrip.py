@@ -69,3 +69,26 @@ def test_refuses_what_is_not_lerobot_v3(tmp_path: Path) -> None:
     )
     with pytest.raises(CaptureError, match="v2.1"):
         import_lerobot(ds, tmp_path / "old")
+
+
+def test_single_channel_feature_is_a_scalar_column(tmp_path: Path) -> None:
+    """LeRobot reads a feature of shape (1,) as a scalar: the export writes it so, the import reads it back."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tests.physical.conftest import build
+
+    from jangin.capture._lerobot_import import import_lerobot
+    from jangin.core import Dataset
+    from jangin.core.timeseries import read_channels
+    from jangin.training._lerobot import export_lerobot
+
+    ds = build(tmp_path / "ds", sessions=1, video=False, register=False)
+    res = export_lerobot(ds, tmp_path / "lr", action=["force_set_N", "feed_mm_s", "temp_C", "vib_g"])
+    assert res.state == ["ambient_C"]
+    data = pq.read_table(tmp_path / "lr/data/chunk-000/file-000.parquet")
+    assert data.schema.field("observation.state").type == pa.float32()
+    back = Dataset.create(tmp_path / "back")
+    (r,) = import_lerobot(back, tmp_path / "lr")
+    got = read_channels(back, r.session_id)
+    assert set(got) == {"ambient_C", "force_set_N", "feed_mm_s", "temp_C", "vib_g"}
+    assert got["ambient_C"][1] == pytest.approx(data.column("observation.state").to_numpy(), rel=1e-6)

@@ -172,7 +172,16 @@ def import_lerobot(
         t_us = start_us + np.rint(ts * 1e6).astype(np.int64)
         tables = []
         for key_, names in groups.items():
-            flat = pc.list_flatten(data.column(key_)).to_numpy(zero_copy_only=False).astype(np.float64)
+            col = data.column(key_)
+            flat = (
+                (
+                    pc.list_flatten(col)
+                    if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type)
+                    else col
+                )
+                .to_numpy(zero_copy_only=False)
+                .astype(np.float64)
+            )  # shape (1,): a scalar column
             m = flat.reshape(len(ts), len(names))
             table, _ = wide_to_long(
                 sid,

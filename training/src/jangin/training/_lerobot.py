@@ -550,7 +550,9 @@ def _export(
                 np.float32
             )
             (st_state if key == "observation.state" else st_action).update(m)
-            cols[key] = pa.FixedSizeListArray.from_arrays(pa.array(m.reshape(-1), pa.float32()), len(chans))
+            # LeRobot reads a feature of shape (1,) as a scalar column, longer ones as fixed-size lists
+            flat = pa.array(m.reshape(-1), pa.float32())
+            cols[key] = flat if len(chans) == 1 else pa.FixedSizeListArray.from_arrays(flat, len(chans))
         ts = (np.arange(n) / fps).astype(np.float32)
         cols["timestamp"] = pa.array(ts, pa.float32())
         cols["frame_index"] = pa.array(np.arange(n), pa.int64())
