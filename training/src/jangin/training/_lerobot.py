@@ -214,35 +214,22 @@ def _roles(
     return state, act
 
 
-def _steps(ds: Dataset, sid: str, snapshot: Any) -> list[tuple[int, int, str]]:
-    """(start_us, end_us, name) of each step occurrence of a session."""
-    import pyarrow as pa
-
-    ev = ds.read(
-        "events",
-        snapshot=snapshot,
-        columns=["ts", "kind", "name", "occurrence"],
-        filters=[("session_id", "=", sid)],
-    )
-    ev = ev.filter(pa.compute.is_in(ev.column("kind"), pa.array(["step_start", "step_end"])))
-    rows = sorted(
-        zip(
-            ev.column("ts").cast(pa.int64()).to_pylist(),
-            ev.column("kind").to_pylist(),
-            ev.column("name").to_pylist(),
-            ev.column("occurrence").to_pylist(),
-            strict=True,
-        )
-    )
-    open_: dict[tuple[str, Any], int] = {}
-    out: list[tuple[int, int, str]] = []
-    for t, kind, name, occ in rows:
-        key = (str(name), occ)
-        if kind == "step_start":
-            open_[key] = t
+def _steps(con: Any, id_list: str) -> dict[str, list[tuple[int, int, str]]]:
+    """Per session: (start_us, end_us, name) of each step occurrence."""
+    rows = _sql(
+        con,
+        "SELECT session_id, epoch_us(ts) AS t, kind, name, occurrence FROM events "
+        f"WHERE session_id IN ({id_list}) AND kind IN ('step_start', 'step_end') ORDER BY session_id, t",
+    ).to_pylist()
+    open_: dict[tuple[str, str, Any], int] = {}
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    for r in rows:
+        key = (r["session_id"], str(r["name"]), r["occurrence"])
+        if r["kind"] == "step_start":
+            open_[key] = r["t"]
         elif key in open_:
-            out.append((open_.pop(key), t, str(name)))
-    return sorted(out)
+            out.setdefault(r["session_id"], []).append((open_.pop(key), r["t"], str(r["name"])))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _judgments(con: Any, id_list: str) -> dict[str, list[dict[str, Any]]]:
@@ -268,6 +255,7 @@ class _VideoSink:
         self.container: Any = None
         self.stream: Any = None
         self.stats = _Stats(3)
+        self.sampled = 0
 
     @property
     def path(self) -> Path:
@@ -302,7 +290,8 @@ class _VideoSink:
         self.count += 1
         for pkt in self.stream.encode(frame):
             self.container.mux(pkt)
-        if self.count % 10 == 1:  # image stats on a sample of frames, per channel, 0..1
+        if self.count % 10 == 1:  # image stats on every 10th frame, per channel, 0..1
+            self.sampled += 1
             small = rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)].reshape(-1, 3) / 255.0
             self.stats.update(small)
 
@@ -441,7 +430,7 @@ def _export(
     import pyarrow.parquet as pq
 
     from jangin.core.process_definition import get_process
-    from jangin.core.timeseries import read_aligned, read_channels
+    from jangin.core.timeseries import _align, read_channels
 
     sessions = _sessions(con, where, session_ids)
     if sessions.num_rows == 0:
@@ -474,6 +463,7 @@ def _export(
         f"WHERE session_id IN ({id_list}) ORDER BY camera",
     ).to_pylist()
     judgments = _judgments(con, id_list)
+    all_steps = _steps(con, id_list)
     cams = sorted({m["camera"] for m in media})
     for m in media:
         if not m["deidentified"]:
@@ -528,8 +518,10 @@ def _export(
             n = int(np.floor((t1 - t0) * fps / 1e6 + 1e-6)) + 1
         n = max(n, 1)
         grid = (t0 + np.rint(np.arange(n) * 1e6 / fps)).astype(np.int64)
-        aligned = read_aligned(ds, sid, channels=state + act, at=grid, method=resample, snapshot=snap)
-        steps = _steps(ds, sid, snap)
+        empty = (np.zeros(0, np.int64), np.zeros(0))
+        # the capture alignment (jangin.core.timeseries), on the channels already read
+        aligned = {c: _align(*native.get(c, empty), grid, resample, None) for c in state + act}
+        steps = all_steps.get(sid, [])
         names = np.full(n, "", object)
         for b, e, name in steps:
             names[(grid >= b) & (grid < e)] = name
@@ -546,9 +538,7 @@ def _export(
         for key, chans in (("observation.state", state), ("action", act)):
             if not chans:
                 continue
-            m = np.stack([aligned.column(c).to_numpy(zero_copy_only=False) for c in chans], 1).astype(
-                np.float32
-            )
+            m = np.stack([aligned[c] for c in chans], 1).astype(np.float32)
             (st_state if key == "observation.state" else st_action).update(m)
             # LeRobot reads a feature of shape (1,) as a scalar column, longer ones as fixed-size lists
             flat = pa.array(m.reshape(-1), pa.float32())
@@ -697,7 +687,9 @@ def _export(
     if act:
         stats["action"] = st_action.result()
     for cam in cams:
-        stats[f"observation.images.{cam}"] = sinks[cam].stats.result((3, 1, 1))
+        img = sinks[cam].stats.result((3, 1, 1))
+        img["count"] = [sinks[cam].sampled]  # frames sampled (LeRobot counts images, not pixels)
+        stats[f"observation.images.{cam}"] = img
     (root / "meta" / "stats.json").write_text(json.dumps(stats, indent=4))
     res.episodes, res.frames, res.tasks = len(episodes), global_index, tasks
     deid = (
