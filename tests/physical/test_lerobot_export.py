@@ -133,3 +133,22 @@ def test_output_folder_must_be_empty(press: Any, tmp_path: Path) -> None:
         _export(press, out)
     _export(press, out, overwrite=True)
     assert not (out / "x").exists()
+
+
+def test_cli_export_and_import(press: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jangin.core.cli import _load_plugins, app
+
+    _load_plugins()
+    out = tmp_path / "lr"
+    args = ["export", "lerobot", "-d", str(press.root), "-o", str(out), "--no-progress", "--fps", "5"]
+    r = CliRunner().invoke(app, [*args, "--where", "skill_level = 'expert'", "--resample", "asof"])
+    assert r.exit_code == 0, r.output
+    assert "2 episode(s), 30 frames at 5 fps" in " ".join(r.output.split())
+    r = CliRunner().invoke(app, [*args, "--overwrite", "--resample", "cubic"])
+    assert r.exit_code != 0
+    back = tmp_path / "back"
+    r = CliRunner().invoke(app, ["capture", "import-lerobot", str(out), "-d", str(back), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("samples") == 2
