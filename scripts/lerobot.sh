@@ -25,7 +25,19 @@ installed() {
     "import lerobot.datasets.lerobot_dataset" >/dev/null 2>&1
 }
 
+ffmpeg_libs() {
+  # torchcodec (LeRobot's default video decoder) loads the system's FFmpeg libraries; without them
+  # LeRobot falls back to PyAV and the torchcodec test skips. Debian 12 names; a failure only warns.
+  ldconfig -p 2>/dev/null | grep -q 'libavcodec\.so\.' && return 0
+  command -v apt-get >/dev/null 2>&1 || { echo "lerobot.sh: no FFmpeg libraries (torchcodec unusable)" >&2; return 0; }
+  local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 libavdevice59 libavfilter8 >/dev/null; } \
+    || echo "lerobot.sh: could not install the FFmpeg libraries (torchcodec unusable; PyAV still works)" >&2
+}
+
 cmd_install() {
+  ffmpeg_libs
   if installed; then
     echo "lerobot $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("lerobot"))') already installed in $VENV"
     return 0

@@ -73,13 +73,22 @@ def _check_against_export(got: dict[str, Any], root: Path) -> list[dict[str, Any
     return data
 
 
-def test_lerobot_reads_the_synthetic_export(tmp_path: Path) -> None:
+def _has_torchcodec() -> bool:
+    r = subprocess.run([_lerobot_python(), "-c", "import torchcodec.decoders"], capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.mark.parametrize("backend", ["pyav", "torchcodec"])
+def test_lerobot_reads_the_synthetic_export(tmp_path: Path, backend: str) -> None:
     from jangin.training._lerobot import export_lerobot
 
+    if backend == "torchcodec" and not _has_torchcodec():
+        pytest.skip("torchcodec cannot load FFmpeg's libraries here (scripts/lerobot.sh install adds them)")
     ds = build(tmp_path / "ds")
     root = tmp_path / "press"
     export_lerobot(ds, root)
-    got = _load(root, tmp_path)
+    got = _load(root, tmp_path, backend)
+    assert got["backend"] == backend
     _check_against_export(got, root)
     assert got["features"]["observation.images.top"] == [H, W, 3]
     n = int(DURATION_S * FPS)

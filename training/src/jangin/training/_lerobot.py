@@ -232,6 +232,26 @@ def _steps(con: Any, id_list: str) -> dict[str, list[tuple[int, int, str]]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def _channels(samples: Any, sid: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each channel of a session as (times_us, values), sorted by time, from the table's Arrow dataset
+    opened once (partition pruning on session_id; no per-row Python objects)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pds
+
+    t = samples.to_table(columns=["channel", "ts", "value"], filter=pds.field("session_id") == sid)
+    enc = pc.dictionary_encode(t.column("channel")).combine_chunks()
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    ts = t.column("ts").cast(pa.int64()).to_numpy()
+    vals = t.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for i, name in enumerate(enc.dictionary.to_pylist()):
+        m = codes == i
+        order = np.argsort(ts[m], kind="stable")
+        out[str(name)] = (ts[m][order], vals[m][order])
+    return dict(sorted(out.items()))
+
+
 def _judgments(con: Any, id_list: str) -> dict[str, list[dict[str, Any]]]:
     """Per session: its session-level answers (labels) and judgment events."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -430,7 +450,7 @@ def _export(
     import pyarrow.parquet as pq
 
     from jangin.core.process_definition import get_process
-    from jangin.core.timeseries import _align, read_channels
+    from jangin.core.timeseries import _align
 
     sessions = _sessions(con, where, session_ids)
     if sessions.num_rows == 0:
@@ -463,6 +483,7 @@ def _export(
         f"WHERE session_id IN ({id_list}) ORDER BY camera",
     ).to_pylist()
     judgments = _judgments(con, id_list)
+    samples = ds.dataset("sensor_samples", version=snap.get("sensor_samples", -1))
     all_steps = _steps(con, id_list)
     cams = sorted({m["camera"] for m in media})
     for m in media:
@@ -506,7 +527,7 @@ def _export(
         progress("export lerobot", ep, len(sids))
         smedia = {m["camera"]: m for m in media if m["session_id"] == sid}
         first_cam = smedia[cams[0]] if cams and cams[0] in smedia else None
-        native = read_channels(ds, sid, snapshot=snap)
+        native = _channels(samples, sid)
         firsts = [v[0][0] for v in native.values() if len(v[0])]
         lasts = [v[0][-1] for v in native.values() if len(v[0])]
         if first_cam is not None and first_cam["started_at"] is not None:
