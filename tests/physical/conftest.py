@@ -40,14 +40,14 @@ def brightness(i: int) -> int:
     return 20 + 6 * i
 
 
-def write_video(path: Path, n: int) -> None:
+def write_video(path: Path, n: int, codec: str = "libx264") -> None:
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=FPS)
+        s = c.add_stream(codec, rate=FPS)
         s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        s.options = {"crf": "10"}
+        s.options = {"crf": "10"} if codec == "libx264" else {"qscale": "2"}
         for i in range(n):
             # a checkerboard (sharp: frame sampling keeps it) whose mean is brightness(i)
             yy, xx = np.mgrid[0:H, 0:W]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.physical.conftest import DURATION_S, FPS, RATES
+from tests.physical.conftest import DURATION_S, FPS, RATES, write_video
 
 rr = pytest.importorskip("rerun")
 
@@ -104,8 +104,11 @@ def test_view_writes_every_part(press: Any, tmp_path: Path) -> None:
             }
         ],
     )
+    # the capture stores de-identified video as MPEG-4 Part 2, which Rerun cannot play: transcoded
+    write_video(press.root / "media/s0/top.mp4", int(DURATION_S * FPS), codec="mpeg4")
     rrd = tmp_path / "s0.rrd"
     res = view_session(press, "s0", rrd=rrd)
+    assert any("transcoded to H.264" in n for n in res.notes)
     got = _rows(rrd)
     for ch, rate in RATES.items():
         path = f"/channels/plc/{ch}"

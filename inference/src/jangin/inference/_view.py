@@ -116,9 +116,10 @@ def view_session(
         if not file.is_file():
             out.notes.append(f"{path}: {m['uri']} is missing")
             continue
-        asset = rr.AssetVideo(path=str(file))
+        asset, pts, note = _asset(rr, file)
+        if note:
+            out.notes.append(f"{path}: {note}")
         rec.log(path, asset, static=True)
-        pts = np.asarray(asset.read_frame_timestamps_nanos(), np.int64)
         start_us = int(m["started_at"].timestamp() * 1e6) if m["started_at"] else 0
         rec.send_columns(
             path,
@@ -222,6 +223,40 @@ def view_session(
     if rrd is not None:
         rec.disconnect()
     return out
+
+
+def _asset(rr: Any, file: Path) -> tuple[Any, np.ndarray, str]:
+    """The video as a Rerun asset and its frame times (ns). Rerun plays H.264/H.265/AV1 only: other
+    codecs (the capture's de-identified MPEG-4 Part 2) are transcoded to H.264 in memory first."""
+    asset = rr.AssetVideo(path=str(file))
+    try:
+        return asset, np.asarray(asset.read_frame_timestamps_nanos(), np.int64), ""
+    except RuntimeError as exc:
+        import io
+
+        import av
+
+        buf = io.BytesIO()
+        with av.open(str(file)) as inp, av.open(buf, "w", format="mp4") as out:
+            ist = inp.streams.video[0]
+            ost = out.add_stream("libx264", rate=ist.average_rate or 25)
+            ost.width, ost.height, ost.pix_fmt = (
+                ist.width - ist.width % 2,
+                ist.height - ist.height % 2,
+                "yuv420p",
+            )
+            ost.options = {"preset": "ultrafast", "crf": "23"}
+            ost.time_base = ist.time_base
+            for fr in inp.decode(ist):
+                img = fr.reformat(width=ost.width, height=ost.height, format="yuv420p")
+                img.pts, img.time_base = fr.pts, fr.time_base
+                for p in ost.encode(img):
+                    out.mux(p)
+            for p in ost.encode():
+                out.mux(p)
+        asset = rr.AssetVideo(contents=buf.getvalue(), media_type="video/mp4")
+        pts = np.asarray(asset.read_frame_timestamps_nanos(), np.int64)
+        return asset, pts, f"transcoded to H.264 for the viewer ({exc})"
 
 
 def frames_end(frames: Any) -> Any:
