@@ -43,6 +43,11 @@ def view(
         return
     url = serve_session(ds, session, web_port=web_port)
     console().print(f"Rerun web viewer: {url}  (Ctrl-C stops)")
+    # rerun-sdk 0.41 binds its web viewer on every interface (no host option): say so
+    console().print(
+        f"[bold yellow]warning:[/] Rerun's web viewer listens on all interfaces (port {web_port}), not only "
+        "127.0.0.1: on a shared network prefer --rrd FILE, or firewall the port"
+    )
     try:
         while True:
             time.sleep(1)
