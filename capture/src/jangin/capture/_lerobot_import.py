@@ -79,7 +79,7 @@ def _segment(src: Path, dst: Path, start_s: float, end_s: float, fps: float) -> 
                 )
                 ost.options = {"crf": "18", "preset": "veryfast"}
             img = fr.to_ndarray(format="rgb24")[: ost.height, : ost.width]
-            nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img, np.uint8), format="rgb24")
             nf.pts = n
             n += 1
             for p in ost.encode(nf):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from jangin.core import InferenceError, NotFoundError
 
@@ -52,7 +53,7 @@ def rerun_or_hint() -> Any:
     return rerun
 
 
-def _ns(us: np.ndarray) -> np.ndarray:
+def _ns(us: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return (np.asarray(us, np.int64) * 1000).astype("datetime64[ns]")
 
 
@@ -199,17 +200,17 @@ def view_session(
         for cam in sorted({c or "camera" for c in insp.column("camera").to_pylist()}):
             part = [r for r in insp.to_pylist() if (r["camera"] or "camera") == cam]
             path = f"inspections/{_safe(cam)}"
-            t = [int(r["ts"].timestamp() * 1e6) for r in part]
+            t_ins = [int(r["ts"].timestamp() * 1e6) for r in part]
             rec.send_columns(
                 path,
-                indexes=_col(rr, t),
+                indexes=_col(rr, t_ins),
                 columns=rr.TextLog.columns(
                     text=[f"{r['verdict']} {r['model']}:{r['model_version']}" for r in part],
                     level=["ERROR" if r["verdict"] == "NG" else "INFO" for r in part],
                 ),
             )
             count(path, len(part))
-            sc = [(ti, r["score"]) for ti, r in zip(t, part, strict=True) if r["score"] is not None]
+            sc = [(ti, r["score"]) for ti, r in zip(t_ins, part, strict=True) if r["score"] is not None]
             if sc:
                 rec.send_columns(
                     f"{path}/score",
@@ -225,7 +226,7 @@ def view_session(
     return out
 
 
-def _asset(rr: Any, file: Path) -> tuple[Any, np.ndarray, str]:
+def _asset(rr: Any, file: Path) -> tuple[Any, npt.NDArray[Any], str]:
     """The video as a Rerun asset and its frame times (ns). Rerun plays H.264/H.265/AV1 only: other
     codecs (the capture's de-identified MPEG-4 Part 2) are transcoded to H.264 in memory first."""
     asset = rr.AssetVideo(path=str(file))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from jangin.core import ConfigError, NotFoundError
 from jangin.core.progress import ProgressFn, null_progress
@@ -143,7 +144,7 @@ def _steps(con: Any, id_list: str) -> dict[str, list[tuple[int, int, str]]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _channels(samples: Any, sid: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _channels(samples: Any, sid: str) -> dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]]:
     """Each channel of a session as (times_us, values), sorted by time, from the table's Arrow dataset
     opened once (partition pruning on session_id; no per-row Python objects)."""
     import pyarrow as pa
@@ -155,7 +156,7 @@ def _channels(samples: Any, sid: str) -> dict[str, tuple[np.ndarray, np.ndarray]
     codes = enc.indices.to_numpy(zero_copy_only=False)
     ts = t.column("ts").cast(pa.int64()).to_numpy()
     vals = t.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]] = {}
     for i, name in enumerate(enc.dictionary.to_pylist()):
         m = codes == i
         order = np.argsort(ts[m], kind="stable")
@@ -213,7 +214,7 @@ class _VideoSink:
             self._open()
         return self.chunk, self.file, self.count / self.fps
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: npt.NDArray[Any]) -> None:
         import av
 
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -234,7 +235,7 @@ class _VideoSink:
             self.container = None
 
 
-def _frames(path: Path, times_s: np.ndarray, width: int, height: int) -> Any:
+def _frames(path: Path, times_s: npt.NDArray[Any], width: int, height: int) -> Any:
     """RGB frames of a video at the given times (seconds from its start): the last frame at or before
     each time (the first frame before the video starts, the last after it ends)."""
     import av
@@ -245,7 +246,7 @@ def _frames(path: Path, times_s: np.ndarray, width: int, height: int) -> Any:
         tb = float(st.time_base) if st.time_base else 0.0
         start = (st.start_time or 0) * tb
         i = 0
-        prev: np.ndarray | None = None
+        prev: npt.NDArray[Any] | None = None
         for fr in c.decode(st):
             t = (fr.pts * tb - start) if fr.pts is not None else 0.0
             img = None

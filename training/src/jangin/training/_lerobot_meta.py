@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,11 +32,11 @@ class Stats:
         self.sq = np.zeros(dim)
         self.min = np.full(dim, np.inf)
         self.max = np.full(dim, -np.inf)
-        self.res: list[np.ndarray] = []
+        self.res: list[npt.NDArray[Any]] = []
         self.kept = 0
         self.rng = np.random.default_rng(seed)
 
-    def update(self, x: np.ndarray) -> None:
+    def update(self, x: npt.NDArray[Any]) -> None:
         x = np.asarray(x, np.float64).reshape(len(x), -1)
         finite = np.where(np.isfinite(x), x, np.nan)
         self.n += len(x)
