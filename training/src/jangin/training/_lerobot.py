@@ -536,7 +536,8 @@ def _export(
                 res.warnings.append(f"session {sid} has no camera {cam}: black frames")
                 frames: Any = (np.zeros((sink.h, sink.w, 3), np.uint8) for _ in range(n))
             else:
-                off = (grid - int(m["started_at"].timestamp() * 1e6)) / 1e6
+                v0 = m["started_at"] or row["started_at"]  # a video without a start: the session's
+                off = (grid - int(v0.timestamp() * 1e6)) / 1e6
                 frames = _frames(ds.root / m["uri"], off, sink.w, sink.h)
             for img in frames:
                 sink.write(img)
