@@ -136,3 +136,30 @@ def test_view_cli_needs_one_target(press: Any, tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "x.rrd").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_view_shows_the_expert_band_when_a_profile_exists(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jangin.capture import import_session
+    from jangin.core import Dataset
+    from jangin.core.cli import _load_plugins, app
+    from jangin.core.process_definition import register_process
+    from jangin.inference._view import view_session
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    ds = Dataset.create(tmp_path / "ds")
+    register_process(ds, sample / "processes/welding_tig.yaml")
+    for k in ("weld-01", "weld-03", "weld-05", "weld-02"):  # three experts and a novice
+        import_session(ds, sample / "sessions" / k, deidentify=False, keep_video=False, frame_interval_s=10.0)
+    _load_plugins()
+    r = CliRunner().invoke(app, ["skill", "build", "-p", "mig_butt_weld", "-d", str(ds.root)])
+    assert r.exit_code == 0, r.output
+    novice = ds.query("SELECT session_id FROM current_sessions WHERE skill_level = 'novice'").column(0)[0]
+    res = view_session(ds, novice.as_py(), rrd=tmp_path / "n.rrd")
+    got = _rows(tmp_path / "n.rrd")
+    bands = [p for p in got if p.startswith("/skill/") and p.endswith("/hi")]
+    assert bands and all(got[p] == got[p.replace("/hi", "/value")] > 0 for p in bands)
+    assert got.get("/skill/deviations", 0) >= 1  # the novice leaves the band somewhere
+    assert not any(n.startswith("skill") for n in res.notes)
