@@ -271,6 +271,9 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     metrics["label_studio"] = studio
     metrics["skill"] = skill
     metrics["etch"] = etch
+    from jangin.demo._physical import demo_physical
+
+    metrics["physical"] = demo_physical(ds, out, say=say)
     say(
         f"serve: {sum(serve.get('counts', {}).values())} inspections over HTTP, verdicts {serve.get('counts')}, "
         f"{len(serve.get('reviews', []))} reviews ({serve.get('overrides', 0)} override)"
@@ -623,6 +626,8 @@ def _write_report(
         from jangin.demo._etch import etch_report_sections
 
         sections.extend(etch_report_sections(ds, metrics["etch"], rdir))
+    if metrics.get("physical"):
+        sections.append(metrics["physical"].pop("section"))
     ing = metrics.get("ingest", {})
     sections.append(
         {
