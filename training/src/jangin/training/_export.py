@@ -246,7 +246,7 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             calibrate_method=calib,
             nodes_to_exclude=excluded,
-            extra_options={"CalibMovingAverage": method == "minmax", "CalibPercentile": 99.999},
+            extra_options={"CalibPercentile": 99.999},
         )
     except Exception as exc:  # onnxruntime.quantization raises anything from ValueError to its own types
         raise TrainingError(f"INT8 quantisation of {onnx_path} failed: {exc}") from exc
