@@ -351,9 +351,9 @@ def export_runtime(
         problems = []
         if drop > tol:
             problems.append(f"{metric} {value:.4f} vs fp32 {ref_value:.4f} (drop {drop:.4f} > {tol})")
+        rel = _max_rel_diff(ref_out, out)
+        parity["max_rel_output_diff"] = rel  # recorded for int8 too; gated for fp32 / fp16
         if precision in CLOSENESS:
-            rel = _max_rel_diff(ref_out, out)
-            parity["max_rel_output_diff"] = rel
             if rel > CLOSENESS[precision]:
                 problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
         if info:
