@@ -215,3 +215,22 @@ def test_models_export_command(synth: Any, tmp_path: Path) -> None:
     assert entry["parity"]["inputs"] == len(data.images("test") or data.images("val"))
     r = CliRunner().invoke(models_app, ["export", "colors", "--runtime", "tflite", "--dataset", str(ds.root)])
     assert r.exit_code != 0
+
+
+def test_demo_step(synth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jangin.demo._runtimes import demo_runtimes
+    from jangin.training import build_detection_set
+
+    ds = synth.make_detection_dataset(tmp_path / "ds", n_sessions=4, frames_per_session=3)
+    data = build_detection_set(ds, cache_dir=tmp_path / "cache")
+    mv = onnx_models.publish_detector(ModelRegistry(ds.models_dir), tmp=tmp_path)
+    monkeypatch.setenv("JANGIN_DEMO_SKIP", "etch,runtimes")
+    assert demo_runtimes(mv, data) == {"skipped": True}
+    monkeypatch.delenv("JANGIN_DEMO_SKIP")
+    lines: list[str] = []
+    res = demo_runtimes(mv, data, say=lines.append)
+    assert lines[0] == "runtimes (held-out split, this box):"
+    assert res["table"][0]["runtime"] == "onnxruntime"
+    assert len(res["table"]) + len(res["refused"]) >= 2  # the reference, and int8 (or its refusal)
+    assert res["served"] in ("onnxruntime:fp32", "openvino:int8", "openvino:fp32")
+    assert lines[-1].startswith(f"  open_artifact serves {res['served']}")

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 
-def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int = 32) -> dict[str, Any]:
+def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int = 16) -> dict[str, Any]:
     """Export ``mv`` (a detector) to the first of OpenVINO INT8, OpenVINO fp32 that passes the gate on
     the held-out split (calibrated on ``calibration`` training images), and print the runtime table:
     runtime, precision, p50 ms (batch 1), img/s (batch 8), mAP50, parity. The artifact goes into the
