@@ -307,7 +307,7 @@ def export_runtime(
     metric, tol = TOLERANCES[m.task]
     say("fp32 reference")
     ref = open_runtime(model.read_bytes(), runtime="onnxruntime", device="cpu")
-    name_ref, ref_value, ref_out = evaluate_runtime(ref, m, check)
+    _, ref_value, ref_out = evaluate_runtime(ref, m, check)
 
     sub = f"runtimes/{runtime}-{precision}" + (
         f"-{device.lower()}" if device and device.lower() != "cpu" else ""
@@ -353,9 +353,8 @@ def export_runtime(
             problems.append(f"{metric} {value:.4f} vs fp32 {ref_value:.4f} (drop {drop:.4f} > {tol})")
         rel = _max_rel_diff(ref_out, out)
         parity["max_rel_output_diff"] = rel  # recorded for int8 too; gated for fp32 / fp16
-        if precision in CLOSENESS:
-            if rel > CLOSENESS[precision]:
-                problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
+        if precision in CLOSENESS and rel > CLOSENESS[precision]:
+            problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
         if info:
             parity["int8"] = info
         parity["passed"] = not problems
@@ -406,7 +405,6 @@ def export_runtime(
         value,
         ref_value,
     )
-    del name_ref
     return art
 
 
