@@ -138,7 +138,8 @@ def evaluate_runtime(
         from jangin.training._metrics import roc_auc
 
         names = rt.output_names
-        k = names.index("pred_score") if "pred_score" in names else 0
+        # anomaly_v1: pred_score; a process model (skl2onnx): probabilities (OK, NG), P(NG) last
+        k = next((names.index(n) for n in ("pred_score", "probabilities") if n in names), 0)
         scores = np.array([float(np.ravel(o[k])[-1]) for o in outs])
         auc = roc_auc(np.asarray(check.labels, bool), scores)
         if auc is None:
