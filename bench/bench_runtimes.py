@@ -180,6 +180,8 @@ def bench_model(
     for r in rows:
         if base and "img_s" in r:
             r["ratio_vs_fp32_ort"] = round(r["img_s"] / base["img_s"], 2)
+            # CPU-seconds per image, fp32 ONNX Runtime / this: robust to other load on the box
+            r["cpu_ratio_vs_fp32_ort"] = round(base["cpu_s_per_img"] / r["cpu_s_per_img"], 2)
     return rows
 
 
@@ -342,6 +344,7 @@ def main() -> None:
         "img_s",
         "ratio_vs_fp32_ort",
         "cpu_s_per_img",
+        "cpu_ratio_vs_fp32_ort",
         "joules_per_img",
     ]
     print(" | ".join(cols))
