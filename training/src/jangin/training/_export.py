@@ -9,11 +9,12 @@ held-out check set:
 * for fp32 and fp16, also the raw outputs: the largest difference, relative to the largest output,
   at most 1e-3 (fp32) or 2e-2 (fp16).
 
-INT8 is static post-training quantisation with ONNX Runtime (``quantize_static``: QDQ, convolutions
-only, per-channel weights, activations calibrated on ``calibration`` images of the training split with the model's own
-preprocessing, MinMax, Entropy or Percentile). The nodes after the last convolution (a detector's box
-decoding, an anomaly model's distance to its memory bank) stay in float. The QDQ model runs on ONNX
-Runtime as is, and on OpenVINO as IR (OpenVINO executes the quantise/dequantise pairs as int8).
+INT8 is static post-training quantisation with ONNX Runtime (``quantize_static``: QDQ, per-channel
+weights, activations calibrated on ``calibration`` images of the training split with the model's own
+preprocessing; MinMax, Entropy or Percentile). A detector is quantised whole except its box decoding
+(the nodes after the last convolution); an anomaly model only in its convolutions (its distances to
+the memory bank stay in float). The QDQ model runs on ONNX Runtime as is, and on OpenVINO as IR
+(OpenVINO executes the quantise/dequantise pairs as int8).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ TOLERANCES: dict[str, tuple[str, float]] = {
 #: Largest raw-output difference relative to the largest output, per precision (not checked for int8).
 CLOSENESS = {"fp32": 1e-3, "fp16": 2e-2}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+#: Operator types quantised per task (absent: all but the detector's decoding after its last Conv).
+#: Measured on 2 cores (bench_runtimes.py): a YOLO11n quantised whole took half the CPU of fp32, with
+#: convolutions only no less; PatchCore's memory-bank distances (MatMul, Sub, ReduceMin) need float.
+INT8_OP_TYPES: dict[str, tuple[str, ...]] = {"anomaly": ("Conv",), "process": ("Conv",)}
 
 
 @dataclass
@@ -180,6 +185,7 @@ def quantize_int8(
     *,
     method: str = "minmax",
     exclude_head: bool = True,
+    op_types: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Static INT8 quantisation (QDQ, per-channel int8 weights, uint8 activations) with ONNX Runtime.
 
@@ -189,6 +195,7 @@ def quantize_int8(
         calibration: Preprocessed inputs ``(C, H, W)`` (or the model's input without batch).
         method: ``minmax``, ``entropy`` or ``percentile`` (99.999).
         exclude_head: Keep the nodes after the last Conv in float (see :func:`head_nodes`).
+        op_types: Quantise only these operator types (default: every type ONNX Runtime can).
 
     Returns:
         What was done (for the manifest): method, images, excluded node count.
@@ -247,16 +254,20 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             calibrate_method=calib,
             nodes_to_exclude=excluded,
-            # Convolutions only: a MatMul against an anomaly model's memory bank (distances) or a
-            # detector's decoding arithmetic loses too much in 8 bits, and gains little.
-            op_types_to_quantize=["Conv"],
+            op_types_to_quantize=list(op_types) if op_types else None,
             extra_options={"CalibPercentile": 99.999},
         )
     except Exception as exc:  # onnxruntime.quantization raises anything from ValueError to its own types
         raise TrainingError(f"INT8 quantisation of {onnx_path} failed: {exc}") from exc
     finally:
         pre.unlink(missing_ok=True)
-    return {"method": method, "images": len(calibration), "excluded_nodes": len(excluded), "format": "QDQ"}
+    return {
+        "method": method,
+        "images": len(calibration),
+        "excluded_nodes": len(excluded),
+        "op_types": list(op_types) if op_types else "all",
+        "format": "QDQ",
+    }
 
 
 # -- export + gate ---------------------------------------------------------------------------------
@@ -325,7 +336,7 @@ def export_runtime(
             say(f"int8 calibration on {len(check.calibration)} input(s)")
             cal, _ = _tensors(m, check.calibration)
             q = staging / "model.onnx"
-            info = quantize_int8(model, q, cal, method=calibration_method)
+            info = quantize_int8(model, q, cal, method=calibration_method, op_types=INT8_OP_TYPES.get(m.task))
             onnx_src = q
         if runtime == "openvino":
             from jangin.core.runtimes._openvino import save_ir
