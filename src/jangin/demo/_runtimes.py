@@ -34,7 +34,7 @@ def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int =
     refused: list[str] = []
     for runtime, precision in (("openvino", "int8"), ("openvino", "fp32")):
         try:
-            art = export_runtime(mv, check, runtime=runtime, precision=precision)
+            art = export_runtime(mv, check, runtime=runtime, precision=precision, measure_seconds=0.5)
         except (JanginError, ImportError) as exc:
             refused.append(f"{runtime} {precision}: {exc}")
             continue
@@ -50,7 +50,7 @@ def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int =
         feed = {rt.input_names[0]: np.stack(xs)}
         rt.run(feed)
         lat = []
-        for _ in range(10):
+        for _ in range(5):
             t = time.perf_counter()
             rt.run(feed)
             lat.append((time.perf_counter() - t) * 1000)

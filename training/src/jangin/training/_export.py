@@ -282,6 +282,7 @@ def export_runtime(
     device: str | None = None,
     calibration_method: str = "minmax",
     measure: bool = True,
+    measure_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> RuntimeArtifact:
     """Build one runtime artifact of ``mv``, gate it, and record it in the version's manifest.
@@ -294,6 +295,7 @@ def export_runtime(
         device: Device to build and check on (default: the runtime's CPU).
         calibration_method: INT8 only: ``minmax``, ``entropy`` or ``percentile``.
         measure: Measure throughput (batch 8) of the artifact and of fp32 ONNX Runtime for the manifest.
+        measure_seconds: How long each throughput measurement runs.
         progress: Called with a short description of each step.
 
     Returns:
@@ -388,8 +390,8 @@ def export_runtime(
             x = np.stack([xs[i % len(xs)] for i in range(8)])
             if isinstance(rt.input_shapes[0][0], int):
                 x = x[:1]
-            fp32_tp = round(measure_throughput(ref, x), 2)
-            throughput = round(measure_throughput(rt, x), 2)
+            fp32_tp = round(measure_throughput(ref, x, seconds=measure_seconds), 2)
+            throughput = round(measure_throughput(rt, x, seconds=measure_seconds), 2)
         del rt
         final = mv.path / sub
         if final.exists():
