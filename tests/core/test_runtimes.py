@@ -113,7 +113,12 @@ def test_runtime_is_thread_safe(net: Path) -> None:
 
 @pytest.fixture
 def ov() -> None:
-    pytest.importorskip("openvino", reason="install the openvino extra")
+    from jangin.core.runtimes._openvino import import_openvino
+
+    try:
+        import_openvino()  # never a bare `import openvino` (see test_openvino_telemetry_cannot_load)
+    except ModelLoadError:
+        pytest.skip("install the openvino extra")
 
 
 @pytest.mark.usefixtures("ov")
@@ -134,7 +139,23 @@ def test_openvino_agrees_with_onnxruntime(net: Path, tmp_path: Path) -> None:
         assert [f.suffix for f in files] == [".xml", ".bin"] and all(f.is_file() for f in files)
         ir = open_runtime(xml, runtime="openvino", precision="fp16" if fp16 else "fp32")
         np.testing.assert_allclose(ir.run({"x": x})[0], ref, atol=2e-3 if fp16 else 1e-5)
-    assert sys.modules.get("openvino_telemetry") is None  # the converter's telemetry cannot load
+
+
+@pytest.mark.usefixtures("ov")
+def test_openvino_telemetry_cannot_load() -> None:
+    """``import openvino`` imports its converter, whose telemetry package sends usage data unless a
+    consent file says no: Jangin's import leaves the converter its no-op stub."""
+    import subprocess
+
+    code = (
+        "from jangin.core.runtimes._openvino import import_openvino; import_openvino(); import sys; "
+        "from openvino.tools.ovc import telemetry_utils; "
+        "print(sys.modules['openvino_telemetry'], telemetry_utils.tm.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["None", "openvino.tools.ovc.telemetry_stub"]
 
 
 @pytest.mark.usefixtures("ov")
@@ -173,8 +194,8 @@ def _add_ir(version_dir: Path, net: Path, *, throughput: float | None, fp32: flo
     return art
 
 
+@pytest.mark.usefixtures("ov")
 def test_manifest_round_trip_and_old_manifests(tmp_path: Path, net: Path) -> None:
-    pytest.importorskip("openvino")
     from jangin.core.artifacts import ModelVersion
 
     d, _ = _publish(tmp_path, net)

@@ -198,6 +198,9 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
         f"training: {mv.name}:{mv.version} test mAP50 {mv.manifest.metrics.get('mAP50', float('nan')):.3f} "
         f"({timings['train_s']:.0f} s)"
     )
+    from jangin.demo._runtimes import demo_runtimes
+
+    runtimes = demo_runtimes(mv, det_set, say=say)
     from jangin.demo._training import demo_training
 
     t = time.perf_counter()
@@ -267,6 +270,7 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     timings["inference_s"] = time.perf_counter() - t
     metrics["serve"] = serve
     metrics["other_models"] = other_models
+    metrics["runtimes"] = runtimes
     metrics["ingest"] = ingest
     metrics["label_studio"] = studio
     metrics["skill"] = skill

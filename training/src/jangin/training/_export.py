@@ -11,9 +11,10 @@ held-out check set:
 
 INT8 is static post-training quantisation with ONNX Runtime (``quantize_static``: QDQ, per-channel
 weights, activations calibrated on ``calibration`` images of the training split with the model's own
-preprocessing, MinMax, Entropy or Percentile). The nodes after the last convolution (a detector's box
-decoding, an anomaly model's distance to its memory bank) stay in float. The QDQ model runs on ONNX
-Runtime as is, and on OpenVINO as IR (OpenVINO executes the quantise/dequantise pairs as int8).
+preprocessing; MinMax, Entropy or Percentile). A detector is quantised whole except its box decoding
+(the nodes after the last convolution); an anomaly model only in its convolutions (its distances to
+the memory bank stay in float). The QDQ model runs on ONNX Runtime as is, and on OpenVINO as IR
+(OpenVINO executes the quantise/dequantise pairs as int8).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ TOLERANCES: dict[str, tuple[str, float]] = {
 #: Largest raw-output difference relative to the largest output, per precision (not checked for int8).
 CLOSENESS = {"fp32": 1e-3, "fp16": 2e-2}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+#: Operator types quantised per task (absent: all but the detector's decoding after its last Conv).
+#: Measured on 2 cores (bench_runtimes.py): a YOLO11n quantised whole took half the CPU of fp32, with
+#: convolutions only no less; PatchCore's memory-bank distances (MatMul, Sub, ReduceMin) need float.
+INT8_OP_TYPES: dict[str, tuple[str, ...]] = {"anomaly": ("Conv",), "process": ("Conv",)}
 
 
 @dataclass
@@ -138,7 +143,8 @@ def evaluate_runtime(
         from jangin.training._metrics import roc_auc
 
         names = rt.output_names
-        k = names.index("pred_score") if "pred_score" in names else 0
+        # anomaly_v1: pred_score; a process model (skl2onnx): probabilities (OK, NG), P(NG) last
+        k = next((names.index(n) for n in ("pred_score", "probabilities") if n in names), 0)
         scores = np.array([float(np.ravel(o[k])[-1]) for o in outs])
         auc = roc_auc(np.asarray(check.labels, bool), scores)
         if auc is None:
@@ -179,6 +185,7 @@ def quantize_int8(
     *,
     method: str = "minmax",
     exclude_head: bool = True,
+    op_types: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Static INT8 quantisation (QDQ, per-channel int8 weights, uint8 activations) with ONNX Runtime.
 
@@ -188,6 +195,7 @@ def quantize_int8(
         calibration: Preprocessed inputs ``(C, H, W)`` (or the model's input without batch).
         method: ``minmax``, ``entropy`` or ``percentile`` (99.999).
         exclude_head: Keep the nodes after the last Conv in float (see :func:`head_nodes`).
+        op_types: Quantise only these operator types (default: every type ONNX Runtime can).
 
     Returns:
         What was done (for the manifest): method, images, excluded node count.
@@ -246,13 +254,20 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             calibrate_method=calib,
             nodes_to_exclude=excluded,
-            extra_options={"CalibMovingAverage": method == "minmax", "CalibPercentile": 99.999},
+            op_types_to_quantize=list(op_types) if op_types else None,
+            extra_options={"CalibPercentile": 99.999},
         )
     except Exception as exc:  # onnxruntime.quantization raises anything from ValueError to its own types
         raise TrainingError(f"INT8 quantisation of {onnx_path} failed: {exc}") from exc
     finally:
         pre.unlink(missing_ok=True)
-    return {"method": method, "images": len(calibration), "excluded_nodes": len(excluded), "format": "QDQ"}
+    return {
+        "method": method,
+        "images": len(calibration),
+        "excluded_nodes": len(excluded),
+        "op_types": list(op_types) if op_types else "all",
+        "format": "QDQ",
+    }
 
 
 # -- export + gate ---------------------------------------------------------------------------------
@@ -267,6 +282,7 @@ def export_runtime(
     device: str | None = None,
     calibration_method: str = "minmax",
     measure: bool = True,
+    measure_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> RuntimeArtifact:
     """Build one runtime artifact of ``mv``, gate it, and record it in the version's manifest.
@@ -279,6 +295,7 @@ def export_runtime(
         device: Device to build and check on (default: the runtime's CPU).
         calibration_method: INT8 only: ``minmax``, ``entropy`` or ``percentile``.
         measure: Measure throughput (batch 8) of the artifact and of fp32 ONNX Runtime for the manifest.
+        measure_seconds: How long each throughput measurement runs.
         progress: Called with a short description of each step.
 
     Returns:
@@ -307,7 +324,7 @@ def export_runtime(
     metric, tol = TOLERANCES[m.task]
     say("fp32 reference")
     ref = open_runtime(model.read_bytes(), runtime="onnxruntime", device="cpu")
-    name_ref, ref_value, ref_out = evaluate_runtime(ref, m, check)
+    _, ref_value, ref_out = evaluate_runtime(ref, m, check)
 
     sub = f"runtimes/{runtime}-{precision}" + (
         f"-{device.lower()}" if device and device.lower() != "cpu" else ""
@@ -321,7 +338,7 @@ def export_runtime(
             say(f"int8 calibration on {len(check.calibration)} input(s)")
             cal, _ = _tensors(m, check.calibration)
             q = staging / "model.onnx"
-            info = quantize_int8(model, q, cal, method=calibration_method)
+            info = quantize_int8(model, q, cal, method=calibration_method, op_types=INT8_OP_TYPES.get(m.task))
             onnx_src = q
         if runtime == "openvino":
             from jangin.core.runtimes._openvino import save_ir
@@ -351,11 +368,10 @@ def export_runtime(
         problems = []
         if drop > tol:
             problems.append(f"{metric} {value:.4f} vs fp32 {ref_value:.4f} (drop {drop:.4f} > {tol})")
-        if precision in CLOSENESS:
-            rel = _max_rel_diff(ref_out, out)
-            parity["max_rel_output_diff"] = rel
-            if rel > CLOSENESS[precision]:
-                problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
+        rel = _max_rel_diff(ref_out, out)
+        parity["max_rel_output_diff"] = rel  # recorded for int8 too; gated for fp32 / fp16
+        if precision in CLOSENESS and rel > CLOSENESS[precision]:
+            problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
         if info:
             parity["int8"] = info
         parity["passed"] = not problems
@@ -374,8 +390,8 @@ def export_runtime(
             x = np.stack([xs[i % len(xs)] for i in range(8)])
             if isinstance(rt.input_shapes[0][0], int):
                 x = x[:1]
-            fp32_tp = round(measure_throughput(ref, x), 2)
-            throughput = round(measure_throughput(rt, x), 2)
+            fp32_tp = round(measure_throughput(ref, x, seconds=measure_seconds), 2)
+            throughput = round(measure_throughput(rt, x, seconds=measure_seconds), 2)
         del rt
         final = mv.path / sub
         if final.exists():
@@ -406,7 +422,6 @@ def export_runtime(
         value,
         ref_value,
     )
-    del name_ref
     return art
 
 

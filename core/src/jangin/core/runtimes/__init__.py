@@ -213,7 +213,14 @@ def open_artifact(
                     weights=blobs[1] if len(blobs) > 1 else None,
                 )
             else:
-                rt = open_runtime(blobs[0], runtime=r.runtime, precision=r.precision, threads=threads)
+                from jangin.core.runtimes._ort import OrtRuntime
+
+                rt = OrtRuntime(
+                    blobs[0],
+                    precision=r.precision,
+                    threads=threads,
+                    cache_dir=Path(model_dir) / "trt_cache" / f"{r.runtime}-{r.precision}",
+                )
         except ModelLoadError as exc:
             if r is base:
                 raise

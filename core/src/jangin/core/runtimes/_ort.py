@@ -137,6 +137,10 @@ def _np_type(ort_type: str) -> Any:
 class OrtRuntime:
     """A model on ONNX Runtime. ``run`` is thread-safe (ONNX Runtime sessions are).
 
+    On ``tensorrt``, the engine (FP16 for ``precision="fp16"``) is cached in ``cache_dir``, default
+    ``trt_cache/`` beside a model given as a path (a model given as bytes without ``cache_dir`` is
+    rebuilt at every load).
+
     Attributes:
         session: The ``onnxruntime.InferenceSession`` (for code that needs ONNX Runtime itself).
     """
@@ -151,6 +155,7 @@ class OrtRuntime:
         precision: str = "fp32",
         threads: int = 0,
         warmup: bool = True,
+        cache_dir: Path | None = None,
     ) -> None:
         devices = ort_devices()
         if not devices:
@@ -172,10 +177,10 @@ class OrtRuntime:
             opts: dict[str, Any] = {"trt_fp16_enable": precision == "fp16"}
             if precision == "int8":
                 opts["trt_int8_enable"] = True
-            if isinstance(model, Path):
+            cache = cache_dir or (model.parent / "trt_cache" if isinstance(model, Path) else None)
+            if cache is not None:
                 # Building an engine takes minutes: keep it beside the model.
-                cache = model.parent / "trt_cache"
-                cache.mkdir(exist_ok=True)
+                cache.mkdir(parents=True, exist_ok=True)
                 opts.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(cache))
             providers.append(("TensorrtExecutionProvider", opts))
         if device in ("tensorrt", "cuda"):
