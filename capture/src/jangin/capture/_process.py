@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from jangin.capture import _rows as rows
-from jangin.capture._rows import DeviceOffset, const_str, deidentify_author, event_row, wide_to_long
+from jangin.capture._rows import DeviceOffset, deidentify_author, event_row, wide_to_long
 from jangin.capture._staging import Staging
 from jangin.core import CaptureError, Dataset
 from jangin.core.settings import Settings
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 #: Transaction sequence numbers of the sessions-table rows one ingested session goes through.
 SEQ_CREATED, SEQ_FINISHED, SEQ_PROCESSED = 1, 2, 3
-
 
 
 def sensor_long_table(
