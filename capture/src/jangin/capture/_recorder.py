@@ -419,12 +419,12 @@ class Recorder:
         s = self._current
         if s is None:
             return
+        off = s.offsets.get(g.device, self.offset(g.source) or 0.0)  # gap times are on the source's clock
+        start, end = g.start + off, (None if g.end is None else g.end + off)
         value = json.dumps(
-            {"source": g.source, "device": g.device, "start": g.start, "end": g.end, "reason": g.reason}
+            {"source": g.source, "device": g.device, "start": start, "end": end, "reason": g.reason}
         )
-        s.events.append(
-            self._event(g.start, "note", "gap", value[:2000], segment_start=g.start, segment_end=g.end)
-        )
+        s.events.append(self._event(start, "note", "gap", value[:2000], segment_start=start, segment_end=end))
 
     # -- staging -----------------------------------------------------------------------------------
 

@@ -198,6 +198,8 @@ def load_station(path: Path | str | None = None, *, text: str | None = None) -> 
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top)"
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if field == "sources" and (m := re.match(r"^([\w.\[\]-]+): (.*)$", msg)):
+            field, msg = f"sources.{m.group(1)}", m.group(2)  # the source's own field, named in full
         raise ConfigError(
             f"{where}: {field}: {msg}", hint="see `jangin capture record --help` and the README"
         ) from None

@@ -8,7 +8,9 @@ the samples when they are due on the wall clock, stamped on its own *source* clo
   the recording (times are compressed, so the recorder's clock-offset estimate still works);
 * ``start_at: 2025-06-02T07:30:00Z``: the file's own spacing from that instant (deterministic times,
   for comparing a recorded session with an uploaded one); the pace is still ``speed``;
-* ``clock_offset_s: 0.5`` adds a skew: the source clock runs 0.5 s ahead of the recorder's.
+* ``clock_offset_s: 0.5`` adds a skew: the source clock runs 0.5 s ahead of the recorder's;
+* ``outages: [[20, 25]]`` simulates a lost link from 20 s to 25 s of the recording: those samples are
+  never delivered and a :class:`Gap` (on the source clock) is reported when the link is back.
 
 The phase column becomes a numeric tag (codes 1, 2, … in order of first appearance; the names are in
 :attr:`ReplaySource.value_names`), so a station's ``step_tag`` can turn it into steps.
@@ -58,6 +60,7 @@ class ReplayConfig(BaseModel):
     clock_offset_s: float = 0.0
     batch_max: int = Field(default=5000, ge=1)
     state_file: Path | None = None
+    outages: list[tuple[float, float]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_input(self) -> ReplayConfig:
@@ -166,6 +169,12 @@ class ReplaySource:
         self._names: list[str] = []
         self._units: dict[str, str] = dict(self.cfg.units)
         self._prepare()
+        if self.cfg.outages:
+            out = np.zeros(len(self._rel), bool)
+            for a, b in self.cfg.outages:
+                out |= (self._rel >= a) & (self._rel < b)
+            self._rel, self._ch, self._val = self._rel[~out], self._ch[~out], self._val[~out]
+        self._gaps = sorted(self.cfg.outages, key=lambda g: g[1])
         self.channels = [
             ChannelSpec(n, self._units.get(n), ref=n, rate_hz=self.cfg.rate_hz) for n in self._names
         ]
@@ -250,7 +259,14 @@ class ReplaySource:
                 with self._lock:
                     self._health.samples += end - a
                     self._health.lag_s = max(0.0, now - self._due(end - 1))
-                return [batch]
+                gaps: list[SampleBatch | Gap | Frame] = []
+                while self._gaps and self._gaps[0][1] <= self._rel[end - 1]:
+                    g0, g1 = self._gaps.pop(0)
+                    if self._pos0 == 0 or g1 > self._rel[self._pos0 - 1]:  # not one acknowledged before
+                        ga, gb = self._source_t(np.asarray([g0, g1]))
+                        gaps.append(Gap(self.name, self.device, float(ga), float(gb), "simulated outage"))
+                        self._health.reconnects += 1
+                return [*gaps, batch]
             wait = min(self._due(self._pos), deadline) - now
             if wait <= 0 and now >= deadline:
                 return []

@@ -1,0 +1,263 @@
+"""The station recorder (``jangin capture record``) with the replay source, into real Delta datasets:
+a recorded session equals an uploaded one, the trigger tag cuts one session per cycle with steps,
+outages are gaps, the clock offset is recovered, the station YAML is checked."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import yaml
+
+from jangin.capture._recorder import Recorder
+from jangin.capture._recorder_sink import DatasetSink
+from jangin.capture._station import StationConfig, load_station
+from jangin.core import ConfigError, Dataset
+from jangin.core.settings import get_settings
+
+T0 = "2026-03-02T08:00:00+00:00"
+T0S = 1_772_438_400.0
+
+
+def cycle_file(
+    path: Path,
+    *,
+    seconds: float = 3.0,
+    rate: float = 20.0,
+    cycles: list[tuple[float, float]] | None = None,
+    phases: list[tuple[float, str]] | None = None,
+) -> Path:
+    """A wide CSV.gz at ``rate`` Hz: ``pressure`` = 100 + t, ``power`` = 50 sin t, a ``step`` column
+    (``phases``: (from t, name)), and ``cycle_active`` (1 inside ``cycles``) when cycles are given."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    phases = phases or [(0.0, "load"), (0.5, "run"), (1.5, "hold"), (2.0, "run")]
+    step = [max((p for p in phases if p[0] <= x + 1e-9), key=lambda p: p[0])[1] for x in t]
+    cols = ["pressure", "power", "step"] + (["cycle_active"] if cycles is not None else [])
+    lines = [",".join(cols)]
+    for i, x in enumerate(t):
+        row = [f"{100 + x:.3f}", f"{50 * np.sin(x):.4f}", step[i]]
+        if cycles is not None:
+            row.append("1" if any(a <= x + 1e-9 < b for a, b in cycles) else "0")
+        lines.append(",".join(row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def station(tmp_path: Path, src: dict[str, Any], **kw: Any) -> StationConfig:
+    cfg = {
+        "station": "press-3",
+        "site": "plant",
+        "process": "pressing",
+        "dataset": str(tmp_path / "ds"),
+        "sources": {"machine": {"type": "replay", "rate_hz": 20, "units": {"pressure": "bar"}, **src}},
+        **kw,
+    }
+    return load_station(text=yaml.safe_dump(cfg))
+
+
+def record(st: StationConfig, key: str | None = None, duration: float = 60) -> tuple[Any, Dataset]:
+    assert st.dataset is not None
+    sink = DatasetSink(st.dataset, get_settings(dataset=st.dataset), st.station, retry_s=0.5)
+    rec = Recorder(st, sink, session_key=key, say=lambda m: None)
+    res = rec.run(duration)
+    sink.close()
+    for sid in res.sessions:
+        assert sink.status(sid)["state"] == "processed", sink.status(sid)
+    return res, Dataset.open(st.dataset)
+
+
+def samples(ds: Dataset, sid: str) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r.values())
+        for r in ds.query(
+            f"""SELECT device, channel, epoch_us(ts) AS us, value, unit FROM sensor_samples
+            WHERE session_id = '{sid}' ORDER BY channel, us"""
+        ).to_pylist()
+    ]
+
+
+def events(ds: Dataset, sid: str) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r.values())
+        for r in ds.query(
+            f"""SELECT epoch_us(ts) AS us, kind, name, occurrence, epoch_us(segment_start) AS a,
+            epoch_us(segment_end) AS b FROM events WHERE session_id = '{sid}' ORDER BY us, kind"""
+        ).to_pylist()
+    ]
+
+
+def test_a_recorded_replay_equals_the_same_data_uploaded(tmp_path: Path) -> None:
+    from jangin.capture._rows import phase_steps
+    from jangin.capture.server import FinishIn, SessionIn
+
+    f = cycle_file(tmp_path / "run.csv.gz")
+    src = {"file": str(f), "phase_column": "step", "speed": 10, "start_at": T0}
+    st = station(tmp_path, src, clocks={"machine": 0.0}, session={"step_tag": "step"})
+    res, ds = record(st, key="recorded")
+    assert len(res.sessions) == 1
+
+    # the same data through the ingest API's service: create, a sensor batch, step events, finish
+    sink = DatasetSink(ds.root, get_settings(dataset=ds.root), "other")
+    t = T0S + np.arange(60) / 20.0
+    import pyarrow.csv as pcsv
+
+    table = pcsv.read_csv(f)
+    body = SessionIn.model_validate(
+        {
+            "session_key": "uploaded",
+            "site": "plant",
+            "started_at": T0,
+            "devices": [
+                {
+                    "name": "machine",
+                    "clock_offset_s": 0.0,
+                    "channels": [{"name": "pressure", "unit": "bar"}, {"name": "power"}],
+                }
+            ],
+        }
+    )
+    sid = sink.svc.create(body)["session_id"]
+    wide = pa.table({"t": t, "pressure": table.column("pressure"), "power": table.column("power")})
+    sink.staging.append_sensors(sid, "machine", 0, wide)
+    steps = phase_steps(sid, np.rint(t * 1e6).astype(np.int64), table.column("step"), column="step")
+    sink.staging.append_events(
+        sid,
+        0,
+        [
+            {"ts": e["ts"].timestamp(), "kind": e["kind"], "name": e["name"], "author": "recorder"}
+            for e in steps
+        ],
+    )
+    sink.svc.finish(sid, FinishIn())
+    sink.close()
+    ds = Dataset.open(ds.root)
+
+    rec = res.sessions[0]
+    assert len(samples(ds, rec)) == 120
+    assert samples(ds, rec) == samples(ds, sid)
+    assert events(ds, rec) == events(ds, sid)
+    assert [e[1:4] for e in events(ds, rec)][:4] == [
+        ("step_start", "load", 1),
+        ("step_end", "load", 1),
+        ("step_start", "run", 1),
+        ("step_end", "run", 1),
+    ]
+    assert ("step_start", "run", 2) in [e[1:4] for e in events(ds, rec)]
+
+
+def test_the_trigger_tag_makes_one_session_per_cycle_with_steps(tmp_path: Path) -> None:
+    cycles = [(1.0, 2.5), (3.5, 5.0)]
+    phases = [
+        (0.0, "idle"),
+        (1.0, "clamp"),
+        (1.5, "press"),
+        (2.5, "idle"),
+        (3.5, "clamp"),
+        (4.0, "press"),
+        (5.0, "idle"),
+    ]
+    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles, phases=phases)
+    src = {"file": str(f), "phase_column": "step", "speed": 10, "start_at": T0}
+    st = station(
+        tmp_path,
+        src,
+        clocks={"machine": 0.0},
+        session={"trigger": "cycle_active == 1", "step_tag": "step"},
+    )
+    res, ds = record(st)
+    assert len(res.sessions) == 2
+    for sid, (a, b) in zip(res.sessions, cycles, strict=True):
+        rows = samples(ds, sid)
+        us = sorted({r[2] for r in rows})
+        assert us[0] == round((T0S + a) * 1e6) and us[-1] == round((T0S + b - 0.05) * 1e6)
+        assert {r[1] for r in rows} == {"pressure", "power", "cycle_active"}  # the step tag is events
+        assert all(r[3] == 1.0 for r in rows if r[1] == "cycle_active")
+        assert [e[1:4] for e in events(ds, sid)] == [
+            ("step_start", "clamp", 1),
+            ("step_end", "clamp", 1),
+            ("step_start", "press", 1),
+            ("step_end", "press", 1),
+        ]
+        row = ds.query(
+            f"SELECT started_at, status FROM current_sessions WHERE session_id = '{sid}'"
+        ).to_pylist()[0]
+        assert row["status"] == "processed" and row["started_at"].timestamp() == pytest.approx(T0S + a)
+
+
+def test_an_outage_is_a_gap_event_and_nothing_is_interpolated(tmp_path: Path) -> None:
+    f = cycle_file(tmp_path / "run.csv.gz")
+    src = {"file": str(f), "speed": 10, "start_at": T0, "outages": [[1.0, 1.5]]}
+    res, ds = record(station(tmp_path, src, clocks={"machine": 0.0}))
+    sid = res.sessions[0]
+    assert res.gaps == 1
+    us = np.asarray([r[2] for r in samples(ds, sid)])
+    lo, hi = round((T0S + 1.0) * 1e6), round((T0S + 1.5) * 1e6)
+    assert len(us) == 2 * (60 - 10) and not ((us >= lo) & (us < hi)).any()
+    gaps = ds.query(
+        f"SELECT name, value, epoch_us(segment_start) a, epoch_us(segment_end) b FROM events WHERE session_id = '{sid}' AND kind = 'note'"
+    ).to_pylist()
+    assert len(gaps) == 1 and gaps[0]["name"] == "gap"
+    assert (gaps[0]["a"], gaps[0]["b"]) == (lo, hi)
+    assert '"source": "machine"' in gaps[0]["value"] and "simulated outage" in gaps[0]["value"]
+
+
+def test_a_skewed_source_clock_is_measured(tmp_path: Path) -> None:
+    f = cycle_file(tmp_path / "run.csv.gz", seconds=1.5, rate=50)
+    src = {"file": str(f), "rate_hz": 50, "clock_offset_s": 0.35}  # the source clock runs 0.35 s ahead
+    res, ds = record(station(tmp_path, src))
+    row = ds.query(
+        f"SELECT devices, meta_json FROM current_sessions WHERE session_id = '{res.sessions[0]}'"
+    ).to_pylist()[0]
+    dev = row["devices"][0]
+    assert dev["offset_method"] == "received_median"
+    assert dev["clock_offset_ns"] / 1e9 == pytest.approx(-0.35, abs=0.02)
+    assert '"ntp"' in row["meta_json"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"sources": {"plc": {"type": "opcua", "endpoint": "opc.tcp://x:4840", "password": "hunter2"}}},
+            "sources.plc.password: credentials are never written",
+        ),
+        ({"sources": {"plc": {"type": "modbus", "auth": [{"token": "abc"}]}}}, r"plc.auth\[0\].token"),
+        ({"sources": {"plc": {"type": "profinet"}}}, "plc.type: unknown 'profinet'"),
+        ({"server": "http://127.0.0.1:8000"}, "exactly one of dataset"),
+        ({"session": {"trigger": "cycle_active is on"}}, "session.trigger"),
+        ({"stations": "x"}, "stations: Extra inputs are not permitted"),
+        ({"clocks": {"nope": 0.0}}, "clocks: no source named nope"),
+    ],
+)
+def test_the_station_yaml_names_what_is_wrong(change: dict[str, Any], message: str) -> None:
+    cfg = {
+        "station": "press-3",
+        "dataset": "ds",
+        "sources": {"m": {"type": "replay", "file": "x.csv"}},
+        **change,
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_station(text=yaml.safe_dump(cfg))
+
+
+def test_credentials_from_env_or_files_are_accepted() -> None:
+    cfg = {
+        "station": "press-3",
+        "dataset": "ds",
+        "sources": {
+            "plc": {
+                "type": "opcua",
+                "endpoint": "opc.tcp://x:4840",
+                "password_env": "PLC_PW",
+                "password_file": "/run/secrets/pw",
+            }
+        },
+    }
+    assert load_station(text=yaml.safe_dump(cfg)).sources["plc"]["password_env"] == "PLC_PW"
