@@ -261,3 +261,92 @@ def test_credentials_from_env_or_files_are_accepted() -> None:
         },
     }
     assert load_station(text=yaml.safe_dump(cfg)).sources["plc"]["password_env"] == "PLC_PW"
+
+
+def _cli(args: list[str], env: dict[str, str] | None = None) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from jangin.core.cli import main; sys.argv[0] = 'jangin'; sys.exit(main())"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.slow
+def test_kill_9_mid_cycle_and_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """The recorder is killed twice mid-recording (a crash point between staging and acknowledging,
+    then SIGKILL at an arbitrary moment); the replay source redelivers what was not acknowledged, as an
+    MQTT broker does. Each cycle's session ends up with every sample exactly once and its steps once."""
+    import time
+
+    cycles = [(1.0, 2.5), (3.5, 5.0)]
+    phases = [
+        (0.0, "idle"),
+        (1.0, "clamp"),
+        (1.5, "press"),
+        (2.5, "idle"),
+        (3.5, "clamp"),
+        (4.0, "press"),
+        (5.0, "idle"),
+    ]
+    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles, phases=phases)
+    cfg = {
+        "station": "press-3",
+        "site": "plant",
+        "dataset": "ds",
+        "sources": {
+            "machine": {
+                "type": "replay",
+                "file": str(f),
+                "rate_hz": 20,
+                "phase_column": "step",
+                "speed": 2,
+                "start_at": T0,
+                "state_file": str(tmp_path / "broker-state.json"),
+            }
+        },
+        "clocks": {"machine": 0.0},
+        "session": {"trigger": "cycle_active == 1", "step_tag": "step", "close_wait_s": 0.2},
+        "buffer": {"batch_s": 0.1},
+        "health_interval_s": 1,
+    }
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    args = ["capture", "record", str(path)]
+
+    p = _cli(args, {"JANGIN_TEST_CRASH_AT": "recorder:before_ack:4"})
+    assert p.wait(60) == 137, p.stdout.read().decode()
+    p = _cli(args)
+    time.sleep(1.2)
+    p.kill()
+    p.wait(10)
+    p = _cli(args)
+    out = p.communicate(timeout=120)[0].decode()
+    assert p.returncode == 0, out
+
+    ds = Dataset.open(tmp_path / "ds")
+    sessions = ds.query(
+        "SELECT session_id, started_at, status FROM current_sessions ORDER BY started_at"
+    ).to_pylist()
+    assert [s["status"] for s in sessions] == ["processed", "processed"], out
+    for s, (a, b) in zip(sessions, cycles, strict=True):
+        rows = samples(ds, s["session_id"])
+        expected = {
+            (ch, round((T0S + i / 20) * 1e6))
+            for i in range(120)
+            if a <= i / 20 < b
+            for ch in ("pressure", "power", "cycle_active")
+        }
+        assert len(rows) == len(expected)  # nothing duplicated
+        assert {(r[1], r[2]) for r in rows} == expected  # nothing lost
+        assert [e[1:4] for e in events(ds, s["session_id"])] == [
+            ("step_start", "clamp", 1),
+            ("step_end", "clamp", 1),
+            ("step_start", "press", 1),
+            ("step_end", "press", 1),
+        ]
