@@ -350,3 +350,40 @@ def test_kill_9_mid_cycle_and_restart_loses_and_duplicates_nothing(tmp_path: Pat
             ("step_start", "press", 1),
             ("step_end", "press", 1),
         ]
+
+
+@pytest.mark.slow
+def test_server_mode_spools_while_the_server_is_away_then_sends_everything(tmp_path: Path) -> None:
+    """``server:`` mode against a real ``jangin serve`` (uvicorn subprocess) that only comes up after the
+    recording started: the batches wait in the spool and the server ends with the same rows as a
+    recording straight into a dataset."""
+    import threading
+
+    from _serve import KEY, Server
+
+    from jangin.capture._recorder_sink import ServerSink
+
+    f = cycle_file(tmp_path / "run.csv.gz")
+    src = {"file": str(f), "phase_column": "step", "speed": 4, "start_at": T0}
+    kw = {"clocks": {"machine": 0.0}, "session": {"step_tag": "step"}}
+    direct, ds_direct = record(station(tmp_path / "direct", src, **kw), key="k1")
+
+    srv = Server(tmp_path / "served")
+    st = station(tmp_path, src, **kw).model_copy(update={"dataset": None, "server": srv.url})
+    sink = ServerSink(srv.url, KEY, tmp_path / "spool", st.station, retry_s=0.2)
+    threading.Timer(1.0, srv.start).start()  # the server is away at first
+    try:
+        res = Recorder(st, sink, session_key="k1", say=lambda m: None).run(60)
+        sink.close(timeout_s=120)
+        assert sink.outages >= 1 and sink.refused == 0  # it did wait for the server
+        from jangin.capture._client import IngestClient
+
+        with IngestClient(srv.url, KEY) as c:
+            assert c.wait(res.sessions[0], timeout_s=60)["state"] == "processed"
+    finally:
+        srv.stop()
+    assert res.sessions == direct.sessions  # same site + key: the same session id
+    served = Dataset.open(tmp_path / "served")
+    sid = res.sessions[0]
+    assert samples(served, sid) == samples(ds_direct, sid) and len(samples(served, sid)) == 120
+    assert events(served, sid) == events(ds_direct, sid)

@@ -143,6 +143,7 @@ class ServerSink:
         self.retry_s = retry_s
         self.state = "ok"
         self.refused = 0
+        self.outages = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jangin-forward", daemon=True)
@@ -201,6 +202,7 @@ class ServerSink:
                 self.state = "ok"
             except (CaptureError, OSError) as exc:
                 if self.state == "ok":
+                    self.outages += 1
                     log.warning("server away, spooling: %s", exc)
                 self.state = f"server away: {exc}"
                 self._stop.wait(self.retry_s)
