@@ -36,7 +36,7 @@ from jangin.core import ConfigError
 __all__ = ["BufferConfig", "ChannelMap", "SessionControl", "StationConfig", "Trigger", "load_station"]
 
 #: Keys whose literal value would be a credential in the YAML.
-SECRET_KEYS = re.compile(r"^(password|passwd|secret|token|api_key|apikey|private_key|key_password)$", re.I)
+SECRET_KEYS = re.compile(r"^(password|passwd|secret|token|api_key|apikey|key_password)$", re.I)
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
