@@ -17,13 +17,13 @@ import yaml
 
 pytest.importorskip("asyncua")
 sys.path.insert(0, str(Path(__file__).parent / "live"))
-import plant_sim  # noqa: E402
+import plant_sim
 
-from jangin.capture._recorder import Recorder  # noqa: E402
-from jangin.capture._recorder_sink import DatasetSink  # noqa: E402
-from jangin.capture._station import load_station  # noqa: E402
-from jangin.core import Dataset  # noqa: E402
-from jangin.core.settings import get_settings  # noqa: E402
+from jangin.capture._recorder import Recorder
+from jangin.capture._recorder_sink import DatasetSink
+from jangin.capture._station import load_station
+from jangin.core import Dataset
+from jangin.core.settings import get_settings
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_one_session_per_machine_cycle_with_steps_from_opc_ua(tmp_path: Path, ma
             "step_names": {1: "load", 2: "press", 3: "eject"},
         },
     )
-    res, ds = _record(st, 5.5)
+    _, ds = _record(st, 5.5)
     rows = ds.query(
         "SELECT session_id, status, started_at, ended_at FROM current_sessions ORDER BY started_at"
     ).to_pylist()
