@@ -118,6 +118,7 @@ class _Session:
     end: float | None = None
     closing_since: float | None = None
     offsets: dict[str, float] = field(default_factory=dict)
+    declared: dict[str, set[str]] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)
     event_seq: int = 0
     step: str | None = None
@@ -184,6 +185,7 @@ class Recorder:
         self.result = RecordResult()
         self.health = Health(list(self.sources), metrics_port=metrics_port, metrics_host=metrics_host)
         self._frames_warned = False
+        self._undeclared: set[tuple[str, tuple[str, ...]]] = set()
 
     # -- offsets and channels ----------------------------------------------------------------------
 
@@ -238,6 +240,7 @@ class Recorder:
         sid = self.sink.create(body)
         s = _Session(sid, ref if self.st.session.trigger else -np.inf)
         s.offsets = {n: float(d.get("clock_offset_s") or 0.0) for n, d in ((x["name"], x) for x in devices)}
+        s.declared = {d["name"]: {c["name"] for c in d["channels"]} for d in devices}
         self._resume_counters(s)
         self._current = s
         self.result.sessions.append(sid)
@@ -274,6 +277,7 @@ class Recorder:
                 s.offsets = {
                     d["name"]: float(d.get("clock_offset_s") or 0.0) for d in meta.get("devices", [])
                 }
+                s.declared = {d["name"]: {c["name"] for c in d["channels"]} for d in meta.get("devices", [])}
                 self._resume_counters(s)
                 self._current = s
                 self._active = True
@@ -373,6 +377,7 @@ class Recorder:
         if inside.any():
             q = p.take(inside)
             self._steps(s, q)
+            self._declared_only(s, q)
             if len(q.t):
                 s.pending.append(q)
                 s.last_ref = max(s.last_ref or -np.inf, float(q.ref.max()))
@@ -404,6 +409,26 @@ class Recorder:
             s.step_t = float(t)
         keep = ~m
         q.channel, q.t, q.value, q.ref = q.channel[keep], q.t[keep], q.value[keep], q.ref[keep]
+
+    def _declared_only(self, s: _Session, q: _Part) -> None:
+        """Samples of a device or channel the session did not declare (an MQTT message naming a device
+        of its own) are dropped and counted: a staged session's devices are fixed when it starts."""
+        known = s.declared.get(q.device, set())
+        ok = np.fromiter((c in known for c in q.channel), bool, len(q.channel))
+        if ok.all():
+            return
+        bad = sorted({str(c) for c in q.channel[~ok]})
+        if (q.device, tuple(bad)) not in self._undeclared:
+            self._undeclared.add((q.device, tuple(bad)))
+            log.warning(
+                "source %s: device %s channel(s) %s not declared by the source: dropped",
+                q.source,
+                q.device,
+                ", ".join(bad),
+            )
+        self.result.dropped += int((~ok).sum())
+        self.health.drop(q.source, int((~ok).sum()))
+        q.channel, q.t, q.value, q.ref = q.channel[ok], q.t[ok], q.value[ok], q.ref[ok]
 
     def _event(
         self, ts: float, kind: str, name: str | None, value: str | None = None, **kw: Any
