@@ -212,10 +212,26 @@ class ServerSink:
         meta = self.staging.meta(sid)
         if not (d / "remote.json").exists():
             body = {k: v for k, v in meta.items() if k != "session_id"}
-            remote = self.client.create_session(**body)
+            try:
+                remote = self.client.create_session(**body)
+            except CaptureError as exc:
+                if "HTTP 4" not in exc.message:
+                    raise
+                self.refused += 1  # e.g. the key is taken by another session: kept here, never retried
+                log.error("the server refused session %s (kept in the spool at %s): %s", sid, d, exc)
+                (d / "forwarded.json").write_text(json.dumps({"refused": exc.message}))
+                return
             (d / "remote.json").write_text(json.dumps({"session_id": remote}))
         sent = d / "sent"
         sent.mkdir(exist_ok=True)
+        # events first: a step_start reaches live coaching before the samples of its step
+        for p in sorted((d / "events").glob("*.json")):
+            mark = sent / f"events.{p.stem}"
+            if mark.exists():
+                continue
+            events = json.loads(p.read_text())
+            self._send(lambda events=events, p=p: self.client.send_events(sid, int(p.stem), events))
+            mark.touch()
         for device, files in self.staging.sensor_batches(sid).items():
             for p in files:
                 mark = sent / f"{device}.{p.stem}"
@@ -228,13 +244,6 @@ class ServerSink:
                     )
                 )
                 mark.touch()
-        for p in sorted((d / "events").glob("*.json")):
-            mark = sent / f"events.{p.stem}"
-            if mark.exists():
-                continue
-            events = json.loads(p.read_text())
-            self._send(lambda events=events, p=p: self.client.send_events(sid, int(p.stem), events))
-            mark.touch()
         if self.staging.finished(sid):
             finish = json.loads((d / "finish.json").read_text())
             opts = {}
