@@ -179,8 +179,11 @@ def demo_live(
     try:
         if machine is not None:
             machine.play()
+        marks = {"setup_s": time.perf_counter() - t0}
         res = rec.run(seconds / speed + 1.5)
+        marks["record_s"] = time.perf_counter() - t0 - marks["setup_s"]
         sink.close(timeout_s=60)
+        marks["forward_s"] = time.perf_counter() - t0 - marks["setup_s"] - marks["record_s"]
         if not res.sessions:
             raise CaptureError("demo live recording: no session was recorded")
         sid = res.sessions[0]
@@ -205,6 +208,7 @@ def demo_live(
         "alerts": alerts[:10],
         "source": kind,
         "seconds": round(time.perf_counter() - t0, 2),
+        **{k: round(v, 2) for k, v in marks.items()},
     }
 
 
