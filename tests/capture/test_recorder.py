@@ -413,3 +413,58 @@ def test_every_station_yaml_in_the_readme_loads(monkeypatch: pytest.MonkeyPatch)
             except ModuleNotFoundError as exc:  # an optional extra (asyncua, pymodbus) not installed here
                 assert exc.name in ("asyncua", "pymodbus"), exc
     assert types == {"opcua", "modbus", "mqtt", "camera", "replay"}
+
+
+def test_processing_failures_keep_everything_staged_and_are_retried(tmp_path: Path) -> None:
+    """The dataset's sensor table is unusable while the first cycle is processed (as a full or
+    unmounted disk would make it): that session fails, the recorder keeps recording the next cycle,
+    says so, and processes the failed one again once the table is back. Metrics are served meanwhile."""
+    import shutil
+    import threading
+    import time
+
+    import httpx
+
+    cycles = [(0.5, 1.5), (4.0, 5.0)]
+    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles)
+    src = {"file": str(f), "speed": 2, "start_at": T0}
+    st = station(
+        tmp_path,
+        src,
+        clocks={"machine": 0.0},
+        session={"trigger": "cycle_active == 1", "close_wait_s": 0.1},
+        health_interval_s=0.5,
+    )
+    assert st.dataset is not None
+    Dataset.create(st.dataset)
+    table = st.dataset / "tables" / "sensor_samples"
+    shutil.move(table, tmp_path / "away")
+    table.write_text("not a table")  # the dataset's disk is away
+    sink = DatasetSink(st.dataset, get_settings(dataset=st.dataset), st.station, retry_s=0.3)
+    lines: list[str] = []
+    rec = Recorder(st, sink, say=lines.append, metrics_port=0)
+
+    def restore() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            failed = [
+                p for p in (st.dataset / "staging").glob("*/status.json") if '"failed"' in p.read_text()
+            ]
+            if failed:
+                table.unlink()
+                shutil.move(tmp_path / "away", table)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=restore, daemon=True).start()
+    res = rec.run(60)
+    metrics = httpx.get(f"http://127.0.0.1:{rec.health.metrics_port}/metrics").text
+    sink.close()
+    assert len(res.sessions) == 2
+    assert any("failed processing: retrying" in line for line in lines), lines
+    assert [sink.status(s)["state"] for s in res.sessions] == ["processed", "processed"]
+    assert sink.status(res.sessions[0]).get("retries", 0) >= 1
+    ds = Dataset.open(st.dataset)
+    assert len(samples(ds, res.sessions[0])) == 3 * 20  # nothing of the failed session was lost
+    assert 'jangin_recorder_samples_total{source="machine"} 360.0' in metrics
+    assert "jangin_recorder_buffered_bytes" in metrics
