@@ -415,6 +415,7 @@ def test_every_station_yaml_in_the_readme_loads(monkeypatch: pytest.MonkeyPatch)
     assert types == {"opcua", "modbus", "mqtt", "camera", "replay"}
 
 
+@pytest.mark.slow
 def test_processing_failures_keep_everything_staged_and_are_retried(tmp_path: Path) -> None:
     """The dataset's sensor table is unusable while the first cycle is processed (as a full or
     unmounted disk would make it): that session fails, the recorder keeps recording the next cycle,
