@@ -469,3 +469,23 @@ def test_processing_failures_keep_everything_staged_and_are_retried(tmp_path: Pa
     assert len(samples(ds, res.sessions[0])) == 3 * 20  # nothing of the failed session was lost
     assert 'jangin_recorder_samples_total{source="machine"} 360.0' in metrics
     assert "jangin_recorder_buffered_bytes" in metrics
+
+
+@pytest.mark.slow
+def test_camera_frames_become_the_sessions_video(tmp_path: Path, make_session: Any) -> None:
+    """A video file played as a camera stream (the camera source) beside a replayed sensor file: the
+    session gets the camera's video, sampled into frames as an uploaded video would be."""
+    video = make_session("cam", seconds=2) / "video.mp4"
+    f = cycle_file(tmp_path / "run.csv.gz", seconds=2.0)
+    st = station(tmp_path, {"file": str(f)}, clocks={"machine": 0.0})
+    st = st.model_copy(
+        update={"sources": {**st.sources, "cam": {"type": "camera", "url": str(video), "camera": "cell_cam"}}}
+    )
+    res, ds = record(st, duration=3.0)
+    sid = res.sessions[0]
+    media = ds.query(f"SELECT camera, frames, fps FROM media WHERE session_id = '{sid}'").to_pylist()
+    assert [m["camera"] for m in media] == ["cell_cam"]
+    assert media[0]["frames"] >= 15 and media[0]["fps"] == pytest.approx(10, abs=1)  # 10 fps stream
+    n = ds.query(f"SELECT count(*) n FROM frames WHERE session_id = '{sid}'").column("n")[0].as_py()
+    assert n >= 1
+    assert len(samples(ds, sid)) == 2 * 40

@@ -42,6 +42,7 @@ import numpy as np
 from jangin.capture._recorder_health import Health
 from jangin.capture._station import StationConfig
 from jangin.capture.sources import Frame, Gap, SampleBatch, SensorSource, make_source
+from jangin.core import JanginError
 
 __all__ = ["RecordResult", "Recorder", "ntp_status"]
 
@@ -127,6 +128,7 @@ class _Session:
     last_ref: float | None = None
     pending: list[_Part] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    video: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,7 +186,6 @@ class Recorder:
         self._ntp = ntp_status()
         self.result = RecordResult()
         self.health = Health(list(self.sources), metrics_port=metrics_port, metrics_host=metrics_host)
-        self._frames_warned = False
         self._undeclared: set[tuple[str, tuple[str, ...]]] = set()
 
     # -- offsets and channels ----------------------------------------------------------------------
@@ -235,6 +236,11 @@ class Recorder:
             "task": self.st.task,
             "started_at": started.isoformat(),
             "devices": devices,
+            "cameras": [
+                {"name": str(src.camera), "clock_offset_s": 0.0}
+                for src in self.sources.values()
+                if hasattr(src, "camera")
+            ],
             "recorder": {"station": self.st.station, "ntp": self._ntp, "host": os.uname().nodename},
         }
         sid = self.sink.create(body)
@@ -296,6 +302,11 @@ class Recorder:
             return
         self._current = None
         self._flush_session(s, force=True)
+        for track in s.video.values():
+            try:
+                track.stage()
+            except (OSError, JanginError) as exc:  # the sensor data and events still go on
+                log.error("session %s camera %s: video not staged: %s", s.sid, track.camera, exc)
         if s.step is not None:  # the last step ends at its last sample, as a file import ends it
             s.events.append(self._event(s.step_t, "step_end", s.step))
         self._flush_session(s, force=True)
@@ -504,6 +515,20 @@ class Recorder:
         for a in self._acks.values():
             a.release()
 
+    def _frame(self, f: Frame) -> None:
+        """A camera frame inside the current session goes into the camera's video of the session."""
+        from jangin.capture._recorder_video import VideoTrack
+
+        self._offset_obs[f.source].append(f.received - f.t)
+        self.health.seen(f.source, 1, f.received - f.t)
+        s = self._current
+        ref = f.t + (self.offset(f.source) or 0.0)
+        if s is None or ref < s.start or (s.end is not None and ref >= s.end):
+            return
+        if f.camera not in s.video:
+            s.video[f.camera] = VideoTrack(self.sink.staging, s.sid, f.camera)
+        s.video[f.camera].write(f.image, ref)
+
     def _warm(self, t0: float) -> bool:
         """A session without trigger starts once every source's clock offset is estimated (or after 2 s)."""
         return all(self.offset(n) is not None for n in self.sources) or time.monotonic() - t0 > 2.0
@@ -577,9 +602,8 @@ class Recorder:
                         self._handle_batch(it)
                     elif isinstance(it, Gap):
                         self._gap(it)
-                    elif isinstance(it, Frame) and not self._frames_warned:
-                        self._frames_warned = True
-                        log.warning("camera frames are not recorded by this version of the recorder")
+                    elif isinstance(it, Frame):
+                        self._frame(it)
                 now = time.monotonic()
                 if now >= next_flush:
                     next_flush = now + self.st.buffer.batch_s

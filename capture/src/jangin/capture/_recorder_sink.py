@@ -244,6 +244,11 @@ class ServerSink:
                     )
                 )
                 mark.touch()
+        for camera, path in self.staging.videos(sid).items():
+            mark = sent / f"video.{camera}"
+            if not mark.exists():
+                self._send(lambda camera=camera, path=path: self.client.upload_video(sid, camera, path))
+                mark.touch()
         if self.staging.finished(sid):
             finish = json.loads((d / "finish.json").read_text())
             opts = {}
