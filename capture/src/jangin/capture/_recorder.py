@@ -11,7 +11,8 @@ holds on the trigger tag's samples. Times are routed on the reference clock (sou
 estimated offset); a short pre-roll keeps samples of other sources that arrive before the trigger's
 edge. The ``session.step_tag``'s value changes become ``step_start`` / ``step_end`` events (numbered
 into occurrences when processed). A source's outage (:class:`~jangin.capture.sources.Gap`) becomes a
-``note`` event named ``gap`` with the source, start, end and reason; nothing is interpolated.
+``note`` event named ``gap`` with the source, start, end and reason; nothing is interpolated. A camera's
+frames inside a session become the session's video (see ``_recorder_video``).
 
 Clock: each source's offset (what to add to its timestamps to get the recorder's clock) is the median
 of ``received - newest sample time`` over its last batches; the value when a session starts is
