@@ -489,3 +489,37 @@ def test_camera_frames_become_the_sessions_video(tmp_path: Path, make_session: A
     n = ds.query(f"SELECT count(*) n FROM frames WHERE session_id = '{sid}'").column("n")[0].as_py()
     assert n >= 1
     assert len(samples(ds, sid)) == 2 * 40
+
+
+@pytest.mark.slow
+def test_ctrl_c_finishes_the_session_cleanly(tmp_path: Path) -> None:
+    """``jangin capture record`` stopped with SIGINT (Ctrl-C) mid-recording: the session so far is
+    finished and processed, and the command says so and exits 0."""
+    import signal
+    import time
+
+    f = cycle_file(tmp_path / "long.csv.gz", seconds=60.0)
+    cfg = {
+        "station": "press-3",
+        "site": "plant",
+        "dataset": "ds",
+        "sources": {"machine": {"type": "replay", "file": str(f), "rate_hz": 20}},
+        "health_interval_s": 0.5,
+    }
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    p = _cli(["capture", "record", str(path), "--session-key", "until-ctrl-c"])
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "ds" / "staging").glob("*/sensors/machine/*.arrow")):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out = p.communicate(timeout=120)[0].decode()
+    assert p.returncode == 0, out
+    assert ": processed" in out and "recorded 1 session(s)" in out
+    ds = Dataset.open(tmp_path / "ds")
+    row = ds.query("SELECT session_id, status, meta_json FROM current_sessions").to_pylist()
+    assert len(row) == 1 and row[0]["status"] == "processed" and "until-ctrl-c" in row[0]["meta_json"]
+    n = len(samples(ds, row[0]["session_id"]))
+    assert 0 < n < 2 * 1200  # what was recorded until the stop, not the whole file
