@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -137,6 +138,7 @@ class ServerSink:
         from jangin.capture._client import IngestClient
 
         self.client = IngestClient(url, api_key, retries=2, timeout_s=10.0)
+        self._url, self._key = url, api_key
         self.staging = Staging(spool)
         self.staging.clean_tmp()
         self.station = station
@@ -174,7 +176,14 @@ class ServerSink:
         )
 
     def status(self, sid: str) -> dict[str, Any]:
-        return self.client.status(sid)
+        """The session's state on the server (``spooled`` while it is not there)."""
+        from jangin.capture._client import IngestClient
+
+        try:
+            with IngestClient(self._url, self._key, retries=1) as c:
+                return c.wait(sid, timeout_s=120)
+        except CaptureError as exc:
+            return {"state": "spooled", "error": str(exc)}
 
     def close(self, timeout_s: float = 600.0) -> None:
         """Forward what is spooled (at most ``timeout_s``), then stop."""
@@ -257,15 +266,17 @@ class ServerSink:
 
                 opts["ended_at"] = datetime.fromtimestamp(finish["ended_at"], UTC).isoformat()
             self._send(lambda: self.client.finish(sid, **opts))
-            self.staging.release(sid)
+            # sent: nothing of it stays on the recorder (the spool held the technician's name too)
             (d / "forwarded.json").write_text(json.dumps({"at": time.time()}))
+            shutil.rmtree(d, ignore_errors=True)
 
     def _send(self, fn: Any) -> None:
-        """Send once; a refusal (4xx other than a conflict) is logged and counted, not retried forever."""
+        """Send once; a refusal (any 4xx: invalid, or a conflict with what the server holds) is logged and
+        counted, never retried forever (a re-sent batch the server has is acknowledged, not a conflict)."""
         try:
             fn()
         except CaptureError as exc:
-            if "HTTP 4" in exc.message and "HTTP 409" not in exc.message:
+            if "HTTP 4" in exc.message:
                 self.refused += 1
                 log.error("the server refused a spooled request (kept in the spool): %s", exc)
                 return
