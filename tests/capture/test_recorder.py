@@ -462,7 +462,7 @@ def test_processing_failures_keep_everything_staged_and_are_retried(tmp_path: Pa
     metrics = httpx.get(f"http://127.0.0.1:{rec.health.metrics_port}/metrics").text
     sink.close()
     assert len(res.sessions) == 2
-    assert any("failed processing: retrying" in line for line in lines), lines
+    assert sink.retried >= 1
     assert [sink.status(s)["state"] for s in res.sessions] == ["processed", "processed"]
     assert sink.status(res.sessions[0]).get("retries", 0) >= 1
     ds = Dataset.open(st.dataset)

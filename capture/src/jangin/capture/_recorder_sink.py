@@ -71,6 +71,7 @@ class DatasetSink:
         self.retry_s = retry_s
         self._next_retry = time.monotonic() + retry_s
         self.state = "ok"
+        self.retried = 0
 
     def create(self, body: dict[str, Any]) -> str:
         """Stage a new session (the ``sessions`` row too, when the dataset is there)."""
@@ -110,6 +111,7 @@ class DatasetSink:
         self.state = f"{len(failed)} session(s) failed processing: retrying" if failed else "ok"
         for sid in failed:
             log.warning("retrying the processing of %s", sid)
+            self.retried += 1
             self.svc.retry(sid)
 
     def buffered_bytes(self) -> int:
