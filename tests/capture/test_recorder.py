@@ -523,3 +523,40 @@ def test_ctrl_c_finishes_the_session_cleanly(tmp_path: Path) -> None:
     assert len(row) == 1 and row[0]["status"] == "processed" and "until-ctrl-c" in row[0]["meta_json"]
     n = len(samples(ds, row[0]["session_id"]))
     assert 0 < n < 2 * 1200  # what was recorded until the stop, not the whole file
+
+
+def test_sessions_started_and_stopped_over_http(tmp_path: Path) -> None:
+    """``session.control: http``: nothing is recorded until ``POST /session/start``; each start/stop
+    pair is one session holding the samples between them (the replay runs on the recorder's clock)."""
+    import threading
+    import time
+
+    import httpx
+
+    f = cycle_file(tmp_path / "run.csv.gz", seconds=4.0)
+    st = station(tmp_path, {"file": str(f), "speed": 1}, session={"control": "http", "close_wait_s": 0.1})
+    sink = DatasetSink(st.dataset, get_settings(dataset=st.dataset), st.station, retry_s=0.5)  # type: ignore[arg-type]
+    rec = Recorder(st, sink, say=lambda m: None)
+    url = f"http://127.0.0.1:{rec.control_port}"
+    marks: list[float] = []
+
+    def operator() -> None:
+        for at, cmd in ((0.8, "start?key=first"), (1.6, "stop"), (2.2, "start?key=second"), (3.0, "stop")):
+            time.sleep(max(0.0, t0 + at - time.time()))
+            r = httpx.post(f"{url}/session/{cmd}")
+            assert r.status_code == 202
+            marks.append(r.json()["at"])  # when the recorder took the request: the session's bound
+        assert httpx.get(f"{url}/session").json()["closing"] in (True, False)
+
+    t0 = time.time()
+    threading.Thread(target=operator, daemon=True).start()
+    res = rec.run(30)
+    sink.close()
+    assert len(res.sessions) == 2
+    ds = Dataset.open(st.dataset)  # type: ignore[arg-type]
+    for sid, (a, b) in zip(res.sessions, [(marks[0], marks[1]), (marks[2], marks[3])], strict=True):
+        us = np.asarray([r[2] for r in samples(ds, sid)]) / 1e6
+        assert sink.status(sid)["state"] == "processed"
+        assert us.min() >= a and us.max() < b  # within the start/stop window
+        assert abs(len(us) - 2 * 20 * (b - a)) <= 6  # and all of it (20 Hz, 2 channels)
+    assert httpx.post(f"{url}/session/start?key=../x").status_code == 422

@@ -14,9 +14,11 @@ into occurrences when processed). A source's outage (:class:`~jangin.capture.sou
 ``note`` event named ``gap`` with the source, start, end and reason; nothing is interpolated. A camera's
 frames inside a session become the session's video (see ``_recorder_video``).
 
-Clock: each source's offset (what to add to its timestamps to get the recorder's clock) is the median
-of ``received - newest sample time`` over its last batches; the value when a session starts is
-declared for the session (``offset_method: received_median``) with the recorder's NTP status.
+Clock: each source's offset (what to add to its timestamps to get the recorder's clock) is estimated
+from ``received - newest sample time`` over its last batches: the median of the lowest quarter of them
+(delivery latency only ever adds, so the low tail is the offset; a busy recorder that reads late
+does not shift the estimate). The value when a session starts is declared for the session
+(``offset_method: received_median``) with the recorder's NTP status.
 
 Fault injection for tests: ``JANGIN_TEST_CRASH_AT=recorder:before_ack:N`` exits at once (as ``kill -9``)
 after the N-th staged flush, before its acknowledgements.
@@ -87,7 +89,7 @@ class _Acks:
                 self.source.ack(token)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (list.remove): fields are arrays
 class _Part:
     source: str
     device: str
@@ -166,6 +168,7 @@ class Recorder:
         say: Callable[[str], None] = print,
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
+        control_port: int | None = None,
     ) -> None:
         self.st = station
         self.sink = sink
@@ -188,6 +191,10 @@ class Recorder:
         self.result = RecordResult()
         self.health = Health(list(self.sources), metrics_port=metrics_port, metrics_host=metrics_host)
         self._undeclared: set[tuple[str, tuple[str, ...]]] = set()
+        self._commands: queue.Queue[tuple[str, str | None, float]] = queue.Queue()
+        self.control_port: int | None = None
+        if station.session.control == "http":
+            self.control_port = _serve_control(self, control_port or 0)
 
     # -- offsets and channels ----------------------------------------------------------------------
 
@@ -196,7 +203,10 @@ class Recorder:
         if source in self.st.clocks:
             return float(self.st.clocks[source])
         obs = self._offset_obs[source]
-        return float(statistics.median(obs)) if obs else None
+        if not obs:
+            return None
+        low = sorted(obs)[: max(1, len(obs) // 4)]
+        return float(statistics.median(low))
 
     def _channel_map(self, name: str) -> tuple[str, str | None]:
         m = self.st.channels.get(name)
@@ -245,7 +255,7 @@ class Recorder:
             "recorder": {"station": self.st.station, "ntp": self._ntp, "host": os.uname().nodename},
         }
         sid = self.sink.create(body)
-        s = _Session(sid, ref if self.st.session.trigger else -np.inf)
+        s = _Session(sid, ref if self._bounded else -np.inf)
         s.offsets = {n: float(d.get("clock_offset_s") or 0.0) for n, d in ((x["name"], x) for x in devices)}
         s.declared = {d["name"]: {c["name"] for c in d["channels"]} for d in devices}
         self._resume_counters(s)
@@ -280,7 +290,7 @@ class Recorder:
             if not staging.finished(sid):
                 meta = staging.meta(sid)
                 ref = datetime.fromisoformat(meta["started_at"]).timestamp()
-                s = _Session(sid, ref if self.st.session.trigger else -np.inf)
+                s = _Session(sid, ref if self._bounded else -np.inf)
                 s.offsets = {
                     d["name"]: float(d.get("clock_offset_s") or 0.0) for d in meta.get("devices", [])
                 }
@@ -293,9 +303,20 @@ class Recorder:
                 return
 
     def _end(self, ref: float) -> None:
-        if self._current is not None and self._current.end is None:
-            self._current.end = ref
-            self._current.closing_since = time.monotonic()
+        s = self._current
+        if s is None or s.end is not None:
+            return
+        s.end = ref
+        s.closing_since = time.monotonic()
+        for p in list(s.pending):  # read before the stop was known, taken after it: not this session's
+            after = p.ref >= ref
+            if after.any():
+                self._preroll.append(p.take(after))
+                keep = ~after
+                p.channel, p.t, p.value, p.ref = p.channel[keep], p.t[keep], p.value[keep], p.ref[keep]
+                if not len(p.t):
+                    s.pending.remove(p)
+                    p.entry[1] -= 1
 
     def _finish(self) -> None:
         s = self._current
@@ -323,7 +344,11 @@ class Recorder:
         if n == 0:
             self._acks[b.source].add(b.token, 0)
             return
-        off = self.offset(b.source) or 0.0
+        cur = self._current
+        if cur is not None and b.device in cur.offsets:  # as its samples will be stored
+            off = cur.offsets[b.device]
+        else:
+            off = self.offset(b.source) or 0.0
         names = (
             np.asarray([self._channel_map(str(c))[0] for c in b.channel], dtype=object)
             if self.st.channels
@@ -530,12 +555,27 @@ class Recorder:
             s.video[f.camera] = VideoTrack(self.sink.staging, s.sid, f.camera)
         s.video[f.camera].write(f.image, ref)
 
+    @property
+    def _bounded(self) -> bool:
+        """Sessions start at a time (trigger edge, HTTP start), not with whatever is read first."""
+        return self.st.session.trigger is not None or self.st.session.control == "http"
+
+    def _control(self) -> None:
+        """Start / stop requests from the control endpoint."""
+        while not self._commands.empty():
+            cmd, key, at = self._commands.get()  # at: when the request came (the session's bound)
+            if cmd == "start" and (self._current is None or self._current.end is not None):
+                self._start(at, key)
+            elif cmd == "stop" and self._current is not None:
+                self._end(at)
+
     def _warm(self, t0: float) -> bool:
         """A session without trigger starts once every source's clock offset is estimated (or after 2 s)."""
         return all(self.offset(n) is not None for n in self.sources) or time.monotonic() - t0 > 2.0
 
     def _trim_preroll(self) -> None:
-        if not self._preroll or (self.st.session.trigger is None and self._current is None):
+        waiting = self.st.session.trigger is None and self.st.session.control == "auto"
+        if not self._preroll or (waiting and self._current is None):
             return
         latest = max(self._latest_ref.values(), default=0.0)
         horizon = latest - self.st.session.pre_roll_s
@@ -582,7 +622,7 @@ class Recorder:
             th.start()
         exhausted: set[str] = set()
         next_flush = next_health = time.monotonic()
-        manual = self.st.session.trigger is None
+        manual = self.st.session.trigger is None and self.st.session.control == "auto"
         try:
             while not self.stop_event.is_set():
                 if duration_s is not None and time.monotonic() - t0 >= duration_s:
@@ -605,6 +645,7 @@ class Recorder:
                         self._gap(it)
                     elif isinstance(it, Frame):
                         self._frame(it)
+                self._control()
                 now = time.monotonic()
                 if now >= next_flush:
                     next_flush = now + self.st.buffer.batch_s
@@ -674,3 +715,53 @@ def _crash_after() -> int | None:
     if point.startswith("recorder:before_ack:"):
         return int(point.rsplit(":", 1)[1])
     return None
+
+
+def _serve_control(rec: Recorder, port: int) -> int:
+    """The control endpoint on 127.0.0.1 (loopback only, no key: for the station's own panel or PLC
+    gateway): ``POST /session/start?key=K``, ``POST /session/stop``, ``GET /session``."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if urlparse(self.path).path != "/session":
+                return self._answer(
+                    404, {"detail": "GET /session, POST /session/start?key=K, POST /session/stop"}
+                )
+            cur = rec._current
+            self._answer(
+                200, {"session_id": cur.sid if cur else None, "closing": bool(cur and cur.end is not None)}
+            )
+
+        def do_POST(self) -> None:
+            url = urlparse(self.path)
+            cmd = url.path.removeprefix("/session/")
+            if cmd not in ("start", "stop"):
+                return self._answer(404, {"detail": "POST /session/start?key=K or /session/stop"})
+            key = parse_qs(url.query).get("key", [None])[0]
+            if key is not None:
+                from jangin.capture._staging import check_name
+
+                try:
+                    check_name("session key", key)
+                except ValueError as exc:
+                    return self._answer(422, {"detail": str(exc)})
+            at = time.time()
+            rec._commands.put((cmd, key, at))
+            self._answer(202, {"accepted": cmd, "key": key, "at": at})
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("control: " + format, *args)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, name="jangin-recorder-control", daemon=True).start()
+    return int(server.server_address[1])

@@ -81,11 +81,20 @@ class SessionControl(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     trigger: Trigger | None = None
+    control: Literal["auto", "http"] = "auto"
     step_tag: str | None = None
     step_names: dict[float, str] = Field(default_factory=dict)
     pre_roll_s: float = Field(default=2.0, ge=0, le=60)
     close_wait_s: float = Field(default=1.0, ge=0, le=60)
     frame_interval_s: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_control(self) -> SessionControl:
+        if self.trigger is not None and self.control == "http":
+            raise ValueError(
+                "control: http and a trigger exclude each other (the trigger starts and stops sessions)"
+            )
+        return self
 
     @field_validator("trigger", mode="before")
     @classmethod

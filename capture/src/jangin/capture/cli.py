@@ -512,6 +512,13 @@ def record(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.")
     ] = None,
+    control_port: Annotated[
+        int | None,
+        typer.Option(
+            "--control-port",
+            help="With session.control: http, the start/stop endpoint's port on 127.0.0.1 (default: any free one).",
+        ),
+    ] = None,
 ) -> None:
     """Record a station's live sources (OPC UA, Modbus, MQTT, cameras, replay) as sessions.
 
@@ -545,7 +552,12 @@ def record(
         session_key=session_key,
         say=lambda m: console().print(m, soft_wrap=True, markup=False),
         metrics_port=metrics_port,
+        control_port=control_port,
     )
+    if rec.control_port is not None:
+        console().print(
+            f"control: POST http://127.0.0.1:{rec.control_port}/session/start?key=K and /session/stop"
+        )
     if rec.health.metrics_port is not None:
         console().print(f"metrics on http://127.0.0.1:{rec.health.metrics_port}/metrics")
     previous = signal.signal(signal.SIGINT, lambda *_: rec.stop_event.set())
