@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from jangin.capture._recorder_health import Health
+from jangin.capture._staging import ConflictError
 from jangin.capture._station import StationConfig
 from jangin.capture.sources import Frame, Gap, SampleBatch, SensorSource, make_source
-from jangin.core import JanginError
+from jangin.core import CaptureError, JanginError
 
 __all__ = ["RecordResult", "Recorder", "ntp_status"]
 
@@ -500,14 +501,25 @@ class Recorder:
         try:
             for device, parts in by_device.items():
                 seq = s.seq.get(device, 0)
-                staging.append_sensors_long(
-                    s.sid,
-                    device,
-                    seq,
-                    np.concatenate([p.channel for p in parts]),
-                    np.concatenate([p.t for p in parts]),
-                    np.concatenate([p.value for p in parts]),
-                )
+                try:
+                    staging.append_sensors_long(
+                        s.sid,
+                        device,
+                        seq,
+                        np.concatenate([p.channel for p in parts]),
+                        np.concatenate([p.t for p in parts]),
+                        np.concatenate([p.value for p in parts]),
+                    )
+                except CaptureError as exc:  # e.g. a source clock far off: refused, counted, not fatal
+                    if isinstance(exc, ConflictError):
+                        raise
+                    log.error("session %s: a batch of %s was refused and dropped: %s", s.sid, device, exc)
+                    for p in parts:
+                        self.result.dropped += len(p.t)
+                        self.health.drop(p.source, len(p.t))
+                        s.pending.remove(p)
+                        p.entry[1] -= 1
+                    continue
                 s.seq[device] = seq + 1
                 n = sum(len(p.t) for p in parts)
                 self.result.samples += n

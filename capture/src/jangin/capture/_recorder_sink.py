@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from jangin.capture._staging import Staging
+from jangin.capture._staging import ConflictError, Staging
 from jangin.core import CaptureError, JanginError
 
 __all__ = ["DatasetSink", "ServerSink", "dir_bytes"]
@@ -85,6 +85,11 @@ class DatasetSink:
             sid = session_id_for(sin.site, sin.session_key)
             if not (self.staging.dir(sid) / "session.json").is_file():
                 raise
+            if self.staging.finished(sid):
+                raise ConflictError(
+                    f"session {sid} (key {sin.session_key}) was already recorded",
+                    hint="give another --session-key",
+                ) from exc
             log.warning("session %s staged; its sessions row waits for the dataset: %s", sid, exc)
             self.state = f"dataset away: {exc}"
             return sid
