@@ -61,6 +61,8 @@ def demo_live(
     if "live" in os.environ.get("JANGIN_DEMO_SKIP", "").split(","):
         say("live recording: skipped (JANGIN_DEMO_SKIP=live)")
         return {"skipped": True}
+    import logging
+
     import httpx
     import uvicorn
 
@@ -71,8 +73,6 @@ def demo_live(
     from jangin.core import CaptureError
     from jangin.core.server import create_app
     from jangin.inference._skill_server import register as skill_router
-
-    import logging
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its connection chatter is not the demo's
     t0 = time.perf_counter()
