@@ -87,6 +87,7 @@ def test_one_session_per_machine_cycle_with_steps_from_opc_ua(tmp_path: Path, ma
         "SELECT session_id, status, started_at, ended_at FROM current_sessions ORDER BY started_at"
     ).to_pylist()
     assert len(rows) >= 2 and all(r["status"] == "processed" for r in rows)
+    whole = 0
     for r in rows:
         sid = r["session_id"]
         active = (
@@ -104,7 +105,9 @@ def test_one_session_per_machine_cycle_with_steps_from_opc_ua(tmp_path: Path, ma
             .column("n")[0]
             .as_py()
         )
-        assert n > 20
+        if (r["ended_at"] - r["started_at"]).total_seconds() > 0.8:  # a whole cycle (1 s), not a cut one
+            whole += 1
+            assert n > 20  # Fast.0 changes at 100 Hz
         steps = (
             ds.query(
                 f"SELECT name FROM events WHERE session_id = '{sid}' AND kind = 'step_start' ORDER BY ts"
@@ -113,6 +116,7 @@ def test_one_session_per_machine_cycle_with_steps_from_opc_ua(tmp_path: Path, ma
             .to_pylist()
         )
         assert steps and set(steps) <= {"load", "press", "eject"}
+    assert whole >= 1
 
 
 def test_an_opc_ua_server_outage_is_a_gap_without_samples(tmp_path: Path, machine: Any) -> None:
