@@ -23,9 +23,11 @@ def _quiet_servers() -> None:
 
 
 @pytest.fixture(scope="module")
-def opcua_machine() -> Iterator[plant_sim.OpcUaSim]:
-    """The simulated machine (see :class:`plant_sim.OpcUaSim`) on a free loopback port."""
-    sim = plant_sim.OpcUaSim(fast=2, slow=2).start()
+def opcua_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[plant_sim.OpcUaSim]:
+    """The simulated machine (see :class:`plant_sim.OpcUaSim`) on a free loopback port; it lets only
+    ``operator`` / ``s3cret`` log in, with no security or Basic256Sha256 (its certificate in ``certs``)."""
+    certs = tmp_path_factory.mktemp("opcua-certs")
+    sim = plant_sim.OpcUaSim(fast=2, slow=2, user=("operator", "s3cret"), certs=certs).start()
     yield sim
     sim.close()
 

@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -50,8 +52,18 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        async def cancel_all() -> None:  # stop with no pending task (no "Task was destroyed" noise)
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.call(cancel_all(), 10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
 
 
 # -- Modbus TCP --------------------------------------------------------------------------------------
@@ -177,6 +189,21 @@ class Mosquitto:
 # -- OPC UA: a simulated machine ---------------------------------------------------------------------
 
 NS_URI = "urn:jangin:test:machine"
+RECIPE = ("prep", "run", "cool")  # Machine.recipe_name, one step a second
+
+
+async def make_certificate(folder: Path, name: str, uri: str, *, server: bool = False) -> tuple[Path, Path]:
+    """A self-signed application certificate (DER) and its key (PEM) in ``folder``."""
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key, cert = folder / f"{name}-key.pem", folder / f"{name}-cert.der"
+    use = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+    await setup_self_signed_certificate(
+        key, cert, uri, "127.0.0.1", use, {"commonName": f"jangin test {name}"}
+    )
+    return key, cert
 
 
 def _utc(t: float) -> dt.datetime:
@@ -189,8 +216,9 @@ class OpcUaSim:
     - ``Machine.Temp`` (``ns=2;s=Machine.Temp``): ``20 + t_rel`` written at 10 Hz (float),
     - ``Machine.Fast.<k>`` for k < ``fast``: ``k + sin(t_rel)`` at ``fast_hz`` (float),
     - ``Machine.Slow.<k>`` for k < ``slow``: ``100 * k + t_rel`` at ``slow_hz``,
+    - (``counter=True``: the Fast/Slow tags read 0, 1, 2... instead, their write number),
     - ``Machine.cycle_active`` (bool): true for 1 s in every 2 s, ``Machine.recipe_step`` (int): 1, 2, 3
-      cycling each second,
+      cycling each second, ``Machine.recipe_name`` (text): ``RECIPE[step - 1]``,
 
     each write with SourceTimestamp = the write time (so a test knows every value's time: ``t_rel`` is
     seconds since :attr:`t0`). ``written[node]`` counts the values written per tag.
@@ -205,9 +233,15 @@ class OpcUaSim:
         slow: int = 4,
         slow_hz: float = 10.0,
         user: tuple[str, str] | None = None,
+        counter: bool = False,
+        certs: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"opc.tcp://127.0.0.1:{self.port}/jangin/"
+        self.certs = (
+            certs  # a folder: the server also offers Basic256Sha256 SignAndEncrypt with a cert made there
+        )
+        self.counter = counter  # Fast/Slow tags read their write number instead (the bench counts losses)
         self.fast, self.fast_hz, self.slow, self.slow_hz = fast, fast_hz, slow, slow_hz
         self.user = user
         self.t0 = time.time()
@@ -222,7 +256,7 @@ class OpcUaSim:
 
     @staticmethod
     def fast_value(k: int, t_rel: float) -> float:
-        return k + math.sin(t_rel)
+        return k + np.sin(t_rel)  # type: ignore[no-any-return]
 
     @staticmethod
     def slow_value(k: int, t_rel: float) -> float:
@@ -231,32 +265,32 @@ class OpcUaSim:
     async def _setup(self) -> None:
         from asyncua import Server, ua
 
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.url)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        users = None
         if self.user is not None:
-            from asyncua.crypto.permission_rules import SimpleRoleRuleset
+            from asyncua.crypto.permission_rules import User, UserRole
             from asyncua.server.user_managers import UserManager
-            from asyncua.server.users import User, UserRole
 
             expected = self.user
 
             class _Users(UserManager):  # type: ignore[misc]
+                """Only ``user`` logs in (anonymous and wrong passwords are refused)."""
+
                 def get_user(
                     self, iserver: Any, username: Any = None, password: Any = None, certificate: Any = None
                 ) -> Any:
-                    if (username, password) == expected:
-                        return User(role=UserRole.User)
-                    return None
+                    return User(role=UserRole.User) if (username, password) == expected else None
 
-            server = Server(user_manager=_Users())
-            await server.init()
-            server.set_endpoint(self.url)
-            server.set_security_policy(
-                [ua.SecurityPolicyType.NoSecurity], permission_ruleset=SimpleRoleRuleset()
-            )
-            server.set_security_IDs(["Username"])
+            users = _Users()
+        server = Server(user_manager=users)
+        await server.init()
+        server.set_endpoint(self.url)
+        policies = [ua.SecurityPolicyType.NoSecurity]
+        if self.certs is not None:
+            key, cert = await make_certificate(self.certs, "server", "urn:jangin:test:server", server=True)
+            await server.load_certificate(str(cert))
+            await server.load_private_key(str(key))
+            policies.append(ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt)
+        server.set_security_policy(policies)
         idx = await server.register_namespace(NS_URI)
         machine = await server.nodes.objects.add_object(
             ua.NodeId("Machine", idx), ua.QualifiedName("Machine", idx)
@@ -273,6 +307,7 @@ class OpcUaSim:
         await var("Machine.Temp", "Temp", 20.0, ua.VariantType.Double)
         await var("Machine.cycle_active", "cycle_active", False, ua.VariantType.Boolean)
         await var("Machine.recipe_step", "recipe_step", 1, ua.VariantType.Int32)
+        await var("Machine.recipe_name", "recipe_name", "prep", ua.VariantType.String)
         fast = await machine.add_folder(ua.NodeId("Machine.Fast", idx), ua.QualifiedName("Fast", idx))
         for k in range(self.fast):
             await var(f"Machine.Fast.{k}", f"F{k}", 0.0, ua.VariantType.Double, fast)
@@ -283,7 +318,10 @@ class OpcUaSim:
         self._server = server
         self._tasks = [
             asyncio.ensure_future(
-                self._writer(["Machine.Temp", "Machine.cycle_active", "Machine.recipe_step"], 10.0)
+                self._writer(
+                    ["Machine.Temp", "Machine.cycle_active", "Machine.recipe_step", "Machine.recipe_name"],
+                    10.0,
+                )
             ),
             asyncio.ensure_future(
                 self._writer([f"Machine.Fast.{k}" for k in range(self.fast)], self.fast_hz)
@@ -302,9 +340,11 @@ class OpcUaSim:
             return (int(t_rel) % 2) == 0, ua.VariantType.Boolean
         if sid == "Machine.recipe_step":
             return 1 + int(t_rel) % 3, ua.VariantType.Int32
+        if sid == "Machine.recipe_name":
+            return RECIPE[int(t_rel) % 3], ua.VariantType.String
         group, k = sid.split(".")[1], int(sid.split(".")[2])
         if group == "Fast":
-            return self.fast_value(k, t_rel), ua.VariantType.Double
+            return float(self.fast_value(k, t_rel)), ua.VariantType.Double
         return self.slow_value(k, t_rel), ua.VariantType.Double
 
     async def _writer(self, sids: list[str], hz: float) -> None:
@@ -321,6 +361,8 @@ class OpcUaSim:
             stamp = _utc(now)
             for sid in sids:
                 v, vt = self._value(sid, now - self.t0)
+                if self.counter and sid.startswith(("Machine.Fast.", "Machine.Slow.")):
+                    v = float(self.written[sid])
                 dv = ua.DataValue(ua.Variant(v, vt), SourceTimestamp=stamp, ServerTimestamp=stamp)
                 await self._server.write_attribute_value(self.nodes[sid].nodeid, dv)
                 self.written[sid] += 1
@@ -328,7 +370,7 @@ class OpcUaSim:
 
     def start(self) -> OpcUaSim:
         self._lt = _LoopThread("opcua-sim")
-        self._lt.call(self._setup())
+        self._lt.call(self._setup(), 180)
         wait_port(self.port)
         return self
 

@@ -13,7 +13,18 @@ from typing import Any
 
 from jangin.core import CaptureError
 
-__all__ = ["Cfg", "Outage"]
+__all__ = ["Cfg", "Outage", "require"]
+
+
+def require(source: str, module: str, extra: str) -> None:
+    """Refuse early, with the install command, when an optional client library is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise CaptureError(
+            f"source {source}: needs the Python package {module}, which is not installed",
+            hint=f"pip install 'jangin-capture[{extra}]'",
+        )
 
 
 class Cfg:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jangin.capture.sources._buffer import SampleBuffer
-from jangin.capture.sources._cfg import Cfg, Outage
+from jangin.capture.sources._cfg import Cfg, Outage, require
 from jangin.capture.sources.base import ChannelSpec, Frame, Gap, SampleBatch, SourceHealth
 from jangin.core import CaptureError
 
@@ -145,6 +145,7 @@ class ModbusSource:
 
     def __init__(self, name: str, cfg: Mapping[str, Any]) -> None:
         c = Cfg(name, cfg, "", _KEYS)
+        require(name, "pymodbus", "modbus")
         regs: list[_Reg] = []
         specs: list[ChannelSpec] = []
         rate = c.number("rate_hz", 10.0, positive=True)

@@ -47,10 +47,17 @@ class _Mapped:
     device: str
 
 
+def _tmax(t: Any) -> float:
+    """Latest time of a part (a float for one sample, an array for a batch; -inf when empty)."""
+    if isinstance(t, float):
+        return t
+    return float(t.max()) if len(t) else -np.inf
+
+
 @dataclass
 class _Msg:
     device: str
-    parts: list[tuple[str, np.ndarray, np.ndarray]]  # (channel, t, value)
+    parts: list[tuple[str, Any, Any]]  # (channel, t, value): floats (one sample) or arrays (a batch)
     mid: int
     qos: int
 
@@ -91,7 +98,8 @@ class MqttSource:
     thousand; its default of 20 throttles a source that acknowledges after staging).
 
     A lost broker is reported as one :class:`Gap` per device seen, on the recorder's clock, from the
-    last message received before the loss to the re-subscription.
+    last message received before the loss to the reconnection (paho reconnects by itself, backing off
+    from 1 s to ``reconnect_max_s``).
     """
 
     def __init__(self, name: str, cfg: Mapping[str, Any]) -> None:
@@ -100,7 +108,7 @@ class MqttSource:
         self.host = c.text("host", required=True) or ""
         self.port = c.integer("port", 1883, lo=1, hi=65535) or 1883
         self.device = c.text("device", name) or name
-        self.client_id = c.text("client_id", f"jangin-{name}") or name
+        self.client_id: str = c.text("client_id", f"jangin-{name}") or name
         self.keepalive_s = int(c.number("keepalive_s", 30.0, positive=True) or 30)
         self.reconnect_max_s = c.number("reconnect_max_s", 10.0, positive=True) or 10.0
         self._user = c.text("username") or c.secret("username_env")
@@ -124,8 +132,8 @@ class MqttSource:
             )
             self._mapped[topic] = m
             specs.append(ChannelSpec(m.channel, m.unit, topic))
-        topic = c.text("topic")
-        self.topics = [topic] if topic else list(self._mapped)
+        sub = c.text("topic")
+        self.topics = [sub] if sub else list(self._mapped)
         if not self.topics:
             raise c.error("topic", "missing (give topic, or channels with topics)")
         self.channels = specs
@@ -153,9 +161,7 @@ class MqttSource:
 
     # -- messages (paho's network thread) --------------------------------------------------------------
 
-    def _parse(
-        self, topic: str, payload: bytes, received: float
-    ) -> tuple[str, list[tuple[str, np.ndarray, np.ndarray]]]:
+    def _parse(self, topic: str, payload: bytes, received: float) -> tuple[str, list[tuple[str, Any, Any]]]:
         mapped = self._mapped.get(topic)
         if mapped is not None:
             try:
@@ -167,11 +173,11 @@ class MqttSource:
             if not isinstance(m, dict) or "value" not in m:
                 raise ValueError("expected a number or {ts, value}")
             if "ts" in m:
-                t = float(m["ts"]) + self.offsets.get(mapped.device, 0.0)
+                ts = float(m["ts"]) + self.offsets.get(mapped.device, 0.0)
             else:
-                t = received
+                ts = received
                 self._health.extra["receive_time"] += 1
-            return mapped.device, [(mapped.channel, np.asarray([t]), np.asarray([float(m["value"])]))]
+            return mapped.device, [(mapped.channel, ts, float(m["value"]))]
         m = json.loads(payload)
         dev = str(m["device"])
         off = self.offsets.get(dev, 0.0)
@@ -187,7 +193,7 @@ class MqttSource:
             return dev, parts
         ch = str(m["channel"])
         self.units.setdefault((dev, ch), m.get("unit"))
-        return dev, [(ch, np.asarray([float(m["ts"]) + off]), np.asarray([float(m["value"])]))]
+        return dev, [(ch, float(m["ts"]) + off, float(m["value"]))]
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         received = time.time()
@@ -200,42 +206,45 @@ class MqttSource:
             client.ack(msg.mid, msg.qos)
             return
         with self._cond:
-            if msg.dup and all(
-                len(t) and t.max() <= self._last_t.get((dev, ch), -np.inf) for ch, t, _ in parts
-            ):
+            tmax = {ch: _tmax(t) for ch, t, _ in parts}
+            if msg.dup and all(tm <= self._last_t.get((dev, ch), -np.inf) for ch, tm in tmax.items()):
                 self._health.extra["duplicates"] += 1
                 client.ack(msg.mid, msg.qos)
                 return
-            for ch, t, _ in parts:
-                if len(t):
-                    key = (dev, ch)
-                    self._last_t[key] = max(self._last_t.get(key, -np.inf), float(t.max()))
+            for ch, tm in tmax.items():
+                key = (dev, ch)
+                if tm > self._last_t.get(key, -np.inf):
+                    self._last_t[key] = tm
             self._items.append(_Msg(dev, parts, msg.mid, msg.qos))
             self._devices.add(dev)
             self._last_rx = received
-            self._health.lag_s = (
-                received - max(float(t.max()) for _, t, _ in parts if len(t))
-                if any(len(t) for _, t, _ in parts)
-                else None
-            )
+            if tmax:
+                self._health.lag_s = received - max(tmax.values())
             self._cond.notify()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         if getattr(rc, "is_failure", False):
             self._health.last_error = f"broker refused the connection: {rc}"
             return
-        client.subscribe([(t, 1) for t in self.topics])
-
-    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, rcs: Any, props: Any = None) -> None:
-        self._health.connected = True
+        # The gap ends now, before SUBSCRIBE goes out: whatever the new subscription delivers was
+        # published after the broker took it, so after this time (a broker that kept the session may
+        # also deliver what it queued during the outage: real samples, inside the gap).
         span = self._outage.back(time.time())
         if span is not None:
             self._health.reconnects += 1
-            log.warning("source %s: re-subscribed after %.1f s", self.name, span[1] - span[0])
+            log.warning("source %s: reconnected after %.1f s", self.name, span[1] - span[0])
             with self._cond:
                 for dev in sorted(self._devices) or [self.device]:
                     self._items.append(Gap(self.name, dev, *span))
                 self._cond.notify()
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, rcs: Any, props: Any = None) -> None:
+        failed = [rc for rc in rcs if getattr(rc, "is_failure", False)]
+        if failed:
+            self._health.last_error = f"broker refused the subscription: {failed[0]}"
+            return
+        self._health.connected = True
         self._subscribed.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
@@ -297,19 +306,29 @@ class MqttSource:
 
         def flush() -> None:
             for dev, msgs in run.items():
-                parts = [p for m in msgs for p in m.parts]
-                out.append(
-                    SampleBatch(
-                        source=self.name,
-                        device=dev,
-                        channel=np.concatenate([np.full(len(t), ch, dtype=object) for ch, t, _ in parts]),
-                        t=np.concatenate([t for _, t, _ in parts]),
-                        value=np.concatenate([v for _, _, v in parts]),
-                        received=received,
-                        token=[(m.mid, m.qos) for m in msgs],
-                    )
+                chs: list[str] = []
+                ts: list[float] = []
+                vs: list[float] = []
+                arrays = []
+                for m in msgs:
+                    for ch, t, v in m.parts:
+                        if isinstance(t, float):  # one sample: no array per message
+                            chs.append(ch)
+                            ts.append(t)
+                            vs.append(v)
+                        else:
+                            arrays.append((np.full(len(t), ch, dtype=object), t, v))
+                batch = SampleBatch(
+                    source=self.name,
+                    device=dev,
+                    channel=np.concatenate([np.asarray(chs, dtype=object), *(a[0] for a in arrays)]),
+                    t=np.concatenate([np.asarray(ts, dtype=np.float64), *(a[1] for a in arrays)]),
+                    value=np.concatenate([np.asarray(vs, dtype=np.float64), *(a[2] for a in arrays)]),
+                    received=received,
+                    token=[(m.mid, m.qos) for m in msgs],
                 )
-                self._health.samples += len(out[-1])
+                out.append(batch)
+                self._health.samples += len(batch)
             run.clear()
 
         for it in items:
