@@ -145,3 +145,92 @@ def test_an_opc_ua_server_outage_is_a_gap_without_samples(tmp_path: Path, machin
     assert len(us) and not ((us > a) & (us < b)).any()  # nothing interpolated inside the gap
     assert (us < a).any() and (us > b).any()  # recorded before and after
     assert np.isfinite(us).all()
+
+
+def test_kill_9_with_mqtt_redelivery_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """A real mosquitto broker; the recorder (``jangin capture record``) is killed with SIGKILL while
+    samples stream in at 100 Hz and started again: the broker redelivers what was not acknowledged
+    (staged or not), and the session holds every published sample exactly once."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import paho.mqtt.client as mqtt
+
+    broker = plant_sim.Mosquitto(tmp_path).start()
+    cfg = {
+        "station": "oven-2",
+        "site": "plant",
+        "dataset": "ds",
+        "sources": {
+            "oven": {
+                "type": "mqtt",
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "client_id": "jangin-oven-2",
+                "channels": [{"topic": "plant/oven-2/temp", "channel": "temp", "unit": "degC"}],
+            }
+        },
+        "clocks": {"oven": 0.0},
+        "session": {"control": "auto"},
+        "buffer": {"batch_s": 0.1},
+    }
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    code = "import sys; from jangin.core.cli import main; sys.argv[0] = 'jangin'; sys.exit(main())"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def recorder(*extra: str) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-c", code, "capture", "record", str(path), "--session-key", "k", *extra]
+        return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-pub")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    t0 = 1_772_438_400.0
+    sent = 0
+    try:
+        p = recorder()
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "ds" / "staging").glob("*/session.json")):  # subscribed and recording
+            assert time.monotonic() < deadline and p.poll() is None
+            _pub = pub.publish("plant/oven-2/temp", json.dumps({"ts": t0 + sent / 100, "value": sent}), qos=1)
+            _pub.wait_for_publish(5)
+            sent += 1
+            time.sleep(0.01)
+        began = sent  # the session exists: what is published from here on must all be recorded
+        for _ in range(150):  # 1.5 s more, then kill -9 mid-stream
+            pub.publish(
+                "plant/oven-2/temp", json.dumps({"ts": t0 + sent / 100, "value": sent}), qos=1
+            ).wait_for_publish(5)
+            sent += 1
+            time.sleep(0.01)
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        for _ in range(100):  # published while the recorder is down: the broker keeps them
+            pub.publish(
+                "plant/oven-2/temp", json.dumps({"ts": t0 + sent / 100, "value": sent}), qos=1
+            ).wait_for_publish(5)
+            sent += 1
+        p = recorder("--duration", "6")
+        time.sleep(1.0)
+        for _ in range(100):
+            pub.publish(
+                "plant/oven-2/temp", json.dumps({"ts": t0 + sent / 100, "value": sent}), qos=1
+            ).wait_for_publish(5)
+            sent += 1
+            time.sleep(0.01)
+        out = p.communicate(timeout=120)[0].decode()
+        assert p.returncode == 0, out
+    finally:
+        pub.loop_stop()
+        broker.stop()
+    ds = Dataset.open(tmp_path / "ds")
+    rows = ds.query("SELECT session_id, value, epoch_us(ts) us FROM sensor_samples ORDER BY us").to_pylist()
+    assert len({r["session_id"] for r in rows}) == 1, out  # the restart went on with the same session
+    values = [int(r["value"]) for r in rows]
+    # everything published after the session began is there, once (earlier ones predate the subscription)
+    assert values == list(range(values[0], sent)), (values[:5], len(values), sent)
+    assert values[0] <= began
