@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from jangin.core import ConfigError, Dataset
 from jangin.core.progress import ProgressFn, null_progress
+from jangin.demo._live import demo_live, live_report_section
 
 __all__ = ["DemoConfig", "DemoResult", "find_sample_data", "run_demo"]
 
@@ -256,6 +257,10 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
         exp = ", ".join(f"{r['score']:.0f}" for r in sk["sessions"] if r["loso"])
         say(f"etch skill profile {sk['profile']}: novice scores {nov} (experts, leave one out: {exp})")
 
+    t, oxide = time.perf_counter(), etch["skill"].get("oxide_via", {})
+    live = demo_live(ds.root, data, settings, out / "work" / "live", profile=oxide.get("profile"), say=say)
+    timings["live_s"] = time.perf_counter() - t
+
     # 4. inference: ONNX Runtime scored in-process on the held-out test split, then served over HTTP,
     #    every verdict logged, a few reviewed (one override), control charts drawn --------------
     from jangin.demo._inference import demo_serve
@@ -272,6 +277,7 @@ def run_demo(cfg: DemoConfig, *, progress: ProgressFn = null_progress, say: Any 
     metrics["other_models"] = other_models
     metrics["runtimes"] = runtimes
     metrics["ingest"] = ingest
+    metrics["live"] = live
     metrics["label_studio"] = studio
     metrics["skill"] = skill
     metrics["etch"] = etch
@@ -641,6 +647,7 @@ def _write_report(
             else [],
         }
     )
+    sections.append(live_report_section(metrics.get("live", {})))
     sections.append(
         {
             "title": "Explore the data",

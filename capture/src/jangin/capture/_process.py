@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from jangin.capture import _rows as rows
-from jangin.capture._rows import DeviceOffset, const_str, deidentify_author, event_row, wide_to_long
+from jangin.capture._rows import DeviceOffset, deidentify_author, event_row, wide_to_long
 from jangin.capture._staging import Staging
 from jangin.core import CaptureError, Dataset
 from jangin.core.settings import Settings
@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 
 #: Transaction sequence numbers of the sessions-table rows one ingested session goes through.
 SEQ_CREATED, SEQ_FINISHED, SEQ_PROCESSED = 1, 2, 3
-
-
-_const = const_str  # the old private name (used by the live sources)
 
 
 def sensor_long_table(
@@ -115,6 +112,7 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
             )
         )
     events.sort(key=lambda e: e["ts"])
+    _number_steps(events)
     sync = next((e["ts"] for e in events if e["kind"] == "sync"), None)
     out["events"] = len(events)
 
@@ -123,7 +121,21 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
     sensor_parts = []
     for device, files in staging.sensor_batches(session_id).items():
         spec = devices[device]
-        tables = [pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in files]
+        units = {c["name"]: c.get("unit") for c in spec.get("channels", [])}
+        all_tables = [pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in files]
+        tables = [t for t in all_tables if "channel" not in t.column_names]
+        long = [t for t in all_tables if "channel" in t.column_names]
+        if spec.get("clock_offset_s") is not None:
+            offsets[device] = (float(spec["clock_offset_s"]), str(spec.get("offset_method") or "given"))
+        if long:
+            offsets.setdefault(device, (0.0, "none"))
+            table, dropped, dups = _long_batches(session_id, device, long, units, offsets[device][0])
+            out["dropped_nonfinite"] += dropped
+            out["dropped_duplicate_times"] += dups
+            sensor_parts.append(table)
+            out["samples"] += table.num_rows
+        if not tables:
+            continue
         wide = pa.concat_tables(tables, promote_options="default").combine_chunks()
         t_us = wide.column("t_us").to_numpy()
         order = np.argsort(t_us, kind="stable")
@@ -137,9 +149,8 @@ def process_staged(ds: Dataset, staging: Staging, session_id: str, settings: Set
             for c in wide.column_names
             if c != "t_us"
         }
-        units = {c["name"]: c.get("unit") for c in spec.get("channels", [])}
-        if spec.get("clock_offset_s") is not None:
-            offsets[device] = (float(spec["clock_offset_s"]), "given")
+        if device in offsets:
+            pass  # given (or measured by the recorder and declared)
         elif sync is None:
             log.warning(
                 "session %s device %s: no clock offset and no sync event: offset 0", session_id, device
@@ -256,4 +267,82 @@ def session_row(
         source="api",
         parameters=meta.get("parameters"),
         pending_method="pending",
+        meta={"recorder": meta["recorder"]} if meta.get("recorder") else None,
     )
+
+
+def _number_steps(events: list[dict[str, Any]]) -> None:
+    """Number the occurrences of each step (1-based, by name, in time order) where the sender did
+    not: a step seen twice is two occurrences, never merged (as the file import numbers them)."""
+    seen: dict[str, int] = {}
+    for e in events:
+        if e["kind"] == "step_start" and e.get("occurrence") is None and e.get("name"):
+            e["occurrence"] = seen[e["name"]] = seen.get(e["name"], 0) + 1
+    for e in events:
+        if e["kind"] == "step_end" and e.get("occurrence") is None and e.get("name"):
+            e["occurrence"] = _occurrence_at(events, e)
+
+
+def _occurrence_at(events: list[dict[str, Any]], end: dict[str, Any]) -> int | None:
+    """The occurrence of the last start of ``end``'s step at or before it."""
+    occ = None
+    for e in events:
+        if e["ts"] > end["ts"]:
+            break
+        if e["kind"] == "step_start" and e.get("name") == end["name"]:
+            occ = e["occurrence"]
+    return occ
+
+
+def _long_batches(
+    session_id: str, device: str, tables: list[pa.Table], units: dict[str, str | None], offset_s: float
+) -> tuple[pa.Table, int, int]:
+    """Long-form staged batches of a live source → ``sensor_samples`` rows: per channel in time order,
+    a sample staged twice (redelivered after a crash) kept once, NaN / inf dropped.
+
+    Returns:
+        The rows, the number of non-finite values and the number of repeated samples dropped.
+    """
+    from jangin.core.schema import TS
+
+    parts = tables
+    names = sorted({n for t in parts for n in t.column("channel").combine_chunks().dictionary.to_pylist()})
+    pos = {n: i for i, n in enumerate(names)}
+    ch = np.concatenate(
+        [
+            np.asarray(
+                [pos[n] for n in t.column("channel").combine_chunks().dictionary.to_pylist()], np.int32
+            )[t.column("channel").combine_chunks().indices.to_numpy(zero_copy_only=False)]
+            for t in parts
+        ]
+    )
+    t_us = np.concatenate([t.column("t_us").to_numpy() for t in parts])
+    value = np.concatenate([t.column("value").to_numpy(zero_copy_only=False) for t in parts])
+    order = np.lexsort((t_us, ch))  # stable: the first staged copy of a sample comes first
+    ch, t_us, value = ch[order], t_us[order], value[order]
+    keep = np.ones(len(ch), bool)
+    keep[1:] = (ch[1:] != ch[:-1]) | (t_us[1:] != t_us[:-1])
+    dups = int((~keep).sum())
+    finite = np.isfinite(value)
+    nonfinite = int((keep & ~finite).sum())
+    keep &= finite
+    ch, t_us, value = ch[keep], t_us[keep], value[keep]
+    unit_names = sorted({u for u in (units.get(n) for n in names) if u is not None})
+    upos = {u: i for i, u in enumerate(unit_names)}
+    uidx = np.asarray([upos.get(units.get(n), -1) for n in names], np.int32)[ch] if len(names) else ch
+    m = len(ch)
+    table = pa.table(
+        {
+            "session_id": rows.const_dict(session_id, m),
+            "device": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(m, np.int32)), pa.array([device], pa.string())
+            ),
+            "channel": pa.DictionaryArray.from_arrays(pa.array(ch, pa.int32()), pa.array(names, pa.string())),
+            "ts": pa.array(t_us + round(offset_s * 1e6), pa.int64()).cast(TS),
+            "value": pa.array(value, pa.float64()),
+            "unit": pa.DictionaryArray.from_arrays(
+                pa.array(uidx, pa.int32(), mask=uidx < 0), pa.array(unit_names, pa.string())
+            ),
+        }
+    )
+    return table, nonfinite, dups

@@ -1,4 +1,4 @@
-"""``jangin capture`` commands: import, sessions ls|show|finish|retry, align, live camera/MQTT."""
+"""``jangin capture`` commands: import, sessions ls|show|finish|retry, align, record (a station's live sources)."""
 
 from __future__ import annotations
 
@@ -566,3 +566,82 @@ def align(
             pcsv.write_csv(table, out)
     if out is not None:
         console().print(f"wrote {table.num_rows:,} rows x {table.num_columns} columns to {out}")
+
+
+@app.command("record")
+def record(
+    station_yaml: Annotated[
+        Path, typer.Argument(help="Station YAML: sources, channels, session control, target.")
+    ],
+    session_key: Annotated[
+        str | None,
+        typer.Option("--session-key", help="Key of the session (no trigger): default station + time."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.")
+    ] = None,
+    control_port: Annotated[
+        int | None,
+        typer.Option(
+            "--control-port",
+            help="With session.control: http, the start/stop endpoint's port on 127.0.0.1 (default: any free one).",
+        ),
+    ] = None,
+) -> None:
+    """Record a station's live sources (OPC UA, Modbus, MQTT, cameras, replay) as sessions.
+
+    Every batch is staged on disk before the source is acknowledged; a stopped session is processed
+    exactly as an uploaded one (dataset mode) or sent to a running `jangin serve` (server mode, spooled
+    while the server is away). Ctrl-C finishes the session cleanly.
+    """
+    import os
+    import signal
+
+    from jangin.capture._recorder import Recorder
+    from jangin.capture._recorder_sink import DatasetSink, ServerSink
+    from jangin.capture._station import load_station
+    from jangin.core.settings import get_settings
+
+    st = load_station(station_yaml)
+    if st.dataset is not None:
+        sink: Any = DatasetSink(st.dataset, get_settings(dataset=st.dataset), st.station, st.buffer.retry_s)
+    else:
+        key = os.environ.get(st.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"{station_yaml}: server mode needs an API key in ${st.api_key_env}",
+                hint="export it (a key with the recorder role), or set api_key_env in the station YAML",
+            )
+        spool = st.spool or Path.home() / ".cache" / "jangin" / "spool" / st.station
+        sink = ServerSink(str(st.server), key, spool, st.station, min(st.buffer.retry_s, 2.0))
+    rec = Recorder(
+        st,
+        sink,
+        session_key=session_key,
+        say=lambda m: console().print(m, soft_wrap=True, markup=False),
+        metrics_port=metrics_port,
+        control_port=control_port,
+    )
+    if rec.control_port is not None:
+        console().print(
+            f"control: POST http://127.0.0.1:{rec.control_port}/session/start?key=K and /session/stop"
+        )
+    if rec.health.metrics_port is not None:
+        console().print(f"metrics on http://127.0.0.1:{rec.health.metrics_port}/metrics")
+    previous = signal.signal(signal.SIGINT, lambda *_: rec.stop_event.set())
+    signal.signal(signal.SIGTERM, lambda *_: rec.stop_event.set())
+    try:
+        res = rec.run(duration)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sink.close()
+    for sid in res.sessions:
+        state = sink.status(sid).get("state")
+        console().print(f"{sid}: {state}")
+    console().print(
+        f"recorded {len(res.sessions)} session(s): {res.samples:,} samples, {res.events} events, "
+        f"{res.gaps} gap(s), {res.dropped} dropped, in {res.seconds:.1f} s"
+    )

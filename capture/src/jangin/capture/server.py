@@ -85,6 +85,7 @@ class DeviceIn(BaseModel):
     name: str
     kind: str = Field(default="sensor", max_length=TEXT)
     clock_offset_s: float | None = Offset
+    offset_method: str | None = Field(default=None, max_length=64)
     sync_channel: str | None = Field(default=None, max_length=128)
     channels: list[ChannelIn] = Field(min_length=1, max_length=1024)
 
@@ -122,6 +123,8 @@ class SessionIn(BaseModel):
     started_at: datetime
     devices: list[DeviceIn] = Field(default_factory=list, max_length=64)
     cameras: list[CameraIn] = Field(default_factory=list, max_length=16)
+    #: Set by ``jangin capture record``: station, NTP status, how each clock offset was measured.
+    recorder: dict[str, str | float | None] | None = Field(default=None, max_length=64)
 
     @field_validator("session_key", "site")
     @classmethod
