@@ -28,6 +28,7 @@ _KEYS = (
     "device",
     "publishing_interval_ms",
     "sampling_interval_ms",
+    "trigger",
     "timeout_s",
     "watchdog_s",
     "reconnect_max_s",
@@ -90,6 +91,8 @@ class OpcUaSource:
         device: machine1                     # sensor_samples.device (default: the source name)
         publishing_interval_ms: 100          # how often the server sends notifications (default 100)
         sampling_interval_ms: 100            # default per channel (default 100)
+        trigger: status_value_timestamp      # or status_value: notify also when only the source
+                                             # timestamp moves (a steady set point keeps its samples)
         timeout_s: 4                         # per request
         watchdog_s: 5                        # a silent link is declared lost after this (a closed one at once)
         reconnect_max_s: 10                  # reconnect backoff cap (starts at 0.2 s, doubles)
@@ -134,6 +137,11 @@ class OpcUaSource:
         self.device = c.text("device", name) or name
         self.publishing_ms = c.number("publishing_interval_ms", 100.0, positive=True) or 100.0
         default_ms = c.number("sampling_interval_ms", 100.0, positive=True) or 100.0
+        # OPC UA's default trigger (status + value) sends a constant value once: a steady set point would
+        # leave no samples to bin; with the timestamp in the trigger each new source time is a sample.
+        self.trigger = c.choice(
+            "trigger", ("status_value_timestamp", "status_value"), "status_value_timestamp"
+        )
         self.timeout_s = c.number("timeout_s", 4.0, positive=True) or 4.0
         # asyncua probes the server every watchdog_s and waits as long for the answer: 1 s (its default)
         # declared a busy server lost in the bench on an overloaded 2-core box, so 5 s
@@ -310,8 +318,16 @@ class OpcUaSource:
                 groups.setdefault(t.sampling_ms, []).append(t.index)
             for ms, idx in groups.items():
                 queue = max(1, math.ceil(self.publishing_ms / ms) * 2 + 1)
-                handles = await sub.subscribe_data_change(  # type: ignore[call-overload]
-                    [nodes[i] for i in idx], sampling_interval=ms, queuesize=queue
+                trigger = (
+                    ua.DataChangeTrigger.StatusValueTimestamp
+                    if self.trigger == "status_value_timestamp"
+                    else ua.DataChangeTrigger.StatusValue
+                )
+                handles = await sub._subscribe(  # subscribe_data_change() takes no filter
+                    [nodes[i] for i in idx],
+                    mfilter=ua.DataChangeFilter(Trigger=trigger),
+                    sampling_interval=ms,
+                    queuesize=queue,
                 )
                 for i, h in zip(idx, handles, strict=True):
                     if isinstance(h, ua.StatusCode):
