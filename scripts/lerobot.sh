@@ -4,6 +4,9 @@
 #   scripts/lerobot.sh install        # idempotent; prints the venv path, the install time and its size
 #   scripts/lerobot.sh python ARGS... # run that venv's python (offline: HF_HUB_OFFLINE=1)
 #   scripts/lerobot.sh path           # print the venv's python path (exit 1 when not installed)
+#   scripts/lerobot.sh system         # only the system part (Debian's FFmpeg libraries for torchcodec)
+#   scripts/lerobot.sh wait SECONDS   # wait for an install running elsewhere (CI runs it in the
+#                                     # background), then exit 0 when installed, 1 when not
 #
 # LeRobot pins torch < 2.11, datasets, huggingface-hub, rerun-sdk < 0.27 and av < 16, which clash with
 # Jangin's venv: it lives in its own venv beside Label Studio's, never in Jangin's. LeRobot 0.5+ needs
@@ -11,7 +14,9 @@
 # writes the v3.0 dataset format).
 #
 # Environment: JANGIN_LEROBOT_VENV (default ~/.cache/jangin/lerobot-venv), JANGIN_LEROBOT_SPEC
-# (default "lerobot>=0.4.4,<0.7"), JANGIN_LEROBOT_PYTHON (python3 used to create the venv).
+# (default "lerobot>=0.4.4,<0.7"), JANGIN_LEROBOT_PYTHON (python3 used to create the venv),
+# JANGIN_LEROBOT_NO_APT=1 (install leaves the system part out: CI runs it beside apt's other work).
+# Two installs never race: the second waits on the first's lock ($VENV.lock).
 set -euo pipefail
 
 SPEC=${JANGIN_LEROBOT_SPEC:-lerobot>=0.4.4,<0.7}
@@ -37,7 +42,10 @@ ffmpeg_libs() {
 }
 
 cmd_install() {
-  ffmpeg_libs
+  [ "${JANGIN_LEROBOT_NO_APT:-0}" = 1 ] || ffmpeg_libs
+  mkdir -p "$(dirname "$VENV")"
+  exec 9>"$VENV.lock"
+  flock 9
   if installed; then
     echo "lerobot $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("lerobot"))') already installed in $VENV"
     return 0
@@ -60,7 +68,11 @@ action=${1:-}; shift || true
 case "$action" in
   install) cmd_install ;;
   path) installed || exit 1; echo "$VENV/bin/python" ;;
+  system) ffmpeg_libs ;;
+  wait) mkdir -p "$(dirname "$VENV")"
+        flock -w "${1:-0}" "$VENV.lock" true || { echo "lerobot.sh: still installing after ${1:-0} s" >&2; exit 1; }
+        installed || { echo "lerobot.sh: not installed (see $VENV.install.log)" >&2; exit 1; } ;;
   python) installed || die "lerobot is not installed in $VENV; run: $0 install"
           HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 exec "$VENV/bin/python" "$@" ;;
-  *) echo "usage: $0 install|path|python [args]" >&2; exit 2 ;;
+  *) echo "usage: $0 install|path|system|wait SECONDS|python [args]" >&2; exit 2 ;;
 esac
