@@ -172,7 +172,15 @@ def anomaly(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="Model name in the registry.")] = "anomaly",
     dataset: DatasetOption = None,
-    algorithm: Annotated[str, typer.Option(help="patchcore or padim.")] = "patchcore",
+    algorithm: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "--algorithm",
+            help="patchcore, padim (pretrained --weights advised); cutpaste, draem (learn from good images alone).",
+        ),
+    ] = "patchcore",
+    epochs: Annotated[int, typer.Option(help="cutpaste / draem: training epochs.")] = 8,
     where: Annotated[
         str | None, typer.Option(help="SQL predicate on frames (alias f), e.g. \"f.session_id = 'ses-…'\".")
     ] = None,
@@ -181,7 +189,9 @@ def anomaly(
     ] = None,
     imgsz: Annotated[int, typer.Option(help="Square input size (multiple of 32).")] = 128,
     backbone: Annotated[str, typer.Option(help="timm backbone (random init unless --weights).")] = "resnet18",
-    weights: Annotated[Path | None, typer.Option(help="Local backbone state_dict (.pt/.pth).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local backbone state_dict (.pt/.pth); cutpaste: a backbone.pt.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
     group_by: Annotated[str, typer.Option(help="frames column kept on one side of the split.")] = "frame_id",
     seed: Annotated[int, typer.Option(help="Seed of the split and the backbone's init.")] = 0,
@@ -201,6 +211,7 @@ def anomaly(
             dict(
                 name=name,
                 algorithm=algorithm,
+                epochs=epochs,
                 where=where,
                 good_where=good_where,
                 imgsz=imgsz,
