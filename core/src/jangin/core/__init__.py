@@ -20,6 +20,7 @@ from jangin.core._errors import (
     NotFoundError,
     SchemaError,
     TrainingError,
+    WeightsError,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "Settings",
     "Snapshot",
     "TrainingError",
+    "WeightsError",
     "get_settings",
 ]
 

@@ -12,6 +12,7 @@ re-raised as one of these with ``raise ... from exc`` so that callers catch one 
     ├── LabelStudioError     the Label Studio server: unreachable, bad token, unknown project / label
     ├── TrainingError        a training run, an evaluation or an export (parity gate) that failed
     ├── ModelLoadError       a model artifact that cannot be loaded for serving
+    ├── WeightsError         registered weights: unknown name, changed file, refused download
     └── InferenceError       an input the inference runtime cannot process
 
 Bad arguments to a function are ``ValueError`` / ``TypeError``, as usual in Python.
@@ -30,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "SchemaError",
     "TrainingError",
+    "WeightsError",
 ]
 
 
@@ -80,6 +82,10 @@ class TrainingError(JanginError):
 
 class ModelLoadError(JanginError):
     """A model artifact cannot be loaded for serving (missing file, checksum mismatch, bad manifest)."""
+
+
+class WeightsError(JanginError):
+    """Registered weights: an unknown name, a file changed or missing, a checksum mismatch, a refused fetch."""
 
 
 class InferenceError(JanginError):

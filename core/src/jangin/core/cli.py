@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from jangin.core._errors import JanginError
+from jangin.core._weights_cli import weights_app
 
 __all__ = ["DatasetOption", "app", "command_group", "console", "main", "progress_bar", "resolve_dataset"]
 
@@ -189,6 +190,9 @@ def keys_rotate_site_key() -> None:
     old.chmod(0o600)
     ensure_site_key(settings)
     console().print(f"new site key in [bold]{path}[/]; the old one is kept in [bold]{old}[/]")
+
+
+app.add_typer(weights_app, name="weights")
 
 
 class OutputFormat(StrEnum):
