@@ -175,10 +175,19 @@ def test_train_anomaly_method_cutpaste_publishes_a_servable_model(
     res = model.predict([np.full((40, 50, 3), 120, np.uint8)])
     assert 0.0 <= res[0].score <= 1.0 and res[0].anomaly_map.shape == (32, 32)
 
-    # the saved backbone is reused by --weights (no pretraining); a file of another kind is refused
-    cfg2 = cfg.model_copy(update={"name": "beads-cp2", "weights": mv.file("backbone.pt")})
+    # the backbone is registered in the site's weights registry, checksum pinned
+    from jangin.core.weights import default_registry
+
+    entry = default_registry().get("beads-cp-cutpaste")
+    assert entry.sha256 == sha and entry.framework == "jangin"
+    assert man.train_config["method_fit"]["weights_sha256"] == sha
+
+    # it is reused by name (no pretraining); a file of another kind is refused
+    cfg2 = cfg.model_copy(update={"name": "beads-cp2", "weights": Path("beads-cp-cutpaste")})
     mv2 = train_anomaly(ds, cfg2, registry=registry, work_dir=tmp_path / "work")
-    assert mv2.manifest.train_config["method_fit"]["pretrained_from"].endswith("backbone.pt")
+    fit2 = mv2.manifest.train_config["method_fit"]
+    assert fit2["pretrained_from"] == "beads-cp-cutpaste" and "pretext_accuracy" not in fit2
+    assert fit2["weights_sha256"] == sha and mv2.manifest.train_config["backbone_init"].startswith("weights:")
     torch.save({"x": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(TrainingError, match="not a CutPaste backbone"):
         train_anomaly(

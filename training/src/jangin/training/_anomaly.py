@@ -128,7 +128,8 @@ def train_anomaly(
 
         t0 = time.perf_counter()
         x_train = decode_images([r["image"] for r in data.splits["train"]], cfg.imgsz, MEAN, STD)
-        net, backbone_init, fit_info = fit_scratch(cfg, x_train, work_dir, progress)
+        src = f"of {data.dataset} snapshot {data.snapshot}"
+        net, backbone_init, fit_info = fit_scratch(cfg, x_train, work_dir, progress, source=src)
         model, fit_s, train = net, time.perf_counter() - t0, data.splits["train"]
         net.to(dev)
     else:

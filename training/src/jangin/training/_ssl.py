@@ -302,7 +302,7 @@ def load_backbone(path: Path) -> Any:
 
 
 def fit_scratch(
-    cfg: Any, x: np.ndarray, work_dir: Path, progress: ProgressFn | None = None
+    cfg: Any, x: np.ndarray, work_dir: Path, progress: ProgressFn | None = None, *, source: str = ""
 ) -> tuple[Any, str, dict[str, Any]]:
     """``--method cutpaste|draem`` for :func:`jangin.training.train_anomaly` on good images ``x``.
 
@@ -312,10 +312,15 @@ def fit_scratch(
         x: Normalised good training images ``(N, 3, H, W)``.
         work_dir: Where ``backbone.pt`` is written (cutpaste).
         progress: ``progress(task, done, total)``.
+        source: What the images are (dataset and snapshot), for the weights registry entry.
+
+    A CutPaste backbone pretrained here is registered in the site's weights registry
+    (:func:`jangin.core.weights.default_registry`) as ``<name>-cutpaste`` (framework ``jangin``), so a
+    later run can reuse it by name: ``--weights <name>-cutpaste``.
 
     Returns:
         The scorer, how its backbone was initialised (for the manifest), and the fit figures
-        (``backbone_file`` / ``backbone_sha256`` for cutpaste).
+        (``backbone_file`` / ``backbone_sha256`` / ``backbone_weights`` for cutpaste).
     """
     if len(x) < 2:
         raise TrainingError(f"{cfg.algorithm} needs at least 2 good training images, got {len(x)}")
@@ -327,12 +332,32 @@ def fit_scratch(
     if cfg.algorithm != "cutpaste":
         raise ValueError(f"not a from-scratch method: {cfg.algorithm}")
     scfg = SslConfig(epochs=cfg.epochs, seed=cfg.seed, coreset_ratio=cfg.coreset_ratio)
+    from jangin.core.weights import default_registry
+
+    weights = default_registry()
+    record: dict[str, Any] = {}
     if cfg.weights is not None:
-        backbone, info = load_backbone(Path(cfg.weights)), {"pretrained_from": str(cfg.weights)}
+        given = Path(cfg.weights)
+        if not given.is_file() and str(given) in weights:  # a registered name
+            entry = weights.get(str(given))
+            given, record = entry.file, entry.record()
+        backbone, info = load_backbone(given), {"pretrained_from": str(cfg.weights)}
+        init = f"weights:{cfg.weights}" if record else f"file:{Path(cfg.weights).name}"
     else:
         backbone, info = pretrain_cutpaste(x, scfg, progress=progress)
+        init = "cutpaste self-supervised on the train images"
     scorer, bank = patchcore_on(backbone, x, scfg)
     path = Path(work_dir) / "backbone.pt"
     sha = save_backbone(backbone, path)
-    init = f"file:{Path(cfg.weights).name}" if cfg.weights else "cutpaste self-supervised on the train images"
-    return scorer, init, {**info, **bank, "backbone_file": str(path), "backbone_sha256": sha}
+    if not record:
+        entry = weights.add(
+            f"{cfg.name}-cutpaste"[:64],
+            path,
+            architecture=f"jangin-cutpaste-cnn-w{backbone.width}",
+            framework="jangin",
+            licence="Apache-2.0 (trained on site from the plant's own images)",
+            source=f"CutPaste self-supervised on {len(x)} good images {source}".strip(),
+            replace=True,
+        )
+        record = entry.record()
+    return scorer, init, {**info, **bank, "backbone_file": str(path), "backbone_sha256": sha, **record}
