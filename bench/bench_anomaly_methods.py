@@ -81,7 +81,7 @@ def run_grey(d: dict[str, Any]) -> dict[str, Any]:
     mu, sd = f.mean(0), f.std(0) + 1e-6
     fit = time.process_time() - t0
     score = {s: np.sqrt((((grey_features(d[s]["grey"]) - mu) / sd) ** 2).sum(1)) for s in ("val", "test")}
-    return {"fit_cpu_s": fit, "scores": score, "maps": None, "onnx": None}
+    return {"fit_cpu_s": fit, "scores": score, "maps": None, "onnx": None, "train_patches": len(f)}
 
 
 def score_torch(net: Any, x: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -101,16 +101,22 @@ def run_torch_method(name: str, d: dict[str, Any], args: argparse.Namespace, wor
     import torch
 
     x = d["train"]["x"]
+    if name in ("cutpaste", "draem") and args.train_limit and len(x) > args.train_limit:
+        x = x[np.sort(np.random.default_rng(args.seed).permutation(len(x))[: args.train_limit])]
     t0 = time.process_time()
     info: dict[str, Any] = {}
     if name == "cutpaste":
         from jangin.training._ssl import SslConfig, fit_cutpaste
 
-        net, info = fit_cutpaste(x, SslConfig(epochs=args.epochs, seed=args.seed, threads=args.threads))
+        net, info = fit_cutpaste(
+            x, SslConfig(epochs=args.epochs, seed=args.seed, threads=args.threads), progress=_progress
+        )
     elif name == "draem":
         from jangin.training._draem import DraemConfig, fit_draem
 
-        net, info = fit_draem(x, DraemConfig(epochs=args.epochs, seed=args.seed, threads=args.threads))
+        net, info = fit_draem(
+            x, DraemConfig(epochs=args.epochs, seed=args.seed, threads=args.threads), progress=_progress
+        )
     elif name in ("patchcore", "padim"):
         from jangin.training._anomaly import AnomalyConfig, _build, _Scorer, k_center_greedy
 
@@ -141,7 +147,18 @@ def run_torch_method(name: str, d: dict[str, Any], args: argparse.Namespace, wor
 
     onnx_path = work / f"{name}.onnx"
     export_anomaly_onnx(net, onnx_path, x.shape[-1])
-    return {"fit_cpu_s": fit, "scores": scores, "maps": maps, "onnx": onnx_path, "info": info}
+    return {
+        "fit_cpu_s": fit,
+        "scores": scores,
+        "maps": maps,
+        "onnx": onnx_path,
+        "info": info,
+        "train_patches": len(x) if name in ("cutpaste", "draem") else info.get("train_images"),
+    }
+
+
+def _progress(task: str, done: int, total: int) -> None:
+    print(f"  {task}: {done}/{total} ({time.strftime('%H:%M:%S')})", flush=True)
 
 
 def ort_ms(path: Path, x: np.ndarray, n: int = 30) -> float:
@@ -221,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--max-train-pc", type=int, default=600, help="train patches for random-init PatchCore/PaDiM"
     )
+    ap.add_argument(
+        "--train-limit", type=int, default=0, help="cutpaste/draem: at most this many train patches"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -262,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {
                 "method": name,
                 "train_cpu_s": round(r["fit_cpu_s"], 1),
+                "train_patches": r.get("train_patches"),
                 "imgsz": dd["test"]["x"].shape[-1],
                 "auroc_val": round(roc_auc(d["val"]["bad"], r["scores"]["val"]), 3),
                 "auroc_test": round(roc_auc(d["test"]["bad"], r["scores"]["test"]), 3),
