@@ -273,3 +273,35 @@ def test_committed_neu_det_split_is_disjoint_by_image() -> None:
     split = json.loads((REPO / "bench" / "neu_det_split.json").read_text())
     a, b, c = (set(split[k]) for k in ("train", "val", "test"))
     assert len(a) + len(b) + len(c) == 1770 and not (a & b or a & c or b & c)
+
+
+@pytest.mark.slow
+def test_train_anomaly_command_method_draem(adata: Any, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    ds = adata.make_anomaly_dataset(tmp_path / "ds", n_good=16, n_bad=6)
+    env = {**os.environ, "JANGIN_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    args = ["train", "anomaly", "--dataset", str(ds.root), "--name", "cli-draem", "--imgsz", "32"]
+    good = ["--good-where", "f.source_uri LIKE 'good/%'"]
+    r = subprocess.run(
+        [sys.executable, "-m", "jangin.core.cli", *args, *good, "--method", "draem", "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "published cli-draem:v1" in r.stderr and "passed" in r.stderr
+    man = ModelRegistry(ds.models_dir).get("cli-draem").manifest
+    assert man.train_config["algorithm"] == "draem" and man.train_config["epochs"] == 1
+    assert man.architecture_licence.startswith("Apache-2.0") and man.parity["passed"]
+
+    r = subprocess.run(
+        [sys.executable, "-m", "jangin.core.cli", *args, *good, "--method", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode != 0 and "nope" in r.stderr
