@@ -212,7 +212,7 @@ def run_anomalib_engine(model: str, patches: Path, args: argparse.Namespace, wor
         rows = list(csv.DictReader(f))
     train = [r for r in rows if r["split"] == "train"]
     keep = np.random.default_rng(args.seed).permutation(len(train))[: args.max_train_pc]
-    root = work / "anomalib-data"
+    root = work / f"anomalib-data-{model}"
     for sub in ("train/good", "test/good", "test/bad", "test/mask"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for k in keep:
