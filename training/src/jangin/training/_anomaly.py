@@ -35,6 +35,12 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 OPSET = 17
 PARITY_IMAGES = 32
+_ARCH_LICENCE = {
+    "patchcore": "Apache-2.0 (anomalib PatchCore)",
+    "padim": "Apache-2.0 (anomalib PaDiM)",
+    "cutpaste": "Apache-2.0 (Jangin CutPaste backbone + PatchCore)",
+    "draem": "Apache-2.0 (Jangin DRAEM-style networks)",
+}
 
 
 class AnomalyConfig(BaseModel):
@@ -43,7 +49,13 @@ class AnomalyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "anomaly"
-    algorithm: Literal["patchcore", "padim"] = "patchcore"
+    algorithm: Literal["patchcore", "padim", "cutpaste", "draem"] = Field(
+        "patchcore",
+        description="the method: patchcore / padim (anomalib, --weights or random init); cutpaste "
+        "(self-supervised backbone + PatchCore) and draem (synthetic anomalies) learn from the good "
+        "images alone (jangin.training._ssl, _draem)",
+    )
+    epochs: int = Field(8, ge=1, description="cutpaste / draem: training epochs over the good images")
     backbone: str = "resnet18"
     layers: tuple[str, ...] = ("layer2", "layer3")
     weights: Path | None = Field(
@@ -121,7 +133,13 @@ def train_anomaly(
             hint=f"pass --backbone {entry.architecture}, or weights registered for {cfg.backbone}",
         )
     backbone = backbone_record(cfg.backbone, entry, cfg.weights)
-    warnings = check_random_init(backbone, allow=cfg.allow_random_init, what=f"anomaly model {cfg.name}")
+    # cutpaste / draem learn their own features from the good images: never a random-init backbone
+    scratch = cfg.algorithm in ("cutpaste", "draem")
+    warnings = (
+        []
+        if scratch
+        else check_random_init(backbone, allow=cfg.allow_random_init, what=f"anomaly model {cfg.name}")
+    )
     if data is None:
         data = select_anomaly_images(
             ds,
@@ -141,34 +159,24 @@ def train_anomaly(
 
     dev = _device(cfg.device, torch)
     torch.manual_seed(cfg.seed)
-    model, backbone_init = _build(cfg, torch, entry.file if entry is not None else cfg.weights)
-    model.to(dev)
+    if cfg.algorithm in ("cutpaste", "draem"):
+        from jangin.training._ssl import fit_scratch
 
-    task = f"fit {cfg.name}"
-    train = data.splits["train"]
-    t0 = time.perf_counter()
-    model.train()
-    try:
-        for i in range(0, len(train), cfg.batch):
-            x = decode_images([r["image"] for r in train[i : i + cfg.batch]], cfg.imgsz, MEAN, STD)
-            model(torch.from_numpy(x).to(dev))
-            progress(task, min(i + cfg.batch, len(train)), len(train))
-        if cfg.algorithm == "patchcore":
-            if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
-                log.warning(
-                    "MALLOC_MMAP_THRESHOLD_ is not set: PatchCore's coreset may fragment memory "
-                    "on large sets (start the process with MALLOC_MMAP_THRESHOLD_=1048576)"
-                )
-            emb = torch.vstack(model.embedding_store)
-            model.embedding_store.clear()
-            model.memory_bank = emb[k_center_greedy(emb, cfg.coreset_ratio, cfg.seed)]
-        else:
-            model.fit()
-    except (RuntimeError, ValueError) as exc:
-        raise TrainingError(f"fitting {cfg.algorithm} failed: {exc}") from exc
-    model.eval()
-    fit_s = time.perf_counter() - t0
-    net = _Scorer(model).eval()
+        t0 = time.perf_counter()
+        x_train = decode_images([r["image"] for r in data.splits["train"]], cfg.imgsz, MEAN, STD)
+        src = f"of {data.dataset} snapshot {data.snapshot}"
+        net, backbone_init, fit_info = fit_scratch(cfg, x_train, work_dir, progress, source=src)
+        model, fit_s, train = net, time.perf_counter() - t0, data.splits["train"]
+        net.to(dev)
+        backbone = {
+            "architecture": cfg.algorithm,
+            "weights": fit_info.get("backbone_weights") or backbone_init,
+            "weights_sha256": fit_info.get("backbone_sha256"),
+        }
+    else:
+        weights_file = entry.file if entry is not None else cfg.weights
+        net, model, backbone_init, fit_s, train = _fit_anomalib(cfg, data, torch, dev, progress, weights_file)
+        fit_info = {}
 
     progress("evaluate", 0, 1)
     val_s, val_m = _score(net, data.splits["val"], cfg, torch, dev)
@@ -233,6 +241,8 @@ def train_anomaly(
     pt_path = work_dir / "model.pt"
     torch.save(model.state_dict(), pt_path)  # for retraining/inspection; serving never loads it
     files: dict[str, Path] = {"model.onnx": onnx_path, "model.pt": pt_path}
+    if fit_info.get("backbone_file"):
+        files["backbone.pt"] = Path(fit_info["backbone_file"])
     from jangin.training._report import anomaly_report
 
     report_files = anomaly_report(
@@ -241,13 +251,16 @@ def train_anomaly(
     files.update({f"report/{p.name}": p for p in report_files})
     (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     files["metrics.json"] = work_dir / "metrics.json"
-    import anomalib
+    if not fit_info:
+        import anomalib
 
     manifest = ModelManifest(
         name=cfg.name,
         task="anomaly",
-        framework=f"anomalib {anomalib.__version__} ({cfg.algorithm}, torch {torch.__version__})",
-        architecture_licence=f"Apache-2.0 (anomalib {dict(patchcore='PatchCore', padim='PaDiM')[cfg.algorithm]})",
+        framework=f"anomalib {anomalib.__version__} ({cfg.algorithm}, torch {torch.__version__})"
+        if not fit_info
+        else f"jangin {cfg.algorithm} (torch {torch.__version__})",
+        architecture_licence=_ARCH_LICENCE[cfg.algorithm],
         classes=["good", "anomalous"],
         input=InputSpec(
             width=cfg.imgsz,
@@ -274,6 +287,7 @@ def train_anomaly(
             **json.loads(cfg.model_dump_json()),
             "backbone_init": backbone_init,
             "backbone": backbone,
+            "method_fit": fit_info,
             "device": dev,
             "set_params": data.params,
             "split_counts": data.counts(),
@@ -284,6 +298,41 @@ def train_anomaly(
     mv = registry.add(manifest, files)
     log.info("published %s:%s (test AUROC %.3f)", mv.name, mv.version, metrics["auroc"])
     return mv
+
+
+def _fit_anomalib(
+    cfg: AnomalyConfig, data: ImageSet, torch: Any, dev: str, progress: ProgressFn, weights: Path | None
+) -> tuple:
+    """PatchCore / PaDiM (anomalib torch models) on the good train images: scorer, model, init, seconds."""
+    model, backbone_init = _build(cfg, torch, weights)
+    model.to(dev)
+
+    task = f"fit {cfg.name}"
+    train = data.splits["train"]
+    t0 = time.perf_counter()
+    model.train()
+    try:
+        for i in range(0, len(train), cfg.batch):
+            x = decode_images([r["image"] for r in train[i : i + cfg.batch]], cfg.imgsz, MEAN, STD)
+            model(torch.from_numpy(x).to(dev))
+            progress(task, min(i + cfg.batch, len(train)), len(train))
+        if cfg.algorithm == "patchcore":
+            if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+                log.warning(
+                    "MALLOC_MMAP_THRESHOLD_ is not set: PatchCore's coreset may fragment memory "
+                    "on large sets (start the process with MALLOC_MMAP_THRESHOLD_=1048576)"
+                )
+            emb = torch.vstack(model.embedding_store)
+            model.embedding_store.clear()
+            model.memory_bank = emb[k_center_greedy(emb, cfg.coreset_ratio, cfg.seed)]
+        else:
+            model.fit()
+    except (RuntimeError, ValueError) as exc:
+        raise TrainingError(f"fitting {cfg.algorithm} failed: {exc}") from exc
+    model.eval()
+    fit_s = time.perf_counter() - t0
+    net = _Scorer(model).eval()
+    return net, model, backbone_init, fit_s, train
 
 
 # -- model --------------------------------------------------------------------------------------

@@ -252,7 +252,15 @@ def anomaly(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="Model name in the registry.")] = "anomaly",
     dataset: DatasetOption = None,
-    algorithm: Annotated[str, typer.Option(help="patchcore or padim.")] = "patchcore",
+    algorithm: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "--algorithm",
+            help="patchcore, padim (pretrained --weights advised); cutpaste, draem (learn from good images alone).",
+        ),
+    ] = "patchcore",
+    epochs: Annotated[int, typer.Option(help="cutpaste / draem: training epochs.")] = 8,
     where: Annotated[
         str | None, typer.Option(help="SQL predicate on frames (alias f), e.g. \"f.session_id = 'ses-…'\".")
     ] = None,
@@ -265,7 +273,10 @@ def anomaly(
         str | None, typer.Option(help="Registered weights name (`jangin weights ls`) for the backbone.")
     ] = None,
     weights: Annotated[
-        Path | None, typer.Option(help="Unregistered local state_dict (prefer --backbone-weights).")
+        Path | None,
+        typer.Option(
+            help="Unregistered local state_dict (prefer --backbone-weights); cutpaste: a backbone.pt or its registered name."
+        ),
     ] = None,
     allow_random_init: Annotated[
         bool, typer.Option("--allow-random-init", help="Publish even with a random-init backbone (warned).")
@@ -300,6 +311,7 @@ def anomaly(
             dict(
                 name=name,
                 algorithm=algorithm,
+                epochs=epochs,
                 where=where,
                 good_where=good_where,
                 imgsz=imgsz,
