@@ -14,7 +14,9 @@ import pytest
 def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
     plan = harness.load_plan()
     tuning, held = set(plan["seeds"]["tuning"]), set(plan["seeds"]["heldout"])
-    assert tuning and held and not tuning & held
+    held2 = set(plan["seeds"]["heldout_v2"])
+    assert tuning and held and held2 and not tuning & held and not (tuning | held) & held2
+    assert set(harness.SEED_SETS) == {"tuning", "heldout", "heldout_v2"}
     devs = plan["deviations"]
     assert len({d["id"] for d in devs}) == len(devs) >= 10
     assert len({(d["process"], d["channel"]) for d in devs if d["channel"]}) >= 4
