@@ -398,12 +398,17 @@ def crossing_index(b: npt.NDArray[Any], level: float, direction: int, start: int
 
 
 def end_trace(sig: SessionSignals, channel: str, st: Step, hz: float) -> npt.NDArray[Any]:
-    """The channel from the step's start to the session's end, as 0.25 s-smoothed bin means (the step
-    and what follows it smoothed apart: a change at the step's end does not leak back into the step)."""
+    """The channel from the step's start to the session's end, as 0.25 s-smoothed bin means minus its
+    median over the step's first tenth (a cue is a change from where the step began, so a level
+    shifted by a set point does not move it), the step and what follows it smoothed apart (a change
+    at the step's end does not leak back into the step)."""
     t, v = sig.channels[channel]
     b = bin_means(t, v, st.start_us, sig.span_us[1], hz)
     n, k = int(np.ceil(st.duration_s * hz)), max(1, int(round(0.25 * hz)))
-    return np.concatenate([smooth(b[:n], k), smooth(b[n:], k)])
+    out = np.concatenate([smooth(b[:n], k), smooth(b[n:], k)])
+    head = out[: max(1, int(0.1 * st.duration_s * hz))]
+    base = float(np.nanmedian(head)) if np.isfinite(head).any() else 0.0
+    return np.asarray(out - base)
 
 
 def step_end_lag(trace: npt.NDArray[Any], st: Step, level: float, direction: int, hz: float) -> float:

@@ -466,8 +466,9 @@ def _cue_words(profile: SkillProfile, judge: Judge, step: str, lag_s: float) -> 
     meta = profile.channels.get(ch, {})
     unit = str(meta.get("unit") or "")
     cue = (
-        f"{meta.get('display_name') or ch} {'rose above' if e.get('direction', 1) > 0 else 'fell below'} "
-        f"{float(e.get('level', 0.0)):.4g} {unit}".rstrip()
+        f"{meta.get('display_name') or ch} {'rose' if e.get('direction', 1) > 0 else 'fell'} by "
+        f"{abs(float(e.get('level', 0.0))):.4g} {unit}".rstrip()
+        + " from where it was when the step began"
     )
     lags = [float(x) for x in e.get("lags_s", [])] or [0.0]
     when = f"{lag_s:.1f} s after" if lag_s >= 0 else f"{-lag_s:.1f} s before"

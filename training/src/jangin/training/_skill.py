@@ -379,6 +379,10 @@ def profile_from_sessions(
             "steps_spec": spec,
             "words": dict(getattr(definition, "words", {}) or {}),
             "display_name": getattr(definition, "display_name", None),
+            "parameters": {
+                p.name: {"display_name": p.display_name or p.name, "unit": p.unit or ""}
+                for p in getattr(definition, "parameters", None) or []
+            },
             "dropped_channels": dropped,
             "units": units,
             "calibration": {

@@ -29,6 +29,43 @@ _QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 _EXPLAINS = 0.5
 
 
+def _best_cue(
+    pairs: Sequence[tuple[SessionSignals, Step]], channels: Sequence[str], hz: float, floor_s: float
+) -> tuple[float, str, float, int, list[float]] | None:
+    """(lag σ, channel, level, direction, lags) of the cue whose lag varies least, if one explains
+    the durations (``None`` for a fixed-length step or when none does)."""
+    durs = np.array([st.duration_s for _, st in pairs])
+    spread = float(np.std(durs, ddof=1))
+    if spread < 2 * floor_s:  # a fixed-length step: nothing to explain
+        return None
+    best: tuple[float, str, float, int, list[float]] | None = None
+    for c in channels:
+        if not all(c in s.channels and len(s.channels[c][0]) for s, _ in pairs):
+            continue
+        traces = [end_trace(s, c, st, hz) for s, st in pairs]
+        inside = np.concatenate(
+            [b[: int(st.duration_s * hz)] for b, (_, st) in zip(traces, pairs, strict=True)]
+        )
+        inside = inside[np.isfinite(inside)]
+        if len(inside) < 10 or np.ptp(inside) == 0:
+            continue
+        for q in _QUANTILES:
+            level = float(np.quantile(inside, q))
+            for direction in (1, -1):
+                lags = [
+                    step_end_lag(b, st, level, direction, hz)
+                    for b, (_, st) in zip(traces, pairs, strict=True)
+                ]
+                arr = np.asarray(lags)
+                if arr.min() < 0.5 / hz or arr.max() > 0.5 * float(np.median(durs)):
+                    continue  # a cue all experts see inside the step, before they end it
+                sd = float(np.std(arr, ddof=1))
+                if sd > _EXPLAINS * spread or (best is not None and sd >= best[0]):
+                    continue
+                best = (sd, c, level, direction, [round(x, 3) for x in lags])
+    return best
+
+
 def mine_step_ends(
     sigs: Sequence[SessionSignals],
     steps: dict[str, list[Step]],
@@ -38,45 +75,38 @@ def mine_step_ends(
     floor_s: float,
 ) -> dict[str, dict[str, Any]]:
     """Per variable-length step, the cue the experts end it after:
-    ``{step: {"channel", "level", "direction", "lags_s"}}`` (only steps where one is found)."""
+    ``{step: {"channel", "level", "direction", "lags_s", "loo_z"}}`` (only steps where one is found).
+
+    ``loo_z``: each expert's lag judged with the cue mined from the *other* experts (the cue is chosen
+    among many channels and levels, so judging an expert by a cue chosen with it would flatter the
+    spread), in σ of those experts' lags; the calibration takes its half-width from these.
+    """
     out: dict[str, dict[str, Any]] = {}
     for name in order:
         per = [(s, next((x for x in steps[s.session_id] if x.name == name), None)) for s in sigs]
         pairs = [(s, st) for s, st in per if st is not None]
         if len(pairs) < 3:
             continue
-        durs = np.array([st.duration_s for _, st in pairs])
-        spread = float(np.std(durs, ddof=1))
-        if spread < 2 * floor_s:  # a fixed-length step: nothing to explain
+        best = _best_cue(pairs, channels, hz, floor_s)
+        if best is None:
             continue
-        best: tuple[float, str, float, int, list[float]] | None = None
-        for c in channels:
-            if not all(c in s.channels and len(s.channels[c][0]) for s, _ in pairs):
-                continue
-            traces = [end_trace(s, c, st, hz) for s, st in pairs]
-            inside = np.concatenate(
-                [b[: int(st.duration_s * hz)] for b, (_, st) in zip(traces, pairs, strict=True)]
-            )
-            inside = inside[np.isfinite(inside)]
-            if len(inside) < 10 or np.ptp(inside) == 0:
-                continue
-            for q in _QUANTILES:
-                level = float(np.quantile(inside, q))
-                for direction in (1, -1):
-                    lags = [
-                        step_end_lag(b, st, level, direction, hz)
-                        for b, (_, st) in zip(traces, pairs, strict=True)
-                    ]
-                    arr = np.asarray(lags)
-                    if arr.min() < 0.5 / hz or arr.max() > 0.5 * float(np.median(durs)):
-                        continue  # a cue all experts see inside the step, before they end it
-                    sd = float(np.std(arr, ddof=1))
-                    if sd > _EXPLAINS * spread or (best is not None and sd >= best[0]):
-                        continue
-                    best = (sd, c, level, direction, [round(x, 3) for x in lags])
-        if best is not None:
-            sd, c, level, direction, lags = best
-            out[name] = {"channel": c, "level": round(level, 6), "direction": direction, "lags_s": lags}
+        _, c, level, direction, lags = best
+        loo_z = []
+        if len(pairs) >= 4:
+            for i, (s, st) in enumerate(pairs):
+                cue = _best_cue([p for j, p in enumerate(pairs) if j != i], channels, hz, floor_s)
+                if cue is None:
+                    continue
+                sd_i, c_i, level_i, dir_i, lags_i = cue
+                lag = step_end_lag(end_trace(s, c_i, st, hz), st, level_i, dir_i, hz)
+                loo_z.append(round(abs(lag - float(np.median(lags_i))) / max(sd_i, floor_s), 3))
+        out[name] = {
+            "channel": c,
+            "level": round(level, 6),
+            "direction": direction,
+            "lags_s": lags,
+            "loo_z": loo_z,
+        }
     return out
 
 
@@ -90,6 +120,9 @@ def end_calibration(
         lags = np.asarray(e["lags_s"], float)
         e["lag_median_s"] = round(float(np.median(lags)), 3)
         e["lag_sigma_s"] = round(max(float(np.std(lags, ddof=1)), floor_s), 3)
+        if e.get("loo_z"):
+            worst += [float(z) for z in e["loo_z"]]
+            continue
         for i in range(len(lags)):
             rest = np.delete(lags, i)
             sd = max(float(np.std(rest, ddof=1)), floor_s) if len(rest) > 1 else floor_s
