@@ -146,7 +146,7 @@ class Judge:
         hz = self.profile.bin_hz
         lag = step_end_lag(end_trace(sig, e["channel"], st, hz), st, e["level"], e["direction"], hz)
         z = (lag - float(e["lag_median_s"])) / max(float(e["lag_sigma_s"]), 1e-3)
-        half = float(self.durations.get("end_half_sigma", 3.0))
+        half = float(e.get("half_sigma", self.durations.get("end_half_sigma", 3.0)))
         return float(abs(z) / half), "longer" if z > 0 else "shorter", float(lag)
 
     def duration_limit_s(self, step: str, ratio: float = 1.0) -> float | None:

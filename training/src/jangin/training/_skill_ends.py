@@ -77,9 +77,11 @@ def mine_step_ends(
     """Per variable-length step, the cue the experts end it after:
     ``{step: {"channel", "level", "direction", "lags_s", "loo_z"}}`` (only steps where one is found).
 
-    ``loo_z``: each expert's lag judged with the cue mined from the *other* experts (the cue is chosen
-    among many channels and levels, so judging an expert by a cue chosen with it would flatter the
-    spread), in σ of those experts' lags; the calibration takes its half-width from these.
+    Each expert's lag is judged with the cue mined from the *other* experts (``loo_z``, in σ of their
+    lags): the cue is chosen among many channels and levels, so judging an expert by a cue chosen
+    with it would flatter the spread. A cue is kept only when it holds out of sample: every
+    left-out expert's cue is found, and its largest lag error (seconds) is under half the largest
+    leave-one-out error of the duration itself (else the duration alone judges the step).
     """
     out: dict[str, dict[str, Any]] = {}
     for name in order:
@@ -91,15 +93,20 @@ def mine_step_ends(
         if best is None:
             continue
         _, c, level, direction, lags = best
-        loo_z = []
-        if len(pairs) >= 4:
-            for i, (s, st) in enumerate(pairs):
-                cue = _best_cue([p for j, p in enumerate(pairs) if j != i], channels, hz, floor_s)
-                if cue is None:
-                    continue
-                sd_i, c_i, level_i, dir_i, lags_i = cue
-                lag = step_end_lag(end_trace(s, c_i, st, hz), st, level_i, dir_i, hz)
-                loo_z.append(round(abs(lag - float(np.median(lags_i))) / max(sd_i, floor_s), 3))
+        durs = np.array([st.duration_s for _, st in pairs])
+        dur_err = max(abs(durs[i] - float(np.median(np.delete(durs, i)))) for i in range(len(durs)))
+        loo_z, lag_err = [], []
+        for i, (s, st) in enumerate(pairs):
+            cue = _best_cue([p for j, p in enumerate(pairs) if j != i], channels, hz, floor_s)
+            if cue is None:
+                break
+            sd_i, c_i, level_i, dir_i, lags_i = cue
+            lag = step_end_lag(end_trace(s, c_i, st, hz), st, level_i, dir_i, hz)
+            err = abs(lag - float(np.median(lags_i)))
+            lag_err.append(err)
+            loo_z.append(round(err / max(sd_i, floor_s), 3))
+        if len(lag_err) < len(pairs) or max(lag_err) >= _EXPLAINS * dur_err:
+            continue  # the cue does not hold for an expert it was not chosen on
         out[name] = {
             "channel": c,
             "level": round(level, 6),
@@ -113,18 +120,15 @@ def mine_step_ends(
 def end_calibration(
     ends: dict[str, dict[str, Any]], floor_s: float, major_ratio: float, margin: float
 ) -> float:
-    """The lag half-width (in σ of the experts' lags) that keeps every leave-one-out expert below
-    major, times ``margin`` (at least 2 σ)."""
-    worst = []
+    """Per step, the lag half-width (in σ of the experts' lags) that keeps every leave-one-out expert
+    below major, times ``margin`` (at least 2 σ), stored as the step's ``half_sigma``; returns the
+    largest (for the manifest)."""
+    halves = []
     for e in ends.values():
         lags = np.asarray(e["lags_s"], float)
         e["lag_median_s"] = round(float(np.median(lags)), 3)
         e["lag_sigma_s"] = round(max(float(np.std(lags, ddof=1)), floor_s), 3)
-        if e.get("loo_z"):
-            worst += [float(z) for z in e["loo_z"]]
-            continue
-        for i in range(len(lags)):
-            rest = np.delete(lags, i)
-            sd = max(float(np.std(rest, ddof=1)), floor_s) if len(rest) > 1 else floor_s
-            worst.append(abs(lags[i] - float(np.median(rest))) / sd)
-    return round(max(2.0, max(worst, default=0.0) / major_ratio) * margin, 3)
+        worst = max((float(z) for z in e.get("loo_z") or []), default=0.0)
+        e["half_sigma"] = round(max(2.0, worst / major_ratio) * margin, 3)
+        halves.append(e["half_sigma"])
+    return max(halves, default=round(2.0 * margin, 3))
