@@ -2,9 +2,14 @@
 before tuning (``sample_data/heldout/deviations.yaml``), on sessions generated from seeds never used
 for tuning, for every sample process whose generator is present; tuning and held-out side by side.
 
-    python bench/bench_skill_heldout.py                  # both seed sets, all processes
-    python bench/bench_skill_heldout.py --seeds heldout  # held-out only
-    python bench/bench_skill_heldout.py --limit 2        # first 2 seeds of each set (quick)
+    python bench/bench_skill_heldout.py                        # tuning and held-out v1, all processes
+    python bench/bench_skill_heldout.py --set heldout          # held-out v1 only
+    python bench/bench_skill_heldout.py --set tuning heldout heldout_v2   # all three side by side
+    python bench/bench_skill_heldout.py --limit 2              # first 2 seeds of each set (quick)
+
+Seed sets (``seeds:`` in the YAML): ``tuning`` (thresholds may be chosen on it), ``heldout`` (v1,
+2001-2008: looked at while fixing etch, so no longer clean) and ``heldout_v2`` (3001-3008, frozen
+before the second round of tuning and run once when the changes were final).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -37,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEVIATIONS = REPO / "sample_data" / "heldout" / "deviations.yaml"
 T0_US = 1_772_438_400_000_000
 RAMP_S = 0.3
+SEED_SETS = ("tuning", "heldout", "heldout_v2")
 
 _WELDING_FALLBACK = """
 name: mig_butt_weld
@@ -409,7 +415,8 @@ def load_plan() -> dict[str, Any]:
 
 
 def run(process: str, seed_set: str, limit: int | None = None) -> dict[str, Any] | None:
-    """Evaluate one process on one seed set (``tuning`` or ``heldout``); None without a generator."""
+    """Evaluate one process on one seed set (``tuning``, ``heldout`` or ``heldout_v2``); None without a
+    generator."""
     plan = load_plan()
     adapter = welding_adapter() if process == "welding" else etch_adapter()
     if adapter is None:
@@ -439,11 +446,18 @@ def _fmt(m: dict[str, Any] | None, key: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", choices=["both", "tuning", "heldout"], default="both")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        nargs="+",
+        choices=list(SEED_SETS),
+        default=["tuning", "heldout"],
+        help="seed sets to evaluate, printed side by side",
+    )
     ap.add_argument("--process", choices=["both", "welding", "etch"], default="both")
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
-    sets = ["tuning", "heldout"] if args.seeds == "both" else [args.seeds]
+    sets = list(dict.fromkeys(args.sets))
     procs = ["welding", "etch"] if args.process == "both" else [args.process]
     keys = [
         "major_recall",

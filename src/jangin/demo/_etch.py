@@ -146,12 +146,13 @@ def demo_etch(
             profiles[recipe] = demo_skill(
                 ds,
                 out_dir,
-                name=f"etch-skill-{recipe}",
+                name="etch-skill",  # with condition_on: etch-skill-<recipe>
                 process=ETCH_PROCESS,
                 where=where,
                 operator_channels_only=True,  # the engineer's set points; the chamber's answers are context
                 bin_hz=float(RATE_HZ),
                 max_reports=1,  # the lowest-scoring run of each recipe gets a coaching report
+                condition_on=("recipe",),  # the profile (and its coaching pages) name the recipe
                 progress=progress,
             )
         except JanginError as exc:  # the demo goes on: the report shows the error in the skill section

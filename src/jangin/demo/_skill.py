@@ -27,6 +27,7 @@ def demo_skill(
     also_score: tuple[str, ...] = (),
     bin_hz: float | None = None,
     max_reports: int | None = None,
+    condition_on: tuple[str, ...] = (),
     progress: ProgressFn = null_progress,
 ) -> dict[str, Any]:
     """Build and promote a skill profile from the expert sessions of ``process`` (default: the process
@@ -41,6 +42,8 @@ def demo_skill(
     definition marks as operator-controlled (and not a command/actual duplicate), plus ``also_score``
     (e.g. the machine signals the experts react to); the others are kept as context. ``bin_hz`` is the rate signals are compared at (default: the skill stage's).
     ``max_reports`` limits the coaching reports written to the lowest-scoring sessions (default: all).
+    ``condition_on`` records the recipe parameters the selection holds (e.g. ``("recipe",)`` with a
+    ``where`` on one recipe), so the profile and its coaching pages name the recipe.
 
     Returns:
         ``{"profile": "name:vN", "process", "experts", "sessions": [{session_id, skill_level, score,
@@ -73,6 +76,7 @@ def demo_skill(
         name=name,
         process=process,
         where=where,
+        condition_on=condition_on,
         **_channel_choice(ds, process, operator_channels_only, also_score, bin_hz),
     )
     mv = build_skill_profile(ds, cfg, registry=registry, progress=progress)
@@ -87,13 +91,14 @@ def demo_skill(
     ).to_pylist()
     sigs = {r["session_id"]: read_session(ds, r["session_id"]) for r in sessions}
     experts = [sid for sid in prof.sessions if sid in sigs]
+    definition = get_process(ds, process)  # the leave-one-out profiles are built as the profile was
     scored = []
     out: list[dict[str, Any]] = []
     for i, r in enumerate(sessions):
         progress("skill scores", i, len(sessions))
         sid, level = r["session_id"], r["skill_level"]
         if sid in experts:  # leave one out
-            loo = profile_from_sessions([sigs[o] for o in experts if o != sid], cfg)
+            loo = profile_from_sessions([sigs[o] for o in experts if o != sid], cfg, definition=definition)
             sc = score_session(loo, sigs[sid], profile_name=f"{ref} without {sid}")
         else:
             sc = score_session(prof, sigs[sid], profile_name=ref)

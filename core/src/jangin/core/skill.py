@@ -49,12 +49,15 @@ __all__ = [
     "StepProfile",
     "bin_means",
     "condition_label",
+    "crossing_index",
+    "end_trace",
     "normalise",
     "outside",
     "read_session",
     "rolling_sd",
     "running_median",
     "smooth",
+    "step_end_lag",
     "step_key",
     "steps_from_events",
     "steps_from_signals",
@@ -379,6 +382,42 @@ def unsteadiness(x: npt.NDArray[Any], hz: float) -> npt.NDArray[Any]:
     a step edge moves the median with it, so only wobble remains."""
     res = x - running_median(x, max(3, int(round(1.5 * hz))))
     return rolling_sd(res, int(round(hz)))
+
+
+def crossing_index(b: npt.NDArray[Any], level: float, direction: int, start: int = 0) -> int | None:
+    """The first bin at or after ``start`` where ``b`` crosses ``level`` rising (``direction`` +1) or
+    falling (-1): the bin before is on the near side (or at the level), this one beyond it."""
+    x = (np.asarray(b, float) - level) * direction
+    start = max(1, start)
+    if len(x) <= start:
+        return None
+    with np.errstate(invalid="ignore"):
+        hit = (x[start - 1 : -1] <= 0) & (x[start:] > 0)
+    idx = np.flatnonzero(hit)
+    return None if len(idx) == 0 else int(idx[0]) + start
+
+
+def end_trace(sig: SessionSignals, channel: str, st: Step, hz: float) -> npt.NDArray[Any]:
+    """The channel from the step's start to the session's end, as 0.25 s-smoothed bin means minus its
+    median over the step's first tenth (a cue is a change from where the step began, so a level
+    shifted by a set point does not move it), the step and what follows it smoothed apart (a change
+    at the step's end does not leak back into the step)."""
+    t, v = sig.channels[channel]
+    b = bin_means(t, v, st.start_us, sig.span_us[1], hz)
+    n, k = int(np.ceil(st.duration_s * hz)), max(1, int(round(0.25 * hz)))
+    out = np.concatenate([smooth(b[:n], k), smooth(b[n:], k)])
+    head = out[: max(1, int(0.1 * st.duration_s * hz))]
+    base = float(np.nanmedian(head)) if np.isfinite(head).any() else 0.0
+    return np.asarray(out - base)
+
+
+def step_end_lag(trace: npt.NDArray[Any], st: Step, level: float, direction: int, hz: float) -> float:
+    """Seconds from the cue (the first crossing after the step's first tenth) to the step's end;
+    negative when the cue came after the end, and the most negative possible when it never came."""
+    k = crossing_index(trace, level, direction, start=max(1, int(0.1 * st.duration_s * hz)))
+    if k is None:
+        return st.duration_s - len(trace) / hz
+    return st.duration_s - k / hz
 
 
 # -- steps ---------------------------------------------------------------------------------------------

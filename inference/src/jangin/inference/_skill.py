@@ -17,7 +17,6 @@ import numpy as np
 
 from jangin.core import ModelLoadError, ModelRegistry, NotFoundError
 from jangin.core.skill import (
-    ENV_SUFFIX,
     SD_SUFFIX,
     AdjustmentRule,
     SessionSignals,
@@ -25,12 +24,12 @@ from jangin.core.skill import (
     Step,
     bin_means,
     condition_label,
-    outside,
     smooth,
     steps_from_events,
     steps_from_signals,
     unsteadiness,
 )
+from jangin.inference._skill_judge import Judge, severity_of
 
 __all__ = [
     "Deviation",
@@ -275,16 +274,6 @@ def _expected_factor(
     return f
 
 
-def _cal(profile: SkillProfile) -> dict[str, Any]:
-    return dict(profile.params.get("calibration") or {})
-
-
-def severity_of(ratio: float, major_ratio: float = 1.5) -> str:
-    """Severity from the sustained distance outside the band (``ratio`` 1 = at the band's edge,
-    ``major_ratio`` = that many half-widths beyond the experts' median envelope)."""
-    return "critical" if ratio >= 2 * major_ratio else "major" if ratio >= major_ratio else "minor"
-
-
 def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     idx = np.flatnonzero(mask)
     if len(idx) == 0:
@@ -329,11 +318,8 @@ def score_session(
       the experts' median duration.
     """
     hz = profile.bin_hz
-    cal = _cal(profile)
-    major_ratio = float(cal.get("major_ratio", 1.5))
-    major_share = float(cal.get("major_share", 0.3))
-    halves = cal.get("half_sigma") or {}
-    dur_cal = cal.get("durations") or {}
+    judge = Judge.of(profile)
+    major_ratio, major_share = judge.major_ratio, judge.major_share
     steps = list(steps) if steps is not None else session_steps(profile, sig)
     nsm = max(1, int(round(float(profile.params.get("smooth_s", 0.25)) * hz)))
     crossings: dict[int, int] = {}
@@ -352,8 +338,16 @@ def score_session(
         sp = profile.step(st.name)
         if sp is None or not sp.durations_s:
             continue
-        dratio, ddir = _duration_ratio(st, dur_cal, sp)
+        dratio, ddir = judge.duration_ratio(st.name, st.duration_s, sp)
         lo_d, hi_d = min(sp.durations_s), max(sp.durations_s)
+        what = f"{st.name} took {st.duration_s:.1f} s; the experts take {lo_d:.1f}–{hi_d:.1f} s"
+        cue_note = ""
+        end = judge.end_ratio(sig, st)
+        if end is not None:  # a variable-length step: judged by when it ended after the experts' cue
+            cue_note = _cue_words(profile, judge, st.name, end[2])
+            if end[0] > dratio:
+                dratio, ddir = end[0], end[1]
+                what = f"{st.name} took {st.duration_s:.1f} s: {cue_note}"
         timing.append(
             {
                 "step": st.name,
@@ -364,6 +358,7 @@ def score_session(
                 "ok": bool(dratio <= 1.0),
                 "method": st.method,
                 "confidence": st.confidence,
+                "end_cue": cue_note,
             }
         )
         if dratio > 1.0:
@@ -381,14 +376,13 @@ def score_session(
                     round(dratio, 2),
                     sev,
                     "duration",
-                    f"{st.name} took {st.duration_s:.1f} s; the experts take {lo_d:.1f}–{hi_d:.1f} s",
+                    what,
                 )
             )
         n_bins = max(1, int(np.ceil(st.duration_s * hz)))
         worst = np.zeros(n_bins)
         for ch in profile.scored_channels:
             band = profile.bands.get((st.name, ch))
-            env = profile.bands.get((st.name, ch + ENV_SUFFIX))
             if band is None or ch not in sig.channels:
                 continue
             t, v = sig.channels[ch]
@@ -408,22 +402,7 @@ def score_session(
                 "lo": lo,
                 "hi": hi,
             }
-            if env is None:  # a profile without the spread arrays: distance in band half-widths
-                half = np.maximum(np.where(x > med, hi - med, med - lo), 1e-12)
-                r = np.where(x > hi, (x - med) / half, np.where(x < lo, -(med - x) / half, 0.0))
-            else:
-                h = float(halves.get(ch, 3.0))
-                fl = np.abs(f)
-                r = (
-                    outside(
-                        x,
-                        np.interp(u, grid, env.lo) * f,
-                        np.interp(u, grid, env.hi) * f,
-                        np.interp(u, grid, env.median) * fl,
-                    )
-                    / h
-                )
-            r = np.nan_to_num(r)
+            r = judge.ratio(st.name, ch, u, x, f)
             min_bins = max(2, int(round(min(min_duration_s, 0.5 * st.duration_s) * hz)))
             devs, out = _level_deviations(
                 st, ch, x, med, lo, hi, r, min_bins, hz, profile, major_ratio, major_share
@@ -480,16 +459,20 @@ def score_session(
     return SkillScore(sig.session_id, profile_name, score, steps, deviations, adjustments, timing, curves)
 
 
-def _duration_ratio(st: Step, dur_cal: Mapping[str, Any], sp: Any) -> tuple[float, str]:
-    """How far the step's duration is outside the experts' (in calibrated half-widths) and which way."""
-    c = (dur_cal.get("steps") or {}).get(st.name)
-    d = max(st.duration_s, 1e-3)
-    if c is None:  # an old profile: the experts' range with 20 % tolerance
-        lo, hi = 0.8 * min(sp.durations_s), 1.25 * max(sp.durations_s)
-        ratio = max(lo / d, d / hi, 0.0)
-        return (ratio if ratio > 1 else 0.0), "longer" if d > hi else "shorter"
-    z = (np.log(d) - c["log_median"]) / c["sigma"]
-    return float(abs(z) / float(dur_cal.get("half_sigma", 3.0))), "longer" if z > 0 else "shorter"
+def _cue_words(profile: SkillProfile, judge: Judge, step: str, lag_s: float) -> str:
+    """``"it ended 10.6 s after endpoint signal fell below 0.52; the experts end it 0.5–1.0 s after"``."""
+    e = judge.end_cue(step) or {}
+    ch = str(e.get("channel", ""))
+    meta = profile.channels.get(ch, {})
+    unit = str(meta.get("unit") or "")
+    cue = (
+        f"{meta.get('display_name') or ch} {'rose' if e.get('direction', 1) > 0 else 'fell'} by "
+        f"{abs(float(e.get('level', 0.0))):.4g} {unit}".rstrip()
+        + " from where it was when the step began"
+    )
+    lags = [float(x) for x in e.get("lags_s", [])] or [0.0]
+    when = f"{lag_s:.1f} s after" if lag_s >= 0 else f"{-lag_s:.1f} s before"
+    return f"it ended {when} {cue}; the experts end it {min(lags):.1f}–{max(lags):.1f} s after"
 
 
 def _level_deviations(
@@ -672,7 +655,7 @@ def _adjustment_consequences(
 
 
 def _duration_consequences(devs: list[Deviation], steps: Sequence[Step], profile: SkillProfile) -> None:
-    """A step-duration finding is counted once: a step that runs longer (shorter) right after a step
+    """A step-duration finding is counted once: a step that runs longer (shorter) after a step
     that ran longer (shorter), or whose own set points were already found off in it or an earlier
     occurrence of it (its timing follows from them, e.g. an endpoint reached later at another
     pressure), keeps its duration finding as a minor one, naming the finding it follows from."""
@@ -692,8 +675,12 @@ def _duration_consequences(devs: list[Deviation], steps: Sequence[Step], profile
                     level.setdefault(later, d)
     for name, d in dur.items():
         k = order.index(name) if name in order else -1
-        prev = dur.get(order[k - 1]) if k > 0 else None
-        if prev is not None and prev.direction == d.direction:
+        # any earlier step that ran the same way (a step's length may follow from several before it,
+        # e.g. an over etch set as a share of all main-etch time): the first one is the cause
+        prev = next(
+            (dur[o] for o in order[: max(k, 0)] if o in dur and dur[o].direction == d.direction), None
+        )
+        if prev is not None:
             cause = f"{prev.step} ran {prev.direction}"
         elif name in level:
             cause = (

@@ -1,6 +1,16 @@
-"""Live coaching: samples of a session being recorded are binned as they arrive and compared with the
-profile's band for the current step; a channel out of band for ``min_duration_s`` raises an alert, and
-an adjustment the experts would have made by now raises one too.
+"""Live coaching: samples of a session being recorded are binned as they arrive and judged against the
+profile for the current step with the same calibrated thresholds the after-the-fact score and the
+coaching report use (:class:`jangin.inference._skill_judge.Judge`: one copy of them):
+
+* a channel outside the experts' band for ``min_duration_s`` raises a ``minor`` alert; once it has
+  stayed ≥ ``major_ratio`` half-widths out for ``major_share`` of the step's usual length, a ``major``
+  (or ``critical``) one, as the report would call it at the step's end;
+* a step that runs past the duration the calibration allows raises a ``duration`` alert (minor, then
+  major);
+* an adjustment the experts would have made by now raises a ``missed_adjustment`` alert.
+
+Only channels the operator controls (the process definition's ``operator`` role) raise alerts: machine
+state is scored after the run but never coached live.
 
 Steps come from the recording app's ``step_start`` markers (published by the ingest API); without
 markers the scorer walks through the profile's steps by their median durations from the first sample.
@@ -14,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from jangin.core.skill import SkillProfile
+from jangin.core.skill import SkillProfile, step_key
+from jangin.inference._skill_judge import Judge
 
 __all__ = ["LiveCoach"]
 
@@ -34,6 +45,12 @@ class _Channel:
         self.nsm = nsm
         self.out_bins = 0
         self.alerted = False
+        self.step_ratios: list[float] = []  # signed ratios in the current step
+        self.major_alerted = ""  # the highest severity alerted in this step ("", major, critical)
+        self.step_name = ""
+
+    def reset(self) -> None:
+        self.out_bins, self.alerted, self.step_ratios, self.major_alerted = 0, False, [], ""
 
 
 class LiveCoach:
@@ -41,7 +58,10 @@ class LiveCoach:
 
     def __init__(self, profile: SkillProfile, *, min_duration_s: float = 0.3, session_id: str = "") -> None:
         self.profile = profile
+        self.judge = Judge.of(profile)
         self.session_id = session_id
+        self.occurrences: dict[str, int] = {}
+        self.duration_alerted: dict[str, str] = {}
         self.hz = profile.bin_hz
         self.bin_us = 1e6 / self.hz
         self.min_bins = max(2, int(round(min_duration_s * self.hz)))
@@ -62,9 +82,12 @@ class LiveCoach:
         for e in events:
             if e.get("kind") == "step_start" and e.get("name"):
                 self.has_markers = True
-                self.step = (str(e["name"]), _ts_us(e["ts"]))
+                name = str(e["name"])
+                k = int(e.get("occurrence") or self.occurrences.get(name, 0) + 1)
+                self.occurrences[name] = k
+                self.step = (step_key(name, k), _ts_us(e["ts"]))
                 for ch in self.channels.values():
-                    ch.out_bins, ch.alerted = 0, False
+                    ch.reset()
         return []
 
     def feed_samples(
@@ -95,6 +118,7 @@ class LiveCoach:
                     st.open_bin, st.sum, st.cnt = b, 0.0, 0
                 st.sum += float(sums[k])
                 st.cnt += int(cnts[k])
+        alerts += self._duration(int(t_us[-1]))
         now = time.perf_counter()
         for a in alerts:
             a["session_id"] = self.session_id
@@ -133,42 +157,98 @@ class LiveCoach:
         x = float(np.nanmean(st.recent))
         alerts = self._adjustments(name, x, t_mid)
         spec = self.profile.channels.get(name, {})
-        if spec.get("role", "scored") != "scored":
-            return alerts
+        if spec.get("role", "scored") != "scored" or not self.judge.advises(name):
+            return alerts  # machine state and context: scored after the run, never coached live
         cur = self._current_step(t_mid)
         if cur is None:
             return alerts
         step, u = cur
+        if st.step_name != step:  # a new step (walked by duration, or a marker): judged afresh
+            st.reset()
+            st.step_name = step
         band = self.profile.bands.get((step, name))
-        if band is None:
+        if band is None or not np.isfinite(x):
             return alerts
-        n = self.profile.n_points
-        i = min(n - 1, max(0, int(u * n)))
         f = self._factor(name, t_mid)
-        med, lo, hi = band.median[i] * f, band.lo[i] * f, band.hi[i] * f
-        if lo <= x <= hi:
+        r = float(self.judge.ratio(step, name, np.array([u]), np.array([x]), f)[0])
+        st.step_ratios.append(r)
+        if abs(r) <= 1.0:
             st.out_bins, st.alerted = 0, False
             return alerts
         st.out_bins += 1
-        if st.out_bins >= self.min_bins and not st.alerted:
-            st.alerted = True
-            unit = spec.get("unit", "")
-            direction = "above" if x > hi else "below"
-            alerts.append(
+        sign = 1.0 if r > 0 else -1.0
+        # as the report judges at the step's end: the ratio the channel has held (same side) for
+        # ``major_share`` of the experts' usual step length
+        sp = self.profile.step(step)
+        n_step = max(1, int(round((sp.duration_median_s if sp else 1.0) * self.hz)))
+        k = max(1, int(np.ceil(self.judge.major_share * n_step)))
+        held = sorted((sign * v for v in st.step_ratios if sign * v > 0), reverse=True)
+        sustained = held[k - 1] if len(held) >= k else 0.0
+        sev = self.judge.severity(sustained) if sustained >= self.judge.major_ratio else "minor"
+        rank = {"": 0, "minor": 0, "major": 1, "critical": 2}
+        if rank[sev] > rank[st.major_alerted]:
+            st.major_alerted = sev
+        elif st.out_bins >= self.min_bins and not st.alerted:
+            sev = "minor"
+        else:
+            return alerts
+        st.alerted = True
+        grid_i = min(self.profile.n_points - 1, max(0, int(u * self.profile.n_points)))
+        med, lo, hi = band.median[grid_i] * f, band.lo[grid_i] * f, band.hi[grid_i] * f
+        unit = spec.get("unit", "")
+        display = spec.get("display_name") or name
+        direction = "above" if r > 0 else "below"
+        word = spec.get("higher" if r > 0 else "lower") or ("higher" if r > 0 else "lower")
+        alerts.append(
+            {
+                "type": "deviation",
+                "severity": sev,
+                "step": step,
+                "channel": name,
+                "direction": direction,
+                "ratio": round(abs(r) if sev == "minor" else sustained, 2),
+                "value": round(x, 3),
+                "expected": round(float(med), 3),
+                "lo": round(float(lo), 3),
+                "hi": round(float(hi), 3),
+                "ts_us": t_mid,
+                "message": f"{display} {direction} the experts' band in {step} ({sev}, {word}): "
+                f"{x:.1f} {unit} (experts {lo:.1f}–{hi:.1f} {unit})",
+            }
+        )
+        return alerts
+
+    def _duration(self, t: int) -> list[dict[str, Any]]:
+        """A step (from its marker) running past the duration the calibration allows."""
+        if self.step is None:
+            return []
+        name, start = self.step
+        el = (t - start) / 1e6
+        done = self.duration_alerted.get(name, "")
+        out: list[dict[str, Any]] = []
+        for sev, ratio in (("major", self.judge.major_ratio), ("minor", 1.0)):
+            lim = self.judge.duration_limit_s(name, ratio)
+            if lim is None or el <= lim or done in (sev, "major"):
+                continue
+            self.duration_alerted[name] = sev
+            sp = self.profile.step(name)
+            lo, hi = (min(sp.durations_s), max(sp.durations_s)) if sp and sp.durations_s else (0.0, 0.0)
+            out.append(
                 {
                     "type": "deviation",
-                    "step": step,
-                    "channel": name,
-                    "direction": direction,
-                    "value": round(x, 3),
-                    "expected": round(float(med), 3),
-                    "lo": round(float(lo), 3),
-                    "hi": round(float(hi), 3),
-                    "ts_us": t_mid,
-                    "message": f"{name} {direction} the experts' band in {step}: {x:.1f} {unit} (experts {lo:.1f}–{hi:.1f} {unit})",
+                    "severity": sev,
+                    "kind": "duration",
+                    "step": name,
+                    "channel": "",
+                    "direction": "longer",
+                    "value": round(el, 2),
+                    "expected": round(sp.duration_median_s, 2) if sp else None,
+                    "ts_us": t,
+                    "message": f"{name} has run {el:.1f} s; the experts take {lo:.1f}–{hi:.1f} s",
                 }
             )
-        return alerts
+            break
+        return out
 
     def _factor(self, name: str, t: int) -> float:
         f = 1.0
@@ -189,6 +269,7 @@ class LiveCoach:
                 del lv[: -int(10 * self.hz)]
                 if (
                     i in self.crossed
+                    and self.judge.advises(r.channel)
                     and i not in self.adj_alerted
                     and t >= self.crossed[i] + r.delay_max_s * 1e6
                 ):

@@ -126,8 +126,10 @@ def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6)
         where = _step_title(profile, d.step)
         unit = str(_meta(profile, d.channel).get("unit") or "")
         name = _display(profile, d.channel)
-        if d.kind == "duration":
-            continue  # said below, from the step timing
+        if d.kind == "duration":  # "took 41.9 s: it ended 13.6 s after <cue>; the experts …"
+            rest = d.message[len(d.step) :] if d.message.startswith(d.step) else f" took {d.value:.1f} s"
+            out.append(f"{where.capitalize()}{rest}.")
+            continue
         if d.kind == "missed_adjustment":
             a = next(
                 (a for a in sc.missed if a.channel == d.channel and a.expected_by_us == d.start_us), None
@@ -158,13 +160,7 @@ def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6)
                 f"In {where} {deviation_sentence(profile, d.channel, d.value, d.expected)} for "
                 f"{d.duration_s:.1f} s ({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
-    for x in sc.step_timing:
-        if not x["ok"]:
-            out.append(
-                f"{_step_title(profile, x['step']).capitalize()} took {x['duration_s']:.1f} s; "
-                f"the experts take {x['expert_min_s']:.1f}–{x['expert_max_s']:.1f} s."
-            )
-    return out
+    return [x.replace(" )", ")") for x in out]
 
 
 def machine_notes(sc: SkillScore, profile: SkillProfile) -> list[str]:
@@ -179,7 +175,7 @@ def machine_notes(sc: SkillScore, profile: SkillProfile) -> list[str]:
                 f"{_amount(profile, d.channel, d.value, d.expected)} {how} than in the experts' sessions "
                 f"({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
-    return out
+    return [x.replace(" )", ")").replace(" ,", ",") for x in out]
 
 
 def _png(fig: Any) -> str:
@@ -303,6 +299,67 @@ table{border-collapse:collapse;font-size:13px;width:100%}td,th{border-bottom:1px
 """
 
 
+def recipe_lines(sig: SessionSignals, profile: SkillProfile, profile_name: str) -> list[str]:
+    """What the session was run with and what it was compared against, in plain words: the session's
+    recipe parameters (the definition's names and units), the profile and the recipe it holds for,
+    and a plain warning when the session's recipe is not the profile's."""
+    spec = dict(profile.params.get("parameters") or {})
+    session_w = _word(profile, "session", "session")
+
+    def named(k: str, v: str) -> str:
+        m = dict(spec.get(k) or {})
+        unit = str(m.get("unit") or "")
+        return f"{m.get('display_name') or k} = {v}{' ' + unit if unit and v else ''}"
+
+    first = list(profile.condition)
+    order = sorted(sig.parameters, key=lambda k: (k not in first, first.index(k) if k in first else 0, k))
+
+    out = []
+    if sig.parameters:
+        out.append(
+            f"This {session_w}'s recipe: " + "; ".join(named(k, sig.parameters[k]) for k in order) + "."
+        )
+    else:
+        out.append(f"This {session_w} has no recipe parameters recorded.")
+    cond = profile.condition
+    if cond:
+        out.append(
+            f"Scored against skill profile {profile_name or '?'}, built from {len(profile.sessions)} expert "
+            f"{session_w}s with " + ", ".join(named(k, v) for k, v in cond.items()) + "."
+        )
+        off = {k: v for k, v in cond.items() if sig.parameters.get(k) != v and ":" not in str(v)}
+        if off:
+            out.append(
+                f"Careful: this {session_w}'s recipe is not the profile's ("
+                + ", ".join(
+                    f"{k}: {sig.parameters.get(k, 'none')} here, {v} in the profile" for k, v in off.items()
+                )
+                + "); the comparison may be unfair."
+            )
+    else:
+        out.append(
+            f"Scored against skill profile {profile_name or '?'}, built from {len(profile.sessions)} expert "
+            f"{session_w}s of any recipe (the profile is not conditioned on the recipe)."
+        )
+    return out
+
+
+def render_no_profile(sig: SessionSignals, reason: str, hint: str | None = None) -> str:
+    """The page for a session no skill profile fits (e.g. none for its recipe): says so plainly."""
+    e = html.escape
+    params = "; ".join(f"{k} = {v}" for k, v in sorted(sig.parameters.items())) or "none recorded"
+    return "\n".join(
+        [
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+            f"<title>No coaching report {e(sig.session_id)}</title><style>{_CSS}</style></head><body><main>",
+            f"<header><div><h1>No coaching report for {e(sig.session_id)}</h1><div class='meta'>",
+            f"Process <b>{e(sig.process or '?')}</b><br>Recipe: {e(params)}</div></div></header>",
+            f"<section><h2>There is no skill profile for this recipe</h2><p>{e(reason)}</p>",
+            f"<p class='muted'>{e(hint or '')}</p></section></main></body></html>",
+        ]
+    )
+
+
 def render_report(
     sc: SkillScore,
     sig: SessionSignals,
@@ -336,6 +393,11 @@ def render_report(
         f"{n_major} major deviation(s), {len(sc.deviations) - n_major} minor, {len(sc.missed)} missed adjustment(s)",
         f"</div></div><div class='score {cls}'>{sc.score:.0f}<small>of 100</small></div></header>",
     ]
+    parts.append(
+        "<section><h2>Recipe and profile</h2><ul>"
+        + "".join(f"<li>{e(x)}</li>" for x in recipe_lines(sig, profile, sc.profile))
+        + "</ul></section>"
+    )
     if low_conf:
         parts.append(
             "<section><p class='sev-major'>The steps of this "
@@ -420,12 +482,13 @@ def render_report(
     parts.append("</table>")
     timing = "".join(
         f"<tr><td>{e(x['step'])}</td><td>{x['duration_s']:.1f}</td><td>{x['expert_min_s']:.1f}–{x['expert_max_s']:.1f}</td>"
-        f"<td>{'ok' if x['ok'] else '<b>outside</b>'}</td><td>{e(x['method'])} ({x['confidence']:.2f})</td></tr>"
+        f"<td>{'ok' if x['ok'] else '<b>outside</b>'}</td><td>{e(x.get('end_cue') or '')}</td>"
+        f"<td>{e(x['method'])} ({x['confidence']:.2f})</td></tr>"
         for x in sc.step_timing
     )
     parts.append(
         "<h2 style='margin-top:14px'>Step timing</h2><table><tr><th>step</th><th>s</th><th>experts (s)</th>"
-        f"<th></th><th>found from</th></tr>{timing}</table></section>"
+        f"<th></th><th>end after the experts' cue</th><th>found from</th></tr>{timing}</table></section>"
     )
     parts.append(f"<p class='muted'>Units: {e(', '.join(f'{c} [{u}]' for c, u in units.items() if u))}</p>")
     score_note = (
@@ -447,18 +510,27 @@ def write_report(
     outcomes: Sequence[Mapping[str, Any]] | None = None,
     score: SkillScore | None = None,
     sig: SessionSignals | None = None,
-) -> tuple[Path, SkillScore]:
+) -> tuple[Path, SkillScore | None]:
     """Score ``session_id`` (unless ``score`` is given) and write its coaching report to ``out``.
 
     ``profile`` is ``(name:version, profile)``; default the newest active profile of the session's
-    process in the dataset's registry.
+    process (and recipe) in the dataset's registry. When there is none for the session's recipe, the
+    page says so plainly and the score is None.
     """
-    from jangin.core import ModelRegistry
+    from jangin.core import ModelRegistry, NotFoundError
     from jangin.core.skill import read_session
     from jangin.inference._skill import find_profile, score_session
 
     sig = sig or read_session(ds, session_id)
-    name, prof = profile or find_profile(ModelRegistry(ds.models_dir), sig.process, parameters=sig.parameters)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if profile is None:
+        try:
+            profile = find_profile(ModelRegistry(ds.models_dir), sig.process, parameters=sig.parameters)
+        except NotFoundError as exc:  # e.g. no profile for this recipe: a page that says so
+            path.write_text(render_no_profile(sig, str(exc), exc.hint), encoding="utf-8")
+            return path, None
+    name, prof = profile
     sc = score or score_session(prof, sig, profile_name=name)
     tech = ds.read(
         "sessions", columns=["technician", "updated_at"], filters=[("session_id", "=", session_id)]
@@ -467,7 +539,5 @@ def write_report(
     page = render_report(
         sc, sig, prof, frames=session_frames(ds, session_id), outcomes=outcomes, technician=technician
     )
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path, sc

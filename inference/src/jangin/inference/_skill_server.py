@@ -98,13 +98,17 @@ def _upload_signals(up: SessionUpload) -> SessionSignals:
     )
 
 
-def _process_of(ds: Dataset, session_id: str) -> str | None:
-    rows = ds.read(
-        "sessions", columns=["process", "updated_at"], filters=[("session_id", "=", session_id)]
-    ).to_pylist()
+def _process_of(ds: Dataset, session_id: str) -> tuple[str | None, dict[str, str]]:
+    """The session's process and its parameters (the recipe its profile is chosen by)."""
+    t = ds.read("sessions", filters=[("session_id", "=", session_id)])
+    cols = [c for c in ("process", "updated_at", "parameters") if c in t.column_names]
+    rows = t.select(cols).to_pylist()
     if not rows:
         raise NotFoundError(f"no session {session_id!r}")
-    return max(rows, key=lambda r: r["updated_at"])["process"]  # type: ignore[no-any-return]
+    row = max(rows, key=lambda r: r["updated_at"])
+    raw = row.get("parameters") or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return row["process"], {str(k): "" if v is None else str(v) for k, v in items}
 
 
 def register(app: FastAPI, settings: Settings) -> None:
@@ -144,15 +148,17 @@ def register(app: FastAPI, settings: Settings) -> None:
         from jangin.inference._skill_live import LiveCoach
 
         ds = await run_in_threadpool(dataset)
-        process = await run_in_threadpool(_process_of, ds, session_id)
-        name, prof = await run_in_threadpool(find_profile, ModelRegistry(ds.models_dir), process, profile)
+        process, params = await run_in_threadpool(_process_of, ds, session_id)
+        name, prof = await run_in_threadpool(
+            find_profile, ModelRegistry(ds.models_dir), process, profile, params
+        )
         bus: SampleBus = app.state.sample_bus
         queue = bus.subscribe(session_id)
         coach = LiveCoach(prof, session_id=session_id)
 
         async def stream() -> AsyncIterator[bytes]:
             try:
-                yield _sse("ready", {"session_id": session_id, "profile": name})
+                yield _sse("ready", {"session_id": session_id, "profile": name, "condition": prof.condition})
                 while True:
                     try:
                         msg = await asyncio.wait_for(queue.get(), timeout=10.0)

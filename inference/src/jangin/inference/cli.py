@@ -203,7 +203,8 @@ def skill_report(
 
     ds, sig, name, prof = _skill_context(session, dataset, profile)
     path, sc = write_report(ds, session, output, profile=(name, prof), sig=sig)
-    console().print(f"wrote {path} (score {sc.score:.0f}/100 against {name})")
+    score = f"score {sc.score:.0f}/100" if sc is not None else "not scored"
+    console().print(f"wrote {path} ({score} against {name})")
 
 
 def skill_steps(

@@ -43,6 +43,7 @@ from jangin.training._skill_adjust import (
     mine_adjustments,
     rule_starts,
 )
+from jangin.training._skill_ends import end_calibration, mine_step_ends
 from jangin.training._skill_select import select_channels
 
 __all__ = [
@@ -354,6 +355,10 @@ def profile_from_sessions(
                 np.full(n, float(np.median(vals))), np.zeros(n), np.full(n, lim)
             )
     durations_cal = _duration_calibration(step_profiles, cfg, loo)
+    if loo:  # the cue each variable-length step ends after, and its calibrated lag half-width
+        ends = mine_step_ends(sigs, steps, order, channels, hz, DURATION_FLOOR_S)
+        durations_cal["ends"] = ends
+        durations_cal["end_half_sigma"] = end_calibration(ends, DURATION_FLOOR_S, cfg.major_ratio, cfg.margin)
     units = {c: meta[c]["unit"] for c in channels}
     for c in channels:
         meta[c]["scale"] = scale.get(c)
@@ -374,6 +379,10 @@ def profile_from_sessions(
             "steps_spec": spec,
             "words": dict(getattr(definition, "words", {}) or {}),
             "display_name": getattr(definition, "display_name", None),
+            "parameters": {
+                p.name: {"display_name": p.display_name or p.name, "unit": p.unit or ""}
+                for p in getattr(definition, "parameters", None) or []
+            },
             "dropped_channels": dropped,
             "units": units,
             "calibration": {

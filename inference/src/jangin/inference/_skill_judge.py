@@ -1,0 +1,164 @@
+"""How far a session is from the experts, and how bad that is: the one place the calibrated thresholds
+of a skill profile are read and applied.
+
+Both the after-the-fact scorer (:func:`jangin.inference._skill.score_session`, whose results the
+coaching report shows) and live coaching (:class:`jangin.inference._skill_live.LiveCoach`) judge
+through a :class:`Judge`, so a deviation reads the same on the line and in the report:
+
+* level: the signed distance of a channel outside the experts' median envelope, in units of their
+  spread divided by the channel's calibrated half-width (``1`` = at the band's edge); major when it
+  stays ≥ ``major_ratio`` for ≥ ``major_share`` of a step;
+* step duration: the log duration's distance from the experts' in the same half-width units, each step
+  with its own spread and the half-width calibrated leave-one-out at build time;
+* advice: only on channels the process definition says the operator controls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from jangin.core.skill import (
+    ENV_SUFFIX,
+    SessionSignals,
+    SkillProfile,
+    Step,
+    StepProfile,
+    end_trace,
+    outside,
+    step_end_lag,
+)
+
+__all__ = ["Judge", "severity_of"]
+
+
+def severity_of(ratio: float, major_ratio: float = 1.5) -> str:
+    """Severity from the sustained distance outside the band (``ratio`` 1 = at the band's edge,
+    ``major_ratio`` = that many half-widths beyond the experts' median envelope)."""
+    return "critical" if ratio >= 2 * major_ratio else "major" if ratio >= major_ratio else "minor"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The calibrated thresholds of one profile, applied to levels and durations."""
+
+    profile: SkillProfile
+    major_ratio: float = 1.5
+    major_share: float = 0.3
+    halves: Mapping[str, float] = field(default_factory=dict)
+    durations: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, profile: SkillProfile) -> Judge:
+        """The judge of ``profile`` (its stored leave-one-out calibration)."""
+        cal = dict(profile.params.get("calibration") or {})
+        return cls(
+            profile,
+            float(cal.get("major_ratio", 1.5)),
+            float(cal.get("major_share", 0.3)),
+            {str(k): float(v) for k, v in (cal.get("half_sigma") or {}).items()},
+            dict(cal.get("durations") or {}),
+        )
+
+    # -- channels ------------------------------------------------------------------------------------
+
+    def advises(self, channel: str) -> bool:
+        """Whether the operator controls ``channel`` (advice and live alerts only on those)."""
+        return bool(self.profile.channels.get(channel, {}).get("advice", True))
+
+    def severity(self, ratio: float) -> str:
+        return severity_of(ratio, self.major_ratio)
+
+    def ratio(
+        self,
+        step: str,
+        channel: str,
+        u: np.ndarray,
+        x: np.ndarray,
+        factor: np.ndarray | float = 1.0,
+    ) -> np.ndarray:
+        """Signed distance of ``x`` (at normalised step times ``u``) outside the experts' envelope, in
+        calibrated half-widths (0 inside the band, > 1 past its upper edge, < -1 past its lower one).
+
+        ``factor``: the experts' adjustments due by then (multiplies the experts' curves).
+        """
+        prof = self.profile
+        band = prof.bands.get((step, channel))
+        if band is None:
+            return np.zeros(len(np.atleast_1d(x)))
+        u = np.atleast_1d(np.asarray(u, float))
+        x = np.atleast_1d(np.asarray(x, float))
+        f = np.broadcast_to(np.asarray(factor, float), x.shape)
+        grid = (np.arange(prof.n_points) + 0.5) / prof.n_points
+        env = prof.bands.get((step, channel + ENV_SUFFIX))
+        med = np.interp(u, grid, band.median) * f
+        if env is None:  # a profile without the spread arrays: distance in band half-widths
+            lo, hi = np.interp(u, grid, band.lo) * f, np.interp(u, grid, band.hi) * f
+            half = np.maximum(np.where(x > med, hi - med, med - lo), 1e-12)
+            r = np.where(x > hi, (x - med) / half, np.where(x < lo, -(med - x) / half, 0.0))
+        else:
+            h = float(self.halves.get(channel, 3.0))
+            r = (
+                outside(
+                    x,
+                    np.interp(u, grid, env.lo) * f,
+                    np.interp(u, grid, env.hi) * f,
+                    np.interp(u, grid, env.median) * np.abs(f),
+                )
+                / h
+            )
+        return np.asarray(np.nan_to_num(r))
+
+    def sustained(self, r: np.ndarray) -> float:
+        """The distance the channel stays at or beyond for ``major_share`` of the step."""
+        return float(np.quantile(r, 1.0 - self.major_share)) if len(r) else 0.0
+
+    # -- durations -----------------------------------------------------------------------------------
+
+    def duration_ratio(self, step: str, duration_s: float, sp: StepProfile) -> tuple[float, str]:
+        """How far a step's duration is outside the experts' (in calibrated half-widths; 0 inside)
+        and which way (``longer`` / ``shorter``)."""
+        c = (self.durations.get("steps") or {}).get(step)
+        d = max(duration_s, 1e-3)
+        if c is None:  # an old profile: the experts' range with 20 % tolerance
+            lo, hi = 0.8 * min(sp.durations_s), 1.25 * max(sp.durations_s)
+            ratio = max(lo / d, d / hi, 0.0)
+            return (ratio if ratio > 1 else 0.0), "longer" if d > hi else "shorter"
+        z = (np.log(d) - c["log_median"]) / c["sigma"]
+        half = float(c.get("half_sigma", self.durations.get("half_sigma", 3.0)))
+        return float(abs(z) / half), "longer" if z > 0 else "shorter"
+
+    def end_cue(self, step: str) -> dict[str, Any] | None:
+        """The cue the experts end ``step`` after (channel, level, direction, lag), if it has one."""
+        e = (self.durations.get("ends") or {}).get(step)
+        return dict(e) if e else None
+
+    def end_ratio(self, sig: SessionSignals, st: Step) -> tuple[float, str, float] | None:
+        """How far the lag from the step's end cue to its end is from the experts' (in calibrated
+        half-widths), which way (``longer``: ended late after the cue; ``shorter``: before it) and the
+        lag in seconds; None for a step without a cue (or a session without its channel)."""
+        e = self.end_cue(st.name)
+        if e is None or e["channel"] not in sig.channels or "lag_median_s" not in e:
+            return None
+        hz = self.profile.bin_hz
+        lag = step_end_lag(end_trace(sig, e["channel"], st, hz), st, e["level"], e["direction"], hz)
+        z = (lag - float(e["lag_median_s"])) / max(float(e["lag_sigma_s"]), 1e-3)
+        half = float(e.get("half_sigma", self.durations.get("end_half_sigma", 3.0)))
+        return float(abs(z) / half), "longer" if z > 0 else "shorter", float(lag)
+
+    def duration_limit_s(self, step: str, ratio: float = 1.0) -> float | None:
+        """The duration at which a step that runs long reaches ``ratio`` half-widths (None without a
+        calibration for the step): live coaching warns when a step passes it."""
+        c = (self.durations.get("steps") or {}).get(step)
+        if c is None:
+            return None
+        half = float(c.get("half_sigma", self.durations.get("half_sigma", 3.0)))
+        return float(np.exp(c["log_median"] + ratio * half * c["sigma"]))
+
+    def out_share(self, r: np.ndarray) -> np.ndarray:
+        """Per bin, how far out the session is for the score (0 in band, 1 at ``major_ratio``)."""
+        a = np.abs(r)
+        return np.clip((a - 1.0) / (self.major_ratio - 1.0), 0.0, 1.0) * (a > 1.0)
