@@ -41,7 +41,7 @@ def demo_live(
     *,
     run: str = "etch-02",
     seconds: float = 40.0,
-    speed: float = 4.0,
+    speed: float = 8.0,
     profile: str | None = None,
     session_key: str | None = None,
     opcua: bool = True,

@@ -35,7 +35,7 @@ class DemoConfig(BaseModel):
 
     out: Path = Path("jangin-demo")
     sample_data: Path | None = None
-    epochs: int = 40
+    epochs: int = 35
     imgsz: int = 256
     batch: int = 16
     device: str = "auto"

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--data", help="sample_data folder [default: ./sample_data or the source tree's]."),
         ] = None,
-        epochs: Annotated[int, typer.Option(help="Detector training epochs.")] = 40,
+        epochs: Annotated[int, typer.Option(help="Detector training epochs.")] = 35,
         imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 256,
         device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     ) -> None:

@@ -212,7 +212,7 @@ class LiveCoach:
                 "lo": round(float(lo), 3),
                 "hi": round(float(hi), 3),
                 "ts_us": t_mid,
-                "message": f"{display} {direction} the experts' band in {step} ({sev}, {word}): "
+                "message": f"{display} {direction} the experts' band in {step} ({sev}: {word} than the experts): "
                 f"{x:.1f} {unit} (experts {lo:.1f}–{hi:.1f} {unit})",
             }
         )
