@@ -172,7 +172,7 @@ def test_every_wheel_carries_the_licence(tmp_path: Path) -> None:
 _WRITERS = {
     "_detect": "AGPL-3.0 (Ultralytics",
     "_classify": "AGPL-3.0 (Ultralytics",
-    "_anomaly": "Apache-2.0 (anomalib",
+    "_anomaly": "Apache-2.0 (",  # anomalib PatchCore / PaDiM, or Jangin's own cutpaste / draem networks
     "_process": "BSD-3-Clause (scikit-learn",
     "_skill": "Apache-2.0 (Jangin",
 }
@@ -181,9 +181,17 @@ _WRITERS = {
 @pytest.mark.parametrize(("module", "prefix"), sorted(_WRITERS.items()))
 def test_every_manifest_writer_records_the_architecture_licence(module: str, prefix: str) -> None:
     source = (REPO / "training" / "src" / "jangin" / "training" / f"{module}.py").read_text()
+    tree = ast.parse(source)
+    tables = {  # module-level NAME = {...} tables a manifest may take its licence from, by key
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
     calls = [
         node
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "ModelManifest"
     ]
     assert calls, module
@@ -191,12 +199,19 @@ def test_every_manifest_writer_records_the_architecture_licence(module: str, pre
         kw = {k.arg: k.value for k in call.keywords}
         assert "architecture_licence" in kw, module
         value = kw["architecture_licence"]
-        text = (
-            value.value
-            if isinstance(value, ast.Constant)
-            else "".join(v.value for v in value.values if isinstance(v, ast.Constant))  # type: ignore[attr-defined]
-        )
-        assert text.startswith(prefix), (module, text)
+        if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):
+            table = tables.get(value.value.id)
+            assert table is not None and table.values, (module, ast.dump(value))
+            texts = [v.value for v in table.values if isinstance(v, ast.Constant)]
+            assert len(texts) == len(table.values), (module, "every entry a literal")
+        else:
+            texts = [
+                value.value
+                if isinstance(value, ast.Constant)
+                else "".join(v.value for v in value.values if isinstance(v, ast.Constant))  # type: ignore[attr-defined]
+            ]
+        for text in texts:
+            assert text.startswith(prefix), (module, text)
 
 
 def test_models_show_prints_the_licence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

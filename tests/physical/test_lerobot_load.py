@@ -19,14 +19,20 @@ from tests.physical.conftest import DURATION_S, FPS, H, W, brightness, build
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
 pytestmark = pytest.mark.slow
+# Fixed at import (as tests/labeling does for Label Studio): other test folders point XDG_CACHE_HOME at a
+# tmp dir during the run, and scripts/lerobot.sh would then look for the venv there.
+LEROBOT_VENV = os.environ.get("JANGIN_LEROBOT_VENV") or str(
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jangin" / "lerobot-venv"
+)
+_SCRIPT_ENV = {**os.environ, "JANGIN_LEROBOT_VENV": LEROBOT_VENV}
 
 
 def _lerobot_python() -> str:
     script = str(REPO / "scripts/lerobot.sh")
     wait = os.environ.get("JANGIN_LEROBOT_WAIT")  # CI installs LeRobot's venv in the background
     if wait:
-        subprocess.run(["bash", script, "wait", wait], capture_output=True, text=True)
-    r = subprocess.run(["bash", script, "path"], capture_output=True, text=True)
+        subprocess.run(["bash", script, "wait", wait], capture_output=True, text=True, env=_SCRIPT_ENV)
+    r = subprocess.run(["bash", script, "path"], capture_output=True, text=True, env=_SCRIPT_ENV)
     if r.returncode != 0:
         if os.environ.get("JANGIN_REQUIRE_LEROBOT") == "1":  # CI: a missing loader is a failure
             pytest.fail("LeRobot's venv is not installed (scripts/lerobot.sh install)")

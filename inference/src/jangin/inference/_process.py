@@ -95,14 +95,15 @@ class OnnxProcess:
         """Load a published process model (checksums verified) and score an empty window once.
 
         Raises:
-            ModelLoadError: Not a ``process_v1`` model, a checksum mismatch, or a broken file.
+            InferenceError: Not a ``process_v1`` model. ModelLoadError: a checksum mismatch or a broken file.
         """
         mv = ModelVersion.load(mv.path, verify=True)
         m = mv.manifest
         if m.task != "process" or m.outputs.get("format") != "process_v1":
-            raise ModelLoadError(
-                f"{mv.name}:{mv.version} is not a process_v1 model (task {m.task}, "
-                f"format {m.outputs.get('format')!r})"
+            raise InferenceError(  # the request names a model this server cannot serve: a 422, not a 503
+                f"{mv.name}:{mv.version} is not a servable process model (task {m.task}, "
+                f"format {m.outputs.get('format')!r}; process_v1 expected)",
+                hint="retrain it with `jangin train process`",
             )
         blob = mv.file("model.onnx").read_bytes()
         if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
