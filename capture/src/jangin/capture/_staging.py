@@ -302,67 +302,57 @@ class Staging:
         value: np.ndarray,
     ) -> BatchResult:
         """Stage one long-form batch of ``device`` (one channel name, device time and value per sample),
-        as live sources deliver them (each tag on its own timestamps); see :meth:`_append_sensors_long`."""
-        with self._lock(check_name("session id", session_id)):
-            return self._append_sensors_long(session_id, device, seq, channel, t, value)
+        as live sources deliver them (each tag on its own timestamps); never concurrently with finish.
 
-    def _append_sensors_long(
-        self,
-        session_id: str,
-        device: str,
-        seq: int,
-        channel: np.ndarray,
-        t: np.ndarray,
-        value: np.ndarray,
-    ) -> BatchResult:
-        """Validation: channels declared for the device, times finite and in range (on both clocks).
+        Validation: channels declared for the device, times finite and in range (on both clocks).
         Times need not increase (tags interleave; a redelivered sample is removed at processing).
 
         Raises:
             CaptureError: Invalid batch (nothing staged). ConflictError: ``seq`` used for other data.
         """
-        spec = self.check_device(session_id, device)
-        check_seq(seq)
-        where = f"session {session_id} device {device} batch {seq}"
-        t = np.asarray(t, np.float64)
-        value = np.asarray(value, np.float64)
-        if not len(t) or len(t) != len(value) or len(t) != len(channel):
-            raise CaptureError(f"{where}: empty batch or channel / t / value of different lengths")
-        names, codes = np.unique(np.asarray(channel, dtype=object).astype(str), return_inverse=True)
-        declared = {c["name"] for c in spec.get("channels", [])}
-        unknown = [str(c) for c in names if c not in declared]
-        if unknown:
-            raise CaptureError(
-                f"{where}: unknown channel(s) {', '.join(unknown)} (declared: {', '.join(sorted(declared))})"
+        with self._lock(check_name("session id", session_id)):
+            spec = self.check_device(session_id, device)
+            check_seq(seq)
+            where = f"session {session_id} device {device} batch {seq}"
+            t = np.asarray(t, np.float64)
+            value = np.asarray(value, np.float64)
+            if not len(t) or len(t) != len(value) or len(t) != len(channel):
+                raise CaptureError(f"{where}: empty batch or channel / t / value of different lengths")
+            names, codes = np.unique(np.asarray(channel, dtype=object).astype(str), return_inverse=True)
+            declared = {c["name"] for c in spec.get("channels", [])}
+            unknown = [str(c) for c in names if c not in declared]
+            if unknown:
+                raise CaptureError(
+                    f"{where}: unknown channel(s) {', '.join(unknown)} (declared: {', '.join(sorted(declared))})"
+                )
+            offset = spec.get("clock_offset_s") or 0.0
+            lo, hi = self.limits.min_time_s, self.limits.max_time_s
+            out = ~np.isfinite(t) | (t < lo) | (t >= hi) | (t + offset < lo) | (t + offset >= hi)
+            if out.any():
+                i = int(np.flatnonzero(out)[0])
+                raise CaptureError(
+                    f"{where}: sample {i}: time {float(t[i])!r} s is not a time in {self.limits.time_range()}"
+                )
+            staged = pa.table(
+                {
+                    "channel": pa.DictionaryArray.from_arrays(
+                        pa.array(codes.astype(np.int32)), pa.array([str(c) for c in names], pa.string())
+                    ),
+                    "t_us": pa.array(np.rint(t * 1e6).astype(np.int64)),
+                    "value": pa.array(value, pa.float64()),
+                }
             )
-        offset = spec.get("clock_offset_s") or 0.0
-        lo, hi = self.limits.min_time_s, self.limits.max_time_s
-        out = ~np.isfinite(t) | (t < lo) | (t >= hi) | (t + offset < lo) | (t + offset >= hi)
-        if out.any():
-            i = int(np.flatnonzero(out)[0])
-            raise CaptureError(
-                f"{where}: sample {i}: time {float(t[i])!r} s is not a time in {self.limits.time_range()}"
-            )
-        staged = pa.table(
-            {
-                "channel": pa.DictionaryArray.from_arrays(
-                    pa.array(codes.astype(np.int32)), pa.array([str(c) for c in names], pa.string())
-                ),
-                "t_us": pa.array(np.rint(t * 1e6).astype(np.int64)),
-                "value": pa.array(value, pa.float64()),
-            }
-        )
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, staged.schema) as w:
-            w.write_table(staged)
-        data = sink.getvalue().to_pybytes()
-        path = self.dir(session_id) / "sensors" / device / f"{seq:012d}.arrow"
-        dropped = int((~np.isfinite(value)).sum())
-        if path.exists() or not write_atomic(path, data, exclusive=True):
-            if _sha(path.read_bytes()) != _sha(data):
-                raise ConflictError(f"{where}: sequence number already used for different data")
-            return BatchResult(seq, staged.num_rows, duplicate=True, dropped_nonfinite=dropped)
-        return BatchResult(seq, staged.num_rows, dropped_nonfinite=dropped)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_file(sink, staged.schema) as w:
+                w.write_table(staged)
+            data = sink.getvalue().to_pybytes()
+            path = self.dir(session_id) / "sensors" / device / f"{seq:012d}.arrow"
+            dropped = int((~np.isfinite(value)).sum())
+            if path.exists() or not write_atomic(path, data, exclusive=True):
+                if _sha(path.read_bytes()) != _sha(data):
+                    raise ConflictError(f"{where}: sequence number already used for different data")
+                return BatchResult(seq, staged.num_rows, duplicate=True, dropped_nonfinite=dropped)
+            return BatchResult(seq, staged.num_rows, dropped_nonfinite=dropped)
 
     def sensor_batches(self, session_id: str) -> dict[str, list[Path]]:
         """Staged batch files per device, in sequence order."""
