@@ -314,6 +314,9 @@ class OpcUaSim:
         slow = await machine.add_folder(ua.NodeId("Machine.Slow", idx), ua.QualifiedName("Slow", idx))
         for k in range(self.slow):
             await var(f"Machine.Slow.{k}", f"S{k}", 0.0, ua.VariantType.Double, slow)
+        # the values given at creation carry the creation time as their stamp, and the slow set-up
+        # (certificates) lies between t0 and now: write every tag once so that no value breaks the rule
+        await self._write(list(self.nodes), server)
         await server.start()
         self._server = server
         self._tasks = [
@@ -347,9 +350,21 @@ class OpcUaSim:
             return float(self.fast_value(k, t_rel)), ua.VariantType.Double
         return self.slow_value(k, t_rel), ua.VariantType.Double
 
-    async def _writer(self, sids: list[str], hz: float) -> None:
+    async def _write(self, sids: list[str], server: Any = None) -> None:
+        """Write each tag's value now, stamped now."""
         from asyncua import ua
 
+        now = time.time()
+        stamp = _utc(now)
+        for sid in sids:
+            v, vt = self._value(sid, now - self.t0)
+            if self.counter and sid.startswith(("Machine.Fast.", "Machine.Slow.")):
+                v = float(self.written[sid])
+            dv = ua.DataValue(ua.Variant(v, vt), SourceTimestamp=stamp, ServerTimestamp=stamp)
+            await (server or self._server).write_attribute_value(self.nodes[sid].nodeid, dv)
+            self.written[sid] += 1
+
+    async def _writer(self, sids: list[str], hz: float) -> None:
         if not sids:
             return
         period = 1.0 / hz
@@ -357,15 +372,7 @@ class OpcUaSim:
         while True:
             due = self.t0 + n * period
             await asyncio.sleep(max(0.0, due - time.time()))
-            now = time.time()
-            stamp = _utc(now)
-            for sid in sids:
-                v, vt = self._value(sid, now - self.t0)
-                if self.counter and sid.startswith(("Machine.Fast.", "Machine.Slow.")):
-                    v = float(self.written[sid])
-                dv = ua.DataValue(ua.Variant(v, vt), SourceTimestamp=stamp, ServerTimestamp=stamp)
-                await self._server.write_attribute_value(self.nodes[sid].nodeid, dv)
-                self.written[sid] += 1
+            await self._write(sids)
             n = max(n + 1, math.ceil((time.time() - self.t0) * hz))  # never burst to catch up
 
     def start(self) -> OpcUaSim:
