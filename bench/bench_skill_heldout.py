@@ -8,8 +8,9 @@ for tuning, for every sample process whose generator is present; tuning and held
     python bench/bench_skill_heldout.py --limit 2              # first 2 seeds of each set (quick)
 
 Seed sets (``seeds:`` in the YAML): ``tuning`` (thresholds may be chosen on it), ``heldout`` (v1,
-2001-2008: looked at while fixing etch, so no longer clean) and ``heldout_v2`` (3001-3008, frozen
-before the second round of tuning and run once when the changes were final).
+2001-2008: looked at while fixing etch, so no longer clean), ``heldout_v2`` (3001-3008, frozen
+before the second round of tuning and run once when the changes were final; its false majors were read
+afterwards, so no longer clean either) and ``heldout_v3`` (4001-4008, frozen before the third round).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -42,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEVIATIONS = REPO / "sample_data" / "heldout" / "deviations.yaml"
 T0_US = 1_772_438_400_000_000
 RAMP_S = 0.3
-SEED_SETS = ("tuning", "heldout", "heldout_v2")
+SEED_SETS = ("tuning", "heldout", "heldout_v2", "heldout_v3")
 
 _WELDING_FALLBACK = """
 name: mig_butt_weld
@@ -415,8 +416,7 @@ def load_plan() -> dict[str, Any]:
 
 
 def run(process: str, seed_set: str, limit: int | None = None) -> dict[str, Any] | None:
-    """Evaluate one process on one seed set (``tuning``, ``heldout`` or ``heldout_v2``); None without a
-    generator."""
+    """Evaluate one process on one seed set (one of :data:`SEED_SETS`); None without a generator."""
     plan = load_plan()
     adapter = welding_adapter() if process == "welding" else etch_adapter()
     if adapter is None:
