@@ -152,18 +152,22 @@ def test_a_recorded_replay_equals_the_same_data_uploaded(tmp_path: Path) -> None
     assert ("step_start", "run", 2) in [e[1:4] for e in events(ds, rec)]
 
 
+# two press cycles (start, end in seconds) and the phase column that runs through them
+TWO_CYCLES = [(1.0, 2.5), (3.5, 5.0)]
+TWO_CYCLE_PHASES = [
+    (0.0, "idle"),
+    (1.0, "clamp"),
+    (1.5, "press"),
+    (2.5, "idle"),
+    (3.5, "clamp"),
+    (4.0, "press"),
+    (5.0, "idle"),
+]
+
+
 def test_the_trigger_tag_makes_one_session_per_cycle_with_steps(tmp_path: Path) -> None:
-    cycles = [(1.0, 2.5), (3.5, 5.0)]
-    phases = [
-        (0.0, "idle"),
-        (1.0, "clamp"),
-        (1.5, "press"),
-        (2.5, "idle"),
-        (3.5, "clamp"),
-        (4.0, "press"),
-        (5.0, "idle"),
-    ]
-    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles, phases=phases)
+    cycles = TWO_CYCLES
+    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles, phases=TWO_CYCLE_PHASES)
     src = {"file": str(f), "phase_column": "step", "speed": 10, "start_at": T0}
     st = station(
         tmp_path,
@@ -284,17 +288,8 @@ def test_kill_9_mid_cycle_and_restart_loses_and_duplicates_nothing(tmp_path: Pat
     MQTT broker does. Each cycle's session ends up with every sample exactly once and its steps once."""
     import time
 
-    cycles = [(1.0, 2.5), (3.5, 5.0)]
-    phases = [
-        (0.0, "idle"),
-        (1.0, "clamp"),
-        (1.5, "press"),
-        (2.5, "idle"),
-        (3.5, "clamp"),
-        (4.0, "press"),
-        (5.0, "idle"),
-    ]
-    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles, phases=phases)
+    cycles = TWO_CYCLES
+    f = cycle_file(tmp_path / "cycles.csv.gz", seconds=6.0, cycles=cycles, phases=TWO_CYCLE_PHASES)
     cfg = {
         "station": "press-3",
         "site": "plant",
