@@ -33,6 +33,7 @@ __all__ = [
     "open_artifact",
     "open_runtime",
     "runtime_preference",
+    "uses_onnx_ml",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,19 @@ def available_runtimes() -> list[tuple[str, str]]:
     from jangin.core.runtimes._ort import ort_devices
 
     return [("onnxruntime", d) for d in ort_devices()] + [("openvino", d) for d in openvino_devices()]
+
+
+def uses_onnx_ml(model: bytes) -> bool:
+    """Whether ONNX bytes import the ``ai.onnx.ml`` operator domain (tree ensembles, scalers …: what
+    skl2onnx writes for process models). OpenVINO has no conversion rule for those operators.
+
+    The domain name is looked for in the serialised model (its ``opset_import``), so ``onnx`` is not needed.
+    """
+    return b"ai.onnx.ml" in model
+
+
+#: Why a model that :func:`uses_onnx_ml` is never opened on OpenVINO.
+ONNX_ML_REASON = "it uses ai.onnx.ml operators (tree ensembles), which OpenVINO cannot run"
 
 
 def open_runtime(
@@ -194,6 +208,10 @@ def open_artifact(
     cands.append(base)
     cands.sort(key=rank)  # stable: throughput order within each preference rank
     tried: list[str] = []
+    if any(rt == "openvino" for rt, _ in order) and not any(r.runtime == "openvino" for r in cands):
+        onnx_path = Path(model_dir) / "model.onnx"
+        if onnx_path.is_file() and uses_onnx_ml(onnx_path.read_bytes()):
+            tried.append(f"openvino ({ONNX_ML_REASON})")
     for r in cands:
         label = f"{r.runtime}:{r.precision}"
         if r.runtime not in have:
