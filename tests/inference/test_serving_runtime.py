@@ -235,3 +235,79 @@ def test_trained_yolo_over_http_matches_the_runtime(
             assert r["model"] == "squares" and r["verdict"] == ("NG" if len(want) else "OK")
     finally:
         srv.stop()
+
+
+def _add_openvino(mv: Any) -> None:
+    """Give ``mv`` an OpenVINO fp32 artifact (IR beside the model, recorded with its checksums)."""
+    from jangin.core.artifacts import ModelVersion, RuntimeArtifact, sha256_file
+    from jangin.core.runtimes._openvino import save_ir
+
+    files = save_ir(mv.file("model.onnx"), mv.path / "runtimes" / "openvino-fp32" / "model.xml", fp16=False)
+    rel = [str(f.relative_to(mv.path)) for f in files]
+    art = RuntimeArtifact(
+        runtime="openvino",
+        precision="fp32",
+        device_hint="CPU",
+        files=rel,
+        sha256={r: sha256_file(mv.path / r) for r in rel},
+        parity={"metric": "mAP50", "passed": True},
+    )
+    ModelVersion.load(mv.path).add_runtime(art)
+
+
+def test_hot_swap_between_runtimes_loses_no_request(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    """Serving on ONNX Runtime fp32 under load, swap the slot to the same version on OpenVINO and back:
+    no request fails, every acknowledged verdict is in the log, verdicts after each swap name the new runtime."""
+    from jangin.core.runtimes import available_runtimes
+
+    if ("openvino", "CPU") not in available_runtimes():
+        pytest.skip("install the openvino extra")
+    ds = Dataset.create(tmp_path / "ds")
+    reg = ModelRegistry(ds.models_dir)
+    mv = onnx_models.publish_detector(reg, tmp=tmp_path)
+    reg.promote(mv.name, mv.version)
+    _add_openvino(mv)  # no throughput measured: served only when asked for
+    srv = live.start(ds.root, InferenceConfig(flush_s=0.2))
+    stop = threading.Event()
+    seen: list[tuple[float, int, str, str]] = []  # (time answered, status, runtime, inspection id)
+    swaps: dict[str, float] = {}
+    body = solid(RED)
+
+    def client() -> None:
+        with httpx.Client(headers={**srv.headers(), "Content-Type": "image/jpeg"}, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post(f"{srv.url}/v1/inspect", content=body, params={"station": "rt-swap"})
+                j = r.json()
+                seen.append((time.monotonic(), r.status_code, j.get("runtime", ""), j.get("inspection_id", "")))
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            futs = [pool.submit(client) for _ in range(4)]
+            time.sleep(0.5)
+            for runtime in ("openvino", "onnxruntime"):
+                r = httpx.post(
+                    f"{srv.url}/v1/models/colors/activate",
+                    params={"runtime": runtime},
+                    headers=srv.headers("admin"),
+                    timeout=60,
+                )
+                assert r.status_code == 200, r.text
+                assert r.json()["serving"]["runtime"].startswith(runtime)
+                swaps[runtime] = time.monotonic()
+                time.sleep(0.6)
+            stop.set()
+            for f in futs:
+                f.result()
+    finally:
+        stop.set()
+        srv.stop()
+    assert {s for _, s, _, _ in seen} == {200}, [x for x in seen if x[1] != 200][:5]
+    before = [rt for t, _, rt, _ in seen if t < swaps["openvino"] - 0.2]
+    on_ov = [rt for t, _, rt, _ in seen if swaps["openvino"] + 0.2 < t < swaps["onnxruntime"] - 0.2]
+    after = [rt for t, _, rt, _ in seen if t > swaps["onnxruntime"] + 0.2]
+    assert before and on_ov and after
+    assert set(before) == {"onnxruntime:fp32"} and set(after) == {"onnxruntime:fp32"}, (before, after)
+    assert set(on_ov) == {"openvino:fp32"}, on_ov
+    logged = {r["inspection_id"] for r in Dataset.open(ds.root).read("inspections").to_pylist()}
+    acked = {iid for _, _, _, iid in seen}
+    assert acked <= logged, f"{len(acked - logged)} acknowledged verdicts missing from the log"

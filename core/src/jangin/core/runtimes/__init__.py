@@ -71,12 +71,14 @@ def available_runtimes() -> list[tuple[str, str]]:
 
 
 def uses_onnx_ml(model: bytes) -> bool:
-    """Whether ONNX bytes import the ``ai.onnx.ml`` operator domain (tree ensembles, scalers …: what
-    skl2onnx writes for process models). OpenVINO has no conversion rule for those operators.
+    """Whether ONNX bytes hold a node of the ``ai.onnx.ml`` operator domain (tree ensembles, scalers …:
+    what skl2onnx writes for process models). OpenVINO has no conversion rule for those operators.
 
-    The domain name is looked for in the serialised model (its ``opset_import``), so ``onnx`` is not needed.
+    Looks for the serialised ``NodeProto.domain`` field (field 7, 10 bytes: ``0x3a 0x0a``) so that
+    ``onnx`` is not needed; a model that only imports the domain (ONNX Runtime's quantiser adds it) is
+    not one.
     """
-    return b"ai.onnx.ml" in model
+    return b"\x3a\x0aai.onnx.ml" in model
 
 
 #: Why a model that :func:`uses_onnx_ml` is never opened on OpenVINO.
