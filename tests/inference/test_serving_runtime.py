@@ -278,7 +278,9 @@ def test_hot_swap_between_runtimes_loses_no_request(tmp_path: Path, onnx_models:
             while not stop.is_set():
                 r = c.post(f"{srv.url}/v1/inspect", content=body, params={"station": "rt-swap"})
                 j = r.json()
-                seen.append((time.monotonic(), r.status_code, j.get("runtime", ""), j.get("inspection_id", "")))
+                seen.append(
+                    (time.monotonic(), r.status_code, j.get("runtime", ""), j.get("inspection_id", ""))
+                )
 
     try:
         with ThreadPoolExecutor(4) as pool:

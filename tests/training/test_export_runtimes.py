@@ -190,7 +190,9 @@ def test_openvino_export_of_a_tree_model_is_refused_in_one_line(tmp_path: Path) 
         {"model.onnx": _tree_model(tmp_path / "tree.onnx")},
     )
     check = CheckSet([np.array([0.2], np.float32), np.array([0.9], np.float32)], [False, True])
-    with pytest.raises(TrainingError, match=r"tree:v1 cannot be exported to openvino: it uses ai.onnx.ml") as err:
+    with pytest.raises(
+        TrainingError, match=r"tree:v1 cannot be exported to openvino: it uses ai.onnx.ml"
+    ) as err:
         export_runtime(mv, check, runtime="openvino", precision="fp32")
     assert "\n" not in err.value.message and "onnxruntime" in (err.value.hint or "")
 
