@@ -5,7 +5,9 @@ nothing on the requests it sheds and keeps its throughput.
 Capacity: at most ``max_inflight`` inspection requests admitted at once (the queue and the batch
 running included) and, with ``max_per_client``, at most that many per client. A client is its API key
 (``X-API-Key``, ``Authorization`` or the session cookie, hashed; never stored), else its address.
-The counters live on the event loop: no lock is needed.
+The counters live on the event loop: no lock is needed. A refusal costs two ``send`` calls of bytes
+made once at start (no JSON per refusal); the unread body is skipped by the HTTP parser, so the
+connection stays open for the client's retry.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class Door:
         self.inflight = 0
         self.per_client: dict[str, int] = {}
         self.shed = 0
+        self._full = _refusal(f"too many inspections waiting or running (limit {max_inflight})")
+        self._mine = _refusal(
+            f"this client has too many inspections waiting or running (limit {max_per_client})"
+        )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
@@ -68,14 +74,10 @@ class Door:
         who = _client(scope)
         mine = self.per_client.get(who, 0)
         if self.inflight >= self.max_inflight:
-            await self._refuse(
-                send, f"{self.inflight} inspections are waiting or running (limit {self.max_inflight})"
-            )
+            await self._refuse(send, self._full)
             return
         if self.max_per_client and mine >= self.max_per_client:
-            await self._refuse(
-                send, f"this client has {mine} inspections waiting or running (limit {self.max_per_client})"
-            )
+            await self._refuse(send, self._mine)
             return
         self.inflight += 1
         self.per_client[who] = mine + 1
@@ -89,21 +91,27 @@ class Door:
             else:
                 self.per_client.pop(who, None)
 
-    async def _refuse(self, send: Any, detail: str) -> None:
+    async def _refuse(self, send: Any, messages: tuple[Message, Message]) -> None:
         self.shed += 1
         self.on_shed()
-        body = json.dumps(
-            {"detail": detail, "error": "Overloaded", "hint": "retry in 1 s"}, separators=(",", ":")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", b"1"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        start, body = messages
+        # fresh dicts and header list: a middleware outside this one may add headers to what it is sent
+        await send({**start, "headers": list(start["headers"])})
+        await send(dict(body))
+
+
+def _refusal(detail: str) -> tuple[Message, Message]:
+    """The two ASGI messages of a 503, built once (each refusal sends shallow copies)."""
+    body = json.dumps(
+        {"detail": detail, "error": "Overloaded", "hint": "retry in 1 s"}, separators=(",", ":")
+    ).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
