@@ -404,6 +404,7 @@ def make_register(
             paths=GUARDED,
             max_inflight=cfg.inflight_limit,
             max_per_client=cfg.max_per_client,
+            refusal_delay_s=cfg.refusal_delay_s,
             on_shed=svc.metrics.shed.inc if svc.metrics is not None else None,
         )
 

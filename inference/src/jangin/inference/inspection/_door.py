@@ -12,6 +12,7 @@ connection stays open for the client's retry.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -42,6 +43,8 @@ class Door:
         paths: Paths (POST) it guards.
         max_inflight: Most admitted requests at once.
         max_per_client: Most admitted requests of one client at once (0: no per-client limit).
+        refusal_delay_s: Hold each 503 this long before sending it (no CPU while it waits): a client
+            that retries at once cannot make the server spend its cores on refusals.
         on_shed: Called once per refused request (metrics).
     """
 
@@ -52,12 +55,14 @@ class Door:
         paths: frozenset[str],
         max_inflight: int,
         max_per_client: int = 0,
+        refusal_delay_s: float = 0.0,
         on_shed: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.paths = paths
         self.max_inflight = max_inflight
         self.max_per_client = max_per_client
+        self.refusal_delay_s = refusal_delay_s
         self.on_shed = on_shed or (lambda: None)
         self.inflight = 0
         self.per_client: dict[str, int] = {}
@@ -94,6 +99,8 @@ class Door:
     async def _refuse(self, send: Any, messages: tuple[Message, Message]) -> None:
         self.shed += 1
         self.on_shed()
+        if self.refusal_delay_s:
+            await asyncio.sleep(self.refusal_delay_s)
         start, body = messages
         # fresh dicts and header list: a middleware outside this one may add headers to what it is sent
         await send({**start, "headers": list(start["headers"])})
