@@ -252,6 +252,16 @@ def test_models_export_command(synth: Any, tmp_path: Path) -> None:
     assert entry["parity"]["inputs"] == len(data.images("test") or data.images("val"))
     r = CliRunner().invoke(models_app, ["export", "colors", "--runtime", "tflite", "--dataset", str(ds.root)])
     assert r.exit_code != 0
+    # --runtime best: each candidate is added or refused, one line each
+    r = CliRunner().invoke(models_app, ["export", "colors", "--runtime", "best", "--dataset", str(ds.root)])
+    assert r.exit_code == 0, r.output
+    said = [ln for ln in r.output.splitlines() if ln.startswith(("added ", "refused "))]
+    assert len(said) == 3 and any("openvino fp32" in ln for ln in said), r.output
+    kept = {
+        (e["runtime"], e["precision"])
+        for e in json.loads((ds.models_dir / "colors" / "v1" / "manifest.json").read_text())["runtimes"]
+    }
+    assert ("openvino", "fp32") in kept and ("openvino", "fp16") in kept
 
 
 def test_demo_step(synth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
