@@ -9,7 +9,9 @@ For each model given (a detector and/or an anomaly model), in one run:
    refused request (503) is retried at once, the worst case for the door; the ratio HTTP / raw;
 3. overload: throughput at 4x the saturating concurrency (128 vs 32 clients) over the saturated one,
    with immediate retries and again with clients that wait the ``Retry-After`` (how real clients and
-   the camera workers behave); the load client's own CPU (it shares the cores) is printed beside;
+   the camera workers behave); the load client's own CPU (it shares the cores) is printed beside.
+   The door holds each 503 for ``refusal_delay_s`` (0.2 s) before sending it, so an immediate-retry
+   client retries at most 5 times a second per connection;
 4. CPU-seconds per verdict: the server process's CPU time (user + system, from /proc) over the 2xx
    verdicts; raw: this process's CPU time over the images.
 

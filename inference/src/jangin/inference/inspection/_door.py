@@ -7,7 +7,10 @@ running included) and, with ``max_per_client``, at most that many per client. A 
 (``X-API-Key``, ``Authorization`` or the session cookie, hashed; never stored), else its address.
 The counters live on the event loop: no lock is needed. A refusal costs two ``send`` calls of bytes
 made once at start (no JSON per refusal); the unread body is skipped by the HTTP parser, so the
-connection stays open for the client's retry.
+connection stays open for the client's retry. Each 503 is held ``refusal_delay_s`` before it is sent
+(a sleeping coroutine, no CPU): clients that retry at once then cannot turn the spare concurrency into
+thousands of refusals a second (measured on 2 cores, 128 clients vs a saturation at 8-32: 9.8k
+refusals in 5 s without the delay, 1.3k with 0.2 s).
 """
 
 from __future__ import annotations
