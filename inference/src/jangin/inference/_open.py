@@ -132,9 +132,9 @@ class ServedOnnx:
 
     @property
     def runtime(self) -> str:
-        """What runs it: ``runtime:precision`` (e.g. ``openvino:int8``), or the ONNX Runtime provider."""
-        artifact = getattr(self.session, "artifact", None)
-        return str(artifact) if artifact else f"onnxruntime:{self.session.get_providers()[0]}"
+        """What runs it: ``runtime:precision``, e.g. ``openvino:int8`` (a session opened on named ONNX
+        Runtime providers runs ``model.onnx``: ``onnxruntime:fp32``)."""
+        return str(getattr(self.session, "artifact", "onnxruntime:fp32"))
 
     @staticmethod
     def open_verified(
