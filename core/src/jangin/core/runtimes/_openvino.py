@@ -161,9 +161,13 @@ class OpenVinoRuntime:
         except RuntimeError:
             n = 2
         self.pool_size = max(1, n)
-        # A batch can be split over requests only when the batch dimension is dynamic.
+        # A batch can be split over requests only when the batch dimension is dynamic, in and out.
+        outs = [list(p.get_partial_shape()) for p in self.compiled.outputs]
         self._split = (
-            len(self.input_shapes) == 1 and bool(self.input_shapes[0]) and self.input_shapes[0][0] == "?"
+            len(self.input_shapes) == 1
+            and bool(self.input_shapes[0])
+            and self.input_shapes[0][0] == "?"
+            and all(o and not o[0].is_static for o in outs)
         )
         self._pool: queue.Queue[Any] = queue.Queue()
         for _ in range(self.pool_size):
