@@ -18,6 +18,11 @@ weights, 0.002 with 7-bit; ONNX Runtime's kernels do not saturate and keep 8 bit
 (the nodes after the last convolution); an anomaly model only in its convolutions (its distances to
 the memory bank stay in float). The QDQ model runs on ONNX Runtime as is, and on OpenVINO as IR
 (OpenVINO executes the quantise/dequantise pairs as int8).
+
+Measured on the demo detector (YOLO11n, 256 px; check set its 24 held-out test images, calibration its
+112 training images; 2 shared AVX2 cores): 16 calibration images lost 0.03 mAP50 (refused), 112 kept
+both INT8 artifacts within 0.003; keeping the whole detection head in float did not help (ONNX Runtime
+drop 0.015, OpenVINO 0.044). :func:`export_best` tries the candidates and keeps each one that passes.
 """
 
 from __future__ import annotations
