@@ -351,3 +351,17 @@ def test_openvino_splits_a_batch_over_its_requests(net: Path) -> None:
     assert whole.shape[0] == 5
     rt.pool_size = 1  # type: ignore[attr-defined]  # one request: the batch runs whole
     np.testing.assert_allclose(rt.run({"x": x})[0], whole, atol=1e-5)
+
+
+@pytest.mark.usefixtures("ov")
+def test_openvino_compiled_model_cache(net: Path, tmp_path: Path) -> None:
+    """With ``cache_dir`` the compiled model is kept there; the second open reads it and answers alike."""
+    cache = tmp_path / "ov_cache"
+    first = open_runtime(net, runtime="openvino", cache_dir=cache)
+    assert [p.suffix for p in cache.iterdir()] == [".blob"]
+    again = open_runtime(net.read_bytes(), runtime="openvino", cache_dir=cache)
+    assert len(list(cache.iterdir())) == 1  # the same model: read from the cache, not compiled anew
+    np.testing.assert_array_equal(first.run({"x": _x()})[0], again.run({"x": _x()})[0])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    open_runtime(net, runtime="openvino", cache_dir=blocker / "sub")  # cannot be made: compiles without

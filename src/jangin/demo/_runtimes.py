@@ -22,7 +22,7 @@ def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int =
     import numpy as np
 
     from jangin.core.artifacts import ModelVersion
-    from jangin.core.runtimes import open_artifact, open_runtime
+    from jangin.core.runtimes import OV_CACHE, open_artifact, open_runtime
     from jangin.training._export import CheckSet, _tensors, export_best
 
     t0 = time.perf_counter()
@@ -40,7 +40,7 @@ def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int =
     for r in [{"runtime": "onnxruntime", "precision": "fp32", "artifact": None}, *rows]:
         art = r["artifact"]
         path = mv.path / (art.files[0] if art else "model.onnx")
-        rt = open_runtime(path, runtime=r["runtime"], precision=r["precision"])
+        rt = open_runtime(path, runtime=r["runtime"], precision=r["precision"], cache_dir=mv.path / OV_CACHE)
         feed = {rt.input_names[0]: np.stack(xs)}
         rt.run(feed)
         lat = []

@@ -64,6 +64,8 @@ TOLERANCES: dict[str, tuple[str, float]] = {
 #: Largest raw-output difference relative to the largest output, per precision (not checked for int8).
 CLOSENESS = {"fp32": 1e-3, "fp16": 2e-2}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+#: Inputs per calibration run when the model's batch is dynamic.
+CALIBRATION_BATCH = 16
 #: Operator types quantised per task (absent: all but the detector's decoding after its last Conv).
 #: Measured on 2 cores (bench_runtimes.py): a YOLO11n quantised whole took half the CPU of fp32, with
 #: convolutions only no less; PatchCore's memory-bank distances (MatMul, Sub, ReduceMin) need float.
@@ -242,13 +244,19 @@ def quantize_int8(
     name = model.graph.input[0].name
     excluded = head_nodes(model) if exclude_head else []
 
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    step = CALIBRATION_BATCH if dims and not dims[0].HasField("dim_value") else 1
+
     class Reader(CalibrationDataReader):  # type: ignore[misc]
+        """Batches of ``step`` inputs (one calibration run per batch, not per input)."""
+
         def __init__(self) -> None:
-            self.it = iter(calibration)
+            self.i = 0
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            x = next(self.it, None)
-            return None if x is None else {name: np.asarray(x, np.float32)[None]}
+            chunk = calibration[self.i : self.i + step]
+            self.i += step
+            return {name: np.stack([np.asarray(x, np.float32) for x in chunk])} if len(chunk) else None
 
     calib = {
         "minmax": CalibrationMethod.MinMax,
@@ -382,7 +390,11 @@ def export_runtime(
                 files = [_to_fp16(model, staging / "model.onnx")]
         say(f"{runtime} {precision}: checking on {len(check.inputs)} held-out input(s)")
         first = files[0]
-        rt = open_runtime(first, runtime=runtime, device=device, precision=precision)
+        from jangin.core.runtimes import OV_CACHE
+
+        # compiled once here into the version's OpenVINO cache: serving it later loads from the cache
+        cache = mv.path / OV_CACHE if runtime == "openvino" else None
+        rt = open_runtime(first, runtime=runtime, device=device, precision=precision, cache_dir=cache)
         _, value, out = evaluate_runtime(rt, m, check)
         drop = ref_value - value
         parity: dict[str, Any] = {

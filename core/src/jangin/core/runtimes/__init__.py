@@ -81,6 +81,9 @@ def uses_onnx_ml(model: bytes) -> bool:
     return b"\x3a\x0aai.onnx.ml" in model
 
 
+#: OpenVINO's compiled-model cache inside a model version directory (like ``trt_cache/`` for TensorRT).
+OV_CACHE = "ov_cache"
+
 #: Why a model that :func:`uses_onnx_ml` is never opened on OpenVINO.
 ONNX_ML_REASON = "it uses ai.onnx.ml operators (tree ensembles), which OpenVINO cannot run"
 
@@ -93,6 +96,7 @@ def open_runtime(
     precision: str = "fp32",
     threads: int = 0,
     warmup: bool = True,
+    cache_dir: Path | None = None,
 ) -> Runtime:
     """Load a model on one runtime.
 
@@ -106,6 +110,7 @@ def open_runtime(
             cached in ``trt_cache/`` beside a model given as a path).
         threads: CPU threads (0: the runtime decides, usually every core).
         warmup: Run once on zeros when the input shape is static.
+        cache_dir: OpenVINO only: its compiled-model cache (see :class:`OpenVinoRuntime`).
 
     Raises:
         ModelLoadError: Unknown runtime or precision, runtime not installed (the hint names the extra),
@@ -123,9 +128,17 @@ def open_runtime(
         if isinstance(model, Path) and model.suffix == ".xml":
             xml, bin_ = model.read_bytes(), _read(model.with_suffix(".bin"))
             return OpenVinoRuntime(
-                xml, device=device, precision=precision, threads=threads, warmup=warmup, weights=bin_
+                xml,
+                device=device,
+                precision=precision,
+                threads=threads,
+                warmup=warmup,
+                weights=bin_,
+                cache_dir=cache_dir,
             )
-        return OpenVinoRuntime(model, device=device, precision=precision, threads=threads, warmup=warmup)
+        return OpenVinoRuntime(
+            model, device=device, precision=precision, threads=threads, warmup=warmup, cache_dir=cache_dir
+        )
     raise ModelLoadError(f"unknown runtime {runtime!r}", hint=f"use one of {', '.join(RUNTIMES)}")
 
 
@@ -231,6 +244,7 @@ def open_artifact(
                     precision=r.precision,
                     threads=threads,
                     weights=blobs[1] if len(blobs) > 1 else None,
+                    cache_dir=Path(model_dir) / OV_CACHE,
                 )
             else:
                 from jangin.core.runtimes._ort import OrtRuntime
