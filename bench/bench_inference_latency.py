@@ -18,12 +18,9 @@ its GIL. Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,87 +36,8 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def images(n: int, size: int, seed: int = 0) -> list[bytes]:
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        img = np.full((size, size, 3), 90, np.uint8)
-        for _ in range(3):
-            x, y = rng.integers(0, size - size // 4, 2)
-            img[y : y + size // 6, x : x + size // 6] = rng.integers(0, 255, 3)
-        out.append(cv2.imencode(".jpg", img)[1].tobytes())
-    return out
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-# -- server subprocess ----------------------------------------------------------------------------
-
-
-def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from jangin.core import Dataset
-    from jangin.core.server import create_app
-    from jangin.core.settings import Settings
-    from jangin.inference._service import InferenceConfig
-    from jangin.inference.server import make_register
-
-    ds = Dataset.open(args.dataset)
-    cfg = InferenceConfig(model=args.model, max_batch=args.max_batch, max_queue=256, ok_sample_every=0)
-    settings = Settings(dataset=ds.root, api_keys={"bench": "engineer"})
-    app = create_app(settings, routers=[], extra=[make_register(cfg, dataset=ds)])
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
-
-
-class Server:
-    def __init__(self, dataset: Path, model: str, max_batch: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE),
-                "--serve",
-                "--dataset",
-                str(dataset),
-                "--model",
-                model,
-                "--max-batch",
-                str(max_batch),
-                "--port",
-                str(self.port),
-            ],
-        )
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("bench server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
+sys.path.insert(0, str(HERE.parent))
+from serving_common import Server, images, load, rss_mb  # noqa: E402
 
 HEADERS = {"X-API-Key": "bench", "Content-Type": "image/jpeg"}
 
@@ -148,50 +66,9 @@ def http_latency(url: str, bodies: list[bytes], n: int) -> tuple[list[float], li
     return wall, server
 
 
-async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, int]:
-    """``clients`` keep-alive connections posting back to back (a minimal asyncio HTTP/1.1 client)."""
-    from urllib.parse import urlsplit
-
-    u = urlsplit(url)
-    reqs = [
-        (
-            f"POST /v1/inspect HTTP/1.1\r\nHost: {u.netloc}\r\nX-API-Key: bench\r\nContent-Type: image/jpeg\r\n"
-            f"Content-Length: {len(b)}\r\n\r\n"
-        ).encode()
-        + b
-        for b in bodies
-    ]
-    done = errors = 0
-    stop = time.monotonic() + seconds
-
-    async def worker(k: int) -> None:
-        nonlocal done, errors
-        reader, writer = await asyncio.open_connection(u.hostname, u.port)
-        i = k
-        while time.monotonic() < stop:
-            writer.write(reqs[i % len(reqs)])
-            i += 1
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-            await reader.readexactly(length)
-            if head.startswith(b"HTTP/1.1 200"):
-                done += 1
-            else:
-                errors += 1
-        writer.close()
-
-    await asyncio.gather(*(worker(k) for k in range(clients)))
-    return done, errors
-
-
 def throughput(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[float, int]:
-    t = time.perf_counter()
-    done, errors = asyncio.run(_load(url, bodies, clients, seconds))
-    return done / (time.perf_counter() - t), errors
+    r = load(url, bodies, clients, seconds)
+    return r.done / r.wall_s, r.shed + r.errors
 
 
 def main() -> None:
@@ -204,14 +81,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput configuration")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of the sustained memory run")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--max-batch", type=int, default=8, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve:
-        serve(args)
-        return
 
     import shutil
 
@@ -272,7 +142,7 @@ def main() -> None:
     print(f"model {res['model']}, provider {res['provider']}, {res['cpus']} CPUs", flush=True)
     raw = timed(lambda i: sess.run(None, {name: x1[i % len(x1)]}), args.requests)
     full = timed(lambda i: det.predict([imgs[i % len(imgs)]]), args.requests)
-    servers = {b: Server(ds.root, "bench", b) for b in (8, 1)}
+    servers = {b: Server(ds.root, "bench", max_batch=b, max_queue=256, ok_sample_every=0) for b in (8, 1)}
     try:
         wall, server_ms = http_latency(servers[8].url, bodies, args.requests)
         lat = {"raw_run": raw, "predict": full, "http": wall, "http_server_side": server_ms}
@@ -330,10 +200,7 @@ def main() -> None:
         step = max(1.0, args.duration / 12)
         total = 0
         while time.monotonic() - t0 < args.duration:
-            done, _ = asyncio.run(
-                _load(servers[8].url, bodies, 8, min(step, args.duration - (time.monotonic() - t0)))
-            )
-            total += done
+            total += load(servers[8].url, bodies, 8, min(step, args.duration - (time.monotonic() - t0))).done
             samples.append((time.monotonic() - t0, rss_mb(pid)))
         half = [m for t, m in samples if t >= args.duration / 2]
         res["memory_mb"] = {

@@ -7,7 +7,11 @@ For each model given (a detector and/or an anomaly model), in one run:
 2. HTTP throughput of ``POST /v1/inspect`` (server in a subprocess, default settings: micro-batching,
    the door, durable verdicts through the write-ahead log) at 1 / 8 / 32 / 128 keep-alive clients; a
    refused request (503) is retried at once, the worst case for the door; the ratio HTTP / raw;
-3. overload: throughput at 4x the saturating concurrency (128 vs 32 clients) over the saturated one;
+3. overload: throughput at 4x the saturating concurrency (128 vs 32 clients) over the saturated one,
+   with immediate retries and again with clients that wait the ``Retry-After`` (how real clients and
+   the camera workers behave); the load client's own CPU (it shares the cores) is printed beside.
+   The door holds each 503 for ``refusal_delay_s`` (0.2 s) before sending it, so an immediate-retry
+   client retries at most 5 times a second per connection;
 4. CPU-seconds per verdict: the server process's CPU time (user + system, from /proc) over the 2xx
    verdicts; raw: this process's CPU time over the images.
 
@@ -19,12 +23,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,130 +34,27 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve()
 CLIENTS = (1, 8, 32, 128)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving_common import Server, cpu_seconds, images, load  # noqa: E402
 
 
-def images(n: int, size: int, seed: int = 0) -> list[bytes]:
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        img = np.full((size, size, 3), 90, np.uint8)
-        for _ in range(3):
-            x, y = rng.integers(0, size - size // 4, 2)
-            img[y : y + size // 6, x : x + size // 6] = rng.integers(0, 255, 3)
-        out.append(cv2.imencode(".jpg", img)[1].tobytes())
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from jangin.core import Dataset
-    from jangin.core.server import create_app
-    from jangin.core.settings import Settings
-    from jangin.inference.inspection import InferenceConfig
-    from jangin.inference.server import make_register
-
-    ds = Dataset.open(args.dataset)
-    cfg = InferenceConfig(model=args.serve_model, ok_sample_every=20)
-    settings = Settings(dataset=ds.root, api_keys={"bench": "engineer"})
-    app = create_app(settings, routers=[], extra=[make_register(cfg, dataset=ds)])
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
-
-
-class Server:
-    def __init__(self, dataset: Path, model: str) -> None:
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, str(HERE), "--serve", "--dataset", str(dataset), "--serve-model", model]
-        self.proc = subprocess.Popen([*cmd, "--port", str(self.port)])
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("bench server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(60)
-
-
-async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, int]:
-    """``clients`` keep-alive connections posting back to back (a minimal asyncio HTTP/1.1 client)."""
-    from urllib.parse import urlsplit
-
-    u = urlsplit(url)
-    reqs = [
-        (
-            f"POST /v1/inspect HTTP/1.1\r\nHost: {u.netloc}\r\nX-API-Key: bench\r\nContent-Type: image/jpeg\r\n"
-            f"Content-Length: {len(b)}\r\n\r\n"
-        ).encode()
-        + b
-        for b in bodies
-    ]
-    done = shed = 0
-    stop = time.monotonic() + seconds
-
-    async def worker(k: int) -> None:
-        nonlocal done, shed
-        reader = writer = None
-        i = k
-        while time.monotonic() < stop:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(u.hostname, u.port)
-            writer.write(reqs[i % len(reqs)])
-            i += 1
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")  # type: ignore[union-attr]
-                length = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                )
-                await reader.readexactly(length)  # type: ignore[union-attr]
-            except (asyncio.IncompleteReadError, ConnectionError):
-                writer.close()
-                writer = None
-                continue
-            if head.startswith(b"HTTP/1.1 200"):
-                done += 1
-            else:
-                shed += 1
-                if b"connection: close" in head.lower():
-                    writer.close()
-                    writer = None
-        if writer is not None:
-            writer.close()
-
-    await asyncio.gather(*(worker(k) for k in range(clients)))
-    return done, shed
-
-
-def http_point(srv: Server, bodies: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
-    c0, t0 = cpu_seconds(srv.proc.pid), time.perf_counter()
-    done, shed = asyncio.run(_load(srv.url, bodies, clients, seconds))
-    wall, cpu = time.perf_counter() - t0, cpu_seconds(srv.proc.pid) - c0
-    return {"ips": done / wall, "shed": shed, "cpu_s_per_verdict": cpu / max(done, 1), "verdicts": done}
+def http_point(
+    srv: Server, bodies: list[bytes], clients: int, seconds: float, *, honour_retry_after: bool = False
+) -> dict[str, Any]:
+    c0 = cpu_seconds(srv.proc.pid)
+    r = load(srv.url, bodies, clients, seconds, honour_retry_after=honour_retry_after)
+    cpu = cpu_seconds(srv.proc.pid) - c0
+    return {
+        "ips": r.done / r.wall_s,
+        "shed": r.shed,
+        "errors": r.errors,
+        "cpu_s_per_verdict": cpu / max(r.done, 1),
+        "server_cpu_share": cpu / r.wall_s,  # cores' worth the server used
+        "client_cpu_share": r.client_cpu_s / r.wall_s,  # cores' worth the load client took from it
+        "verdicts": r.done,
+    }
 
 
 def raw_point(model: Any, imgs: list[np.ndarray], clients: int, seconds: float) -> dict[str, Any]:
@@ -186,24 +84,34 @@ def bench_model(ds_root: Path, kind: str, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {"model": f"{m.task} {m.input.width if m.input else '?'}px", "artifact": artifact}
     srv = Server(ds_root, kind)
     try:
-        asyncio.run(_load(srv.url, bodies, 8, 1.0))  # warm-up
+        load(srv.url, bodies, 8, 1.0)  # warm-up
         raw_point(served, imgs, 8, 1.0)
-        print(" clients  raw img/s  HTTP img/s  HTTP/raw  503s  CPU-s/verdict raw  HTTP")
+        print(" clients  raw img/s  HTTP img/s  HTTP/raw  503s  CPU-s/verdict raw  HTTP  client cores")
         for c in CLIENTS:
             r = raw_point(served, imgs, c, seconds)
             h = http_point(srv, bodies, c, seconds)
             out[str(c)] = {"raw": r, "http": h, "ratio": h["ips"] / r["ips"]}
             print(
                 f" {c:7d} {r['ips']:10.1f} {h['ips']:11.1f} {h['ips'] / r['ips']:9.2f} {h['shed']:5d}"
-                f" {r['cpu_s_per_verdict']:18.4f} {h['cpu_s_per_verdict']:6.4f}",
+                f" {r['cpu_s_per_verdict']:18.4f} {h['cpu_s_per_verdict']:6.4f} {h['client_cpu_share']:6.2f}",
                 flush=True,
             )
+        # overload again with clients that wait the Retry-After the door sends
+        h = http_point(srv, bodies, 128, seconds, honour_retry_after=True)
+        out["128_retry_after"] = {"http": h}
+        print(
+            f" {128:7d} {'':10} {h['ips']:11.1f} {'':9} {h['shed']:5d} {'':18} {h['cpu_s_per_verdict']:6.4f}"
+            f" {h['client_cpu_share']:6.2f}  (clients honour Retry-After)",
+            flush=True,
+        )
     finally:
         srv.stop()
     sat = max(out[str(c)]["http"]["ips"] for c in (8, 32))
     out["overload_ratio"] = out["128"]["http"]["ips"] / sat
+    out["overload_ratio_retry_after"] = out["128_retry_after"]["http"]["ips"] / sat
     print(
         f" overload: 128 clients {out['128']['http']['ips']:.1f} img/s = {out['overload_ratio']:.2f}x saturated"
+        f" (immediate retry); {out['overload_ratio_retry_after']:.2f}x when clients honour Retry-After"
     )
     return out
 
@@ -215,14 +123,7 @@ def main() -> None:
     ap.add_argument("--anomaly", help="anomaly model name[:version]")
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per point")
     ap.add_argument("--json", type=Path, help="write the figures here")
-    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--serve-model", help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve:
-        serve(args)
-        return
     if args.registry is None or not (args.detector or args.anomaly):
         ap.error("give --registry and --detector and/or --anomaly")
     from jangin.core import Dataset, ModelRegistry

@@ -4,6 +4,7 @@ missing runtimes give clear answers. Models are built here with onnx.helper (a s
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -268,3 +269,99 @@ def test_open_artifact_skips_a_runtime_that_is_not_installed(
     monkeypatch.setitem(sys.modules, "openvino", None)
     rt = open_artifact(d, m, prefer=["openvino"])
     assert (rt.name, rt.precision) == ("onnxruntime", "fp32")
+
+
+def _tree_model(path: Path) -> Path:
+    """A one-tree ``ai.onnx.ml`` classifier (what skl2onnx writes for process models)."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(
+        "TreeEnsembleClassifier",
+        ["x"],
+        ["label", "probabilities"],
+        domain="ai.onnx.ml",
+        classlabels_int64s=[0, 1],
+        nodes_treeids=[0, 0, 0],
+        nodes_nodeids=[0, 1, 2],
+        nodes_featureids=[0, 0, 0],
+        nodes_values=[0.5, 0.0, 0.0],
+        nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 0, 0],
+        nodes_falsenodeids=[2, 0, 0],
+        class_treeids=[0, 0],
+        class_nodeids=[1, 2],
+        class_ids=[1, 1],
+        class_weights=[0.0, 1.0],
+        post_transform="NONE",
+    )
+    graph = helper.make_graph(
+        [node],
+        "tree",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2]),
+        ],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
+        ir_version=9,
+    )
+    import onnx
+
+    onnx.save(model, str(path))
+    return path
+
+
+def test_tree_models_run_on_onnxruntime_and_are_refused_by_openvino(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from jangin.core.runtimes import uses_onnx_ml
+
+    tree = _tree_model(tmp_path / "tree.onnx")
+    assert uses_onnx_ml(tree.read_bytes()) and not uses_onnx_ml(conv_net(tmp_path / "c.onnx").read_bytes())
+    probs = open_runtime(tree).run({"x": np.array([[0.2], [0.9]], np.float32)})[1]
+    np.testing.assert_allclose(probs[:, 1], [0.0, 1.0])
+    if ("openvino", "CPU") not in available_runtimes():
+        return
+    for model in (tree, tree.read_bytes()):
+        with pytest.raises(ModelLoadError, match="ai.onnx.ml operators .* OpenVINO cannot run") as exc:
+            open_runtime(model, runtime="openvino")
+        assert exc.value.hint == "serve it on onnxruntime" and "\n" not in str(exc.value.message)
+    # the runtime choice skips OpenVINO for it, saying why, and serves ONNX Runtime
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.add(ModelManifest(name="tree", task="process", classes=["OK", "NG"]), {"model.onnx": tree})
+    with caplog.at_level(logging.INFO, logger="jangin.core.runtimes"):
+        rt = open_artifact(mv.path, mv.manifest, prefer=["openvino"])
+    assert rt.name == "onnxruntime"
+    assert "skipped: openvino (it uses ai.onnx.ml operators" in caplog.text
+
+
+@pytest.mark.usefixtures("ov")
+def test_openvino_splits_a_batch_over_its_requests(net: Path) -> None:
+    """With the THROUGHPUT hint a batch runs as one chunk per idle request: same answers as one by one."""
+    rt = open_runtime(net, runtime="openvino")
+    if rt.pool_size < 2:  # type: ignore[attr-defined]
+        pytest.skip("OpenVINO made one inference request on this box: nothing to split over")
+    x = np.concatenate([_x(1) + i for i in range(5)])
+    whole = rt.run({"x": x})[0]
+    single = np.concatenate([rt.run({"x": x[i : i + 1]})[0] for i in range(5)])
+    np.testing.assert_allclose(whole, single, atol=1e-5)
+    assert whole.shape[0] == 5
+    rt.pool_size = 1  # type: ignore[attr-defined]  # one request: the batch runs whole
+    np.testing.assert_allclose(rt.run({"x": x})[0], whole, atol=1e-5)
+
+
+@pytest.mark.usefixtures("ov")
+def test_openvino_compiled_model_cache(net: Path, tmp_path: Path) -> None:
+    """With ``cache_dir`` the compiled model is kept there; the second open reads it and answers alike."""
+    cache = tmp_path / "ov_cache"
+    first = open_runtime(net, runtime="openvino", cache_dir=cache)
+    assert [p.suffix for p in cache.iterdir()] == [".blob"]
+    again = open_runtime(net.read_bytes(), runtime="openvino", cache_dir=cache)
+    assert len(list(cache.iterdir())) == 1  # the same model: read from the cache, not compiled anew
+    np.testing.assert_array_equal(first.run({"x": _x()})[0], again.run({"x": _x()})[0])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    open_runtime(net, runtime="openvino", cache_dir=blocker / "sub")  # cannot be made: compiles without

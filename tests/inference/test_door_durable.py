@@ -94,12 +94,48 @@ def _raw_headers(url: str, key: str, length: int = 100_000) -> socket.socket:
 def _response(s: socket.socket) -> str:
     buf = b""
     while b"\r\n\r\n" not in buf:
-        buf += s.recv(4096)
+        chunk = s.recv(4096)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        buf += chunk
     head, body = buf.split(b"\r\n\r\n", 1)
     n = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
     while len(body) < n:
         body += s.recv(4096)
     return (head + b"\r\n\r\n" + body).decode()
+
+
+def test_a_refused_request_leaves_the_connection_open(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    """A 503 at the door, its body unread, keeps the keep-alive connection: the client's retry on the
+    same socket is answered (no reconnect per refusal)."""
+    srv = live.start(_dataset(tmp_path, onnx_models).root, InferenceConfig(max_inflight=1, flush_s=0.2))
+    eng = next(k for k, r in srv.keys.items() if r == "engineer")
+    body = solid(RED)
+    host, port = srv.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/inspect HTTP/1.1\r\nHost: x\r\nX-API-Key: {eng}\r\nContent-Type: image/jpeg\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    hold = _raw_headers(srv.url, eng)  # holds the only slot
+    client = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        time.sleep(0.3)
+        client.sendall(request)
+        head = _response(client)
+        assert head.startswith("HTTP/1.1 503") and "connection: close" not in head.lower()
+        hold.close()
+        deadline = time.monotonic() + 10
+        while True:  # retried on the same socket until the slot is free
+            time.sleep(0.2)
+            client.sendall(request)
+            head = _response(client)
+            if head.startswith("HTTP/1.1 200") or time.monotonic() > deadline:
+                break
+        assert head.startswith("HTTP/1.1 200"), head[:200]
+    finally:
+        client.close()
+        hold.close()
+        srv.stop()
 
 
 def test_live_server_sheds_at_the_door_and_per_client(tmp_path: Path, onnx_models: Any, live: Any) -> None:

@@ -29,40 +29,57 @@ def _dataset(tmp_path: Path, onnx_models: Any) -> Dataset:
     return ds
 
 
-def test_hot_swap_under_concurrent_requests(tmp_path: Path, onnx_models: Any, live: Any) -> None:
-    srv = live.start(_dataset(tmp_path, onnx_models).root, InferenceConfig(flush_s=0.2))
+def _swaps_under_load(
+    srv: Any, swaps: list[dict[str, str]], *, clients: int = 6, pause: float = 0.4
+) -> tuple[list[tuple[float, int, dict[str, Any]]], list[float]]:
+    """``clients`` keep-alive clients post inspections while each of ``swaps`` (activate: ``ref`` and
+    query parameters) is made in turn; returns every answer ``(time, status, JSON)`` and when each swap
+    returned. Stops the server."""
     stop = threading.Event()
-    seen: list[tuple[int, str]] = []
+    seen: list[tuple[float, int, dict[str, Any]]] = []
+    done: list[float] = []
     body = solid(RED)
 
     def client() -> None:
         with httpx.Client(headers={**srv.headers(), "Content-Type": "image/jpeg"}, timeout=30) as c:
             while not stop.is_set():
                 r = c.post(f"{srv.url}/v1/inspect", content=body, params={"station": "swap"})
-                seen.append((r.status_code, f"{r.json().get('model')}:{r.json().get('model_version')}"))
+                seen.append((time.monotonic(), r.status_code, r.json()))
 
     try:
-        with ThreadPoolExecutor(6) as pool:
-            futs = [pool.submit(client) for _ in range(6)]
-            time.sleep(0.3)
-            for ref, version in (("colors", "v2"), ("bright", None), ("colors", "v1")):
+        with ThreadPoolExecutor(clients) as pool:
+            futs = [pool.submit(client) for _ in range(clients)]
+            time.sleep(pause)
+            for swap in swaps:
+                params = {k: v for k, v in swap.items() if k != "ref"}
                 r = httpx.post(
-                    f"{srv.url}/v1/models/{ref}/activate",
-                    params={"version": version} if version else {},
+                    f"{srv.url}/v1/models/{swap['ref']}/activate",
+                    params=params,
                     headers=srv.headers("admin"),
                     timeout=60,
                 )
                 assert r.status_code == 200, r.text
-                time.sleep(0.4)
+                if "runtime" in swap:
+                    assert r.json()["serving"]["runtime"].startswith(swap["runtime"])
+                done.append(time.monotonic())
+                time.sleep(pause)
             stop.set()
             for f in futs:
                 f.result()
     finally:
         stop.set()
         srv.stop()
-    codes = {c for c, _ in seen}
-    assert codes == {200}, [s for s in seen if s[0] != 200][:5]
-    assert {"colors:v1", "colors:v2", "bright:v1"} <= {m for _, m in seen}
+    return seen, done
+
+
+def test_hot_swap_under_concurrent_requests(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    srv = live.start(_dataset(tmp_path, onnx_models).root, InferenceConfig(flush_s=0.2))
+    swaps = [{"ref": "colors", "version": "v2"}, {"ref": "bright"}, {"ref": "colors", "version": "v1"}]
+    seen, _ = _swaps_under_load(srv, swaps)
+    assert {c for _, c, _ in seen} == {200}, [s for s in seen if s[1] != 200][:5]
+    assert {"colors:v1", "colors:v2", "bright:v1"} <= {
+        f"{j['model']}:{j['model_version']}" for _, _, j in seen
+    }
     assert len(seen) > 20
 
 
@@ -235,3 +252,48 @@ def test_trained_yolo_over_http_matches_the_runtime(
             assert r["model"] == "squares" and r["verdict"] == ("NG" if len(want) else "OK")
     finally:
         srv.stop()
+
+
+def _add_openvino(mv: Any) -> None:
+    """Give ``mv`` an OpenVINO fp32 artifact (IR beside the model, recorded with its checksums)."""
+    from jangin.core.artifacts import ModelVersion, RuntimeArtifact, sha256_file
+    from jangin.core.runtimes._openvino import save_ir
+
+    files = save_ir(mv.file("model.onnx"), mv.path / "runtimes" / "openvino-fp32" / "model.xml", fp16=False)
+    rel = [str(f.relative_to(mv.path)) for f in files]
+    art = RuntimeArtifact(
+        runtime="openvino",
+        precision="fp32",
+        device_hint="CPU",
+        files=rel,
+        sha256={r: sha256_file(mv.path / r) for r in rel},
+        parity={"metric": "mAP50", "passed": True},
+    )
+    ModelVersion.load(mv.path).add_runtime(art)
+
+
+def test_hot_swap_between_runtimes_loses_no_request(tmp_path: Path, onnx_models: Any, live: Any) -> None:
+    """Serving on ONNX Runtime fp32 under load, swap the slot to the same version on OpenVINO and back:
+    no request fails, every acknowledged verdict is in the log, verdicts after each swap name the new runtime."""
+    from jangin.core.runtimes import available_runtimes
+
+    if ("openvino", "CPU") not in available_runtimes():
+        pytest.skip("install the openvino extra")
+    ds = Dataset.create(tmp_path / "ds")
+    reg = ModelRegistry(ds.models_dir)
+    mv = onnx_models.publish_detector(reg, tmp=tmp_path)
+    reg.promote(mv.name, mv.version)
+    _add_openvino(mv)  # no throughput measured: served only when asked for
+    srv = live.start(ds.root, InferenceConfig(flush_s=0.2))
+    swaps = [{"ref": "colors", "runtime": "openvino"}, {"ref": "colors", "runtime": "onnxruntime"}]
+    seen, (to_ov, back) = _swaps_under_load(srv, swaps, clients=4, pause=0.6)
+    assert {s for _, s, _ in seen} == {200}, [x for x in seen if x[1] != 200][:5]
+    before = [j["runtime"] for t, _, j in seen if t < to_ov - 0.2]
+    on_ov = [j["runtime"] for t, _, j in seen if to_ov + 0.2 < t < back - 0.2]
+    after = [j["runtime"] for t, _, j in seen if t > back + 0.2]
+    assert before and on_ov and after
+    assert set(before) == {"onnxruntime:fp32"} and set(after) == {"onnxruntime:fp32"}, (before, after)
+    assert set(on_ov) == {"openvino:fp32"}, on_ov
+    logged = {r["inspection_id"] for r in Dataset.open(ds.root).read("inspections").to_pylist()}
+    acked = {j["inspection_id"] for _, _, j in seen}
+    assert acked <= logged, f"{len(acked - logged)} acknowledged verdicts missing from the log"

@@ -116,6 +116,8 @@ def test_every_runtime_and_precision_passes_and_is_recorded(anomaly: tuple[Model
             assert p["max_rel_output_diff"] < (1e-3 if precision == "fp32" else 2e-2)
         else:
             assert p["int8"]["images"] == 32 and p["int8"]["format"] == "QDQ"
+            # 7-bit weights for OpenVINO (saturating uint8 x int8 sums on CPUs without VNNI)
+            assert p["int8"]["reduce_range"] is (runtime == "openvino")
     again = ModelVersion.load(mv.path)  # the manifest was rewritten; published files still verify
     assert [(r.runtime, r.precision) for r in again.manifest.runtimes] == combos
     for r in again.manifest.runtimes:
@@ -160,6 +162,39 @@ def test_refusals_before_any_work(anomaly: tuple[ModelVersion, CheckSet]) -> Non
         export_runtime(
             mv, CheckSet(check.inputs[:20], check.labels[:20]), runtime="openvino", precision="fp32"
         )
+
+
+def test_export_best_keeps_what_passes_and_says_what_was_refused(
+    anomaly: tuple[ModelVersion, CheckSet],
+) -> None:
+    from jangin.training._export import export_best
+
+    mv, check = anomaly
+    bad = CheckSet(check.inputs, check.labels, [np.zeros((48, 48, 3), np.uint8)], "one black image")
+    passed, refused = export_best(mv, bad, stop_at=None, measure_seconds=0.2)
+    # int8 calibrated on one black image is refused by the gate; OpenVINO fp32 passes and is recorded
+    assert [(a.runtime, a.precision) for a in passed] == [("openvino", "fp32")]
+    assert len(refused) == 2 and all("parity gate refused" in r and "int8" in r for r in refused)
+    recorded = ModelVersion.load(mv.path).manifest.runtimes
+    assert [(r.runtime, r.precision, r.parity["passed"]) for r in recorded] == [("openvino", "fp32", True)]
+    assert recorded[0].throughput and recorded[0].fp32_throughput and recorded[0].sha256
+
+
+def test_openvino_export_of_a_tree_model_is_refused_in_one_line(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
+    from test_runtimes import _tree_model
+
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.add(
+        ModelManifest(name="tree", task="process", classes=["OK", "NG"]),
+        {"model.onnx": _tree_model(tmp_path / "tree.onnx")},
+    )
+    check = CheckSet([np.array([0.2], np.float32), np.array([0.9], np.float32)], [False, True])
+    with pytest.raises(
+        TrainingError, match=r"tree:v1 cannot be exported to openvino: it uses ai.onnx.ml"
+    ) as err:
+        export_runtime(mv, check, runtime="openvino", precision="fp32")
+    assert "\n" not in err.value.message and "onnxruntime" in (err.value.hint or "")
 
 
 def _colours(n: int, size: int = 64) -> tuple[list[np.ndarray], list[Any]]:
@@ -217,6 +252,16 @@ def test_models_export_command(synth: Any, tmp_path: Path) -> None:
     assert entry["parity"]["inputs"] == len(data.images("test") or data.images("val"))
     r = CliRunner().invoke(models_app, ["export", "colors", "--runtime", "tflite", "--dataset", str(ds.root)])
     assert r.exit_code != 0
+    # --runtime best: each candidate is added or refused, one line each
+    r = CliRunner().invoke(models_app, ["export", "colors", "--runtime", "best", "--dataset", str(ds.root)])
+    assert r.exit_code == 0, r.output
+    said = [ln for ln in r.output.splitlines() if ln.startswith(("added ", "refused "))]
+    assert len(said) == 3 and any("openvino fp32" in ln for ln in said), r.output
+    kept = {
+        (e["runtime"], e["precision"])
+        for e in json.loads((ds.models_dir / "colors" / "v1" / "manifest.json").read_text())["runtimes"]
+    }
+    assert ("openvino", "fp32") in kept and ("openvino", "fp16") in kept
 
 
 def test_demo_step(synth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,6 @@ The contract with the training side:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion
-from jangin.inference._open import open_model
+from jangin.core import InferenceError, ModelLoadError, ModelManifest, ModelRegistry, ModelVersion
+from jangin.inference._open import ServedOnnx
 from jangin.inference._runtime import ort_errors
 
 __all__ = ["AnomalyResult", "OnnxAnomaly", "heatmap_overlay", "normalise"]
@@ -51,7 +50,7 @@ class AnomalyResult:
     anomaly_map: np.ndarray
 
 
-class OnnxAnomaly:
+class OnnxAnomaly(ServedOnnx):
     """An anomaly model exported as ONNX under the ``anomaly_v1`` contract (see the module docstring).
 
     Example:
@@ -70,52 +69,44 @@ class OnnxAnomaly:
                 f"{version.name}:{version.version}: anomaly_v1 needs outputs.norm "
                 f"{{score_min, score_max, map_min, map_max}} and thresholds.image (missing {sorted(missing) or ['image']})"
             )
-        self.session = session
-        self.version = version
+        self._bind(session, version)
         self.input = m.input
         self.classes: tuple[str, ...] = tuple(m.classes)
         self.norm = {k: float(v) for k, v in norm.items()}
         self.t_image = float(m.thresholds["image"])
         self.t_pixel = float(m.thresholds.get("pixel", self.t_image))
-        self._input_name = session.get_inputs()[0].name
         names = [o.name for o in session.get_outputs()]
         if not {"pred_score", "anomaly_map"} <= set(names):
             raise ModelLoadError(
                 f"{version.name}:{version.version}: outputs {names}, expected pred_score and anomaly_map"
             )
-        shape0 = session.get_inputs()[0].shape[0]
-        self._dynamic_batch = not (isinstance(shape0, int) and shape0 > 0)
-
-    @property
-    def name(self) -> str:
-        """Model name."""
-        return self.version.name
-
-    @property
-    def model_version(self) -> str:
-        """Model version, e.g. ``v2``."""
-        return self.version.version
 
     @classmethod
-    def from_version(cls, mv: ModelVersion, *, providers: Sequence[str] | None = None) -> OnnxAnomaly:
+    def from_version(
+        cls,
+        mv: ModelVersion,
+        *,
+        providers: Sequence[str] | None = None,
+        prefer: Sequence[str] | None = None,
+    ) -> OnnxAnomaly:
         """Load and warm a published anomaly model (checksums verified; nothing unpickled).
 
         Raises:
             ModelLoadError: Not an ``anomaly_v1`` model, a checksum mismatch, or a broken file.
         """
-        mv = ModelVersion.load(mv.path, verify=True)
+
+        def check(m: ModelManifest) -> None:
+            if m.task != "anomaly" or m.outputs.get("format") != "anomaly_v1":
+                raise ModelLoadError(
+                    f"{mv.name}:{mv.version} is not an anomaly_v1 model (task {m.task}, format {m.outputs.get('format')!r})"
+                )
+            if m.input is None or m.input.resize != "stretch" or m.input.channels != 3:
+                raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
+
+        mv, session = cls.open_verified(mv, check, providers=providers, prefer=prefer)
         m = mv.manifest
-        if m.task != "anomaly" or m.outputs.get("format") != "anomaly_v1":
-            raise ModelLoadError(
-                f"{mv.name}:{mv.version} is not an anomaly_v1 model (task {m.task}, format {m.outputs.get('format')!r})"
-            )
-        if m.input is None or m.input.resize != "stretch" or m.input.channels != 3:
-            raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
-        path = mv.file("model.onnx")
-        blob = path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
-            raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
-        model = cls(open_model(mv, providers=providers, blob=blob), mv)
+        assert m.input is not None  # checked above
+        model = cls(session, mv)
         model.predict([np.zeros((m.input.height, m.input.width, 3), np.uint8)])
         return model
 

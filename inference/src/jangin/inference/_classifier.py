@@ -9,15 +9,14 @@ model when ``outputs.softmax``), classes in ``manifest.classes`` order.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from jangin.core import InferenceError, ModelLoadError, ModelVersion
-from jangin.inference._open import open_model
+from jangin.core import InferenceError, ModelLoadError, ModelManifest, ModelVersion
+from jangin.inference._open import ServedOnnx
 from jangin.inference._runtime import ort_errors
 
 __all__ = ["ClassResult", "OnnxClassifier"]
@@ -41,52 +40,45 @@ class ClassResult:
         return [(self.classes[i], float(self.probs[i])) for i in order]
 
 
-class OnnxClassifier:
+class OnnxClassifier(ServedOnnx):
     """A ``cls_v1`` image classifier (see the module docstring)."""
 
     def __init__(self, session: Any, version: ModelVersion) -> None:
         m = version.manifest
         if m.input is None or not m.classes:
             raise ModelLoadError(f"{version.name}:{version.version}: a classifier needs input and classes")
-        self.session = session
-        self.version = version
+        self._bind(session, version)
         self.input = m.input
         self.classes: tuple[str, ...] = tuple(m.classes)
         self.softmax = bool(m.outputs.get("softmax", True))
-        self._input_name = session.get_inputs()[0].name
-        shape0 = session.get_inputs()[0].shape[0]
-        self._dynamic_batch = not (isinstance(shape0, int) and shape0 > 0)
-
-    @property
-    def name(self) -> str:
-        """Model name."""
-        return self.version.name
-
-    @property
-    def model_version(self) -> str:
-        """Model version, e.g. ``v2``."""
-        return self.version.version
 
     @classmethod
-    def from_version(cls, mv: ModelVersion, *, providers: Sequence[str] | None = None) -> OnnxClassifier:
+    def from_version(
+        cls,
+        mv: ModelVersion,
+        *,
+        providers: Sequence[str] | None = None,
+        prefer: Sequence[str] | None = None,
+    ) -> OnnxClassifier:
         """Load and warm a published classifier (checksums verified).
 
         Raises:
             ModelLoadError: Not a ``cls_v1`` model, a checksum mismatch, or a broken file.
         """
-        mv = ModelVersion.load(mv.path, verify=True)
+
+        def check(m: ModelManifest) -> None:
+            if m.task != "classify" or m.outputs.get("format", "cls_v1") != "cls_v1":
+                raise ModelLoadError(
+                    f"{mv.name}:{mv.version} is not a cls_v1 classifier (task {m.task}, "
+                    f"format {m.outputs.get('format')!r})"
+                )
+            if m.input is None or m.input.channels != 3:
+                raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
+
+        mv, session = cls.open_verified(mv, check, providers=providers, prefer=prefer)
         m = mv.manifest
-        if m.task != "classify" or m.outputs.get("format", "cls_v1") != "cls_v1":
-            raise ModelLoadError(
-                f"{mv.name}:{mv.version} is not a cls_v1 classifier (task {m.task}, "
-                f"format {m.outputs.get('format')!r})"
-            )
-        if m.input is None or m.input.channels != 3:
-            raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
-        blob = mv.file("model.onnx").read_bytes()
-        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
-            raise ModelLoadError(f"{mv.file('model.onnx')} changed while loading", hint="reload the model")
-        model = cls(open_model(mv, providers=providers, blob=blob), mv)
+        assert m.input is not None  # checked above
+        model = cls(session, mv)
         model.predict([np.zeros((m.input.height, m.input.width, 3), np.uint8)])
         return model
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from jangin.core import InferenceError, ModelLoadError, ModelRegistry, ModelVersion
+from jangin.core import InferenceError, ModelLoadError, ModelManifest, ModelRegistry, ModelVersion
 from jangin.core.detections import Detections, letterbox_geometry, nms
-from jangin.inference._open import open_model
+from jangin.inference._open import ServedOnnx
 from jangin.inference._runtime import ort_errors
 
 __all__ = ["Letterbox", "OnnxDetector", "letterbox"]
@@ -75,7 +74,7 @@ def letterbox(img: np.ndarray, width: int, height: int, pad_value: int = 114) ->
     return img, Letterbox(nw / w, nh / h, left, top, w, h)
 
 
-class OnnxDetector:
+class OnnxDetector(ServedOnnx):
     """A detector exported as ONNX (``outputs.format == "yolo_v8"``), run with ONNX Runtime.
 
     Loads the manifest and the ONNX file only: nothing is unpickled, and torch is never imported.
@@ -92,26 +91,12 @@ class OnnxDetector:
         m = version.manifest
         if m.input is None:
             raise ValueError(f"{version} has no input spec")
-        self.session = session
-        self.version = version
+        self._bind(session, version)
         self.classes: tuple[str, ...] = tuple(m.classes)
         self.conf = float(conf)
         self.iou = float(iou)
         self.max_det = max_det
         self.input = m.input
-        inp = session.get_inputs()[0]
-        self._input_name = inp.name
-        self._dynamic_batch = not (isinstance(inp.shape[0], int) and inp.shape[0] > 0)
-
-    @property
-    def name(self) -> str:
-        """Model name."""
-        return self.version.name
-
-    @property
-    def model_version(self) -> str:
-        """Model version, e.g. ``v3``."""
-        return self.version.version
 
     @classmethod
     def from_version(
@@ -121,6 +106,7 @@ class OnnxDetector:
         providers: Sequence[str] | None = None,
         conf: float | None = None,
         iou: float | None = None,
+        prefer: Sequence[str] | None = None,
     ) -> OnnxDetector:
         """Load a published detector version.
 
@@ -132,34 +118,36 @@ class OnnxDetector:
             providers: ONNX Runtime providers (see :func:`load_session`).
             conf: Confidence threshold; default the manifest's (else 0.25).
             iou: NMS IoU threshold; default the manifest's (else 0.45).
+            prefer: Runtime preference (``["openvino:int8"]`` …; see :func:`open_model`).
 
         Raises:
             ModelLoadError: Not a detector this runtime decodes, a checksum mismatch, or a broken file.
         """
-        mv = ModelVersion.load(mv.path, verify=True)
+
+        def check(m: ModelManifest) -> None:
+            if m.task != "detect":
+                raise ModelLoadError(f"{mv.name}:{mv.version} is a {m.task} model, not a detector")
+            fmt = m.outputs.get("format")
+            if fmt != "yolo_v8" or m.outputs.get("nms"):
+                raise ModelLoadError(
+                    f"{mv.name}:{mv.version} has output format {fmt!r}; this runtime decodes yolo_v8 without NMS"
+                )
+            if (
+                m.input is None
+                or m.input.resize != "letterbox"
+                or m.input.color not in ("rgb", "bgr")
+                or m.input.channels != 3
+            ):
+                raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
+
+        mv, session = cls.open_verified(mv, check, providers=providers, prefer=prefer)
         m = mv.manifest
-        if m.task != "detect":
-            raise ModelLoadError(f"{mv.name}:{mv.version} is a {m.task} model, not a detector")
-        fmt = m.outputs.get("format")
-        if fmt != "yolo_v8" or m.outputs.get("nms"):
-            raise ModelLoadError(
-                f"{mv.name}:{mv.version} has output format {fmt!r}; this runtime decodes yolo_v8 without NMS"
-            )
-        if (
-            m.input is None
-            or m.input.resize != "letterbox"
-            or m.input.color not in ("rgb", "bgr")
-            or m.input.channels != 3
-        ):
-            raise ModelLoadError(f"{mv.name}:{mv.version}: unsupported input {m.input}")
-        path = mv.file("model.onnx")
-        blob = path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
-            raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
-        session = open_model(mv, providers=providers, blob=blob)
+        assert m.input is not None  # checked above
         out = session.get_outputs()[0].shape
         if len(out) != 3 or (isinstance(out[1], int) and out[1] != 4 + len(m.classes)):
-            raise ModelLoadError(f"{path}: output shape {out} does not fit {len(m.classes)} classes")
+            raise ModelLoadError(
+                f"{mv.file('model.onnx')}: output shape {out} does not fit {len(m.classes)} classes"
+            )
         t = m.thresholds
         det = cls(
             session,

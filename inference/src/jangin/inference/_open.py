@@ -3,13 +3,14 @@ classes use (``get_inputs``, ``get_outputs``, ``run(names, feeds)``), whatever t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jangin.core import ModelVersion
+from jangin.core import ModelLoadError, ModelManifest, ModelVersion
 
-__all__ = ["RuntimeSession", "open_model"]
+__all__ = ["RuntimeSession", "ServedOnnx", "open_model"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,59 @@ def open_model(
             blob if blob is not None else mv.file("model.onnx").read_bytes(), providers, threads=threads
         )
     return RuntimeSession(open_artifact(mv.path, mv.manifest, prefer=prefer, threads=threads))
+
+
+class ServedOnnx:
+    """Base of the served model classes (detector, classifier, anomaly, process): the model version, its
+    session on whatever runtime, the dynamic-batch check, and the verify-then-open of ``from_version``."""
+
+    session: Any
+    version: ModelVersion
+
+    def _bind(self, session: Any, version: ModelVersion) -> None:
+        self.session = session
+        self.version = version
+        inp = session.get_inputs()[0]
+        self._input_name: str = inp.name
+        self._dynamic_batch = not (isinstance(inp.shape[0], int) and inp.shape[0] > 0)
+
+    @property
+    def name(self) -> str:
+        """Model name."""
+        return self.version.name
+
+    @property
+    def model_version(self) -> str:
+        """Model version, e.g. ``v2``."""
+        return self.version.version
+
+    @property
+    def runtime(self) -> str:
+        """What runs it: ``runtime:precision``, e.g. ``openvino:int8`` (a session opened on named ONNX
+        Runtime providers runs ``model.onnx``: ``onnxruntime:fp32``)."""
+        return str(getattr(self.session, "artifact", "onnxruntime:fp32"))
+
+    @staticmethod
+    def open_verified(
+        mv: ModelVersion,
+        check: Callable[[ModelManifest], None],
+        *,
+        providers: Sequence[str] | None = None,
+        prefer: Sequence[str] | None = None,
+        threads: int = 0,
+    ) -> tuple[ModelVersion, Any]:
+        """Read the manifest again with every checksum verified, ``check`` it (it raises for a model the
+        class cannot serve), and open it (:func:`open_model`): the ONNX bytes that were hashed are the
+        ones loaded.
+
+        Raises:
+            ModelLoadError: A checksum mismatch, a file changed while loading, or a broken file.
+        """
+        mv = ModelVersion.load(mv.path, verify=True)
+        m = mv.manifest
+        check(m)
+        path = mv.file("model.onnx")
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
+            raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
+        return mv, open_model(mv, providers=providers, prefer=prefer, threads=threads, blob=blob)

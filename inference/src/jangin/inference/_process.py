@@ -13,7 +13,6 @@ trained on is refused, naming the missing ones.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from jangin.core import InferenceError, ModelLoadError, ModelVersion
-from jangin.inference._open import open_model
+from jangin.core import InferenceError, ModelLoadError, ModelManifest, ModelVersion
+from jangin.inference._open import ServedOnnx
 from jangin.inference._runtime import ort_errors
 
 __all__ = [
@@ -57,7 +56,7 @@ class ProcessResult:
     n_samples: dict[str, int]
 
 
-class OnnxProcess:
+class OnnxProcess(ServedOnnx):
     """A ``process_v1`` model (see the module docstring)."""
 
     def __init__(self, session: Any, version: ModelVersion) -> None:
@@ -65,25 +64,13 @@ class OnnxProcess:
         spec = out.get("feature_spec")
         if not isinstance(spec, dict) or "channels" not in spec:
             raise ModelLoadError(f"{version.name}:{version.version}: process_v1 needs outputs.feature_spec")
-        self.session = session
-        self.version = version
+        self._bind(session, version)
         self.spec = spec
         self.index = list(out.get("feature_index") or spec.get("index") or [])
         self.ng_column = int(out.get("ng_column", 1))
         self.threshold = float(version.manifest.thresholds.get("ng", 0.5))
         self.classes: tuple[str, ...] = tuple(version.manifest.classes)
-        self._input_name = session.get_inputs()[0].name
         self._outputs = [o.name for o in session.get_outputs()]
-
-    @property
-    def name(self) -> str:
-        """Model name."""
-        return self.version.name
-
-    @property
-    def model_version(self) -> str:
-        """Model version, e.g. ``v2``."""
-        return self.version.version
 
     @property
     def channels(self) -> list[str]:
@@ -91,25 +78,33 @@ class OnnxProcess:
         return list(self.spec["channels"])
 
     @classmethod
-    def from_version(cls, mv: ModelVersion, *, providers: Sequence[str] | None = None) -> OnnxProcess:
+    def from_version(
+        cls,
+        mv: ModelVersion,
+        *,
+        providers: Sequence[str] | None = None,
+        prefer: Sequence[str] | None = None,
+    ) -> OnnxProcess:
         """Load a published process model (checksums verified) and score an empty window once.
 
         Raises:
             InferenceError: Not a ``process_v1`` model. ModelLoadError: a checksum mismatch or a broken file.
         """
-        mv = ModelVersion.load(mv.path, verify=True)
-        m = mv.manifest
-        if m.task != "process" or m.outputs.get("format") != "process_v1":
-            raise InferenceError(  # the request names a model this server cannot serve: a 422, not a 503
-                f"{mv.name}:{mv.version} is not a servable process model (task {m.task}, "
-                f"format {m.outputs.get('format')!r}; process_v1 expected)",
-                hint="retrain it with `jangin train process`",
-            )
-        blob = mv.file("model.onnx").read_bytes()
-        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
-            raise ModelLoadError(f"{mv.file('model.onnx')} changed while loading", hint="reload the model")
-        # CPU only: a few hundred tree nodes gain nothing from an accelerator.
-        model = cls(open_model(mv, providers=["CPUExecutionProvider"], threads=1, blob=blob), mv)
+
+        def check(m: ModelManifest) -> None:
+            if m.task != "process" or m.outputs.get("format") != "process_v1":
+                raise InferenceError(  # the request names a model this server cannot serve: a 422, not a 503
+                    f"{mv.name}:{mv.version} is not a servable process model (task {m.task}, "
+                    f"format {m.outputs.get('format')!r}; process_v1 expected)",
+                    hint="retrain it with `jangin train process`",
+                )
+
+        # One thread: a few hundred tree nodes gain nothing from more. ONNX Runtime unless a runtime is
+        # preferred (open_artifact skips OpenVINO for the ai.onnx.ml operators of tree models, saying so).
+        mv, session = cls.open_verified(
+            mv, check, providers=None if prefer else ["CPUExecutionProvider"], prefer=prefer, threads=1
+        )
+        model = cls(session, mv)
         empty = {c: (np.zeros(1, np.int64), np.zeros(1)) for c in model.channels}
         model.score([empty])
         return model

@@ -215,10 +215,12 @@ def _router(settings: Settings) -> APIRouter:
         name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
         version: Annotated[str | None, Query(pattern=r"^(v\d+|latest|active)$")] = None,
         promote: bool = False,
+        runtime: Annotated[str | None, Query(pattern=r"^[a-z0-9:,]{1,64}$")] = None,
     ) -> dict[str, Any]:
         """Load, warm and hot-swap to ``name`` (``version``: default ACTIVE, else latest). No request
-        fails or is dropped during the swap. ``promote`` also marks it ACTIVE in the registry."""
-        m = _service(request).activate(name, version, promote=promote)
+        fails or is dropped during the swap. ``promote`` also marks it ACTIVE in the registry; ``runtime``
+        (``openvino:int8``, ``onnxruntime`` …) picks the runtime artifact, default the server's choice."""
+        m = _service(request).activate(name, version, promote=promote, runtime=runtime)
         return {"serving": m.info()}
 
     @r.get("/v1/inspections", dependencies=engineer)
@@ -402,6 +404,7 @@ def make_register(
             paths=GUARDED,
             max_inflight=cfg.inflight_limit,
             max_per_client=cfg.max_per_client,
+            refusal_delay_s=cfg.refusal_delay_s,
             on_shed=svc.metrics.shed.inc if svc.metrics is not None else None,
         )
 

@@ -195,7 +195,14 @@ def promote(
 @models_app.command("export")
 def export(
     name: Annotated[str, typer.Argument(help="Model name (NAME or NAME:VERSION).")],
-    runtime: Annotated[str, typer.Option("--runtime", help="openvino or onnxruntime.")] = "openvino",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            "--runtime",
+            help="openvino, onnxruntime, or best: try openvino int8, onnxruntime int8, openvino fp32 and "
+            "keep every one that passes (the server serves the fastest).",
+        ),
+    ] = "openvino",
     precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or int8.")] = "fp32",
     version: Annotated[
         str | None, typer.Option("--version", help="Version [default: active, else latest].")
@@ -215,15 +222,29 @@ def export(
     """Add a runtime artifact (OpenVINO IR, INT8 …) to a model version, after the parity gate: the task
     metric on the held-out split may drop by at most 1 point mAP50 / 0.01 AUROC against fp32 ONNX."""
     from jangin.core import Dataset
-    from jangin.training._export import export_runtime
+    from jangin.training._export import export_best, export_runtime
     from jangin.training._export_data import check_set_for
 
-    if runtime not in ("openvino", "onnxruntime") or precision not in ("fp32", "fp16", "int8"):
-        raise typer.BadParameter("--runtime openvino|onnxruntime, --precision fp32|fp16|int8")
+    if runtime not in ("openvino", "onnxruntime", "best") or precision not in ("fp32", "fp16", "int8"):
+        raise typer.BadParameter("--runtime openvino|onnxruntime|best, --precision fp32|fp16|int8")
     reg = _registry(dataset, registry)
     mv = reg.get(name, version)
     root = Dataset.open(resolve_dataset(dataset)).root if dataset is not None else None
     check = check_set_for(mv, dataset=root, calibration=calibration)
+    if runtime == "best":
+        with progress_bar() as bar:
+            arts, refused = export_best(
+                mv, check, stop_at=None, calibration_method=method, progress=lambda msg: bar(msg, 0, None)
+            )
+        for a in arts:
+            ratio = (a.throughput or 0.0) / (a.fp32_throughput or float("inf"))
+            console().print(
+                f"added [bold]{a.runtime} {a.precision}[/]: {a.parity['metric']} {a.parity['value']:.4f} "
+                f"(drop {a.parity['drop']:.4f}), {ratio:.2f}x fp32 ONNX Runtime throughput"
+            )
+        for line in refused:
+            console().print(f"refused {line}")
+        return
     with progress_bar() as bar:
         art = export_runtime(
             mv,

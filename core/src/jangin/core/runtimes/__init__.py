@@ -33,6 +33,7 @@ __all__ = [
     "open_artifact",
     "open_runtime",
     "runtime_preference",
+    "uses_onnx_ml",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,24 @@ def available_runtimes() -> list[tuple[str, str]]:
     return [("onnxruntime", d) for d in ort_devices()] + [("openvino", d) for d in openvino_devices()]
 
 
+def uses_onnx_ml(model: bytes) -> bool:
+    """Whether ONNX bytes hold a node of the ``ai.onnx.ml`` operator domain (tree ensembles, scalers …:
+    what skl2onnx writes for process models). OpenVINO has no conversion rule for those operators.
+
+    Looks for the serialised ``NodeProto.domain`` field (field 7, 10 bytes: ``0x3a 0x0a``) so that
+    ``onnx`` is not needed; a model that only imports the domain (ONNX Runtime's quantiser adds it) is
+    not one.
+    """
+    return b"\x3a\x0aai.onnx.ml" in model
+
+
+#: OpenVINO's compiled-model cache inside a model version directory (like ``trt_cache/`` for TensorRT).
+OV_CACHE = "ov_cache"
+
+#: Why a model that :func:`uses_onnx_ml` is never opened on OpenVINO.
+ONNX_ML_REASON = "it uses ai.onnx.ml operators (tree ensembles), which OpenVINO cannot run"
+
+
 def open_runtime(
     model: Path | bytes,
     *,
@@ -77,6 +96,7 @@ def open_runtime(
     precision: str = "fp32",
     threads: int = 0,
     warmup: bool = True,
+    cache_dir: Path | None = None,
 ) -> Runtime:
     """Load a model on one runtime.
 
@@ -90,6 +110,7 @@ def open_runtime(
             cached in ``trt_cache/`` beside a model given as a path).
         threads: CPU threads (0: the runtime decides, usually every core).
         warmup: Run once on zeros when the input shape is static.
+        cache_dir: OpenVINO only: its compiled-model cache (see :class:`OpenVinoRuntime`).
 
     Raises:
         ModelLoadError: Unknown runtime or precision, runtime not installed (the hint names the extra),
@@ -107,9 +128,17 @@ def open_runtime(
         if isinstance(model, Path) and model.suffix == ".xml":
             xml, bin_ = model.read_bytes(), _read(model.with_suffix(".bin"))
             return OpenVinoRuntime(
-                xml, device=device, precision=precision, threads=threads, warmup=warmup, weights=bin_
+                xml,
+                device=device,
+                precision=precision,
+                threads=threads,
+                warmup=warmup,
+                weights=bin_,
+                cache_dir=cache_dir,
             )
-        return OpenVinoRuntime(model, device=device, precision=precision, threads=threads, warmup=warmup)
+        return OpenVinoRuntime(
+            model, device=device, precision=precision, threads=threads, warmup=warmup, cache_dir=cache_dir
+        )
     raise ModelLoadError(f"unknown runtime {runtime!r}", hint=f"use one of {', '.join(RUNTIMES)}")
 
 
@@ -194,6 +223,10 @@ def open_artifact(
     cands.append(base)
     cands.sort(key=rank)  # stable: throughput order within each preference rank
     tried: list[str] = []
+    if any(rt == "openvino" for rt, _ in order) and not any(r.runtime == "openvino" for r in cands):
+        onnx_path = Path(model_dir) / "model.onnx"
+        if onnx_path.is_file() and uses_onnx_ml(onnx_path.read_bytes()):
+            tried.append(f"openvino ({ONNX_ML_REASON})")
     for r in cands:
         label = f"{r.runtime}:{r.precision}"
         if r.runtime not in have:
@@ -211,6 +244,7 @@ def open_artifact(
                     precision=r.precision,
                     threads=threads,
                     weights=blobs[1] if len(blobs) > 1 else None,
+                    cache_dir=Path(model_dir) / OV_CACHE,
                 )
             else:
                 from jangin.core.runtimes._ort import OrtRuntime

@@ -30,6 +30,9 @@ class InferenceConfig(BaseSettings):
             durable); more get 503 + Retry-After at the door, before their body is read. Default
             ``max_queue + 2 * max_batch``.
         max_per_client: Most inspection requests of one client (API key) admitted at once (0: no limit).
+        refusal_delay_s: How long the door holds a 503 before sending it. Clients that retry at once
+            then retry at most this often per connection, so refusals cannot eat the cores that serve
+            (a waiting refusal costs no CPU); clients that honour ``Retry-After`` wait 1 s anyway.
         durable: Make each verdict durable (write-ahead log, fsync'd per group) before answering it.
         flush_s: Longest time an inspection row waits before it is committed.
         keep_days, keep_max, ok_sample_every: Image retention (see :class:`Retention`).
@@ -48,6 +51,7 @@ class InferenceConfig(BaseSettings):
     max_queue: int = Field(default=64, ge=1)
     max_inflight: int | None = Field(default=None, ge=1)
     max_per_client: int = Field(default=0, ge=0)
+    refusal_delay_s: float = Field(default=0.2, ge=0, le=5)
     durable: bool = True
     flush_s: float = Field(default=1.0, gt=0, le=60)
     keep_days: int = Field(default=30, ge=0)

@@ -277,6 +277,7 @@ class Inspector:
             "model": model.name,
             "model_version": model.version,
             "task": model.kind,
+            "runtime": model.runtime,
             "verdict": verdict,
             "score": score,
             "reasons": reasons,

@@ -37,11 +37,20 @@ class ServedModel:
         self.kind = kind
         self.name = impl.name
         self.version = impl.model_version
+        #: What runs it (``openvino:int8``, ``onnxruntime:fp32`` …)
+        self.runtime = str(getattr(impl, "runtime", "onnxruntime"))
         self.loaded_at = datetime.now(UTC)
 
     @classmethod
-    def load(cls, mv: ModelVersion, *, providers: list[str] | None, min_conf: float) -> ServedModel:
-        """Load and warm ``mv``.
+    def load(
+        cls,
+        mv: ModelVersion,
+        *,
+        providers: list[str] | None,
+        min_conf: float,
+        prefer: list[str] | None = None,
+    ) -> ServedModel:
+        """Load and warm ``mv`` (``prefer``: runtime preference, see :func:`~jangin.core.runtimes.open_artifact`).
 
         Raises:
             ModelLoadError: A task this server does not serve, or a broken artifact.
@@ -50,20 +59,20 @@ class ServedModel:
         if task == "anomaly":
             from jangin.inference._anomaly import OnnxAnomaly
 
-            return cls(OnnxAnomaly.from_version(mv, providers=providers), task)
+            return cls(OnnxAnomaly.from_version(mv, providers=providers, prefer=prefer), task)
         if task == "detect":
             from jangin.inference._detector import OnnxDetector
 
             conf = min(float(mv.manifest.thresholds.get("conf", 0.25)), min_conf)
-            return cls(OnnxDetector.from_version(mv, providers=providers, conf=conf), task)
+            return cls(OnnxDetector.from_version(mv, providers=providers, conf=conf, prefer=prefer), task)
         if task == "classify":
             from jangin.inference._classifier import OnnxClassifier
 
-            return cls(OnnxClassifier.from_version(mv, providers=providers), task)
+            return cls(OnnxClassifier.from_version(mv, providers=providers, prefer=prefer), task)
         if task == "process":
             from jangin.inference._process import OnnxProcess
 
-            return cls(OnnxProcess.from_version(mv, providers=providers), task)
+            return cls(OnnxProcess.from_version(mv, providers=providers, prefer=prefer), task)
         raise ModelLoadError(f"{mv.name}:{mv.version} is a {task} model; the server serves {SERVED_TASKS}")
 
     def run(self, images: list[np.ndarray]) -> list[Any]:
@@ -77,6 +86,7 @@ class ServedModel:
             "name": self.name,
             "version": self.version,
             "task": self.kind,
+            "runtime": self.runtime,
             "classes": list(m.classes),
             "thresholds": m.thresholds,
             "loaded_at": self.loaded_at.isoformat(),
@@ -132,17 +142,29 @@ class ModelSlots:
                 return name
         return None
 
-    def _load(self, ref: str) -> ServedModel:
+    def _load(self, ref: str, runtime: str | None = None) -> ServedModel:
         mv = self._registry.get(ref, verify=False)
         if mv.manifest.task not in SERVED_TASKS:  # the request's fault, not the server's
             raise InferenceError(
                 f"{mv.name}:{mv.version} is a {mv.manifest.task} model; this server serves {', '.join(SERVED_TASKS)}",
                 hint="activate one of those (`jangin models ls`)",
             )
-        return ServedModel.load(mv, providers=self.providers, min_conf=self.min_conf)
+        prefer = None
+        if runtime:
+            from jangin.core.runtimes import runtime_preference
 
-    def activate(self, ref: str, version: str | None = None, *, promote: bool = False) -> ServedModel:
+            runtime_preference(runtime)  # an unknown runtime is refused before anything loads
+            prefer = runtime.split(",")
+        return ServedModel.load(mv, providers=self.providers, min_conf=self.min_conf, prefer=prefer)
+
+    def activate(
+        self, ref: str, version: str | None = None, *, promote: bool = False, runtime: str | None = None
+    ) -> ServedModel:
         """Load and warm ``ref`` (``name[:version]``), then swap it into its slot (image or process).
+
+        ``runtime`` (``"openvino:int8"``, ``"onnxruntime"`` …) picks the runtime artifact; default the
+        configured preference, else the fastest that passed the parity gate. Swapping between runtimes of
+        one version is a swap like any other.
 
         Raises:
             NotFoundError: No such model / version.
@@ -152,7 +174,7 @@ class ModelSlots:
         if version is not None:
             ref = f"{ref.split(':', 1)[0]}:{version}"
         with self._lock:  # one load at a time; inspections are not blocked by it
-            new = self._load(ref)
+            new = self._load(ref, runtime)
             if new.kind == "process":
                 old, self.process = self.process, new
                 self._process_cache[f"{new.name}:{new.version}"] = new
@@ -161,11 +183,12 @@ class ModelSlots:
             if promote:
                 self._registry.promote(new.name, new.version)
         log.info(
-            "serving %s %s:%s (was %s)",
+            "serving %s %s:%s on %s (was %s)",
             new.kind,
             new.name,
             new.version,
-            f"{old.name}:{old.version}" if old else "none",
+            new.runtime,
+            f"{old.name}:{old.version} on {old.runtime}" if old else "none",
         )
         return new
 

@@ -122,9 +122,11 @@ class InspectionService(Reviews, Quality):
         """The model new image inspections run on."""
         return self.slots.image
 
-    def activate(self, ref: str, version: str | None = None, *, promote: bool = False) -> ServedModel:
+    def activate(
+        self, ref: str, version: str | None = None, *, promote: bool = False, runtime: str | None = None
+    ) -> ServedModel:
         """Load, warm and hot-swap ``ref`` into its slot (see :meth:`ModelSlots.activate`)."""
-        return self.slots.activate(ref, version, promote=promote)
+        return self.slots.activate(ref, version, promote=promote, runtime=runtime)
 
     def models(self) -> list[dict[str, Any]]:
         """Every model version in the registry, marking the registry's ACTIVE and the ones serving."""
