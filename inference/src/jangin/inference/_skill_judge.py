@@ -10,12 +10,16 @@ through a :class:`Judge`, so a deviation reads the same on the line and in the r
   stays ≥ ``major_ratio`` for ≥ ``major_share`` of a step;
 * step duration: the log duration's distance from the experts' in the same half-width units, each step
   with its own spread and the half-width calibrated leave-one-out at build time;
+* adjustments: a channel the experts adjust is compared with their envelope moved by the change
+  they would have made by then, anywhere between the least and the most change a new expert makes
+  (the prediction interval of the rule's change from its experts' range, at the calibrated
+  false-major rate): an expert who nudges a little more than the few the profile saw is not off;
 * advice: only on channels the process definition says the operator controls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +27,17 @@ import numpy as np
 
 from jangin.core.skill import (
     ENV_SUFFIX,
+    AdjustmentRule,
     SessionSignals,
     SkillProfile,
     Step,
     StepProfile,
+    bin_means,
     end_trace,
     outside,
     step_end_lag,
 )
+from jangin.core.skill_stats import range_prediction_half
 
 __all__ = ["Judge", "severity_of"]
 
@@ -50,6 +57,7 @@ class Judge:
     major_share: float = 0.3
     halves: Mapping[str, float] = field(default_factory=dict)
     durations: Mapping[str, Any] = field(default_factory=dict)
+    rate: float = 0.05
 
     @classmethod
     def of(cls, profile: SkillProfile) -> Judge:
@@ -61,6 +69,7 @@ class Judge:
             float(cal.get("major_share", 0.3)),
             {str(k): float(v) for k, v in (cal.get("half_sigma") or {}).items()},
             dict(cal.get("durations") or {}),
+            float(cal.get("false_major_rate", 0.05)),
         )
 
     # -- channels ------------------------------------------------------------------------------------
@@ -72,18 +81,68 @@ class Judge:
     def severity(self, ratio: float) -> str:
         return severity_of(ratio, self.major_ratio)
 
+    def factor(
+        self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int], shift: float = 0.0
+    ) -> np.ndarray:
+        """The factor the experts' adjustments would have applied to ``channel`` by the times ``t_us``
+        (their trigger crossed at ``crossings``: rule index → µs), each change moved by ``shift`` times
+        the half-width of its prediction interval (-1 / +1: the least / most a new expert changes)."""
+        t = np.atleast_1d(np.asarray(t_us, float))
+        f = np.ones(len(t))
+        for i, r in enumerate(self.profile.adjustments):
+            change = r.change_rel if r.channel == channel else r.also.get(channel)
+            if change is None or i not in crossings:
+                continue
+            if shift:
+                half = range_prediction_half(r.change_rel_min, r.change_rel_max, r.support, self.rate)
+                change += shift * half * (abs(change / r.change_rel) if r.change_rel else 1.0)
+            start = crossings[i] + r.delay_s * 1e6
+            f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
+        return f
+
+    def own_change(self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step]) -> int | None:
+        """When (µs) this session made ``rule``'s change of its own accord: the largest change of the
+        channel (median of 1 s before vs 0.6–1.6 s after, as the rule was mined) inside the rule's
+        steps, if it lies in the prediction interval of the experts' change. An expert may adjust
+        without the trigger the profile found (a proxy of the real cue): the change is then taken out
+        at its own time, not judged as a deviation; a change outside the experts' range stays one."""
+        if rule.channel not in sig.channels or not rule.change_rel:
+            return None
+        t, v = sig.channels[rule.channel]
+        hz, c = self.profile.bin_hz, rule.change_rel
+        half = range_prediction_half(rule.change_rel_min, rule.change_rel_max, rule.support, self.rate)
+        best: tuple[float, int] | None = None
+        for st in steps:
+            if rule.steps and st.name not in rule.steps:
+                continue
+            b = bin_means(t, v, st.start_us, st.end_us, hz)
+            k0, k1, k2 = int(hz), int(0.6 * hz), int(1.6 * hz)
+            for k in range(k0, len(b) - k2):
+                before = float(np.nanmedian(b[k - k0 : k]))
+                ch = float(np.nanmedian(b[k + k1 : k + k2])) / before - 1 if abs(before) > 1e-9 else 0.0
+                if np.isfinite(ch) and (best is None or ch * np.sign(c) > best[0]):
+                    best = (ch * np.sign(c), int(st.start_us + k * 1e6 / hz))
+        if best is None or not (max(0.5 * abs(c), abs(c) - half) <= best[0] <= abs(c) + half):
+            return None
+        return best[1]
+
+    def factors(self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int]) -> tuple[np.ndarray, ...]:
+        """The usual factor and the least / most (see :meth:`factor`) for :meth:`ratio`."""
+        return tuple(self.factor(channel, t_us, crossings, s) for s in (0.0, -1.0, 1.0))
+
     def ratio(
         self,
         step: str,
         channel: str,
         u: np.ndarray,
         x: np.ndarray,
-        factor: np.ndarray | float = 1.0,
+        factor: np.ndarray | float | tuple[np.ndarray, ...] = 1.0,
     ) -> np.ndarray:
         """Signed distance of ``x`` (at normalised step times ``u``) outside the experts' envelope, in
         calibrated half-widths (0 inside the band, > 1 past its upper edge, < -1 past its lower one).
 
-        ``factor``: the experts' adjustments due by then (multiplies the experts' curves).
+        ``factor``: the experts' adjustments due by then (multiplies the experts' curves); a tuple
+        (usual, least, most) from :meth:`factors` widens the envelope to the range of changes.
         """
         prof = self.profile
         band = prof.bands.get((step, channel))
@@ -91,7 +150,11 @@ class Judge:
             return np.zeros(len(np.atleast_1d(x)))
         u = np.atleast_1d(np.asarray(u, float))
         x = np.atleast_1d(np.asarray(x, float))
-        f = np.broadcast_to(np.asarray(factor, float), x.shape)
+        fs = [
+            np.broadcast_to(np.asarray(f, float), x.shape)
+            for f in (factor if isinstance(factor, tuple) else (factor,))
+        ]
+        f = fs[0]
         grid = (np.arange(prof.n_points) + 0.5) / prof.n_points
         env = prof.bands.get((step, channel + ENV_SUFFIX))
         med = np.interp(u, grid, band.median) * f
@@ -101,11 +164,12 @@ class Judge:
             r = np.where(x > hi, (x - med) / half, np.where(x < lo, -(med - x) / half, 0.0))
         else:
             h = float(self.halves.get(channel, 3.0))
+            e_lo, e_hi = np.interp(u, grid, env.lo), np.interp(u, grid, env.hi)
             r = (
                 outside(
                     x,
-                    np.interp(u, grid, env.lo) * f,
-                    np.interp(u, grid, env.hi) * f,
+                    np.min([e_lo * g for g in fs], axis=0),
+                    np.max([e_hi * g for g in fs], axis=0),
                     np.interp(u, grid, env.median) * np.abs(f),
                 )
                 / h
