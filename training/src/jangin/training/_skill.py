@@ -85,9 +85,10 @@ class SkillProfileConfig(BaseModel):
             experts' median for ≥ ``major_share`` of a step.
         major_share: See ``major_ratio``.
         margin: Safety factor on the leave-one-out maxima (the thresholds must hold for experts the
-            profile has not seen); default: from the number of experts behind each leave-one-out
-            profile, t(1 - false_major_rate, m - 1) / z(1 - false_major_rate) (1.43 for 5 experts,
-            see :func:`jangin.core.skill_stats.small_sample_margin`).
+            profile has not seen); default: from the number of experts behind the leave-one-out
+            calibration, t(1 - false_major_rate, n - 1) / z(1 - false_major_rate) for n
+            experts (1.30 for 5, 1.43 for 4, 1.05 for 20; see
+            :func:`jangin.core.skill_stats.small_sample_margin`).
         channels: Channel globs to score (default: automatic, see :mod:`jangin.training._skill_select`).
         condition_on: Build one profile per recipe: session parameter names (``recipe``), or
             ``name:width`` to bin a numeric parameter (``rf_power_setpoint_W:50``).
@@ -277,10 +278,9 @@ def profile_from_sessions(
     scale = {c: _channel_scale(sigs, c) for c in scored}
     n_exp = len(sigs)
     loo = n_exp >= 3
+    # the thresholds are set by the n leave-one-out experts' distances: a spread from n values
     margin = (
-        cfg.margin
-        if cfg.margin is not None
-        else round(small_sample_margin(n_exp - 1, cfg.false_major_rate), 3)
+        cfg.margin if cfg.margin is not None else round(small_sample_margin(n_exp, cfg.false_major_rate), 3)
     )
     step_profiles: list[StepProfile] = []
     stats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (step, ch) -> (med, σ)
