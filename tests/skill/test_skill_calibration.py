@@ -42,17 +42,14 @@ def _rule() -> AdjustmentRule:
     return AdjustmentRule("power", 0.1, "temp", 100.0, 1, 1.0, 2.0, 4, 4, 0.08, 0.12, steps=["run"])
 
 
-def test_change_made_before_the_trigger_counts() -> None:
-    """The trigger is a channel the change moves: an expert whose change came just before the
-    crossing made it; a session that never changed did not."""
+def test_change_made_as_the_report_and_live_judge() -> None:
+    """A change seen by ``delay_max_s`` after the crossing is made; none, or the wrong way, is not."""
     t = T0 + np.arange(0, 20, 0.1) * 1e6
     tc = T0 + 10e6
-    early = np.where(t >= T0 + 9.5e6, 110.0, 100.0)
-    made, change = _rule().made(t, early, tc)
+    made, change = _rule().made(t, np.where(t >= T0 + 10.5e6, 110.0, 100.0), tc)
     assert made and change == pytest.approx(0.1, abs=1e-6)
-    late = np.where(t >= T0 + 10.5e6, 110.0, 100.0)
-    assert _rule().made(t, late, tc)[0]
     assert not _rule().made(t, np.full(len(t), 100.0), tc)[0]
+    assert not _rule().made(t, np.where(t >= T0 + 10.5e6, 90.0, 100.0), tc)[0]
 
 
 def test_end_cue_on_a_plateau_edge_is_not_trusted() -> None:

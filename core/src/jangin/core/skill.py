@@ -137,13 +137,12 @@ class AdjustmentRule:
     steps: list[str] = field(default_factory=list)
 
     def made(self, t: npt.NDArray[Any], v: npt.NDArray[Any], tc_us: float) -> tuple[bool, float]:
-        """(made, relative change) for a trigger crossed at ``tc_us``: level ``delay_max_s`` after it vs
-        1 s before it, or before ``delay_max_s`` ahead (a trigger may be a channel the change moves)."""
+        """(made, relative change) for a trigger crossed at ``tc_us``: the level ``delay_max_s`` after
+        it against the second before it (the report, live coaching and training all judge so)."""
         lvl = [float(np.nanmedian(v[m])) if (m := (t >= a) & (t < a + 1e6)).any() else np.nan for a in
-               (tc_us - 1e6, tc_us - (self.delay_max_s + 1) * 1e6, tc_us + self.delay_max_s * 1e6)]  # fmt: skip
-        ch, w = [lvl[2] / b - 1 if abs(b) > 1e-9 else 0.0 for b in lvl[:2]], self.change_rel
-        ok = [bool(np.sign(c) == np.sign(w) and abs(c) >= 0.5 * abs(w)) for c in ch]
-        return ok[0] or ok[1], ch[1] if ok[1] and not ok[0] else ch[0]
+               (tc_us - 1e6, tc_us + self.delay_max_s * 1e6)]  # fmt: skip
+        c, w = (lvl[1] / lvl[0] - 1 if abs(lvl[0]) > 1e-9 else 0.0), self.change_rel
+        return bool(np.sign(c) == np.sign(w) and abs(c) >= 0.5 * abs(w)), c
 
     def describe(self, units: Mapping[str, str] | None = None) -> str:
         u = (units or {}).get(self.trigger_channel, "")

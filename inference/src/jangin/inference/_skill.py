@@ -374,8 +374,7 @@ def score_session(
             b = bin_means(t, v, st.start_us, st.end_us, hz)
             if len(b) == 0:
                 continue
-            fs = judge.factors(ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings)
-            f = fs[0]
+            f = judge.factor(ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings)
             x = smooth(b, nsm)
             u = (np.arange(len(b)) + 0.5) / len(b)
             med = np.interp(u, grid, band.median) * f
@@ -388,7 +387,7 @@ def score_session(
                 "lo": lo,
                 "hi": hi,
             }
-            r = judge.ratio(st.name, ch, u, x, fs)
+            r = judge.ratio(st.name, ch, u, x, f)
             min_bins = max(2, int(round(min(min_duration_s, 0.5 * st.duration_s) * hz)))
             devs, out = _level_deviations(
                 st, ch, x, med, lo, hi, r, min_bins, hz, profile, major_ratio, major_share

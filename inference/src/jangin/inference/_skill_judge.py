@@ -11,9 +11,9 @@ through a :class:`Judge`, so a deviation reads the same on the line and in the r
 * step duration: the log duration's distance from the experts' in the same half-width units, each step
   with its own spread and the half-width calibrated leave-one-out at build time;
 * adjustments: a channel the experts adjust is compared with their envelope moved by the change
-  they would have made by then, anywhere between the least and the most change a new expert makes
-  (the prediction interval of the rule's change from its experts' range, at the calibrated
-  false-major rate): an expert who nudges a little more than the few the profile saw is not off;
+  they would have made by then; a session that made a change inside the prediction interval of the
+  experts' change (from their range, at the calibrated false-major rate) without the trigger the
+  profile found has it taken out at its own time (:meth:`Judge.own_change`);
 * advice: only on channels the process definition says the operator controls.
 """
 
@@ -81,21 +81,16 @@ class Judge:
     def severity(self, ratio: float) -> str:
         return severity_of(ratio, self.major_ratio)
 
-    def factor(
-        self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int], shift: float = 0.0
-    ) -> np.ndarray:
+    def factor(self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int]) -> np.ndarray:
         """The factor the experts' adjustments would have applied to ``channel`` by the times ``t_us``
-        (their trigger crossed at ``crossings``: rule index → µs), each change moved by ``shift`` times
-        the half-width of its prediction interval (-1 / +1: the least / most a new expert changes)."""
+        (their trigger crossed, or the session made the change itself, at ``crossings``: rule index
+        → µs, the change then due ``delay_s`` later)."""
         t = np.atleast_1d(np.asarray(t_us, float))
         f = np.ones(len(t))
         for i, r in enumerate(self.profile.adjustments):
             change = r.change_rel if r.channel == channel else r.also.get(channel)
             if change is None or i not in crossings:
                 continue
-            if shift:
-                half = range_prediction_half(r.change_rel_min, r.change_rel_max, r.support, self.rate)
-                change += shift * half * (abs(change / r.change_rel) if r.change_rel else 1.0)
             start = crossings[i] + r.delay_s * 1e6
             f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
         return f
@@ -126,23 +121,19 @@ class Judge:
             return None
         return best[1]
 
-    def factors(self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int]) -> tuple[np.ndarray, ...]:
-        """The usual factor and the least / most (see :meth:`factor`) for :meth:`ratio`."""
-        return tuple(self.factor(channel, t_us, crossings, s) for s in (0.0, -1.0, 1.0))
-
     def ratio(
         self,
         step: str,
         channel: str,
         u: np.ndarray,
         x: np.ndarray,
-        factor: np.ndarray | float | tuple[np.ndarray, ...] = 1.0,
+        factor: np.ndarray | float = 1.0,
     ) -> np.ndarray:
         """Signed distance of ``x`` (at normalised step times ``u``) outside the experts' envelope, in
         calibrated half-widths (0 inside the band, > 1 past its upper edge, < -1 past its lower one).
 
-        ``factor``: the experts' adjustments due by then (multiplies the experts' curves); a tuple
-        (usual, least, most) from :meth:`factors` widens the envelope to the range of changes.
+        ``factor``: the experts' adjustments due by then (multiplies the experts' curves, see
+        :meth:`factor`).
         """
         prof = self.profile
         band = prof.bands.get((step, channel))
@@ -150,11 +141,7 @@ class Judge:
             return np.zeros(len(np.atleast_1d(x)))
         u = np.atleast_1d(np.asarray(u, float))
         x = np.atleast_1d(np.asarray(x, float))
-        fs = [
-            np.broadcast_to(np.asarray(f, float), x.shape)
-            for f in (factor if isinstance(factor, tuple) else (factor,))
-        ]
-        f = fs[0]
+        f = np.broadcast_to(np.asarray(factor, float), x.shape)
         grid = (np.arange(prof.n_points) + 0.5) / prof.n_points
         env = prof.bands.get((step, channel + ENV_SUFFIX))
         med = np.interp(u, grid, band.median) * f
@@ -164,12 +151,11 @@ class Judge:
             r = np.where(x > hi, (x - med) / half, np.where(x < lo, -(med - x) / half, 0.0))
         else:
             h = float(self.halves.get(channel, 3.0))
-            e_lo, e_hi = np.interp(u, grid, env.lo), np.interp(u, grid, env.hi)
             r = (
                 outside(
                     x,
-                    np.min([e_lo * g for g in fs], axis=0),
-                    np.max([e_hi * g for g in fs], axis=0),
+                    np.interp(u, grid, env.lo) * f,
+                    np.interp(u, grid, env.hi) * f,
                     np.interp(u, grid, env.median) * np.abs(f),
                 )
                 / h

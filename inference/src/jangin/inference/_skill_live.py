@@ -169,9 +169,8 @@ class LiveCoach:
         band = self.profile.bands.get((step, name))
         if band is None or not np.isfinite(x):
             return alerts
-        fs = self.judge.factors(name, np.array([t_mid]), self.crossed)
-        f = float(fs[0][0])
-        r = float(self.judge.ratio(step, name, np.array([u]), np.array([x]), fs)[0])
+        f = float(self.judge.factor(name, np.array([t_mid]), self.crossed)[0])
+        r = float(self.judge.ratio(step, name, np.array([u]), np.array([x]), f)[0])
         st.step_ratios.append(r)
         if abs(r) <= 1.0:
             st.out_bins, st.alerted = 0, False
