@@ -10,7 +10,9 @@ for tuning, for every sample process whose generator is present; tuning and held
 Seed sets (``seeds:`` in the YAML): ``tuning`` (thresholds may be chosen on it), ``heldout`` (v1,
 2001-2008: looked at while fixing etch, so no longer clean), ``heldout_v2`` (3001-3008, frozen
 before the second round of tuning and run once when the changes were final; its false majors were read
-afterwards, so no longer clean either) and ``heldout_v3`` (4001-4008, frozen before the third round).
+afterwards, so no longer clean either) and ``heldout_v3`` (4001-4008, frozen before the third round;
+its first 4 seeds were run once when round three's changes were final, 2026-11-28, and read: its RF
+set-point false majors are known now, so it is no longer clean for a fourth round).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:

@@ -136,6 +136,14 @@ class AdjustmentRule:
     source: str = "events+signals"
     steps: list[str] = field(default_factory=list)
 
+    def made(self, t: npt.NDArray[Any], v: npt.NDArray[Any], tc_us: float) -> tuple[bool, float]:
+        """(made, relative change) for a trigger crossed at ``tc_us``: the level ``delay_max_s`` after
+        it against the second before it (the report, live coaching and training all judge so)."""
+        lvl = [float(np.nanmedian(v[m])) if (m := (t >= a) & (t < a + 1e6)).any() else np.nan for a in
+               (tc_us - 1e6, tc_us + self.delay_max_s * 1e6)]  # fmt: skip
+        c, w = (lvl[1] / lvl[0] - 1 if abs(lvl[0]) > 1e-9 else 0.0), self.change_rel
+        return bool(np.sign(c) == np.sign(w) and abs(c) >= 0.5 * abs(w)), c
+
     def describe(self, units: Mapping[str, str] | None = None) -> str:
         u = (units or {}).get(self.trigger_channel, "")
         arrow = "rises above" if self.direction > 0 else "falls below"

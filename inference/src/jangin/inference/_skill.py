@@ -239,10 +239,7 @@ def check_adjustments(
         by = tc + rule.delay_max_s * 1e6
         if by + 0.5e6 > t[-1]:
             continue  # the session ended before the change was due
-        before = _median_level(t, v, tc - 1.0e6, tc)
-        after = _median_level(t, v, by, by + 1.0e6)
-        change = after / before - 1 if abs(before) > 1e-9 else 0.0
-        made = bool(np.sign(change) == np.sign(rule.change_rel) and abs(change) >= 0.5 * abs(rule.change_rel))
+        made, change = rule.made(t, v, tc)
         step = next((s.name for s in steps if s.start_us <= by < s.end_us), steps[-1].name if steps else "")
         out.append(
             MissedAdjustment(
@@ -257,21 +254,6 @@ def check_adjustments(
             )
         )
     return out
-
-
-def _expected_factor(
-    n: int, t0_us: int, hz: float, rules: Sequence[AdjustmentRule], crossings: dict[int, int], ch: str
-) -> np.ndarray:
-    """The factor the experts' adjustments would have applied to ``ch`` in this session (per bin)."""
-    f = np.ones(n)
-    t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
-    for i, r in enumerate(rules):
-        change = r.change_rel if r.channel == ch else r.also.get(ch)
-        if change is None or i not in crossings:
-            continue
-        start = crossings[i] + r.delay_s * 1e6
-        f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
-    return f
 
 
 def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
@@ -328,6 +310,9 @@ def score_session(
             tc = rule_crossing(r, sig, steps, hz)
             if tc is not None:
                 crossings[i] = tc
+        own = judge.own_change(r, sig, steps)  # an expert's change made without the profile's trigger
+        if own is not None:
+            crossings[i] = int(own - r.delay_s * 1e6)
     deviations: list[Deviation] = []
     curves: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     timing = []
@@ -389,7 +374,7 @@ def score_session(
             b = bin_means(t, v, st.start_us, st.end_us, hz)
             if len(b) == 0:
                 continue
-            f = _expected_factor(len(b), st.start_us, hz, profile.adjustments, crossings, ch)
+            f = judge.factor(ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings)
             x = smooth(b, nsm)
             u = (np.arange(len(b)) + 0.5) / len(b)
             med = np.interp(u, grid, band.median) * f

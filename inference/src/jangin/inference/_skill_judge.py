@@ -10,12 +10,16 @@ through a :class:`Judge`, so a deviation reads the same on the line and in the r
   stays ≥ ``major_ratio`` for ≥ ``major_share`` of a step;
 * step duration: the log duration's distance from the experts' in the same half-width units, each step
   with its own spread and the half-width calibrated leave-one-out at build time;
+* adjustments: a channel the experts adjust is compared with their envelope moved by the change
+  they would have made by then; a session that made a change inside the prediction interval of the
+  experts' change (from their range, at the calibrated false-major rate) without the trigger the
+  profile found has it taken out at its own time (:meth:`Judge.own_change`);
 * advice: only on channels the process definition says the operator controls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +27,17 @@ import numpy as np
 
 from jangin.core.skill import (
     ENV_SUFFIX,
+    AdjustmentRule,
     SessionSignals,
     SkillProfile,
     Step,
     StepProfile,
+    bin_means,
     end_trace,
     outside,
     step_end_lag,
 )
+from jangin.core.skill_stats import range_prediction_half
 
 __all__ = ["Judge", "severity_of"]
 
@@ -50,6 +57,7 @@ class Judge:
     major_share: float = 0.3
     halves: Mapping[str, float] = field(default_factory=dict)
     durations: Mapping[str, Any] = field(default_factory=dict)
+    rate: float = 0.05
 
     @classmethod
     def of(cls, profile: SkillProfile) -> Judge:
@@ -61,6 +69,7 @@ class Judge:
             float(cal.get("major_share", 0.3)),
             {str(k): float(v) for k, v in (cal.get("half_sigma") or {}).items()},
             dict(cal.get("durations") or {}),
+            float(cal.get("false_major_rate", 0.05)),
         )
 
     # -- channels ------------------------------------------------------------------------------------
@@ -71,6 +80,46 @@ class Judge:
 
     def severity(self, ratio: float) -> str:
         return severity_of(ratio, self.major_ratio)
+
+    def factor(self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int]) -> np.ndarray:
+        """The factor the experts' adjustments would have applied to ``channel`` by the times ``t_us``
+        (their trigger crossed, or the session made the change itself, at ``crossings``: rule index
+        → µs, the change then due ``delay_s`` later)."""
+        t = np.atleast_1d(np.asarray(t_us, float))
+        f = np.ones(len(t))
+        for i, r in enumerate(self.profile.adjustments):
+            change = r.change_rel if r.channel == channel else r.also.get(channel)
+            if change is None or i not in crossings:
+                continue
+            start = crossings[i] + r.delay_s * 1e6
+            f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
+        return f
+
+    def own_change(self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step]) -> int | None:
+        """When (µs) this session made ``rule``'s change of its own accord: the largest change of the
+        channel (median of 1 s before vs 0.6–1.6 s after, as the rule was mined) inside the rule's
+        steps, if it lies in the prediction interval of the experts' change. An expert may adjust
+        without the trigger the profile found (a proxy of the real cue): the change is then taken out
+        at its own time, not judged as a deviation; a change outside the experts' range stays one."""
+        if rule.channel not in sig.channels or not rule.change_rel:
+            return None
+        t, v = sig.channels[rule.channel]
+        hz, c = self.profile.bin_hz, rule.change_rel
+        half = range_prediction_half(rule.change_rel_min, rule.change_rel_max, rule.support, self.rate)
+        best: tuple[float, int] | None = None
+        for st in steps:
+            if rule.steps and st.name not in rule.steps:
+                continue
+            b = bin_means(t, v, st.start_us, st.end_us, hz)
+            k0, k1, k2 = int(hz), int(0.6 * hz), int(1.6 * hz)
+            for k in range(k0, len(b) - k2):
+                before = float(np.nanmedian(b[k - k0 : k]))
+                ch = float(np.nanmedian(b[k + k1 : k + k2])) / before - 1 if abs(before) > 1e-9 else 0.0
+                if np.isfinite(ch) and (best is None or ch * np.sign(c) > best[0]):
+                    best = (ch * np.sign(c), int(st.start_us + k * 1e6 / hz))
+        if best is None or not (max(0.5 * abs(c), abs(c) - half) <= best[0] <= abs(c) + half):
+            return None
+        return best[1]
 
     def ratio(
         self,
@@ -83,7 +132,8 @@ class Judge:
         """Signed distance of ``x`` (at normalised step times ``u``) outside the experts' envelope, in
         calibrated half-widths (0 inside the band, > 1 past its upper edge, < -1 past its lower one).
 
-        ``factor``: the experts' adjustments due by then (multiplies the experts' curves).
+        ``factor``: the experts' adjustments due by then (multiplies the experts' curves, see
+        :meth:`factor`).
         """
         prof = self.profile
         band = prof.bands.get((step, channel))

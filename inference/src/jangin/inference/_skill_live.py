@@ -169,7 +169,7 @@ class LiveCoach:
         band = self.profile.bands.get((step, name))
         if band is None or not np.isfinite(x):
             return alerts
-        f = self._factor(name, t_mid)
+        f = float(self.judge.factor(name, np.array([t_mid]), self.crossed)[0])
         r = float(self.judge.ratio(step, name, np.array([u]), np.array([x]), f)[0])
         st.step_ratios.append(r)
         if abs(r) <= 1.0:
@@ -250,16 +250,6 @@ class LiveCoach:
             break
         return out
 
-    def _factor(self, name: str, t: int) -> float:
-        f = 1.0
-        for i, r in enumerate(self.profile.adjustments):
-            change = r.change_rel if r.channel == name else r.also.get(name)
-            if change is None or i not in self.crossed:
-                continue
-            start = self.crossed[i] + r.delay_s * 1e6
-            f *= 1 + change * float(np.clip((t - start) / 0.5e6, 0, 1))
-        return f
-
     def _adjustments(self, name: str, x: float, t: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for i, r in enumerate(self.profile.adjustments):
@@ -271,16 +261,13 @@ class LiveCoach:
                     i in self.crossed
                     and self.judge.advises(r.channel)
                     and i not in self.adj_alerted
-                    and t >= self.crossed[i] + r.delay_max_s * 1e6
+                    and t >= self.crossed[i] + (r.delay_max_s + 1) * 1e6
                 ):
-                    before = [v for tt, v in lv if self.crossed[i] - 1e6 <= tt < self.crossed[i]]
-                    if before:
-                        change = x / float(np.mean(before)) - 1
+                    arr = np.asarray(lv, float)
+                    made, change = r.made(arr[:, 0], arr[:, 1], self.crossed[i])  # as the report judges
+                    if np.isfinite(change):
                         self.adj_alerted.add(i)
-                        if not (
-                            np.sign(change) == np.sign(r.change_rel)
-                            and abs(change) >= 0.5 * abs(r.change_rel)
-                        ):
+                        if not made:
                             units = {c: v.get("unit", "") for c, v in self.profile.channels.items()}
                             out.append(
                                 {

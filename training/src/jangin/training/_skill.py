@@ -36,6 +36,7 @@ from jangin.core.skill import (
     steps_from_signals,
     unsteadiness,
 )
+from jangin.core.skill_stats import small_sample_margin
 from jangin.training._skill_adjust import (
     check_rules,
     compensation,
@@ -84,7 +85,10 @@ class SkillProfileConfig(BaseModel):
             experts' median for ≥ ``major_share`` of a step.
         major_share: See ``major_ratio``.
         margin: Safety factor on the leave-one-out maxima (the thresholds must hold for experts the
-            profile has not seen).
+            profile has not seen); default: from the number of experts behind the leave-one-out
+            calibration, t(1 - false_major_rate, n - 1) / z(1 - false_major_rate) for n
+            experts (1.30 for 5, 1.43 for 4, 1.05 for 20; see
+            :func:`jangin.core.skill_stats.small_sample_margin`).
         channels: Channel globs to score (default: automatic, see :mod:`jangin.training._skill_select`).
         condition_on: Build one profile per recipe: session parameter names (``recipe``), or
             ``name:width`` to bin a numeric parameter (``rf_power_setpoint_W:50``).
@@ -109,7 +113,7 @@ class SkillProfileConfig(BaseModel):
     inband_share: float = Field(0.95, gt=0.5, lt=1)
     major_ratio: float = Field(1.5, gt=1)
     major_share: float = Field(0.3, gt=0, le=1)
-    margin: float = Field(1.3, ge=1)
+    margin: float | None = Field(None, ge=1)
     channels: tuple[str, ...] = ()
     condition_on: tuple[str, ...] = ()
     context_channels: tuple[str, ...] | None = None
@@ -244,8 +248,8 @@ def profile_from_sessions(
     tmpl = template_spec(spec)
     steps: dict[str, list[Step]] = {s.session_id: steps_from_events(s.events) for s in sigs}
     order = _step_order(steps)
-    rules, applied = mine_adjustments(sigs, channels, hz)
-    check_rules(rules, sigs, hz)
+    rules, applied = mine_adjustments(sigs, channels, hz, cfg.false_major_rate)
+    check_rules(rules, sigs, hz, cfg.false_major_rate)
     motion_share = _motion_shares(sigs, steps, order, hz, tmpl)
     template = [StepProfile(nm, i, [], motion_share.get(nm)) for i, nm in enumerate(order)] if order else None
     for s in sigs:
@@ -274,6 +278,10 @@ def profile_from_sessions(
     scale = {c: _channel_scale(sigs, c) for c in scored}
     n_exp = len(sigs)
     loo = n_exp >= 3
+    # the thresholds are set by the n leave-one-out experts' distances: a spread from n values
+    margin = (
+        cfg.margin if cfg.margin is not None else round(small_sample_margin(n_exp, cfg.false_major_rate), 3)
+    )
     step_profiles: list[StepProfile] = []
     stats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (step, ch) -> (med, σ)
     pooled_d: dict[str, list[np.ndarray]] = {c: [] for c in scored}
@@ -331,7 +339,7 @@ def profile_from_sessions(
         if pooled_d[c]:
             inband = float(np.nanquantile(np.concatenate(pooled_d[c]), cfg.inband_share))
             worst = max(s_major[c]) / cfg.major_ratio
-            half[c] = round(max(1.0, inband, worst) * cfg.margin, 3)
+            half[c] = round(max(1.0, inband, worst) * margin, 3)
         else:
             half[c] = cfg.k_sigma
     bands: dict[tuple[str, str], Band] = {}
@@ -346,7 +354,7 @@ def profile_from_sessions(
             others = max((x for j, x in enumerate(vals) if j != i), default=0.0)
             if loo and others > 0:
                 u_ratio.append(v / others)
-    u_margin = round(max(1.25, max(u_ratio, default=1.0) * cfg.margin), 3) if loo else 2.0
+    u_margin = round(max(1.25, max(u_ratio, default=1.0) * margin), 3) if loo else 2.0
     for (name, c), vals in unsteady.items():
         if (name, c) in stats:
             lim = max(vals) * u_margin + 1e-9
@@ -354,11 +362,11 @@ def profile_from_sessions(
             bands[(name, c + SD_SUFFIX)] = Band(
                 np.full(n, float(np.median(vals))), np.zeros(n), np.full(n, lim)
             )
-    durations_cal = _duration_calibration(step_profiles, cfg, loo)
+    durations_cal = _duration_calibration(step_profiles, cfg, loo, margin)
     if loo:  # the cue each variable-length step ends after, and its calibrated lag half-width
         ends = mine_step_ends(sigs, steps, order, channels, hz, DURATION_FLOOR_S)
         durations_cal["ends"] = ends
-        durations_cal["end_half_sigma"] = end_calibration(ends, DURATION_FLOOR_S, cfg.major_ratio, cfg.margin)
+        durations_cal["end_half_sigma"] = end_calibration(ends, DURATION_FLOOR_S, cfg.major_ratio, margin)
     units = {c: meta[c]["unit"] for c in channels}
     for c in channels:
         meta[c]["scale"] = scale.get(c)
@@ -391,7 +399,7 @@ def profile_from_sessions(
                 "inband_share": cfg.inband_share,
                 "major_ratio": cfg.major_ratio,
                 "major_share": cfg.major_share,
-                "margin": cfg.margin,
+                "margin": margin,
                 "half_sigma": half,
                 "unsteady_margin": u_margin,
                 "durations": durations_cal,
@@ -402,7 +410,9 @@ def profile_from_sessions(
     )
 
 
-def _duration_calibration(steps: Sequence[StepProfile], cfg: SkillProfileConfig, loo: bool) -> dict[str, Any]:
+def _duration_calibration(
+    steps: Sequence[StepProfile], cfg: SkillProfileConfig, loo: bool, margin: float
+) -> dict[str, Any]:
     """Per step: median and spread of the log duration, and the half-width (in σ) that holds the
     leave-one-out experts' durations without a major deviation."""
     out: dict[str, Any] = {}
@@ -419,7 +429,7 @@ def _duration_calibration(steps: Sequence[StepProfile], cfg: SkillProfileConfig,
             for i in range(len(d)):
                 rest = np.delete(d, i)
                 worst.append(abs(d[i] - np.median(rest)) / max(float(np.std(rest, ddof=1)), floor))
-    half = round(max(2.0, max(worst, default=0.0) / cfg.major_ratio) * cfg.margin, 3)
+    half = round(max(2.0, max(worst, default=0.0) / cfg.major_ratio) * margin, 3)
     return {"half_sigma": half, "steps": out}
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from jangin.core.skill import AdjustmentRule, SessionSignals, bin_means, smooth, steps_from_events
+from jangin.core.skill_stats import prediction_bound, t_quantile
 
 __all__ = ["check_rules", "compensation", "expected_factor", "mine_adjustments", "rule_starts"]
 
@@ -43,13 +45,15 @@ def _crossing(
 
 
 def mine_adjustments(
-    sigs: Sequence[SessionSignals], channels: Sequence[str], bin_hz: float
+    sigs: Sequence[SessionSignals], channels: Sequence[str], bin_hz: float, rate: float = 0.05
 ) -> tuple[list[AdjustmentRule], dict[str, list[tuple[float, dict[str, float]]]]]:
     """Adjustments from the experts' ``adjustment`` events, measured and explained by the signals.
 
     For each adjusted channel: the relative change across the event (median of 1 s before vs. 0.6–1.6 s
     after), the channels that move with it, and the trigger: the other channel and level whose crossing
-    precedes the events by the most consistent delay (e.g. plate temperature passing 180 °C).
+    precedes the events by the most consistent delay (e.g. plate temperature passing 180 °C). The
+    change is due by the upper prediction bound of the experts' delays at the false-alarm ``rate``
+    (a few experts' latest delay is not the next one's), plus the time the change takes.
 
     Returns:
         The rules, and per session the adjustment times (µs) with each moved channel's relative change
@@ -86,7 +90,7 @@ def mine_adjustments(
                 for c in [ch, *also]
             }
             applied[sig.session_id].append((ts, moved))
-        trig = _find_trigger(occ, [c for c in channels if c != ch and c not in also], bin_hz)
+        trig = _find_trigger(occ, [c for c in channels if c != ch and c not in also], bin_hz, rate)
         sessions = {s.session_id for s, _ in occ}
         if trig is None:
             log.info("no trigger found for adjustments of %s", ch)
@@ -128,24 +132,48 @@ def _first_crossing_in(sig: SessionSignals, rule: AdjustmentRule, hz: float) -> 
     return None
 
 
-def check_rules(rules: list[AdjustmentRule], sigs: Sequence[SessionSignals], hz: float) -> None:
-    """Mark a rule that the experts themselves would be flagged for missing as unreliable (its trigger
-    does not say when they adjust): missing it is then a minor finding, never a major one."""
+def check_rules(
+    rules: list[AdjustmentRule], sigs: Sequence[SessionSignals], hz: float, rate: float = 0.05
+) -> None:
+    """Mark a rule as unreliable (missing it is then a minor finding, never a major one) when its
+    trigger does not say when the experts adjust: an expert would be flagged for missing it, or the
+    crossing's timing hangs on the exact trigger level (moving the level by the experts' spread of
+    the trigger channel, as a prediction half-width at ``rate``, moves an expert's crossing by more
+    than the slack the rule's deadline leaves: a slow drift standing in for the real cue)."""
     for r in rules:
-        misses = 0
+        misses, fragile = 0, 0
+        slack = _trigger_slack(r, sigs, rate)
+        tol = max(r.delay_max_s - r.delay_s, 0.5) * 1e6
         for s in sigs:
             tc = _first_crossing_in(s, r, hz)
             if tc is None or r.channel not in s.channels:
                 continue
-            by = tc + r.delay_max_s * 1e6
-            before = _level(s, r.channel, tc - 1.0e6, tc, hz)
-            after = _level(s, r.channel, by, by + 1.0e6, hz)
-            change = after / before - 1 if abs(before) > 1e-9 else 0.0
-            if not (np.sign(change) == np.sign(r.change_rel) and abs(change) >= 0.5 * abs(r.change_rel)):
+            if not r.made(*s.channels[r.channel], tc)[0]:
                 misses += 1
-        if misses:
-            r.source = f"unreliable: {misses} of {len(sigs)} experts would miss it"
+            for d in (-slack, slack):
+                moved = _first_crossing_in(s, replace(r, trigger_value=r.trigger_value + d), hz)
+                if moved is None or abs(moved - tc) > tol:
+                    fragile += 1
+                    break
+        if misses or fragile:
+            why = f"{misses} of {len(sigs)} experts would miss it" if misses else ""
+            why += ("; " if why else "") + (f"its timing hangs on the level for {fragile}" if fragile else "")
+            r.source = f"unreliable: {why}"
             log.info("adjustment rule on %s: %s", r.channel, r.source)
+
+
+def _trigger_slack(r: AdjustmentRule, sigs: Sequence[SessionSignals], rate: float) -> float:
+    """Prediction half-width (t, n - 1 degrees of freedom, × √(1 + 1/n)) of the experts' trigger
+    channel level at their adjustments of the rule's channel."""
+    at = []
+    for s in sigs:
+        for e in s.events:
+            if e.get("kind") == "adjustment" and e.get("name") == r.channel:
+                at.append(_level(s, r.trigger_channel, float(e["ts"]) - 0.25e6, float(e["ts"]), 0.0))
+    at = [x for x in at if np.isfinite(x)]
+    if len(at) < 3:
+        return 0.0
+    return float(np.std(at, ddof=1) * t_quantile(1 - rate / 2, len(at) - 1) * np.sqrt(1 + 1 / len(at)))
 
 
 def _step_at(sig: SessionSignals, ts: float) -> str:
@@ -162,7 +190,7 @@ def _nice(x: float) -> float:
 
 
 def _find_trigger(
-    occ: Sequence[tuple[SessionSignals, float]], candidates: Sequence[str], hz: float
+    occ: Sequence[tuple[SessionSignals, float]], candidates: Sequence[str], hz: float, rate: float = 0.05
 ) -> tuple[str, float, int, list[float], list[float]] | None:
     best: tuple[float, tuple[str, float, int, list[float], list[float]]] | None = None
     for c in candidates:
@@ -190,7 +218,8 @@ def _find_trigger(
                 continue
             spread = float(np.std(delays)) + 0.05 * float(np.mean(delays))
             if best is None or spread < best[0]:
-                done = [d + 0.8 for d in delays]  # the change is complete ~0.6–0.8 s after the marker
+                # the change is complete ~0.6–0.8 s after the marker
+                done = [d + 0.8 for d in delays] + [prediction_bound(delays, rate) + 0.8]
                 best = (spread, (c, level, direction, delays, done))
     return None if best is None else best[1]
 

@@ -20,13 +20,38 @@ from typing import Any
 import numpy as np
 
 from jangin.core.skill import SessionSignals, Step, end_trace, step_end_lag
+from jangin.core.skill_stats import t_quantile
 
 __all__ = ["end_calibration", "mine_step_ends"]
 
-#: levels tried per channel (quantiles of the experts' values in the step)
-_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: levels tried per channel (quantiles of the experts' values in the step; the outer ones reach into
+#: a steep change at the step's end, where a crossing's timing is least sensitive to the level)
+_QUANTILES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+#: the two-sided tail of the level shift a new session may show (see :func:`_level_slack`)
+_SHIFT_RATE = 0.05
 #: a cue must explain the durations: its lag varies at most this share of the durations' spread
 _EXPLAINS = 0.5
+
+
+def _level_slack(
+    traces: Sequence[np.ndarray], pairs: Sequence[tuple[SessionSignals, Step]], hz: float
+) -> float:
+    """How far a new session's trace may sit from the experts' at the same moment: the prediction
+    half-width (t with n - 1 degrees of freedom, × √(1 + 1/n)) of the experts' in-step medians, plus
+    the smoothed trace's bin-to-bin noise. A cue whose crossing moves by more than the lag tolerance
+    when its level moves by this much says nothing reliable about when a new session ended."""
+    meds, noise = [], []
+    for b, (_, st) in zip(traces, pairs, strict=True):
+        x = b[: int(st.duration_s * hz)]
+        x = x[np.isfinite(x)]
+        if len(x) > 3:
+            meds.append(float(np.median(x)))
+            noise.append(float(np.std(np.diff(x))) / np.sqrt(2))
+    n = len(meds)
+    if n < 2:
+        return float("inf")
+    spread = float(np.std(meds, ddof=1)) * t_quantile(1 - _SHIFT_RATE / 2, n - 1) * np.sqrt(1 + 1 / n)
+    return spread + 3 * float(np.median(noise))
 
 
 def _best_cue(
@@ -39,6 +64,7 @@ def _best_cue(
     if spread < 2 * floor_s:  # a fixed-length step: nothing to explain
         return None
     best: tuple[float, str, float, int, list[float]] | None = None
+    tol = _EXPLAINS * spread  # the lag error a cue may make and still explain the durations
     for c in channels:
         if not all(c in s.channels and len(s.channels[c][0]) for s, _ in pairs):
             continue
@@ -49,6 +75,7 @@ def _best_cue(
         inside = inside[np.isfinite(inside)]
         if len(inside) < 10 or np.ptp(inside) == 0:
             continue
+        slack = _level_slack(traces, pairs, hz)
         for q in _QUANTILES:
             level = float(np.quantile(inside, q))
             for direction in (1, -1):
@@ -60,10 +87,36 @@ def _best_cue(
                 if arr.min() < 0.5 / hz or arr.max() > 0.5 * float(np.median(durs)):
                     continue  # a cue all experts see inside the step, before they end it
                 sd = float(np.std(arr, ddof=1))
-                if sd > _EXPLAINS * spread or (best is not None and sd >= best[0]):
+                if sd > tol or (best is not None and sd >= best[0]):
                     continue
+                if not _robust(traces, pairs, level, direction, arr, slack, tol, hz):
+                    continue  # the timing hangs on the exact level (a plateau's edge, a slow drift)
                 best = (sd, c, level, direction, [round(x, 3) for x in lags])
     return best
+
+
+def _robust(
+    traces: Sequence[np.ndarray],
+    pairs: Sequence[tuple[SessionSignals, Step]],
+    level: float,
+    direction: int,
+    lags: np.ndarray,
+    slack: float,
+    tol: float,
+    hz: float,
+) -> bool:
+    """Whether every expert's lag stays within ``tol`` seconds when the level moves by ``± slack``
+    (the cue's timing is consistent for a session whose trace sits a little higher or lower)."""
+    if not np.isfinite(slack):
+        return False
+    for shift in (-slack, slack):
+        moved = [
+            step_end_lag(b, st, level + shift, direction, hz)
+            for b, (_, st) in zip(traces, pairs, strict=True)
+        ]
+        if float(np.max(np.abs(np.asarray(moved) - lags))) > tol:
+            return False
+    return True
 
 
 def mine_step_ends(
