@@ -1,4 +1,4 @@
-"""Anomaly methods without pretrained weights (cutpaste, draem) and the NEU-DET patch cropping."""
+"""Anomaly methods without pretrained weights (cutpaste, draem, texture) and the NEU-DET patch cropping."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def textures() -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize("method", ["cutpaste", "draem"])
+@pytest.mark.parametrize("method", ["cutpaste", "draem", "texture"])
 def test_method_learns_textures_exports_and_beats_grey_baseline(
     method: str, textures: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -95,6 +95,11 @@ def test_method_learns_textures_exports_and_beats_grey_baseline(
 
         net, info = fit_cutpaste(x_train, SslConfig(epochs=2, batch=16, coreset_ratio=0.5))
         assert info["bank"] > 0 and 0 <= info["pretext_accuracy"] <= 1
+    elif method == "texture":
+        from jangin.training._texture import TextureConfig, fit_texture
+
+        net, info = fit_texture(x_train, TextureConfig(k=3))
+        assert info["bank"] == len(x_train) and info["descriptor"] == 37
     else:
         from jangin.training._draem import DraemConfig, fit_draem
 
@@ -305,3 +310,29 @@ def test_train_anomaly_command_method_draem(adata: Any, tmp_path: Path) -> None:
         timeout=300,
     )
     assert r.returncode != 0 and "nope" in r.stderr
+
+
+def test_train_anomaly_method_texture_publishes_a_servable_model_without_weights(
+    adata: Any, network_guard: list[Any], tmp_path: Path
+) -> None:
+    import torch
+
+    from jangin.inference import OnnxAnomaly
+    from jangin.training import AnomalyConfig, train_anomaly
+
+    torch.set_num_threads(1)
+    ds = adata.make_anomaly_dataset(tmp_path / "ds", n_good=24, n_bad=8)
+    registry = ModelRegistry(ds.models_dir)
+    cfg = AnomalyConfig(
+        name="beads-tex", algorithm="texture", imgsz=32, device="cpu", good_where="f.source_uri LIKE 'good/%'"
+    )
+    mv = train_anomaly(ds, cfg, registry=registry, work_dir=tmp_path / "work")
+    man = mv.manifest
+    assert man.train_config["algorithm"] == "texture" and man.parity["passed"]
+    assert man.train_config["backbone"]["architecture"] == "texture"
+    assert man.train_config["backbone_init"].startswith("none (fixed Gabor")
+    assert "jangin texture" in man.framework and network_guard == []
+    assert not mv.manifest.extra["guard"].get("warnings")
+    model = OnnxAnomaly.from_version(registry.get("beads-tex"))
+    res = model.predict([np.full((40, 50, 3), 120, np.uint8)])
+    assert 0.0 <= res[0].score <= 1.0 and res[0].anomaly_map.shape == (32, 32)

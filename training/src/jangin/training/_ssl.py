@@ -304,7 +304,7 @@ def load_backbone(path: Path) -> Any:
 def fit_scratch(
     cfg: Any, x: np.ndarray, work_dir: Path, progress: ProgressFn | None = None, *, source: str = ""
 ) -> tuple[Any, str, dict[str, Any]]:
-    """``--method cutpaste|draem`` for :func:`jangin.training.train_anomaly` on good images ``x``.
+    """``--method cutpaste|draem|texture`` for :func:`jangin.training.train_anomaly` on good images ``x``.
 
     Args:
         cfg: The :class:`~jangin.training.AnomalyConfig` (``algorithm``, ``epochs``, ``seed``,
@@ -329,6 +329,11 @@ def fit_scratch(
 
         net, info = fit_draem(x, DraemConfig(epochs=cfg.epochs, seed=cfg.seed), progress=progress)
         return net, "random (trained from scratch on synthetic anomalies)", info
+    if cfg.algorithm == "texture":
+        from jangin.training._texture import TextureConfig, fit_texture
+
+        net, info = fit_texture(x, TextureConfig(seed=cfg.seed), progress=progress)
+        return net, "none (fixed Gabor filter bank and grey-level statistics; no learned weights)", info
     if cfg.algorithm != "cutpaste":
         raise ValueError(f"not a from-scratch method: {cfg.algorithm}")
     scfg = SslConfig(epochs=cfg.epochs, seed=cfg.seed, coreset_ratio=cfg.coreset_ratio)
