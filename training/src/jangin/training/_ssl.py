@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from jangin.core import TrainingError
-from jangin.core.progress import ProgressFn, null_progress
+from jangin.core.progress import ProgressFn
 
 __all__ = [
     "SslConfig",
@@ -190,41 +190,35 @@ def pretrain_cutpaste(
     import torch
     from torch.nn import functional as F
 
+    from jangin.training._loop import train_epochs
+
     cfg = cfg or SslConfig()
-    progress = progress or null_progress
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     net = build_backbone(cfg.width)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    t0 = time.perf_counter()
-    acc = 0.0
-    try:
-        net.train()
-        for ep in range(cfg.epochs):
-            order = rng.permutation(len(x))
-            hits = total = 0
-            for i in range(0, len(x), cfg.batch):
-                xb, yb = cutpaste_batch(x[order[i : i + cfg.batch]], rng)
-                logits = net(torch.from_numpy(xb))
-                target = torch.from_numpy(yb)
-                loss = F.cross_entropy(logits, target)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                hits += int((logits.argmax(1) == target).sum())
-                total += len(yb)
-            sched.step()
-            acc = hits / max(total, 1)
-            progress("cutpaste pretext", ep + 1, cfg.epochs)
-            log.debug("cutpaste epoch %d: pretext accuracy %.3f", ep + 1, acc)
-    finally:
-        torch.set_num_threads(threads)
-    net.eval()
-    return net, {"pretext_accuracy": round(acc, 4), "pretrain_seconds": round(time.perf_counter() - t0, 2)}
+
+    def step(xb: np.ndarray) -> tuple[Any, dict[str, float]]:
+        batch, labels = cutpaste_batch(xb, rng)
+        logits = net(torch.from_numpy(batch))
+        target = torch.from_numpy(labels)
+        hits = int((logits.argmax(1) == target).sum())
+        return F.cross_entropy(logits, target), {"hits": hits, "total": len(labels)}
+
+    sums, _, seconds = train_epochs(
+        net,
+        x,
+        step,
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        rng=rng,
+        threads=cfg.threads,
+        weight_decay=1e-5,
+        task="cutpaste pretext",
+        progress=progress,
+    )
+    acc = sums.get("hits", 0.0) / max(sums.get("total", 0.0), 1.0)
+    return net, {"pretext_accuracy": round(acc, 4), "pretrain_seconds": round(seconds, 2)}
 
 
 def patchcore_on(
