@@ -11,6 +11,9 @@ never trained on). Methods, all from random init (no weights exist here, nothing
   on its features (``jangin.training._ssl``);
 * ``draem``: reconstruction + discriminative networks trained on synthetic Perlin-noise anomalies
   (``jangin.training._draem``);
+* ``texture``: no learned weights at all: fixed Gabor filter bank + grey-level statistics per patch,
+  standardised, scored by the distance to the nearest good training descriptors
+  (``jangin.training._texture``; at ``--tex-imgsz``, default the patches' own 64 px);
 * ``anomalib-<model>``: anomalib's own Engine on the same patches, split and random-init backbone.
 
 Prints: method, train CPU seconds, image AUROC val / test, pixel AUROC test, ONNX Runtime ms per image

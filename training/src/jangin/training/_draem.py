@@ -227,17 +227,6 @@ def fit_draem(
         l_seg = _focal(logits, tm)
         return l_rec + l_seg, {"recon": l_rec.item(), "seg": l_seg.item()}
 
-    sums, steps, seconds = train_epochs(
-        net,
-        x,
-        step,
-        epochs=cfg.epochs,
-        batch=cfg.batch,
-        lr=cfg.lr,
-        rng=rng,
-        threads=cfg.threads,
-        task="draem",
-        progress=progress,
-    )
+    sums, steps, seconds = train_epochs(net, x, step, cfg, rng=rng, task="draem", progress=progress)
     last = {k: round(v / max(steps, 1), 4) for k, v in sums.items()}
     return net, {"loss": last, "train_seconds": round(seconds, 2)}

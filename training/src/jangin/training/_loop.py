@@ -26,12 +26,9 @@ def train_epochs(
     net: Any,
     x: np.ndarray,
     step: Step,
+    cfg: Any,
     *,
-    epochs: int,
-    batch: int,
-    lr: float,
     rng: np.random.Generator,
-    threads: int = 0,
     weight_decay: float = 0.0,
     task: str = "train",
     progress: ProgressFn | None = None,
@@ -42,11 +39,10 @@ def train_epochs(
         net: The torch module (left in eval mode on return).
         x: Good training images ``(N, C, H, W)``, shuffled per epoch with ``rng``.
         step: Loss of one batch (a tensor) and figures (floats) summed over the epoch.
-        epochs: Passes over ``x``.
-        batch: Images per step.
-        lr: Adam learning rate (cosine-annealed to 0 over the epochs).
+        cfg: The method's settings: ``epochs`` (passes over ``x``), ``batch`` (images per step), ``lr``
+            (Adam, cosine-annealed to 0 over the epochs), ``threads`` (torch threads while training,
+            0 = leave as is).
         rng: The method's generator (shuffling; the step may draw from it too).
-        threads: torch threads while training (0 = leave as is).
         weight_decay: Adam weight decay.
         task: Name for progress and the log.
         progress: ``progress(task, done, total)`` per epoch.
@@ -57,10 +53,11 @@ def train_epochs(
     import torch
 
     progress = progress or null_progress
+    epochs, batch = cfg.epochs, cfg.batch
     before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     t0 = time.perf_counter()
     sums: dict[str, float] = {}

@@ -205,17 +205,7 @@ def pretrain_cutpaste(
         return F.cross_entropy(logits, target), {"hits": hits, "total": len(labels)}
 
     sums, _, seconds = train_epochs(
-        net,
-        x,
-        step,
-        epochs=cfg.epochs,
-        batch=cfg.batch,
-        lr=cfg.lr,
-        rng=rng,
-        threads=cfg.threads,
-        weight_decay=1e-5,
-        task="cutpaste pretext",
-        progress=progress,
+        net, x, step, cfg, rng=rng, weight_decay=1e-5, task="cutpaste pretext", progress=progress
     )
     acc = sums.get("hits", 0.0) / max(sums.get("total", 0.0), 1.0)
     return net, {"pretext_accuracy": round(acc, 4), "pretrain_seconds": round(seconds, 2)}
