@@ -11,6 +11,9 @@ never trained on). Methods, all from random init (no weights exist here, nothing
   on its features (``jangin.training._ssl``);
 * ``draem``: reconstruction + discriminative networks trained on synthetic Perlin-noise anomalies
   (``jangin.training._draem``);
+* ``texture``: no learned weights at all: fixed Gabor filter bank + grey-level statistics per patch,
+  standardised, scored by the distance to the nearest good training descriptors
+  (``jangin.training._texture``; at ``--tex-imgsz``, default the patches' own 64 px);
 * ``anomalib-<model>``: anomalib's own Engine on the same patches, split and random-init backbone.
 
 Prints: method, train CPU seconds, image AUROC val / test, pixel AUROC test, ONNX Runtime ms per image
@@ -117,6 +120,10 @@ def run_torch_method(name: str, d: dict[str, Any], args: argparse.Namespace, wor
         net, info = fit_draem(
             x, DraemConfig(epochs=args.epochs, seed=args.seed, threads=args.threads), progress=_progress
         )
+    elif name == "texture":
+        from jangin.training._texture import TextureConfig, fit_texture
+
+        net, info = fit_texture(x, TextureConfig(seed=args.seed))
     elif name in ("patchcore", "padim"):
         from jangin.training._anomaly import AnomalyConfig, _build, _Scorer, k_center_greedy
 
@@ -153,7 +160,7 @@ def run_torch_method(name: str, d: dict[str, Any], args: argparse.Namespace, wor
         "maps": maps,
         "onnx": onnx_path,
         "info": info,
-        "train_patches": len(x) if name in ("cutpaste", "draem") else info.get("train_images"),
+        "train_patches": info.get("train_images", len(x)),
     }
 
 
@@ -271,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="grey,patchcore,padim,cutpaste,draem")
     ap.add_argument("--imgsz", type=int, default=32, help="model input (patches are resized to it)")
     ap.add_argument("--pc-imgsz", type=int, default=64, help="input of random-init PatchCore/PaDiM")
+    ap.add_argument("--tex-imgsz", type=int, default=64, help="input of texture (64 = the patches' own size)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy box)")
     ap.add_argument(
@@ -291,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     d = load(args.patches, args.imgsz)
-    d_pc = None
+    by_size = {args.imgsz: d}
     print({s: {"good": int((~v["bad"]).sum()), "bad": int(v["bad"].sum())} for s, v in d.items()})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(rows[-1], flush=True)
                 continue
-            dd = d
-            if name in ("patchcore", "padim") and args.pc_imgsz != args.imgsz:
-                d_pc = d_pc or load(args.patches, args.pc_imgsz)
-                dd = d_pc
+            size = {"patchcore": args.pc_imgsz, "padim": args.pc_imgsz, "texture": args.tex_imgsz}.get(
+                name, args.imgsz
+            )
+            if size not in by_size:
+                by_size[size] = load(args.patches, size)
+            dd = by_size[size]
             r = run_grey(dd) if name == "grey" else run_torch_method(name, dd, args, work)
             if args.json:  # keep the scores whatever happens next
                 np.savez_compressed(

@@ -1,4 +1,4 @@
-"""Anomaly methods without pretrained weights (cutpaste, draem) and the NEU-DET patch cropping."""
+"""Anomaly methods without pretrained weights (cutpaste, draem, texture) and the NEU-DET patch cropping."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def textures() -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize("method", ["cutpaste", "draem"])
+@pytest.mark.parametrize("method", ["cutpaste", "draem", "texture"])
 def test_method_learns_textures_exports_and_beats_grey_baseline(
     method: str, textures: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -95,6 +95,11 @@ def test_method_learns_textures_exports_and_beats_grey_baseline(
 
         net, info = fit_cutpaste(x_train, SslConfig(epochs=2, batch=16, coreset_ratio=0.5))
         assert info["bank"] > 0 and 0 <= info["pretext_accuracy"] <= 1
+    elif method == "texture":
+        from jangin.training._texture import TextureConfig, fit_texture
+
+        net, info = fit_texture(x_train, TextureConfig(k=3))
+        assert info["bank"] == len(x_train) and info["descriptor"] == 37
     else:
         from jangin.training._draem import DraemConfig, fit_draem
 
@@ -144,36 +149,41 @@ def test_cutpaste_batch_labels_and_changes() -> None:
 # -- train anomaly --method cutpaste end to end (dataset -> registry -> inference) -------------------
 
 
-def test_train_anomaly_method_cutpaste_publishes_a_servable_model(
-    adata: Any, network_guard: list[Any], tmp_path: Path
-) -> None:
+def _publish(adata: Any, tmp_path: Path, **config: Any) -> tuple[Any, Any, ModelRegistry, Any]:
+    """Train ``config`` on a small synthetic anomaly dataset: the version, dataset, registry and config."""
     import torch
 
-    from jangin.inference import OnnxAnomaly
     from jangin.training import AnomalyConfig, train_anomaly
 
     torch.set_num_threads(1)
     ds = adata.make_anomaly_dataset(tmp_path / "ds", n_good=24, n_bad=8)
     registry = ModelRegistry(ds.models_dir)
-    cfg = AnomalyConfig(
-        name="beads-cp",
-        algorithm="cutpaste",
-        epochs=2,
-        imgsz=32,
-        device="cpu",
-        coreset_ratio=0.5,
-        good_where="f.source_uri LIKE 'good/%'",
-    )
+    cfg = AnomalyConfig(imgsz=32, device="cpu", good_where="f.source_uri LIKE 'good/%'", **config)
     mv = train_anomaly(ds, cfg, registry=registry, work_dir=tmp_path / "work")
+    # served as published: the anomaly_v1 contract (a normalised score and a map at the input size)
+    from jangin.inference import OnnxAnomaly
+
+    res = OnnxAnomaly.from_version(registry.get(cfg.name)).predict([np.full((40, 50, 3), 120, np.uint8)])
+    assert 0.0 <= res[0].score <= 1.0 and res[0].anomaly_map.shape == (32, 32)
+    return mv, ds, registry, cfg
+
+
+def test_train_anomaly_method_cutpaste_publishes_a_servable_model(
+    adata: Any, network_guard: list[Any], tmp_path: Path
+) -> None:
+    import torch
+
+    from jangin.training import train_anomaly
+
+    mv, ds, registry, cfg = _publish(
+        adata, tmp_path, name="beads-cp", algorithm="cutpaste", epochs=2, coreset_ratio=0.5
+    )
     man = mv.manifest
     assert man.train_config["algorithm"] == "cutpaste"
     assert man.train_config["backbone_init"].startswith("cutpaste self-supervised")
     sha = man.train_config["method_fit"]["backbone_sha256"]
     assert man.files["backbone.pt"] == sha and man.parity["passed"]
     assert "jangin cutpaste" in man.framework and network_guard == []
-    model = OnnxAnomaly.from_version(registry.get("beads-cp"))
-    res = model.predict([np.full((40, 50, 3), 120, np.uint8)])
-    assert 0.0 <= res[0].score <= 1.0 and res[0].anomaly_map.shape == (32, 32)
 
     # the backbone is registered in the site's weights registry, checksum pinned
     from jangin.core.weights import default_registry
@@ -305,3 +315,15 @@ def test_train_anomaly_command_method_draem(adata: Any, tmp_path: Path) -> None:
         timeout=300,
     )
     assert r.returncode != 0 and "nope" in r.stderr
+
+
+def test_train_anomaly_method_texture_publishes_a_servable_model_without_weights(
+    adata: Any, network_guard: list[Any], tmp_path: Path
+) -> None:
+    mv, *_ = _publish(adata, tmp_path, name="beads-tex", algorithm="texture")
+    man = mv.manifest
+    assert man.train_config["algorithm"] == "texture" and man.parity["passed"]
+    assert man.train_config["backbone"]["architecture"] == "texture"
+    assert man.train_config["backbone_init"].startswith("none (fixed Gabor")
+    assert "jangin texture" in man.framework and network_guard == []
+    assert not man.extra["guard"].get("warnings")

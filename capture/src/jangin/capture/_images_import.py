@@ -34,7 +34,7 @@ import numpy as np
 
 from jangin.capture._import import _existing_session, _session_row, session_id_for
 from jangin.capture._manifest import SessionManifest
-from jangin.capture._rows import frame_label
+from jangin.capture._rows import frame_label, still_frame_row
 from jangin.capture._video import FaceBlurrer, encode_jpeg
 from jangin.core import CaptureError, Dataset
 from jangin.core._ids import stable_id
@@ -165,23 +165,19 @@ def import_images(
                 faces, deid = len(dets), blur.record(dets)
             res.faces_blurred += faces
             jpeg = raw if faces == 0 and path.suffix.lower() in (".jpg", ".jpeg") else encode_jpeg(img, 95)
-            h, w = img.shape[:2]
+            ts = start + timedelta(seconds=len(frames))
             frames.append(
-                {
-                    "frame_id": fid,
-                    "session_id": sid,
-                    "camera": "still",
-                    "ts": start + timedelta(seconds=len(frames)),
-                    "pts": None,
-                    "width": w,
-                    "height": h,
-                    "sharpness": None,
-                    "deidentified": deidentify,
-                    "source_uri": rel,
-                    "station": station,
-                    "image": jpeg,
-                    "deid_json": deid,
-                }
+                still_frame_row(
+                    fid,
+                    sid,
+                    ts,
+                    img.shape,
+                    jpeg,
+                    source_uri=rel,
+                    station=station,
+                    deidentified=deidentify,
+                    deid_json=deid,
+                )
             )
         seen.setdefault(digest, rel)
         if cls:

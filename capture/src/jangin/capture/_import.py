@@ -15,7 +15,14 @@ import pyarrow as pa
 
 from jangin.capture._manifest import SessionManifest, load_manifest
 from jangin.capture._offsets import step_time, video_step_time
-from jangin.capture._rows import DeviceOffset, deidentify_author, event_row, session_labels, session_row
+from jangin.capture._rows import (
+    DeviceOffset,
+    deidentify_author,
+    event_row,
+    session_labels,
+    session_row,
+    still_frame_row,
+)
 from jangin.capture._sensors import Policy, SensorReport, read_device, read_long
 from jangin.capture._video import FaceBlurrer, deidentify_video, encode_jpeg, probe_video, sample_frames
 from jangin.core import CaptureError, Dataset, JanginError
@@ -616,23 +623,18 @@ def import_stills(
         jpeg = (
             path.read_bytes() if faces == 0 and path.suffix.lower() in (".jpg", ".jpeg") else encode_jpeg(img)
         )
-        h, w = img.shape[:2]
         frames.append(
-            {
-                "frame_id": stable_id("frm", sid, rel),
-                "session_id": sid,
-                "camera": "still",
-                "ts": start + timedelta(seconds=i),
-                "pts": None,
-                "width": w,
-                "height": h,
-                "sharpness": None,
-                "deidentified": deidentify,
-                "source_uri": rel,
-                "station": row_station or station,
-                "image": jpeg,
-                "deid_json": deid,
-            }
+            still_frame_row(
+                stable_id("frm", sid, rel),
+                sid,
+                start + timedelta(seconds=i),
+                img.shape,
+                jpeg,
+                source_uri=rel,
+                station=row_station or station,
+                deidentified=deidentify,
+                deid_json=deid,
+            )
         )
     progress(f"stills {key}", len(entries), len(entries))
     txn = (f"import/{sid}", 1)

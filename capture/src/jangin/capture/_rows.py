@@ -385,3 +385,33 @@ def session_labels(
         for q, v in answers.items()
         if v is not None and str(v).strip()
     ]
+
+
+def still_frame_row(
+    frame_id: str,
+    session_id: str,
+    ts: datetime,
+    shape: Sequence[int],
+    jpeg: bytes,
+    *,
+    source_uri: str,
+    station: str | None,
+    deidentified: bool,
+    deid_json: str | None,
+) -> dict[str, Any]:
+    """A ``frames`` row for a still image (camera ``still``, no pts or sharpness) of ``shape`` (h, w, ...)."""
+    return {
+        "frame_id": frame_id,
+        "session_id": session_id,
+        "camera": "still",
+        "ts": ts,
+        "pts": None,
+        "width": int(shape[1]),
+        "height": int(shape[0]),
+        "sharpness": None,
+        "deidentified": deidentified,
+        "source_uri": source_uri,
+        "station": station,
+        "image": jpeg,
+        "deid_json": deid_json,
+    }

@@ -40,7 +40,9 @@ _ARCH_LICENCE = {
     "padim": "Apache-2.0 (anomalib PaDiM)",
     "cutpaste": "Apache-2.0 (Jangin CutPaste backbone + PatchCore)",
     "draem": "Apache-2.0 (Jangin DRAEM-style networks)",
+    "texture": "Apache-2.0 (Jangin texture descriptors + nearest neighbours; no learned weights)",
 }
+SCRATCH = ("cutpaste", "draem", "texture")
 
 
 class AnomalyConfig(BaseModel):
@@ -49,11 +51,12 @@ class AnomalyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "anomaly"
-    algorithm: Literal["patchcore", "padim", "cutpaste", "draem"] = Field(
+    algorithm: Literal["patchcore", "padim", "cutpaste", "draem", "texture"] = Field(
         "patchcore",
         description="the method: patchcore / padim (anomalib, --weights or random init); cutpaste "
         "(self-supervised backbone + PatchCore) and draem (synthetic anomalies) learn from the good "
-        "images alone (jangin.training._ssl, _draem)",
+        "images alone (jangin.training._ssl, _draem); texture (fixed Gabor + grey-level descriptors, "
+        "nearest good neighbours: no weights at all, jangin.training._texture)",
     )
     epochs: int = Field(8, ge=1, description="cutpaste / draem: training epochs over the good images")
     backbone: str = "resnet18"
@@ -134,7 +137,7 @@ def train_anomaly(
         )
     backbone = backbone_record(cfg.backbone, entry, cfg.weights)
     # cutpaste / draem learn their own features from the good images: never a random-init backbone
-    scratch = cfg.algorithm in ("cutpaste", "draem")
+    scratch = cfg.algorithm in SCRATCH
     warnings = (
         []
         if scratch
@@ -159,7 +162,7 @@ def train_anomaly(
 
     dev = _device(cfg.device, torch)
     torch.manual_seed(cfg.seed)
-    if cfg.algorithm in ("cutpaste", "draem"):
+    if cfg.algorithm in SCRATCH:
         from jangin.training._ssl import fit_scratch
 
         t0 = time.perf_counter()

@@ -13,13 +13,12 @@ map.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from jangin.core.progress import ProgressFn, null_progress
+from jangin.core.progress import ProgressFn
 
 __all__ = ["DraemConfig", "fit_draem", "perlin_mask", "synth_anomalies"]
 
@@ -213,43 +212,21 @@ def fit_draem(
     import torch
     from torch.nn import functional as F
 
+    from jangin.training._loop import train_epochs
+
     cfg = cfg or DraemConfig()
-    progress = progress or null_progress
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     net = _modules()["Draem"](cfg.width, cfg.smooth)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    t0 = time.perf_counter()
-    last: dict[str, float] = {}
-    try:
-        net.train()
-        for ep in range(cfg.epochs):
-            order = rng.permutation(len(x))
-            tot = {"recon": 0.0, "seg": 0.0}
-            steps = 0
-            for i in range(0, len(x), cfg.batch):
-                clean = np.ascontiguousarray(x[order[i : i + cfg.batch]])
-                aug, m = synth_anomalies(clean, rng, cfg.p_anomaly)
-                xa, xc, tm = (torch.from_numpy(a) for a in (aug, clean, m))
-                r, logits = net.train_forward(xa)
-                l_rec = F.mse_loss(r, xc) + _ssim_loss(r, xc)
-                l_seg = _focal(logits, tm)
-                loss = l_rec + l_seg
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                tot["recon"] += l_rec.item()
-                tot["seg"] += l_seg.item()
-                steps += 1
-            sched.step()
-            last = {k: round(v / max(steps, 1), 4) for k, v in tot.items()}
-            progress("draem", ep + 1, cfg.epochs)
-            log.debug("draem epoch %d: %s", ep + 1, last)
-    finally:
-        torch.set_num_threads(threads)
-    net.eval()
-    return net, {"loss": last, "train_seconds": round(time.perf_counter() - t0, 2)}
+
+    def step(clean: np.ndarray) -> tuple[Any, dict[str, float]]:
+        aug, m = synth_anomalies(clean, rng, cfg.p_anomaly)
+        xa, xc, tm = (torch.from_numpy(a) for a in (aug, clean, m))
+        r, logits = net.train_forward(xa)
+        l_rec = F.mse_loss(r, xc) + _ssim_loss(r, xc)
+        l_seg = _focal(logits, tm)
+        return l_rec + l_seg, {"recon": l_rec.item(), "seg": l_seg.item()}
+
+    sums, steps, seconds = train_epochs(net, x, step, cfg, rng=rng, task="draem", progress=progress)
+    last = {k: round(v / max(steps, 1), 4) for k, v in sums.items()}
+    return net, {"loss": last, "train_seconds": round(seconds, 2)}

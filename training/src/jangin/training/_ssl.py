@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from jangin.core import TrainingError
-from jangin.core.progress import ProgressFn, null_progress
+from jangin.core.progress import ProgressFn
 
 __all__ = [
     "SslConfig",
@@ -190,41 +190,25 @@ def pretrain_cutpaste(
     import torch
     from torch.nn import functional as F
 
+    from jangin.training._loop import train_epochs
+
     cfg = cfg or SslConfig()
-    progress = progress or null_progress
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     net = build_backbone(cfg.width)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    t0 = time.perf_counter()
-    acc = 0.0
-    try:
-        net.train()
-        for ep in range(cfg.epochs):
-            order = rng.permutation(len(x))
-            hits = total = 0
-            for i in range(0, len(x), cfg.batch):
-                xb, yb = cutpaste_batch(x[order[i : i + cfg.batch]], rng)
-                logits = net(torch.from_numpy(xb))
-                target = torch.from_numpy(yb)
-                loss = F.cross_entropy(logits, target)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                hits += int((logits.argmax(1) == target).sum())
-                total += len(yb)
-            sched.step()
-            acc = hits / max(total, 1)
-            progress("cutpaste pretext", ep + 1, cfg.epochs)
-            log.debug("cutpaste epoch %d: pretext accuracy %.3f", ep + 1, acc)
-    finally:
-        torch.set_num_threads(threads)
-    net.eval()
-    return net, {"pretext_accuracy": round(acc, 4), "pretrain_seconds": round(time.perf_counter() - t0, 2)}
+
+    def step(xb: np.ndarray) -> tuple[Any, dict[str, float]]:
+        batch, labels = cutpaste_batch(xb, rng)
+        logits = net(torch.from_numpy(batch))
+        target = torch.from_numpy(labels)
+        hits = int((logits.argmax(1) == target).sum())
+        return F.cross_entropy(logits, target), {"hits": hits, "total": len(labels)}
+
+    sums, _, seconds = train_epochs(
+        net, x, step, cfg, rng=rng, weight_decay=1e-5, task="cutpaste pretext", progress=progress
+    )
+    acc = sums.get("hits", 0.0) / max(sums.get("total", 0.0), 1.0)
+    return net, {"pretext_accuracy": round(acc, 4), "pretrain_seconds": round(seconds, 2)}
 
 
 def patchcore_on(
@@ -304,7 +288,7 @@ def load_backbone(path: Path) -> Any:
 def fit_scratch(
     cfg: Any, x: np.ndarray, work_dir: Path, progress: ProgressFn | None = None, *, source: str = ""
 ) -> tuple[Any, str, dict[str, Any]]:
-    """``--method cutpaste|draem`` for :func:`jangin.training.train_anomaly` on good images ``x``.
+    """``--method cutpaste|draem|texture`` for :func:`jangin.training.train_anomaly` on good images ``x``.
 
     Args:
         cfg: The :class:`~jangin.training.AnomalyConfig` (``algorithm``, ``epochs``, ``seed``,
@@ -329,6 +313,11 @@ def fit_scratch(
 
         net, info = fit_draem(x, DraemConfig(epochs=cfg.epochs, seed=cfg.seed), progress=progress)
         return net, "random (trained from scratch on synthetic anomalies)", info
+    if cfg.algorithm == "texture":
+        from jangin.training._texture import TextureConfig, fit_texture
+
+        net, info = fit_texture(x, TextureConfig(seed=cfg.seed), progress=progress)
+        return net, "none (fixed Gabor filter bank and grey-level statistics; no learned weights)", info
     if cfg.algorithm != "cutpaste":
         raise ValueError(f"not a from-scratch method: {cfg.algorithm}")
     scfg = SslConfig(epochs=cfg.epochs, seed=cfg.seed, coreset_ratio=cfg.coreset_ratio)

@@ -278,7 +278,7 @@ def anomaly(
         typer.Option(
             "--method",
             "--algorithm",
-            help="patchcore, padim (pretrained --weights advised); cutpaste, draem (learn from good images alone).",
+            help="patchcore, padim (pretrained --weights advised); cutpaste, draem (learn from good images alone); texture (no weights: filter-bank descriptors, best on textured surfaces).",
         ),
     ] = "patchcore",
     epochs: Annotated[int, typer.Option(help="cutpaste / draem: training epochs.")] = 8,
