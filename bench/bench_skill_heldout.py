@@ -12,7 +12,8 @@ Seed sets (``seeds:`` in the YAML): ``tuning`` (thresholds may be chosen on it),
 before the second round of tuning and run once when the changes were final; its false majors were read
 afterwards, so no longer clean either) and ``heldout_v3`` (4001-4008, frozen before the third round;
 its first 4 seeds were run once when round three's changes were final, 2026-11-28, and read: its RF
-set-point false majors are known now, so it is no longer clean for a fourth round).
+set-point false majors are known now, so it is no longer clean for a fourth round) and ``heldout_v4``
+(5001-5008, frozen before the fourth round).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -45,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEVIATIONS = REPO / "sample_data" / "heldout" / "deviations.yaml"
 T0_US = 1_772_438_400_000_000
 RAMP_S = 0.3
-SEED_SETS = ("tuning", "heldout", "heldout_v2", "heldout_v3")
+SEED_SETS = ("tuning", "heldout", "heldout_v2", "heldout_v3", "heldout_v4")
 
 _WELDING_FALLBACK = """
 name: mig_butt_weld
