@@ -81,6 +81,7 @@ class LiveCoach:
         self.history: dict[str, list[tuple[int, float]]] = {}  # bin means of the adjustments' channels
         self.watched = {c for r in profile.adjustments for c in (r.channel, r.trigger_channel)}
         self.next_check = 0
+        self.was_active = False
         self.adj_alerted: set[int] = set()
         self.trigger_recent: dict[str, list[float]] = {}
         self.levels: dict[str, list[tuple[int, float]]] = {}
@@ -132,7 +133,12 @@ class LiveCoach:
         alerts += self._duration(int(t_us[-1]))
         if self.profile.adjustments and int(t_us[-1]) >= self.next_check:
             self.next_check = int(t_us[-1]) + 1_000_000
-            self._update_crossings(int(t_us[-1]))
+            # only while a step the experts adjust in runs, and once after it (nothing moves later)
+            cur = self.marks[-1][0] if self.marks else ""
+            active = not self.marks or any(not r.steps or cur in r.steps for r in self.profile.adjustments)
+            if active or self.was_active:
+                self._update_crossings(int(t_us[-1]))
+            self.was_active = active
         now = time.perf_counter()
         for a in alerts:
             a["session_id"] = self.session_id
