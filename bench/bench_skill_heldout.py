@@ -13,7 +13,8 @@ before the second round of tuning and run once when the changes were final; its 
 afterwards, so no longer clean either) and ``heldout_v3`` (4001-4008, frozen before the third round;
 its first 4 seeds were run once when round three's changes were final, 2026-11-28, and read: its RF
 set-point false majors are known now, so it is no longer clean for a fourth round) and ``heldout_v4``
-(5001-5008, frozen before the fourth round).
+(5001-5008, frozen before the fourth round; its first 4 seeds were run once when round four's
+changes were final, 2026-11-28, and read: development data for a fifth round).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:

@@ -117,8 +117,8 @@ class AdjustmentRule:
     ``trigger_channel`` crosses ``trigger_value`` (``direction`` +1 rising, -1 falling).
 
     ``also`` lists channels that move with it (a synergic partner) and their relative change; ``steps``
-    the steps the experts made it in (a trigger crossed in another step expects nothing).
-    ``support`` of ``of`` expert sessions made it.
+    the steps the experts made it in (a trigger crossed in another step expects nothing), ``lapses``
+    later steps whose level the experts keep as before the change. ``support`` of ``of`` made it.
     """
 
     channel: str
@@ -135,6 +135,7 @@ class AdjustmentRule:
     also: dict[str, float] = field(default_factory=dict)
     source: str = "events+signals"
     steps: list[str] = field(default_factory=list)
+    lapses: list[str] = field(default_factory=list)
 
     def made(self, t: npt.NDArray[Any], v: npt.NDArray[Any], tc_us: float) -> tuple[bool, float]:
         """(made, relative change) for a trigger crossed at ``tc_us``: the level ``delay_max_s`` after

@@ -18,7 +18,6 @@ import numpy as np
 from jangin.core import ModelLoadError, ModelRegistry, NotFoundError
 from jangin.core.skill import (
     SD_SUFFIX,
-    AdjustmentRule,
     SessionSignals,
     SkillProfile,
     Step,
@@ -29,7 +28,7 @@ from jangin.core.skill import (
     steps_from_signals,
     unsteadiness,
 )
-from jangin.inference._skill_judge import Judge, severity_of
+from jangin.inference._skill_judge import Judge, rule_crossing, severity_of
 
 __all__ = [
     "Deviation",
@@ -186,37 +185,9 @@ def _meets(condition: Mapping[str, str], params: Mapping[str, str], mv: Any) -> 
     return True
 
 
-def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, hz: float) -> int | None:
-    """First time (µs) the 0.25 s-smoothed channel crosses ``level`` in ``direction``."""
-    if len(t) < 2:
-        return None
-    t0 = int(t[0])
-    b = smooth(bin_means(t, v, t0, int(t[-1]) + 1, hz), max(1, int(0.25 * hz)))
-    above = (b - level) * direction > 0
-    idx = np.flatnonzero(~above[:-1] & above[1:])
-    return None if len(idx) == 0 else int(t0 + (idx[0] + 1) * 1e6 / hz)
-
-
 def rule_unreliable(profile: SkillProfile, channel: str) -> bool:
     """Whether the profile's rule on ``channel`` is one its own experts would miss (then minor)."""
     return any(r.channel == channel and r.source.startswith("unreliable") for r in profile.adjustments)
-
-
-def rule_crossing(rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], hz: float) -> int | None:
-    """When this session's trigger of ``rule`` crossed: the first crossing inside the steps the experts
-    made the adjustment in (from 2 s before each such step starts), anywhere for a rule without steps."""
-    if rule.trigger_channel not in sig.channels:
-        return None
-    t, v = sig.channels[rule.trigger_channel]
-    if not rule.steps:
-        return first_crossing(t, v, rule.trigger_value, rule.direction, hz)
-    for st in steps:
-        if st.name in rule.steps:
-            m = (t >= st.start_us - 2e6) & (t < st.end_us)
-            tc = first_crossing(t[m], v[m], rule.trigger_value, rule.direction, hz) if m.sum() > 2 else None
-            if tc is not None:
-                return tc
-    return None
 
 
 def _median_level(t: np.ndarray, v: np.ndarray, t0: float, t1: float) -> float:
@@ -304,15 +275,7 @@ def score_session(
     major_ratio, major_share = judge.major_ratio, judge.major_share
     steps = list(steps) if steps is not None else session_steps(profile, sig)
     nsm = max(1, int(round(float(profile.params.get("smooth_s", 0.25)) * hz)))
-    crossings: dict[int, int] = {}
-    for i, r in enumerate(profile.adjustments):
-        if r.trigger_channel in sig.channels:
-            tc = rule_crossing(r, sig, steps, hz)
-            if tc is not None:
-                crossings[i] = tc
-        own = judge.own_change(r, sig, steps)  # an expert's change made without the profile's trigger
-        if own is not None:
-            crossings[i] = int(own - r.delay_s * 1e6)
+    crossings = judge.crossings(sig, steps)
     deviations: list[Deviation] = []
     curves: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     timing = []
@@ -374,7 +337,7 @@ def score_session(
             b = bin_means(t, v, st.start_us, st.end_us, hz)
             if len(b) == 0:
                 continue
-            f = judge.factor(ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings)
+            f = judge.factor(ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings, st.name)
             x = smooth(b, nsm)
             u = (np.arange(len(b)) + 0.5) / len(b)
             med = np.interp(u, grid, band.median) * f
@@ -592,8 +555,9 @@ def _adjustment_consequences(
     experts'), while another operator channel was already found off earlier in the same step (the
     condition the engineer reacted to was not the experts'), the adjustment's finding is kept as a
     minor one naming the finding it follows from; so is a missed adjustment there (the trigger came
-    at another time than the experts'). An adjustment out of proportion to an ordinary condition, or
-    one missed under it (no earlier finding), stays major."""
+    at another time than the experts'; a session that made the change without crossing the trigger
+    has its change stand in for the crossing). An adjustment out of proportion to an ordinary
+    condition, or one missed under it (no earlier finding), stays major."""
     rank = {"minor": 0, "major": 1, "critical": 2}
 
     def advice(c: str) -> bool:

@@ -35,17 +35,46 @@ from jangin.core.skill import (
     bin_means,
     end_trace,
     outside,
+    smooth,
     step_end_lag,
 )
 from jangin.core.skill_stats import range_prediction_half
 
-__all__ = ["Judge", "severity_of"]
+__all__ = ["Judge", "first_crossing", "rule_crossing", "severity_of"]
 
 
 def severity_of(ratio: float, major_ratio: float = 1.5) -> str:
     """Severity from the sustained distance outside the band (``ratio`` 1 = at the band's edge,
     ``major_ratio`` = that many half-widths beyond the experts' median envelope)."""
     return "critical" if ratio >= 2 * major_ratio else "major" if ratio >= major_ratio else "minor"
+
+
+def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, hz: float) -> int | None:
+    """First time (µs) the 0.25 s-smoothed channel crosses ``level`` in ``direction``."""
+    if len(t) < 2:
+        return None
+    t0 = int(t[0])
+    b = smooth(bin_means(t, v, t0, int(t[-1]) + 1, hz), max(1, int(0.25 * hz)))
+    above = (b - level) * direction > 0
+    idx = np.flatnonzero(~above[:-1] & above[1:])
+    return None if len(idx) == 0 else int(t0 + (idx[0] + 1) * 1e6 / hz)
+
+
+def rule_crossing(rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], hz: float) -> int | None:
+    """When this session's trigger of ``rule`` crossed: the first crossing inside the steps the experts
+    made the adjustment in (from 2 s before each such step starts), anywhere for a rule without steps."""
+    if rule.trigger_channel not in sig.channels:
+        return None
+    t, v = sig.channels[rule.trigger_channel]
+    if not rule.steps:
+        return first_crossing(t, v, rule.trigger_value, rule.direction, hz)
+    for st in steps:
+        if st.name in rule.steps:
+            m = (t >= st.start_us - 2e6) & (t < st.end_us)
+            tc = first_crossing(t[m], v[m], rule.trigger_value, rule.direction, hz) if m.sum() > 2 else None
+            if tc is not None:
+                return tc
+    return None
 
 
 @dataclass(frozen=True)
@@ -81,26 +110,50 @@ class Judge:
     def severity(self, ratio: float) -> str:
         return severity_of(ratio, self.major_ratio)
 
-    def factor(self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int]) -> np.ndarray:
+    def factor(
+        self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int], step: str = ""
+    ) -> np.ndarray:
         """The factor the experts' adjustments would have applied to ``channel`` by the times ``t_us``
         (their trigger crossed, or the session made the change itself, at ``crossings``: rule index
-        → µs, the change then due ``delay_s`` later)."""
+        → µs, the change then due ``delay_s`` later) in ``step`` (none where the change lapses)."""
         t = np.atleast_1d(np.asarray(t_us, float))
         f = np.ones(len(t))
         for i, r in enumerate(self.profile.adjustments):
             change = r.change_rel if r.channel == channel else r.also.get(channel)
-            if change is None or i not in crossings:
+            if change is None or i not in crossings or step in r.lapses:
                 continue
             start = crossings[i] + r.delay_s * 1e6
             f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
         return f
 
-    def own_change(self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step]) -> int | None:
+    def crossings(self, sig: SessionSignals, steps: Sequence[Step]) -> dict[int, int]:
+        """When (µs) each adjustment was due to start in this session, rule index → the time its
+        trigger crossed, or the session's own change less the usual delay: a change inside the experts'
+        range wherever it is made (:meth:`own_change`), one of any size (at least half theirs) where
+        the trigger never crossed; the experts' usual change is then taken out and the rest judged as a
+        level (a change too large or too small still shows). Report and live coaching both use it."""
+        out: dict[int, int] = {}
+        for i, r in enumerate(self.profile.adjustments):
+            tc = rule_crossing(r, sig, steps, self.profile.bin_hz)
+            if tc is not None:
+                out[i] = tc
+            own = self.own_change(r, sig, steps)
+            if own is None and tc is None:
+                own = self.own_change(r, sig, steps, any_size=True)
+            if own is not None:
+                out[i] = int(own - r.delay_s * 1e6)
+        return out
+
+    def own_change(
+        self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], *, any_size: bool = False
+    ) -> int | None:
         """When (µs) this session made ``rule``'s change of its own accord: the largest change of the
         channel (median of 1 s before vs 0.6–1.6 s after, as the rule was mined) inside the rule's
         steps, if it lies in the prediction interval of the experts' change. An expert may adjust
         without the trigger the profile found (a proxy of the real cue): the change is then taken out
-        at its own time, not judged as a deviation; a change outside the experts' range stays one."""
+        at its own time, not judged as a deviation; a change outside the experts' range stays one.
+        ``any_size``: any change at least half the experts' usual one (the time a reaction was made,
+        whatever its size)."""
         if rule.channel not in sig.channels or not rule.change_rel:
             return None
         t, v = sig.channels[rule.channel]
@@ -117,7 +170,9 @@ class Judge:
                 ch = float(np.nanmedian(b[k + k1 : k + k2])) / before - 1 if abs(before) > 1e-9 else 0.0
                 if np.isfinite(ch) and (best is None or ch * np.sign(c) > best[0]):
                     best = (ch * np.sign(c), int(st.start_us + k * 1e6 / hz))
-        if best is None or not (max(0.5 * abs(c), abs(c) - half) <= best[0] <= abs(c) + half):
+        if best is None or best[0] < 0.5 * abs(c):
+            return None
+        if not any_size and not (max(0.5 * abs(c), abs(c) - half) <= best[0] <= abs(c) + half):
             return None
         return best[1]
 

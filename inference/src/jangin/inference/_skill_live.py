@@ -7,7 +7,10 @@ coaching report use (:class:`jangin.inference._skill_judge.Judge`: one copy of t
   (or ``critical``) one, as the report would call it at the step's end;
 * a step that runs past the duration the calibration allows raises a ``duration`` alert (minor, then
   major);
-* an adjustment the experts would have made by now raises a ``missed_adjustment`` alert.
+* an adjustment the experts would have made by now raises a ``missed_adjustment`` alert;
+* when the adjustments are due (their triggers' crossings, a session's own change) is found as the
+  report finds it (:meth:`Judge.crossings` on the data so far, once a second), and the step's bins of
+  the channels a newly found change moves are judged again with it.
 
 Only channels the operator controls (the process definition's ``operator`` role) raise alerts: machine
 state is scored after the run but never coached live.
@@ -24,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from jangin.core.skill import SkillProfile, step_key
-from jangin.inference._skill_judge import Judge
+from jangin.core.skill import SessionSignals, SkillProfile, Step, step_key
+from jangin.inference._skill_judge import Judge, rule_crossing
 
 __all__ = ["LiveCoach"]
 
@@ -46,11 +49,13 @@ class _Channel:
         self.out_bins = 0
         self.alerted = False
         self.step_ratios: list[float] = []  # signed ratios in the current step
+        self.step_bins: list[tuple[int, float, float]] = []  # (µs, step progress, level) in it
         self.major_alerted = ""  # the highest severity alerted in this step ("", major, critical)
         self.step_name = ""
 
     def reset(self) -> None:
         self.out_bins, self.alerted, self.step_ratios, self.major_alerted = 0, False, [], ""
+        self.step_bins = []
 
 
 class LiveCoach:
@@ -70,7 +75,13 @@ class LiveCoach:
         self.step: tuple[str, int] | None = None
         self.has_markers = False
         self.t_first: int | None = None
-        self.crossed: dict[int, int] = {}
+        self.crossed: dict[int, int] = {}  # rule → when its change was due to start (as the report)
+        self.triggered: dict[int, int] = {}  # rule → when its trigger crossed (missed-adjustment alerts)
+        self.marks: list[tuple[str, int]] = []  # (step key, start µs) from the markers
+        self.history: dict[str, list[tuple[int, float]]] = {}  # bin means of the adjustments' channels
+        self.watched = {c for r in profile.adjustments for c in (r.channel, r.trigger_channel)}
+        self.next_check = 0
+        self.was_active = False
         self.adj_alerted: set[int] = set()
         self.trigger_recent: dict[str, list[float]] = {}
         self.levels: dict[str, list[tuple[int, float]]] = {}
@@ -86,6 +97,7 @@ class LiveCoach:
                 k = int(e.get("occurrence") or self.occurrences.get(name, 0) + 1)
                 self.occurrences[name] = k
                 self.step = (step_key(name, k), _ts_us(e["ts"]))
+                self.marks.append(self.step)
                 for ch in self.channels.values():
                     ch.reset()
         return []
@@ -119,6 +131,14 @@ class LiveCoach:
                 st.sum += float(sums[k])
                 st.cnt += int(cnts[k])
         alerts += self._duration(int(t_us[-1]))
+        if self.profile.adjustments and int(t_us[-1]) >= self.next_check:
+            self.next_check = int(t_us[-1]) + 1_000_000
+            # only while a step the experts adjust in runs, and once after it (nothing moves later)
+            cur = self.marks[-1][0] if self.marks else ""
+            active = not self.marks or any(not r.steps or cur in r.steps for r in self.profile.adjustments)
+            if active or self.was_active:
+                self._update_crossings(int(t_us[-1]))
+            self.was_active = active
         now = time.perf_counter()
         for a in alerts:
             a["session_id"] = self.session_id
@@ -155,6 +175,8 @@ class LiveCoach:
         st.recent.append(mean)
         del st.recent[: -st.nsm]
         x = float(np.nanmean(st.recent))
+        if name in self.watched and np.isfinite(mean):
+            self.history.setdefault(name, []).append((t_mid, mean))
         alerts = self._adjustments(name, x, t_mid)
         spec = self.profile.channels.get(name, {})
         if spec.get("role", "scored") != "scored" or not self.judge.advises(name):
@@ -169,9 +191,10 @@ class LiveCoach:
         band = self.profile.bands.get((step, name))
         if band is None or not np.isfinite(x):
             return alerts
-        f = float(self.judge.factor(name, np.array([t_mid]), self.crossed)[0])
+        f = float(self.judge.factor(name, np.array([t_mid]), self.crossed, step)[0])
         r = float(self.judge.ratio(step, name, np.array([u]), np.array([x]), f)[0])
         st.step_ratios.append(r)
+        st.step_bins.append((t_mid, u, x))
         if abs(r) <= 1.0:
             st.out_bins, st.alerted = 0, False
             return alerts
@@ -258,13 +281,13 @@ class LiveCoach:
                 lv.append((t, x))
                 del lv[: -int(10 * self.hz)]
                 if (
-                    i in self.crossed
+                    i in self.triggered
                     and self.judge.advises(r.channel)
                     and i not in self.adj_alerted
-                    and t >= self.crossed[i] + (r.delay_max_s + 1) * 1e6
+                    and t >= self.triggered[i] + (r.delay_max_s + 1) * 1e6
                 ):
                     arr = np.asarray(lv, float)
-                    made, change = r.made(arr[:, 0], arr[:, 1], self.crossed[i])  # as the report judges
+                    made, change = r.made(arr[:, 0], arr[:, 1], self.triggered[i])  # as the report judges
                     if np.isfinite(change):
                         self.adj_alerted.add(i)
                         if not made:
@@ -279,14 +302,44 @@ class LiveCoach:
                                     "message": f"experts change {r.describe(units)}; change {r.channel} now",
                                 }
                             )
-            if name == r.trigger_channel and i not in self.crossed:
-                rec = self.trigger_recent.setdefault(name, [])
-                prev = rec[-1] if rec else None
-                rec.append(x)
-                del rec[:-2]
-                if (
-                    prev is not None
-                    and (prev - r.trigger_value) * r.direction <= 0 < (x - r.trigger_value) * r.direction
-                ):
-                    self.crossed[i] = t
         return out
+
+    def _steps_so_far(self, now: int) -> list[Step]:
+        """The session's steps up to ``now``: from the markers, else walked by the median durations."""
+        if self.marks:
+            ends = [m[1] for m in self.marks[1:]] + [now + 1]
+            return [Step(k, a, b) for (k, a), b in zip(self.marks, ends, strict=True)]
+        if self.has_markers or self.t_first is None:
+            return []
+        out, t = [], self.t_first
+        for sp in sorted(self.profile.steps, key=lambda s: s.order):
+            out.append(Step(sp.name, t, int(t + sp.duration_median_s * 1e6), "durations"))
+            t = out[-1].end_us
+        return out
+
+    def _update_crossings(self, now: int) -> None:
+        """Find when the adjustments were due from the data so far, as the report does; the bins of
+        the current step of every channel a changed one moves are judged again with it."""
+        steps = self._steps_so_far(now)
+        chans = {
+            c: (np.array([a for a, _ in h], np.int64), np.array([b for _, b in h]))
+            for c, h in self.history.items()
+        }
+        sig = SessionSignals(self.session_id or "live", chans)
+        for i, r in enumerate(self.profile.adjustments):
+            if i not in self.triggered and r.trigger_channel in chans:
+                tc = rule_crossing(r, sig, steps, self.hz)
+                if tc is not None:
+                    self.triggered[i] = tc
+        crossed = self.judge.crossings(sig, steps)
+        changed = {i for i in set(crossed) | set(self.crossed) if crossed.get(i) != self.crossed.get(i)}
+        self.crossed = crossed
+        for i in changed:
+            r = self.profile.adjustments[i]
+            for c in (r.channel, *r.also):
+                st = self.channels.get(c)
+                if st is None or not st.step_bins:
+                    continue
+                t, u, x = (np.array(v, float) for v in zip(*st.step_bins, strict=True))
+                f = self.judge.factor(c, t, self.crossed, st.step_name)
+                st.step_ratios = [float(v) for v in self.judge.ratio(st.step_name, c, u, x, f)]

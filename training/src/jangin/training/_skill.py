@@ -288,6 +288,7 @@ def profile_from_sessions(
     s_major: dict[str, list[float]] = {c: [] for c in scored}
     unsteady: dict[tuple[str, str], list[float]] = {}
     starts = {s.session_id: rule_starts(rules, s, hz) for s in sigs}
+    lapsed = {r.channel: set(r.lapses) for r in rules}  # an adjustment is undone in these steps
     for k, name in enumerate(order):
         progress("skill profile steps", k, len(order))
         curves: dict[str, list[np.ndarray]] = {c: [] for c in scored}
@@ -304,8 +305,11 @@ def profile_from_sessions(
             for c in scored:
                 t, v = s.channels[c]
                 b0 = bin_means(t, v, st.start_us, st.end_us, hz)
-                b = b0 * compensation(len(b0), st.start_us, hz, applied.get(s.session_id, []), c)
-                ef = expected_factor(len(b0), st.start_us, hz, rules, starts[s.session_id], c)
+                held = [
+                    a for a in applied.get(s.session_id, []) if name not in lapsed.get(next(iter(a[1])), ())
+                ]
+                b = b0 * compensation(len(b0), st.start_us, hz, held, c)
+                ef = expected_factor(len(b0), st.start_us, hz, rules, starts[s.session_id], c, name)
                 as_scored[c].append(normalise(smooth(b0 / ef, nsm), cfg.n_points))
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)

@@ -111,9 +111,35 @@ def mine_adjustments(
                 change_rel_max=round(float(np.max(changes[ch])), 4),
                 also={c: round(v, 4) for c, v in also.items()},
                 steps=sorted({_step_at(sig, ts) for sig, ts in occ} - {""}),
+                lapses=_lapses(occ, ch, bin_hz),
             )
         )
     return rules, applied
+
+
+def _lapses(occ: Sequence[tuple[SessionSignals, float]], ch: str, hz: float) -> list[str]:
+    """The later steps (keys) in which the experts' level of ``ch`` keeps its relation to the level
+    before their change rather than after it: a set point back at the recipe's value when the step
+    changes. Per step after the change, across the experts (at least 3), the spread of the log level
+    relative to the level before the change is compared with that relative to the level after it;
+    the change lapses where the first is under half the second (a tie keeps it: a change the same
+    for every expert cannot tell, and keeping it is what scoring did before)."""
+    rel: dict[str, list[tuple[float, float]]] = {}
+    for sig, ts in occ:
+        before = _level(sig, ch, ts - 1.0e6, ts - 0.05e6, hz)
+        after = _level(sig, ch, ts + 0.6e6, ts + 1.6e6, hz)
+        for st in steps_from_events(sig.events):
+            if st.start_us <= ts:
+                continue
+            lv = _level(sig, ch, st.start_us, st.end_us, hz)
+            if min(before, after, lv) > 0:
+                rel.setdefault(st.name, []).append((np.log(lv / before), np.log(lv / after)))
+    out = []
+    for name, pairs in rel.items():
+        a = np.asarray(pairs)
+        if len(a) >= 3 and float(np.std(a[:, 0])) < 0.5 * float(np.std(a[:, 1])):
+            out.append(name)
+    return sorted(out)
 
 
 def _first_crossing_in(sig: SessionSignals, rule: AdjustmentRule, hz: float) -> float | None:
@@ -254,16 +280,23 @@ def rule_starts(rules: Sequence[AdjustmentRule], sig: SessionSignals, hz: float)
 
 
 def expected_factor(
-    n: int, t0_us: int, hz: float, rules: Sequence[AdjustmentRule], starts: dict[int, float], ch: str
+    n: int,
+    t0_us: int,
+    hz: float,
+    rules: Sequence[AdjustmentRule],
+    starts: dict[int, float],
+    ch: str,
+    step: str = "",
 ) -> np.ndarray:
     """Per-bin factor the rules' median changes apply to ``ch`` from their expected start on (as
     scoring compensates a session: the experts' usual change at their usual delay, not this session's
-    own; the leave-one-out calibration uses it so that the thresholds cover the difference)."""
+    own; the leave-one-out calibration uses it so that the thresholds cover the difference); none in
+    a ``step`` the rule lapses in."""
     f = np.ones(n)
     t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
     for i, r in enumerate(rules):
         change = r.change_rel if r.channel == ch else r.also.get(ch)
-        if change is None or i not in starts:
+        if change is None or i not in starts or step in r.lapses:
             continue
         f = f * (1 + change * np.clip((t - starts[i]) / 0.5e6, 0, 1))
     return f
