@@ -155,8 +155,10 @@ class ServedOnnx:
         mv = ModelVersion.load(mv.path, verify=True)
         m = mv.manifest
         check(m)
-        path = mv.file("model.onnx")
-        blob = path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
-            raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
+        blob = None
+        if providers is not None:  # open_artifact checks the bytes it loads itself; this path reads them here
+            path = mv.file("model.onnx")
+            blob = path.read_bytes()
+            if hashlib.sha256(blob).hexdigest() != m.files["model.onnx"]:
+                raise ModelLoadError(f"{path} changed while loading", hint="reload the model")
         return mv, open_model(mv, providers=providers, prefer=prefer, threads=threads, blob=blob)

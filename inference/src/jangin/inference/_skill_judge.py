@@ -137,9 +137,10 @@ class Judge:
             tc = rule_crossing(r, sig, steps, self.profile.bin_hz)
             if tc is not None:
                 out[i] = tc
-            own = self.own_change(r, sig, steps)
+            largest = self._largest_change(r, sig, steps)  # scanned once, judged one or two ways
+            own = self._own(r, largest)
             if own is None and tc is None:
-                own = self.own_change(r, sig, steps, any_size=True)
+                own = self._own(r, largest, any_size=True)
             if own is not None:
                 out[i] = int(own - r.delay_s * 1e6)
         return out
@@ -154,11 +155,17 @@ class Judge:
         at its own time, not judged as a deviation; a change outside the experts' range stays one.
         ``any_size``: any change at least half the experts' usual one (the time a reaction was made,
         whatever its size)."""
+        return self._own(rule, self._largest_change(rule, sig, steps), any_size=any_size)
+
+    def _largest_change(
+        self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step]
+    ) -> tuple[float, int] | None:
+        """The largest change of ``rule``'s channel in its direction inside its steps: (size in the
+        rule's direction, µs), or None."""
         if rule.channel not in sig.channels or not rule.change_rel:
             return None
         t, v = sig.channels[rule.channel]
         hz, c = self.profile.bin_hz, rule.change_rel
-        half = range_prediction_half(rule.change_rel_min, rule.change_rel_max, rule.support, self.rate)
         best: tuple[float, int] | None = None
         for st in steps:
             if rule.steps and st.name not in rule.steps:
@@ -170,6 +177,14 @@ class Judge:
                 ch = float(np.nanmedian(b[k + k1 : k + k2])) / before - 1 if abs(before) > 1e-9 else 0.0
                 if np.isfinite(ch) and (best is None or ch * np.sign(c) > best[0]):
                     best = (ch * np.sign(c), int(st.start_us + k * 1e6 / hz))
+        return best
+
+    def _own(
+        self, rule: AdjustmentRule, best: tuple[float, int] | None, *, any_size: bool = False
+    ) -> int | None:
+        """:meth:`own_change`'s verdict on the largest change found (see there)."""
+        c = rule.change_rel
+        half = range_prediction_half(rule.change_rel_min, rule.change_rel_max, rule.support, self.rate)
         if best is None or best[0] < 0.5 * abs(c):
             return None
         if not any_size and not (max(0.5 * abs(c), abs(c) - half) <= best[0] <= abs(c) + half):

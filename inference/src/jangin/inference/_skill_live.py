@@ -83,7 +83,6 @@ class LiveCoach:
         self.next_check = 0
         self.was_active = False
         self.adj_alerted: set[int] = set()
-        self.trigger_recent: dict[str, list[float]] = {}
         self.levels: dict[str, list[tuple[int, float]]] = {}
         self.alerts = 0
 
