@@ -46,10 +46,18 @@ def _swaps_under_load(
                 r = c.post(f"{srv.url}/v1/inspect", content=body, params={"station": "swap"})
                 seen.append((time.monotonic(), r.status_code, r.json()))
 
+    def answered_after(t0: float, n: int = 3, timeout: float = 60.0) -> None:
+        """Wait until ``n`` answers came after ``t0``, then ``pause`` more (a slow box answers late: a
+        fixed sleep alone left no answer before the first swap once)."""
+        deadline = time.monotonic() + timeout
+        while sum(1 for t, _, _ in list(seen) if t > t0) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(pause)
+
     try:
         with ThreadPoolExecutor(clients) as pool:
             futs = [pool.submit(client) for _ in range(clients)]
-            time.sleep(pause)
+            answered_after(0.0)
             for swap in swaps:
                 params = {k: v for k, v in swap.items() if k != "ref"}
                 r = httpx.post(
@@ -62,7 +70,7 @@ def _swaps_under_load(
                 if "runtime" in swap:
                     assert r.json()["serving"]["runtime"].startswith(swap["runtime"])
                 done.append(time.monotonic())
-                time.sleep(pause)
+                answered_after(done[-1] + 0.2)
             stop.set()
             for f in futs:
                 f.result()
