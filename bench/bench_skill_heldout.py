@@ -14,7 +14,8 @@ afterwards, so no longer clean either) and ``heldout_v3`` (4001-4008, frozen bef
 its first 4 seeds were run once when round three's changes were final, 2026-11-28, and read: its RF
 set-point false majors are known now, so it is no longer clean for a fourth round) and ``heldout_v4``
 (5001-5008, frozen before the fourth round; its first 4 seeds were run once when round four's
-changes were final, 2026-11-28, and read: development data for a fifth round).
+changes were final, 2026-11-28, and read: development data for a fifth round) and ``heldout_v5``
+(6001-6008, frozen 2026-11-28 ~10:30Z before the fifth round; run once when its changes are final).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -47,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEVIATIONS = REPO / "sample_data" / "heldout" / "deviations.yaml"
 T0_US = 1_772_438_400_000_000
 RAMP_S = 0.3
-SEED_SETS = ("tuning", "heldout", "heldout_v2", "heldout_v3", "heldout_v4")
+SEED_SETS = ("tuning", "heldout", "heldout_v2", "heldout_v3", "heldout_v4", "heldout_v5")
 
 _WELDING_FALLBACK = """
 name: mig_butt_weld
