@@ -9,7 +9,10 @@ the same tags in the same run (separate processes, so each one's CPU and memory 
 
     python bench/bench_live_sources.py --seconds 60 [--only opcua,modbus,mqtt]
 
-Per client: samples/s, ratio to the bare client, loss (the tags carry counters, so a missing value is
+Three clients per protocol, each its own process, in the same run: the whole recorder (``Recorder``: the
+source, every batch staged and fsync'ed before its ack, the session processed into a dataset; what is
+counted is what landed in ``sensor_samples``), the bare ``SensorSource`` alone, and the bare library
+client. Per client: samples/s, ratio to the bare client, loss (the tags carry counters, so a missing value is
 seen), CPU seconds and RSS after connecting and at the end. Prints one JSON object per protocol.
 """
 
@@ -99,7 +102,14 @@ def _modbus_cfg(port: int) -> dict[str, Any]:
 
 
 def _mqtt_cfg(port: int, cid: str) -> dict[str, Any]:
-    return {"type": "mqtt", "host": "127.0.0.1", "port": port, "topic": "bench/#", "client_id": cid}
+    return {
+        "type": "mqtt",
+        "host": "127.0.0.1",
+        "port": port,
+        "topic": "bench/#",
+        "client_id": cid,
+        "channels": [{"topic": "bench/x", "channel": "x", "device": "d"}],
+    }
 
 
 def client_jangin(proto: str, port: int, seconds: float, ready: Path) -> dict[str, Any]:
@@ -130,7 +140,9 @@ def client_jangin(proto: str, port: int, seconds: float, ready: Path) -> dict[st
                     for ch, v in zip(b.channel.tolist(), b.value.tolist(), strict=True):
                         seqs[ch].add(v)
                 src.ack(b.token)
-    wall = time.monotonic() - t0
+    # MQTT: messages arrive as published (drained after the run): the rate over first..last arrival, as
+    # the bare client measures it
+    wall = (last - first) if proto == "mqtt" and first and last and last > first else time.monotonic() - t0
     out = {
         "samples": n,
         "samples_per_s": n / wall,
@@ -140,6 +152,85 @@ def client_jangin(proto: str, port: int, seconds: float, ready: Path) -> dict[st
     out["health"] = dict(vars(src.health()))  # a copy: close() below changes it
     src.close()
     out.update(_lossinfo(proto, seqs, polls, wall))
+    return out
+
+
+def client_recorder(proto: str, port: int, seconds: float, ready: Path) -> dict[str, Any]:
+    """The whole recorder (``jangin capture record``'s :class:`Recorder`): the same source, every batch
+    staged and fsync'ed before its ack, the session processed into a dataset at the end. What is
+    counted is what landed in the dataset's ``sensor_samples``; RSS is sampled every 5 s."""
+    import threading
+
+    import numpy as np
+    import yaml
+
+    from jangin.capture._recorder import Recorder
+    from jangin.capture._recorder_sink import DatasetSink
+    from jangin.capture._station import load_station
+    from jangin.core import Dataset
+    from jangin.core.settings import get_settings
+
+    cfg = (
+        {"opcua": _opcua_cfg, "modbus": _modbus_cfg}[proto](port)
+        if proto != "mqtt"
+        else _mqtt_cfg(port, "recorder")
+    )
+    root = ready.parent / f"{proto}-recorder-ds"
+    st = load_station(
+        text=yaml.safe_dump(
+            {"station": "bench", "site": "bench", "dataset": str(root), "sources": {"bench": cfg}}
+        )
+    )
+    sink = DatasetSink(st.dataset, get_settings(dataset=st.dataset), st.station)
+    rec = Recorder(st, sink, say=lambda m: None)
+    rss: list[float] = []
+    mark: dict[str, float] = {}
+
+    def watch() -> None:  # ready once connected (as the bare client), then RSS every 5 s
+        while not rec.sources["bench"].health().connected and not rec.stop_event.is_set():
+            time.sleep(0.05)
+        mark["cpu0"], mark["t0"], mark["w0"] = time.process_time(), time.monotonic(), time.time()
+        ready.write_text("ok")
+        end = mark["t0"] + seconds + (DRAIN_S if proto == "mqtt" else 0)
+        while not rec.stop_event.wait(min(5.0, max(0.0, end - time.monotonic()))):
+            if time.monotonic() >= end:
+                mark["t1"], mark["w1"] = time.monotonic(), time.time()
+                rec.stop_event.set()  # the recorder then finishes and processes the session
+                break
+            rss.append(_rss_mb())
+
+    threading.Thread(target=watch, daemon=True).start()
+    res = rec.run()
+    wall = mark.get("t1", time.monotonic()) - mark["t0"]
+    cpu = time.process_time() - mark["cpu0"]
+    process_s = time.monotonic() - mark.get("t1", time.monotonic())
+    sink.close()
+    ds = Dataset.open(root)
+    rows = ds.query("SELECT channel, value, epoch_us(ts) us FROM sensor_samples").to_pylist()
+    seqs: dict[str, set[float]] = defaultdict(set)
+    polls: set[float] = set()
+    for r in rows:
+        seqs[r["channel"]].add(r["value"])
+        polls.add(r["us"])
+    us = np.array([r["us"] for r in rows], np.float64) / 1e6
+    if proto == "mqtt":  # as the bare client: the rate over the messages' span (all drained by the stop)
+        rate = len(us) / (us.max() - us.min()) if len(us) > 1 else 0.0
+    else:  # samples stamped while the other clients ran (what came before "ready" is not counted)
+        rate = float(((us >= mark["w0"]) & (us <= mark.get("w1", time.time()))).sum()) / wall
+    out = {
+        "samples": len(rows),
+        "samples_per_s": rate,
+        "cpu_s": cpu,  # recording and processing the session into the dataset
+        "rss_mb": [rss[0] if rss else _rss_mb(), _rss_mb()],
+        "rss_mb_samples": [round(x, 1) for x in rss],
+        "process_s": round(process_s, 2),  # stop -> session processed into the dataset
+        "sessions": len(res.sessions),
+        "gaps": res.gaps,
+        "dropped": res.dropped,
+    }
+    out.update(_lossinfo(proto, seqs, polls, wall))
+    holes = {ch: int(max(v) - min(v)) + 1 - len(v) for ch, v in seqs.items() if v}
+    out["holes"] = {ch: n for ch, n in sorted(holes.items(), key=lambda kv: -kv[1])[:5] if n}
     return out
 
 
@@ -297,7 +388,7 @@ def run(proto: str, seconds: float, tmp: Path) -> dict[str, Any]:
         )
         _wait_file(tmp / f"{proto}-server", 180)
     clients = {}
-    for impl in ("jangin", "bare"):
+    for impl in ("recorder", "jangin", "bare"):
         ready = tmp / f"{proto}-{impl}"
         clients[impl] = _spawn(
             [
@@ -335,6 +426,10 @@ def run(proto: str, seconds: float, tmp: Path) -> dict[str, Any]:
         broker.stop()
     bare = res["bare"].get("samples_per_s") or 0.0
     res["ratio"] = res["jangin"].get("samples_per_s", 0.0) / bare if bare else None
+    res["recorder_ratio"] = res["recorder"].get("samples_per_s", 0.0) / bare if bare else None
+    if proto == "opcua":  # what the Python test server managed to write (it is the limit on 2 cores)
+        res["offered_per_s"] = res["bare"].get("expected", 0) / seconds
+        res["nominal_per_s"] = SLOW * 10 + FAST * 100
     return res
 
 
@@ -351,8 +446,8 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     if a.role == "serve":
         serve(a.proto, a.port, a.seconds, Path(a.ready))
-    elif a.role in ("jangin", "bare"):
-        fn = client_jangin if a.role == "jangin" else client_bare
+    elif a.role in ("recorder", "jangin", "bare"):
+        fn = {"recorder": client_recorder, "jangin": client_jangin, "bare": client_bare}[a.role]
         print(json.dumps(fn(a.proto, a.port, a.seconds, Path(a.ready))), flush=True)
     elif a.role == "publish":
         publish(a.port, a.seconds)

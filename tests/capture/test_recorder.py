@@ -238,6 +238,7 @@ def test_a_skewed_source_clock_is_measured(tmp_path: Path) -> None:
         ({"session": {"trigger": "cycle_active is on"}}, "session.trigger"),
         ({"stations": "x"}, "stations: Extra inputs are not permitted"),
         ({"clocks": {"nope": 0.0}}, "clocks: no source named nope"),
+        ({"sources": {"s": {"type": "mqtt", "host": "h", "topic": "a/#"}}}, "s.channels: list the topics"),
     ],
 )
 def test_the_station_yaml_names_what_is_wrong(change: dict[str, Any], message: str) -> None:
@@ -265,6 +266,29 @@ def test_credentials_from_env_or_files_are_accepted() -> None:
         },
     }
     assert load_station(text=yaml.safe_dump(cfg)).sources["plc"]["password_env"] == "PLC_PW"
+
+
+def test_mqtt_topics_of_other_devices_are_declared_under_those_devices() -> None:
+    """A mapped topic's ``device`` is where the session declares its channel (else its samples, routed
+    to that device, would be dropped as undeclared)."""
+    pytest.importorskip("paho.mqtt")
+    cfg = {
+        "station": "oven-2",
+        "dataset": "ds",
+        "sources": {
+            "oven": {
+                "type": "mqtt",
+                "host": "127.0.0.1",
+                "channels": [
+                    {"topic": "p/temp", "channel": "temp", "unit": "degC", "device": "thermo"},
+                    {"topic": "p/fan", "channel": "fan"},
+                ],
+            }
+        },
+    }
+    rec = Recorder(load_station(text=yaml.safe_dump(cfg)), sink=None, say=lambda m: None)
+    devices = {d["name"]: [c["name"] for c in d["channels"]] for d in rec._devices()}
+    assert devices == {"thermo": ["temp"], "oven": ["fan"]}
 
 
 def _cli(args: list[str], env: dict[str, str] | None = None) -> Any:

@@ -218,12 +218,13 @@ class Recorder:
         step = self.st.session.step_tag
         for n, src in self.sources.items():
             kind = str(self.st.sources.get(n, {}).get("type", type(src).__name__))
-            d = devices.setdefault(src.device, {"name": src.device, "kind": kind, "channels": []})
             off = self.offset(n)
             method = "given" if n in self.st.clocks else "received_median" if off is not None else None
-            if off is not None and "clock_offset_s" not in d:
-                d["clock_offset_s"], d["offset_method"] = round(off, 6), method
             for c in src.channels:
+                dev = c.device or src.device  # an MQTT topic can belong to a device of its own
+                d = devices.setdefault(dev, {"name": dev, "kind": kind, "channels": []})
+                if off is not None and "clock_offset_s" not in d:
+                    d["clock_offset_s"], d["offset_method"] = round(off, 6), method
                 name, unit = self._channel_map(c.name)
                 if name != step and name not in {x["name"] for x in d["channels"]}:
                     d["channels"].append({"name": name, "unit": unit or c.unit, "rate_hz": c.rate_hz})

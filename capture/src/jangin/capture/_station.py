@@ -151,6 +151,13 @@ class StationConfig(BaseModel):
             if cfg["type"] not in SOURCE_TYPES:
                 raise ValueError(f"{name}.type: unknown {cfg['type']!r} ({', '.join(sorted(SOURCE_TYPES))})")
             _no_secrets(cfg, name)
+            if cfg["type"] == "mqtt" and not cfg.get("channels"):
+                # a staged session declares its devices and channels when it starts: samples of a
+                # channel it did not declare would be dropped, so an unlisted topic records nothing
+                raise ValueError(
+                    f"{name}.channels: list the topics to record ({{topic, channel, unit}} each): a session "
+                    "declares its channels when it starts, and samples of undeclared ones are dropped"
+                )
         return v
 
     @model_validator(mode="after")

@@ -25,12 +25,14 @@ class ChannelSpec:
         ref: Where the value comes from in the source (OPC UA node id or browse path, Modbus register
             address, MQTT topic, replay column).
         rate_hz: Nominal rate (sampling interval or poll rate), if any.
+        device: The device it belongs to, when not the source's own (an MQTT topic mapped to a device).
     """
 
     name: str
     unit: str | None = None
     ref: str | None = None
     rate_hz: float | None = None
+    device: str | None = None
 
 
 @dataclass

@@ -131,7 +131,7 @@ class MqttSource:
                 e.text("channel", required=True) or "", e.text("unit"), e.text("device", self.device) or ""
             )
             self._mapped[topic] = m
-            specs.append(ChannelSpec(m.channel, m.unit, topic))
+            specs.append(ChannelSpec(m.channel, m.unit, topic, device=m.device))
         sub = c.text("topic")
         self.topics = [sub] if sub else list(self._mapped)
         if not self.topics:

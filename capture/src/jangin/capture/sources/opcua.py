@@ -82,6 +82,9 @@ class _Handler:
         log.info("source %s: subscription status %s", self.src.name, status)
 
 
+QUEUE_S = 1.0  # seconds of values the server keeps per monitored item while the recorder is late
+
+
 class OpcUaSource:
     """Subscribe to OPC UA variables; samples carry the server's timestamps.
 
@@ -317,7 +320,9 @@ class OpcUaSource:
             for t in self._tags:
                 groups.setdefault(t.sampling_ms, []).append(t.index)
             for ms, idx in groups.items():
-                queue = max(1, math.ceil(self.publishing_ms / ms) * 2 + 1)
+                # the server queues each item's values between publishes: two intervals' worth and at
+                # least QUEUE_S of them, so a recorder busy staging (or a late publish) loses nothing
+                queue = max(math.ceil(self.publishing_ms / ms) * 2 + 1, math.ceil(QUEUE_S * 1000 / ms))
                 trigger = (
                     ua.DataChangeTrigger.StatusValueTimestamp
                     if self.trigger == "status_value_timestamp"
