@@ -126,7 +126,7 @@ class Health:
             for n, s in self.src.items():
                 s.rate = (s.samples - s.last_samples) / dt
                 s.last_samples = s.samples
-                lag = f"{s.lag_s * 1000:.0f} ms" if s.lag_s is not None else "-"
+                lag = f"{round(s.lag_s * 1000):d} ms" if s.lag_s is not None else "-"  # never "-0 ms"
                 parts.append(
                     f"{n}: {s.rate:,.0f}/s lag {lag} reconnects {s.reconnects} dropped {s.dropped} gaps {s.gaps}"
                     + ("" if s.connected else " DISCONNECTED")
