@@ -20,7 +20,14 @@ def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
     for s in later:  # each held-out set disjoint from everything frozen before it
         assert not seen & s
         seen |= s
-    assert set(harness.SEED_SETS) == {"tuning", "heldout", "heldout_v2", "heldout_v3", "heldout_v4", "heldout_v5"}
+    assert set(harness.SEED_SETS) == {
+        "tuning",
+        "heldout",
+        "heldout_v2",
+        "heldout_v3",
+        "heldout_v4",
+        "heldout_v5",
+    }
     devs = plan["deviations"]
     assert len({d["id"] for d in devs}) == len(devs) >= 10
     assert len({(d["process"], d["channel"]) for d in devs if d["channel"]}) >= 4
