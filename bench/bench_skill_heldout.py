@@ -16,7 +16,9 @@ its first 4 seeds were run once when round three's changes were final, 2026-11-2
 set-point false majors are known now, so it is no longer clean for a fourth round) and ``heldout_v4``
 (5001-5008, frozen before the fourth round; its first 4 seeds were run once when round four's
 changes were final, 2026-11-28, and read: development data for a fifth round) and ``heldout_v5``
-(6001-6008, frozen 2026-11-28 ~10:30Z before the fifth round; run once when its changes are final).
+(6001-6008, frozen 2026-11-28 ~10:30Z before the fifth round; all 8 seeds were run once when round
+five's changes were final, 2026-11-28 ~11:00Z, beside the other sets at ``--limit 4``, and read:
+development data for a sixth round, which needs a new frozen set).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
