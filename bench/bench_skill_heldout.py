@@ -6,6 +6,7 @@ for tuning, for every sample process whose generator is present; tuning and held
     python bench/bench_skill_heldout.py --set heldout          # held-out v1 only
     python bench/bench_skill_heldout.py --set tuning heldout heldout_v2   # all three side by side
     python bench/bench_skill_heldout.py --limit 2              # first 2 seeds of each set (quick)
+    python bench/bench_skill_heldout.py --set tuning heldout_v4 heldout_v5 --limit 4 --limit-of heldout_v5=8
 
 Seed sets (``seeds:`` in the YAML): ``tuning`` (thresholds may be chosen on it), ``heldout`` (v1,
 2001-2008: looked at while fixing etch, so no longer clean), ``heldout_v2`` (3001-3008, frozen
@@ -15,7 +16,9 @@ its first 4 seeds were run once when round three's changes were final, 2026-11-2
 set-point false majors are known now, so it is no longer clean for a fourth round) and ``heldout_v4``
 (5001-5008, frozen before the fourth round; its first 4 seeds were run once when round four's
 changes were final, 2026-11-28, and read: development data for a fifth round) and ``heldout_v5``
-(6001-6008, frozen 2026-11-28 ~10:30Z before the fifth round; run once when its changes are final).
+(6001-6008, frozen 2026-11-28 ~10:30Z before the fifth round; all 8 seeds were run once when round
+five's changes were final, 2026-11-28 ~11:00Z, beside the other sets at ``--limit 4``, and read:
+development data for a sixth round, which needs a new frozen set).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -434,7 +437,8 @@ def run(process: str, seed_set: str, limit: int | None = None) -> dict[str, Any]
         part = summarise(results)
         print(
             f"  [{process} {seed_set}] after seed {s}: recall {part['major_recall']:.2f} precision "
-            f"{part['major_precision']:.2f} loo false majors {part['loo_false_majors']} separation "
+            f"{part['major_precision']:.2f} loo false majors {part['loo_false_majors']} subtle below "
+            f"major {part['subtle_below_major']}/{part['subtle_total']} separation "
             f"{part['separation']:.1f}",
             file=sys.stderr,
             flush=True,
@@ -446,6 +450,8 @@ def _fmt(m: dict[str, Any] | None, key: str) -> str:
     if m is None:
         return "n/a"
     v = m[key]
+    if key == "seeds":  # first-last (count)
+        return f"{v[0]}-{v[-1]} ({len(v)})" if v else "none"
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
@@ -460,11 +466,25 @@ def main(argv: list[str] | None = None) -> int:
         help="seed sets to evaluate, printed side by side",
     )
     ap.add_argument("--process", choices=["both", "welding", "etch"], default="both")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="first N seeds of each set")
+    ap.add_argument(
+        "--limit-of",
+        nargs="+",
+        default=[],
+        metavar="SET=N",
+        help="another limit for a set (e.g. heldout_v5=8: all of it, the others at --limit)",
+    )
     args = ap.parse_args(argv)
+    limits: dict[str, int | None] = {s: args.limit for s in SEED_SETS}
+    for item in args.limit_of:
+        name, _, n = item.partition("=")
+        if name not in SEED_SETS or not n.isdigit() or int(n) < 1:
+            ap.error(f"--limit-of takes SET=N with SET one of {', '.join(SEED_SETS)}, not {item!r}")
+        limits[name] = int(n)
     sets = list(dict.fromkeys(args.sets))
     procs = ["welding", "etch"] if args.process == "both" else [args.process]
     keys = [
+        "seeds",
         "major_recall",
         "major_precision",
         "majors_found",
@@ -494,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for proc in procs:
         t = time.perf_counter()
-        res = {s: run(proc, s, args.limit) for s in sets}
+        res = {s: run(proc, s, limits[s]) for s in sets}
         if all(v is None for v in res.values()):
             print(f"\n== {proc}: generator not available (adapter returned none)")
             continue

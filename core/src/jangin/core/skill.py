@@ -24,7 +24,6 @@ Only numpy is imported here (and pyarrow inside :func:`read_session`); no scipy.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -365,10 +364,8 @@ def running_median(x: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     bad = np.isnan(w).any(axis=1)
     med = np.empty(len(at))
     med[~bad] = np.median(w[~bad], axis=1)
-    if bad.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med[bad] = np.nanmedian(w[bad], axis=1)
+    if bad.any():  # the windows at the edges: the median of what is there (nanmedian, row by row)
+        med[bad] = [np.median(r[f]) if (f := ~np.isnan(r)).any() else np.nan for r in w[bad]]
     ok = np.isfinite(med)
     if not ok.any():
         return np.full(len(x), np.nan)

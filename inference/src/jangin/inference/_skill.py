@@ -196,11 +196,19 @@ def _median_level(t: np.ndarray, v: np.ndarray, t0: float, t1: float) -> float:
 
 
 def check_adjustments(
-    profile: SkillProfile, sig: SessionSignals, steps: Sequence[Step]
+    profile: SkillProfile,
+    sig: SessionSignals,
+    steps: Sequence[Step],
+    crossings: Mapping[int, int] | None = None,
 ) -> list[MissedAdjustment]:
-    """For each of the profile's adjustments whose trigger this session reached: was it made?"""
+    """For each of the profile's adjustments whose trigger this session reached: was it made (by the
+    time it was due, see :meth:`Judge.made`; ``crossings``: :meth:`Judge.crossings`, computed when
+    not given)?"""
+    judge = Judge.of(profile)
+    if crossings is None:
+        crossings = judge.crossings(sig, steps)
     out = []
-    for rule in profile.adjustments:
+    for i, rule in enumerate(profile.adjustments):
         if rule.trigger_channel not in sig.channels or rule.channel not in sig.channels:
             continue
         tc = rule_crossing(rule, sig, steps, profile.bin_hz)
@@ -210,7 +218,7 @@ def check_adjustments(
         by = tc + rule.delay_max_s * 1e6
         if by + 0.5e6 > t[-1]:
             continue  # the session ended before the change was due
-        made, change = rule.made(t, v, tc)
+        made, change = judge.made(i, t, v, tc, crossings)
         step = next((s.name for s in steps if s.start_us <= by < s.end_us), steps[-1].name if steps else "")
         out.append(
             MissedAdjustment(
@@ -371,7 +379,7 @@ def score_session(
         q = 1.0 - float(np.mean(worst))
         q *= 1.0 - float(np.clip((dratio - 1.0) / (major_ratio - 1.0), 0.0, 1.0))
         step_quality[st.name] = q
-    adjustments = check_adjustments(profile, sig, steps)
+    adjustments = check_adjustments(profile, sig, steps, crossings)
     for a in adjustments:
         if a.made:
             continue

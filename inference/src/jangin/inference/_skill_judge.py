@@ -145,6 +145,26 @@ class Judge:
                 out[i] = int(own - r.delay_s * 1e6)
         return out
 
+    def made(
+        self, i: int, t: np.ndarray, v: np.ndarray, tc: float, crossings: Mapping[int, int]
+    ) -> tuple[bool, float]:
+        """(made, relative change) of rule ``i``'s change for a trigger crossed at ``tc`` (µs): as
+        :meth:`AdjustmentRule.made` (the level ``delay_max_s`` after the crossing against the second
+        before it), or, where the session made a change inside the experts' range of its own in the
+        rule's step (``crossings[i]`` is then that change less the usual delay, see :meth:`crossings`)
+        by the time the change was due, that change judged at its own time. The trigger is the
+        profile's proxy of the experts' cue and a changed condition moves it (a match position the
+        pressure shifts crosses later), so a change the judge already took out as the adjustment is not
+        reported missed because it came before the proxy; one made after it was due still is (late).
+        The report and live coaching both judge so."""
+        r = self.profile.adjustments[i]
+        made, change = r.made(t, v, tc)
+        own = crossings.get(i)
+        if made or own is None or own == tc or own + r.delay_s * 1e6 > tc + r.delay_max_s * 1e6:
+            return made, change
+        made_own, change_own = r.made(t, v, own)
+        return (True, change_own) if made_own else (made, change)
+
     def own_change(
         self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], *, any_size: bool = False
     ) -> int | None:

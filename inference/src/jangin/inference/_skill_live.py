@@ -286,7 +286,8 @@ class LiveCoach:
                     and t >= self.triggered[i] + (r.delay_max_s + 1) * 1e6
                 ):
                     arr = np.asarray(lv, float)
-                    made, change = r.made(arr[:, 0], arr[:, 1], self.triggered[i])  # as the report judges
+                    # as the report judges (an own change in range by the due time counts)
+                    made, change = self.judge.made(i, arr[:, 0], arr[:, 1], self.triggered[i], self.crossed)
                     if np.isfinite(change):
                         self.adj_alerted.add(i)
                         if not made:

@@ -28,6 +28,21 @@ def _level(sig: SessionSignals, ch: str, t0: float, t1: float, hz: float) -> flo
     return float(np.nanmedian(v[m])) if m.any() else float("nan")
 
 
+def _sample_noise(sig: SessionSignals, ch: str, t0: float, t1: float) -> float:
+    """The channel's sample-to-sample noise between ``t0`` and ``t1`` (µs): MAD of the first
+    differences / √2 (a ramp's slope is taken out by the median)."""
+    t, v = sig.channels.get(ch, (np.zeros(0, np.int64), np.zeros(0)))
+    d = np.diff(v[(t >= t0) & (t < t1)])
+    d = d[np.isfinite(d)]
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2)) if len(d) > 3 else 0.0
+
+
+#: a trigger channel must move by this many of its sample-noise σ between 5 s before an adjustment
+#: and the moment of it (the two medians differ by about 0.8 σ from noise alone): a level a channel
+#: only crosses by its noise (a clamp voltage at its set value) times nothing
+TRIGGER_MIN_RISE = 4.0
+
+
 def _crossing(
     sig: SessionSignals, ch: str, level: float, direction: int, before_us: float, hz: float
 ) -> float | None:
@@ -225,7 +240,8 @@ def _find_trigger(
         if not (np.all(np.isfinite(at)) and np.all(np.isfinite(pre))):
             continue
         direction = 1 if np.median(at - pre) > 0 else -1
-        if np.min(np.abs(at - pre)) < 1e-6:
+        noise = np.array([_sample_noise(s, c, ts - 5e6, ts) for s, ts in occ])
+        if np.min(np.abs(at - pre) - TRIGGER_MIN_RISE * noise) <= 1e-6:
             continue
         lo, hi = (pre.max(), at.min()) if direction > 0 else (at.max(), pre.min())
         if lo >= hi:

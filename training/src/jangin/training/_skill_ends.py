@@ -55,10 +55,16 @@ def _level_slack(
 
 
 def _best_cue(
-    pairs: Sequence[tuple[SessionSignals, Step]], channels: Sequence[str], hz: float, floor_s: float
+    pairs: Sequence[tuple[SessionSignals, Step]],
+    channels: Sequence[str],
+    hz: float,
+    floor_s: float,
+    traces_of: dict[tuple[int, str], np.ndarray] | None = None,
 ) -> tuple[float, str, float, int, list[float]] | None:
     """(lag σ, channel, level, direction, lags) of the cue whose lag varies least, if one explains
-    the durations (``None`` for a fixed-length step or when none does)."""
+    the durations (``None`` for a fixed-length step or when none does). ``traces_of``: the end traces
+    already computed (keyed by the pair's session object and channel; filled as it goes)."""
+    cache: dict[tuple[int, str], np.ndarray] = {} if traces_of is None else traces_of
     durs = np.array([st.duration_s for _, st in pairs])
     spread = float(np.std(durs, ddof=1))
     if spread < 2 * floor_s:  # a fixed-length step: nothing to explain
@@ -68,7 +74,11 @@ def _best_cue(
     for c in channels:
         if not all(c in s.channels and len(s.channels[c][0]) for s, _ in pairs):
             continue
-        traces = [end_trace(s, c, st, hz) for s, st in pairs]
+        traces = []
+        for s, st in pairs:
+            if (id(s), c) not in cache:
+                cache[(id(s), c)] = end_trace(s, c, st, hz)
+            traces.append(cache[(id(s), c)])
         inside = np.concatenate(
             [b[: int(st.duration_s * hz)] for b, (_, st) in zip(traces, pairs, strict=True)]
         )
@@ -142,7 +152,8 @@ def mine_step_ends(
         pairs = [(s, st) for s, st in per if st is not None]
         if len(pairs) < 3:
             continue
-        best = _best_cue(pairs, channels, hz, floor_s)
+        traces_of: dict[tuple[int, str], np.ndarray] = {}  # one step: a session's trace per channel
+        best = _best_cue(pairs, channels, hz, floor_s, traces_of)
         if best is None:
             continue
         _, c, level, direction, lags = best
@@ -150,7 +161,7 @@ def mine_step_ends(
         dur_err = max(abs(durs[i] - float(np.median(np.delete(durs, i)))) for i in range(len(durs)))
         loo_z, lag_err = [], []
         for i, (s, st) in enumerate(pairs):
-            cue = _best_cue([p for j, p in enumerate(pairs) if j != i], channels, hz, floor_s)
+            cue = _best_cue([p for j, p in enumerate(pairs) if j != i], channels, hz, floor_s, traces_of)
             if cue is None:
                 break
             sd_i, c_i, level_i, dir_i, lags_i = cue
