@@ -142,7 +142,9 @@ def main() -> None:
     ap.add_argument("--registry", type=Path, help="model registry (a dataset's models/)")
     ap.add_argument("--detector", help="detector name[:version]")
     ap.add_argument("--anomaly", help="anomaly model name[:version]")
-    ap.add_argument("--untrained-yolo", type=int, metavar="IMGSZ", help="serve an untrained YOLO11n at IMGSZ px")
+    ap.add_argument(
+        "--untrained-yolo", type=int, metavar="IMGSZ", help="serve an untrained YOLO11n at IMGSZ px"
+    )
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per point")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
