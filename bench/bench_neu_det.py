@@ -137,7 +137,7 @@ def main() -> None:
     sizes = {k: len(v) for k, v in det_set.splits.items()}
     m = mv.manifest.metrics
     print(
-        f"train    yolov8n from scratch, {a.epochs} epochs at {a.imgsz} px, splits {sizes}: {train_s:.0f} s "
+        f"train    yolo11n from scratch, {a.epochs} epochs at {a.imgsz} px, splits {sizes}: {train_s:.0f} s "
         f"({m.get('seconds_per_epoch', float('nan')):.1f} s/epoch); Ultralytics val on test: mAP50 "
         f"{m.get('mAP50', float('nan')):.3f}, mAP50-95 {m.get('mAP50-95', float('nan')):.3f}"
     )

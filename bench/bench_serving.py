@@ -19,6 +19,12 @@ For each model given (a detector and/or an anomaly model), in one run:
 Usage::
 
     python bench/bench_serving.py --registry DATASET/models --detector NAME [--anomaly NAME] [--seconds 5]
+    python bench/bench_serving.py --untrained-yolo 256     # no registry: an untrained YOLO11n at 256 px
+
+``--untrained-yolo`` exports a YOLO11n from its YAML (random init, nothing downloaded, as
+``bench_runtimes.py`` does): the demo detector's architecture and input size, so its serving cost; its
+verdicts are meaningless (it finds no boxes, so NMS never runs: a trained model on line images adds
+little there).
 """
 
 from __future__ import annotations
@@ -136,15 +142,26 @@ def main() -> None:
     ap.add_argument("--registry", type=Path, help="model registry (a dataset's models/)")
     ap.add_argument("--detector", help="detector name[:version]")
     ap.add_argument("--anomaly", help="anomaly model name[:version]")
+    ap.add_argument(
+        "--untrained-yolo", type=int, metavar="IMGSZ", help="serve an untrained YOLO11n at IMGSZ px"
+    )
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per point")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
-    if args.registry is None or not (args.detector or args.anomaly):
-        ap.error("give --registry and --detector and/or --anomaly")
+    if not args.untrained_yolo and (args.registry is None or not (args.detector or args.anomaly)):
+        ap.error("give --registry and --detector and/or --anomaly, or --untrained-yolo IMGSZ")
     from jangin.core import Dataset, ModelRegistry
 
     res: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.untrained_yolo:
+            from bench_runtimes import untrained_yolo
+
+            cwd = os.getcwd()
+            (Path(tmp) / "yolo").mkdir()
+            mv, _ = untrained_yolo(Path(tmp) / "yolo", args.untrained_yolo)
+            os.chdir(cwd)
+            args.registry, args.detector = mv.path.parents[1], f"{mv.name}:{mv.version}"
         ds = Dataset.create(Path(tmp) / "ds")
         for kind, ref in (("detector", args.detector), ("anomaly", args.anomaly)):
             if ref:

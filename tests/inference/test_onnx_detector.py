@@ -31,6 +31,49 @@ def test_letterbox_matches_a_hand_computed_case() -> None:
     assert back == pytest.approx(np.array([[0.0, 0.0, 50.0, 45.0]]), abs=1e-4)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"width": 64, "height": 64},
+        {"width": 48, "height": 48, "color": "bgr", "pad_value": 0},
+        {"width": 80, "height": 64},
+        {"width": 64, "height": 64, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+    ],
+)
+def test_prepare_equals_the_plain_letterbox_arithmetic(spec: dict[str, Any]) -> None:
+    """The fused pre-processing (resize into the padded float batch slot in one pass) gives exactly
+    letterbox -> channel order -> astype(float32) * scale -> (x - mean) / std, what training computes
+    for calibration and parity."""
+    import cv2
+
+    from jangin.core.artifacts import InputSpec
+
+    s = InputSpec(**spec)
+    det = OnnxDetector.__new__(OnnxDetector)
+    det.input = s
+    rng = np.random.default_rng(1)
+    for shape in [(64, 64, 3), (50, 70, 3), (120, 33, 3), (31, 31), (40, 40, 4)]:
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        bgr = img if img.ndim == 3 and shape[2] == 3 else None
+        if img.ndim == 2:
+            bgr = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif bgr is None:
+            bgr = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        padded, lb_ref = letterbox(bgr, s.width, s.height, s.pad_value)
+        if s.color == "rgb":
+            padded = padded[..., ::-1]
+        ref = padded.transpose(2, 0, 1).astype(np.float32) * np.float32(s.scale)
+        ref = (ref - np.asarray(s.mean, np.float32)[:, None, None]) / np.asarray(s.std, np.float32)[
+            :, None, None
+        ]
+        x, lb = det._prepare(img, 0)
+        batch = np.full((2, 3, s.height, s.width), np.nan, np.float32)
+        det._prepare(img, 0, out=batch[1])
+        assert lb == lb_ref and x.dtype == np.float32 and x.flags.c_contiguous
+        assert np.array_equal(x, ref) and np.array_equal(batch[1], ref), shape
+        assert np.isnan(batch[0]).all()  # the other slot untouched
+
+
 def test_letterbox_pads_width_and_matches_ultralytics(trained: dict[str, Any]) -> None:
     from ultralytics.data.augment import LetterBox  # ultralytics_offline() ran in the trained fixture
 

@@ -40,6 +40,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import MutableHeaders
 
 from jangin.core._errors import (
     CaptureError,
@@ -199,9 +200,13 @@ def current_key_id(request: Request) -> str | None:
 
 
 def require(*roles: Role) -> Callable[..., Any]:
-    """A FastAPI dependency that admits keys whose role grants one of ``roles``; returns the role."""
+    """A FastAPI dependency that admits keys whose role grants one of ``roles``; returns the role.
 
-    def dependency(
+    ``async`` although it never awaits: it only hashes and compares keys, and FastAPI would run a plain
+    function in its thread pool (a thread hand-off per request for microseconds of work).
+    """
+
+    async def dependency(
         request: Request,
         _key: Annotated[str | None, Security(_KEY_HEADER)] = None,
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
@@ -282,20 +287,39 @@ def _add_auth_routes(app: FastAPI) -> None:
         return JSONResponse(app.openapi())
 
 
-def _add_security_headers(app: FastAPI) -> None:
-    """Headers on every response (nosniff, no referrer) and, on HTML pages, CSP, no framing, no-store."""
+class _ResponseHeaders:
+    """A pure ASGI middleware that adds ``X-Response-Time-ms`` and the security headers to every HTTP
+    response: nosniff and no referrer on all, CSP, no framing and no-store on HTML pages.
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
-        response: Response = await call_next(request)
-        h = response.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        if h.get("content-type", "").startswith("text/html"):
-            h["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-            h["X-Frame-Options"] = "DENY"
-            h["Cache-Control"] = "no-store"
-        return response
+    Written against ASGI rather than as ``@app.middleware("http")``: each such ``BaseHTTPMiddleware``
+    costs every request a task group, memory streams and a streaming-response wrapper (about a third of
+    the event loop's time per inspection on 2 cores, measured with py-spy).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t = time.perf_counter()
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h["X-Response-Time-ms"] = f"{(time.perf_counter() - t) * 1e3:.2f}"
+                if "x-content-type-options" not in h:
+                    h["X-Content-Type-Options"] = "nosniff"
+                if "referrer-policy" not in h:
+                    h["Referrer-Policy"] = "no-referrer"
+                if h.get("content-type", "").startswith("text/html"):
+                    h["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                    h["X-Frame-Options"] = "DENY"
+                    h["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -388,12 +412,7 @@ def create_app(
     app.state.shutdown = []
     _body_limits(app, settings)
 
-    @app.middleware("http")
-    async def limits_and_timing(request: Request, call_next: Callable[..., Any]) -> Response:
-        t = time.perf_counter()
-        response: Response = await call_next(request)
-        response.headers["X-Response-Time-ms"] = f"{(time.perf_counter() - t) * 1e3:.2f}"
-        return response
+    app.add_middleware(_ResponseHeaders)  # response time and security headers
 
     @app.exception_handler(JanginError)
     async def jangin_error(request: Request, exc: JanginError) -> JSONResponse:
@@ -424,7 +443,6 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     _add_auth_routes(app)
-    _add_security_headers(app)
 
     app.state.mounted = []
     for ep in sorted(entry_points(group=ROUTER_GROUP), key=lambda e: e.name):

@@ -193,17 +193,21 @@ class OnnxDetector(ServedOnnx):
         Raises:
             InferenceError: An input is not such an image, or ONNX Runtime fails on it.
         """
-        prepared = [self._prepare(im, i) for i, im in enumerate(images)]
+        for i, im in enumerate(images):  # every input is checked before any model call
+            self._check(im, i)
         out: list[Detections] = []
         step = MAX_BATCH if self._dynamic_batch else 1
-        for start in range(0, len(prepared), step):
-            chunk = prepared[start : start + step]
-            x = np.stack([t for t, _ in chunk])
+        spec = self.input
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            # each image is letterboxed straight into its slot of the batch: no per-image tensor, no stack
+            x = np.empty((len(chunk), 3, spec.height, spec.width), np.float32)
+            lbs = [self._prepare(im, start + i, out=x[i])[1] for i, im in enumerate(chunk)]
             try:
                 raw = self.session.run(None, {self._input_name: x})[0]
             except ort_errors() as exc:
                 raise InferenceError(f"ONNX Runtime failed on {len(chunk)} image(s): {exc}") from exc
-            for (_, lb), pred in zip(chunk, raw, strict=True):
+            for lb, pred in zip(lbs, raw, strict=True):
                 out.append(self._decode(pred, lb))
         return out
 
@@ -215,38 +219,59 @@ class OnnxDetector(ServedOnnx):
         """
         return self.predict([decode_image(data)])[0]
 
-    def _prepare(self, img: Any, index: int) -> tuple[np.ndarray, Letterbox]:
-        import cv2
-
+    @staticmethod
+    def _check(img: Any, index: int) -> None:
         if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
             kind = img.dtype if isinstance(img, np.ndarray) else type(img).__name__
             raise InferenceError(f"image {index}: expected a uint8 numpy array, got {kind}")
+        if img.ndim == 3 and img.shape[2] in (3, 4) and img.shape[0] > 0 and img.shape[1] > 0:
+            return
+        if img.ndim == 2 and img.shape[0] > 0 and img.shape[1] > 0:
+            return
+        raise InferenceError(f"image {index}: expected an (h, w, 3) BGR image, got shape {img.shape}")
+
+    def _prepare(self, img: Any, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
+        """The model input ``(3, H, W)`` float32 of one image (written into ``out`` when given) and its
+        :class:`Letterbox`.
+
+        The same values as letterbox → channel order → ``astype(float32) * scale`` → ``(x - mean) / std``
+        (what training's ``preprocess`` computes, so INT8 calibration and parity hold), in fewer passes:
+        the resized pixels are scaled straight into the padded float tensor (one strided pass, no padded
+        uint8 copy, no separate transpose copy)."""
+        import cv2
+
+        self._check(img, index)
         if img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-        elif img.ndim == 3 and img.shape[2] == 4:
+        elif img.shape[2] == 4:
             img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-        if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] == 0 or img.shape[1] == 0:
-            raise InferenceError(f"image {index}: expected an (h, w, 3) BGR image, got shape {img.shape}")
         spec = self.input
-        padded, lb = letterbox(img, spec.width, spec.height, spec.pad_value)
+        h, w = img.shape[:2]
+        nw, nh, top, bottom, left, right = letterbox_geometry(h, w, spec.height, spec.width)
+        if (nw, nh) != (w, h):
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        x = np.empty((3, spec.height, spec.width), np.float32) if out is None else out
+        scale = np.float32(spec.scale)
+        if top or bottom or left or right:
+            x[...] = np.float32(spec.pad_value) * scale
+        chw = img.transpose(2, 0, 1)
         if spec.color == "rgb":
-            padded = padded[..., ::-1]
-        x = padded.transpose(2, 0, 1).astype(np.float32) * np.float32(spec.scale)
+            chw = chw[::-1]
+        np.multiply(chw, scale, out=x[:, top : top + nh, left : left + nw], dtype=np.float32)
         if any(spec.mean) or any(s != 1 for s in spec.std):
-            x = (x - np.asarray(spec.mean, np.float32)[:, None, None]) / np.asarray(spec.std, np.float32)[
-                :, None, None
-            ]
-        return np.ascontiguousarray(x), lb
+            x -= np.asarray(spec.mean, np.float32)[:, None, None]
+            x /= np.asarray(spec.std, np.float32)[:, None, None]
+        return x, Letterbox(nw / w, nh / h, left, top, w, h)
 
     def _decode(self, pred: np.ndarray, lb: Letterbox) -> Detections:
         """``(4 + nc, anchors)`` → best class per anchor → threshold → class-wise NMS → normalised boxes."""
         scores_all = pred[4:]
-        cls = scores_all.argmax(0)
-        score = scores_all[cls, np.arange(scores_all.shape[1])]
+        score = scores_all.max(0)
         keep = score > self.conf
         if not keep.any():
             return Detections.empty(self.classes)
-        xywh, score, cls = pred[:4, keep].T, score[keep], cls[keep]
+        # the class (argmax) only of the anchors kept: the same as argmax of all, then filtered
+        xywh, score, cls = pred[:4, keep].T, score[keep], scores_all[:, keep].argmax(0)
         if len(score) > _MAX_NMS:
             top = np.argsort(-score, kind="stable")[:_MAX_NMS]
             xywh, score, cls = xywh[top], score[top], cls[top]

@@ -28,7 +28,9 @@ class InferenceConfig(BaseSettings):
         max_queue: Most inspections waiting; more get 503 + Retry-After.
         max_inflight: Most inspection requests admitted at once (decoding, queued, running, being made
             durable); more get 503 + Retry-After at the door, before their body is read. Default
-            ``max_queue + 2 * max_batch``.
+            ``max_queue``: every request the door admits fits the queue, so none is read and decoded
+            only to be refused by a full queue (with ``max_queue + 2 * max_batch``, 128 clients had
+            admitted requests decoded and then answered 503 through the exception handler).
         max_per_client: Most inspection requests of one client (API key) admitted at once (0: no limit).
         refusal_delay_s: How long the door holds a 503 before sending it. Clients that retry at once
             then retry at most this often per connection, so refusals cannot eat the cores that serve
@@ -63,4 +65,4 @@ class InferenceConfig(BaseSettings):
     @property
     def inflight_limit(self) -> int:
         """``max_inflight``, or its default."""
-        return self.max_inflight or self.max_queue + 2 * self.max_batch
+        return self.max_inflight or self.max_queue
