@@ -112,15 +112,19 @@ def _mqtt_cfg(port: int, cid: str) -> dict[str, Any]:
     }
 
 
+def _source_cfg(proto: str, port: int, client_id: str) -> dict[str, Any]:
+    """The source config both Jangin clients read (an MQTT client needs its own client id)."""
+    return (
+        _mqtt_cfg(port, client_id)
+        if proto == "mqtt"
+        else {"opcua": _opcua_cfg, "modbus": _modbus_cfg}[proto](port)
+    )
+
+
 def client_jangin(proto: str, port: int, seconds: float, ready: Path) -> dict[str, Any]:
     from jangin.capture.sources import SampleBatch, make_source
 
-    cfg = (
-        {"opcua": _opcua_cfg, "modbus": _modbus_cfg}[proto](port)
-        if proto != "mqtt"
-        else _mqtt_cfg(port, "jangin")
-    )
-    src = make_source("bench", cfg)
+    src = make_source("bench", _source_cfg(proto, port, "jangin"))
     src.open()
     ready.write_text("ok")
     cpu0, rss0, t0 = time.process_time(), _rss_mb(), time.monotonic()
@@ -170,11 +174,7 @@ def client_recorder(proto: str, port: int, seconds: float, ready: Path) -> dict[
     from jangin.core import Dataset
     from jangin.core.settings import get_settings
 
-    cfg = (
-        {"opcua": _opcua_cfg, "modbus": _modbus_cfg}[proto](port)
-        if proto != "mqtt"
-        else _mqtt_cfg(port, "recorder")
-    )
+    cfg = _source_cfg(proto, port, "recorder")
     root = ready.parent / f"{proto}-recorder-ds"
     st = load_station(
         text=yaml.safe_dump(

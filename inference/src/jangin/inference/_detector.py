@@ -237,10 +237,10 @@ class OnnxDetector(ServedOnnx):
         The same values as letterbox → channel order → ``astype(float32) * scale`` → ``(x - mean) / std``
         (what training's ``preprocess`` computes, so INT8 calibration and parity hold), in fewer passes:
         the resized pixels are scaled straight into the padded float tensor (one strided pass, no padded
-        uint8 copy, no separate transpose copy)."""
+        uint8 copy, no separate transpose copy). ``img`` is one :meth:`_check` passed (``predict``
+        checks every input before any model call)."""
         import cv2
 
-        self._check(img, index)
         if img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         elif img.shape[2] == 4:
