@@ -334,7 +334,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--calibration-method", default="minmax")
-    ap.add_argument("--calibration", type=int, default=128, help="INT8: training images to calibrate on")
+    ap.add_argument("--calibration", type=int, default=256, help="INT8: training images to calibrate on")
     ap.add_argument("--registry", type=Path, help="registry of a trained detector")
     ap.add_argument("--model", help="its name[:version]")
     ap.add_argument("--dataset", type=Path, help="its dataset (default: the manifest's)")

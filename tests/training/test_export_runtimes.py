@@ -138,7 +138,12 @@ def test_every_runtime_and_precision_passes_and_is_recorded(anomaly: tuple[Model
         assert got[:2].max() < got[2:].min()  # good parts still score below defective ones
 
 
-def test_int8_gate_refuses_a_broken_calibration(anomaly: tuple[ModelVersion, CheckSet]) -> None:
+def test_int8_gate_refuses_a_broken_calibration(
+    anomaly: tuple[ModelVersion, CheckSet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jangin.training._export as export
+
+    monkeypatch.setattr(export, "INT8_FLOAT_STEM_DEFAULT", 0)  # the whole model quantised
     mv, check = anomaly
     before = (mv.path / "manifest.json").read_text()
     black = CheckSet(check.inputs, check.labels, [np.zeros((48, 48, 3), np.uint8)], "one black image")
@@ -164,11 +169,47 @@ def test_refusals_before_any_work(anomaly: tuple[ModelVersion, CheckSet]) -> Non
         )
 
 
+def test_int8_chooses_the_float_stem_on_the_selection_split(anomaly: tuple[ModelVersion, CheckSet]) -> None:
+    """One black calibration image ruins the first convolution's int8 ranges: the selection split (never
+    the check inputs) shows it, the stem in float is tried next and kept, and the gate passes on the check
+    inputs; every tried figure is in the manifest."""
+    import onnx
+
+    from jangin.training._export import stem_nodes
+
+    mv, check = anomaly
+    model = onnx.load(str(mv.file("model.onnx")))
+    assert stem_nodes(model, 0) == [] and stem_nodes(model, 1) == ["conv1", "relu1"]
+    assert len(stem_nodes(model, 5)) == len(model.graph.node)
+    sel = parts(10, False, 5) + parts(10, True, 6)
+    black = CheckSet(
+        check.inputs,
+        check.labels,
+        [np.zeros((48, 48, 3), np.uint8)],
+        "black",
+        sel,
+        [False] * 10 + [True] * 10,
+    )
+    for runtime in ("onnxruntime", "openvino"):
+        p = export_runtime(mv, black, runtime=runtime, precision="int8", measure=False).parity
+        assert p["passed"] and p["drop"] <= 0.01 and p["int8"]["float_stem"] == 1, p
+        tried = p["int8"]["selection"]["tried"]
+        assert [t["float_stem"] for t in tried] == [0, 1]
+        assert tried[0]["drop"] > 0.01 >= tried[1]["drop"], tried
+    assert not list(mv.path.glob(".staging-*")) and not list(mv.path.glob("runtimes/*/int8-stem*"))
+    # a good calibration passes with everything quantised: nothing more is tried
+    good = CheckSet(check.inputs, check.labels, check.calibration, "parts", sel, [False] * 10 + [True] * 10)
+    p = export_runtime(mv, good, runtime="onnxruntime", precision="int8", measure=False).parity
+    assert p["int8"]["float_stem"] == 0 and len(p["int8"]["selection"]["tried"]) == 1, p
+
+
 def test_export_best_keeps_what_passes_and_says_what_was_refused(
-    anomaly: tuple[ModelVersion, CheckSet],
+    anomaly: tuple[ModelVersion, CheckSet], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import jangin.training._export as export
     from jangin.training._export import export_best
 
+    monkeypatch.setattr(export, "INT8_FLOAT_STEM_DEFAULT", 0)  # the whole model quantised
     mv, check = anomaly
     bad = CheckSet(check.inputs, check.labels, [np.zeros((48, 48, 3), np.uint8)], "one black image")
     passed, refused = export_best(mv, bad, stop_at=None, measure_seconds=0.2)

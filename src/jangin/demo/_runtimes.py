@@ -29,7 +29,15 @@ def demo_runtimes(mv: Any, det_set: Any, *, say: Any = print, calibration: int =
     split = "test" if det_set.splits["test"] else "val"
     read = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in det_set.images(split)]
     cal = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in det_set.images("train")[:calibration]]
-    check = CheckSet(read, det_set.truths(split), cal, f"{split} split ({len(read)} images)")
+    sel = det_set.images("val") if split == "test" else []  # INT8 settings are chosen on val
+    check = CheckSet(
+        read,
+        det_set.truths(split),
+        cal,
+        f"{split} split ({len(read)} images)",
+        [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sel],
+        det_set.truths("val") if sel else [],
+    )
     arts, refused = export_best(
         mv, check, candidates=(("openvino", "int8"), ("openvino", "fp32")), stop_at=0.0, measure_seconds=0.5
     )

@@ -22,12 +22,13 @@ def check_set_for(
     mv: ModelVersion,
     *,
     dataset: Path | None = None,
-    calibration: int = 64,
+    calibration: int = 256,
     max_check: int = 200,
     cache_dir: Path | None = None,
 ) -> CheckSet:
-    """Held-out inputs with labels (test split, else val) and ``calibration`` training inputs, read at
-    the dataset snapshot the model was trained on, split as it was.
+    """Held-out inputs with labels (test split, else val), ``calibration`` training inputs and, when the
+    check is on the test split, the val split to choose INT8 settings on; read at the dataset snapshot
+    the model was trained on, split as it was.
 
     Args:
         mv: The model version.
@@ -89,11 +90,15 @@ def _detect(
     imgs = data.images(split)[:max_check]
     truths = data.truths(split)[:max_check]
     cal = data.images("train")[:calibration]
+    sel = data.images("val")[:max_check] if split == "test" else []
     return CheckSet(
         [_imread(p) for p in imgs],
         truths,
         [_imread(p) for p in cal],
-        f"{split} split of {data.path} ({len(imgs)} images; calibration: {len(cal)} train images)",
+        f"{split} split of {data.path} ({len(imgs)} images; calibration: {len(cal)} train images; "
+        f"INT8 settings chosen on {len(sel)} val images)",
+        [_imread(p) for p in sel],
+        data.truths("val")[: len(sel)],
     )
 
 
@@ -124,9 +129,13 @@ def _anomaly(mv: ModelVersion, root: Path, calibration: int, max_check: int) -> 
         return img
 
     cal = data.splits["train"][:calibration]
+    sel = data.splits["val"][:max_check] if split == "test" else []
     return CheckSet(
         [dec(r["image"]) for r in rows],
         [bool(r["bad"]) for r in rows],
         [dec(r["image"]) for r in cal],
-        f"{split} split of {root} at the model's snapshot ({len(rows)} images; calibration: {len(cal)} train images)",
+        f"{split} split of {root} at the model's snapshot ({len(rows)} images; calibration: {len(cal)} "
+        f"train images; INT8 settings chosen on {len(sel)} val images)",
+        [dec(r["image"]) for r in sel],
+        [bool(r["bad"]) for r in sel],
     )

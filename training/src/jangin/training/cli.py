@@ -208,8 +208,12 @@ def export(
         str | None, typer.Option("--version", help="Version [default: active, else latest].")
     ] = None,
     calibration: Annotated[
-        int, typer.Option("--calibration", help="INT8: training images to calibrate on.")
-    ] = 64,
+        int,
+        typer.Option(
+            "--calibration",
+            help="INT8: training images to calibrate on (NEU-DET: 128 lost 1.1 points mAP50, 256 none).",
+        ),
+    ] = 256,
     method: Annotated[
         str, typer.Option("--calibration-method", help="INT8: minmax, entropy or percentile.")
     ] = "minmax",
