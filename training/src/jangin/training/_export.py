@@ -61,6 +61,9 @@ TOLERANCES: dict[str, tuple[str, float]] = {
     "anomaly": ("auroc", 0.01),
     "process": ("auroc", 0.01),
 }
+#: Least share of check inputs whose verdict at the model's own thresholds matches fp32's (see
+#: :func:`served_agreement`): the metric gate ranks, this holds the operating point.
+VERDICT_AGREEMENT = 0.95
 #: Largest raw-output difference relative to the largest output, per precision (not checked for int8).
 CLOSENESS = {"fp32": 1e-3, "fp16": 2e-2}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -165,9 +168,7 @@ def evaluate_runtime(
     if m.task in ("anomaly", "process"):
         from jangin.training._metrics import roc_auc
 
-        names = rt.output_names
-        # anomaly_v1: pred_score; a process model (skl2onnx): probabilities (OK, NG), P(NG) last
-        k = next((names.index(n) for n in ("pred_score", "probabilities") if n in names), 0)
+        k = _score_index(rt.output_names)
         scores = np.array([float(np.ravel(o[k])[-1]) for o in outs])
         auc = roc_auc(np.asarray(check.labels, bool), scores)
         if auc is None:
@@ -176,6 +177,12 @@ def evaluate_runtime(
             )
         return "auroc", float(auc), outs
     raise TrainingError(f"runtime export of {m.task} models is not supported (detect, anomaly, process are)")
+
+
+def _score_index(names: Sequence[str]) -> int:
+    """The output holding the score: anomaly_v1 ``pred_score``; a process model (skl2onnx)
+    ``probabilities`` (OK, NG), P(NG) last."""
+    return next((list(names).index(n) for n in ("pred_score", "probabilities") if n in names), 0)
 
 
 def measure_throughput(rt: Runtime, x: np.ndarray, *, seconds: float = 1.0, min_runs: int = 3) -> float:
@@ -414,12 +421,28 @@ def export_runtime(
             problems.append(f"{metric} {value:.4f} vs fp32 {ref_value:.4f} (drop {drop:.4f} > {tol})")
         rel = _max_rel_diff(ref_out, out)
         parity["max_rel_output_diff"] = rel  # recorded for int8 too; gated for fp32 / fp16
+        agree = served_agreement(m, ref_out, out, _score_index(rt.output_names))
+        parity["agreement"] = agree
+        if agree["verdicts"] < VERDICT_AGREEMENT:
+            problems.append(
+                f"only {agree['verdicts']:.3f} of the verdicts at the model's thresholds agree with fp32 "
+                f"(< {VERDICT_AGREEMENT})"
+            )
         if precision in CLOSENESS and rel > CLOSENESS[precision]:
             problems.append(f"raw outputs differ by {rel:.2e} of their range (> {CLOSENESS[precision]})")
         if info:
             parity["int8"] = info
         parity["passed"] = not problems
         if problems:
+            tried = (info.get("selection") or {}).get("tried") or []
+            if tried:  # what the choice on the selection split saw
+                problems.append(
+                    "on the selection split: "
+                    + ", ".join(
+                        f"{t['float_stem']} stem conv(s) in float: drop {t['drop']:.4f}, verdicts {t['verdicts']:.3f}"
+                        for t in tried
+                    )
+                )
             raise TrainingError(
                 f"parity gate refused {runtime} {precision} for {mv.name}:{mv.version}: "
                 + "; ".join(problems),
@@ -500,9 +523,10 @@ def _int8_files(
     say: Callable[[str], None],
 ) -> tuple[list[Path], dict[str, Any]]:
     """Quantise ``model`` for ``runtime``, choosing how many stem convolutions stay in float
-    (:data:`INT8_FLOAT_STEM`) on ``check.select``: the first choice within the task's tolerance there, else
-    the one with the smallest drop. Without a selection split: :data:`INT8_FLOAT_STEM_DEFAULT`. The
-    choice and every tried figure go into the returned info (the manifest's parity)."""
+    (:data:`INT8_FLOAT_STEM`) on ``check.select``: the first choice within the task's tolerance there
+    whose verdicts agree with fp32's (:data:`VERDICT_AGREEMENT`), else the closest one. Without a
+    selection split: :data:`INT8_FLOAT_STEM_DEFAULT`. The choice and every tried figure go into the
+    returned info (the manifest's parity)."""
     import onnx
 
     metric, tol = TOLERANCES[m.task]
@@ -510,14 +534,15 @@ def _int8_files(
     cal, _ = _tensors(m, check.calibration)
     select = CheckSet(check.select, check.select_labels)
     ref_value: float | None = None
+    ref_out: list[list[np.ndarray]] = []
     if check.select:
         try:
             ref = open_runtime(model.read_bytes(), runtime="onnxruntime", device="cpu")
-            ref_value = evaluate_runtime(ref, m, select)[1]
+            _, ref_value, ref_out = evaluate_runtime(ref, m, select)
         except TrainingError as exc:  # e.g. one class only: no metric to choose on
             log.warning("INT8 settings not chosen on the selection split: %s", exc)
-    stems = [k for k in INT8_FLOAT_STEM if k <= convs] if ref_value is not None else []
-    stems = stems or [min(INT8_FLOAT_STEM_DEFAULT, convs)]
+    stems = [k for k in INT8_FLOAT_STEM if k < convs] if ref_value is not None else []  # some stay int8
+    stems = stems or [min(INT8_FLOAT_STEM_DEFAULT, max(convs - 1, 0))]
     tried: list[dict[str, Any]] = []
     chosen: tuple[float, list[Path], dict[str, Any]] | None = None
     for k in stems:
@@ -534,16 +559,21 @@ def _int8_files(
             reduce_range=runtime == "openvino",
         )
         files = _build_files(model, out / "model.onnx", runtime, "int8", out, say)
-        drop = 0.0
+        drop, ok = 0.0, True
         if ref_value is not None:
             rt = open_runtime(files[0], runtime=runtime, device=device, precision="int8")
-            value = evaluate_runtime(rt, m, select)[1]
+            _, value, got = evaluate_runtime(rt, m, select)
+            agree = served_agreement(m, ref_out, got, _score_index(rt.output_names))["verdicts"]
             del rt
             drop = ref_value - value
-            tried.append({"float_stem": k, metric: round(value, 5), "drop": round(drop, 5)})
+            tried.append(
+                {"float_stem": k, metric: round(value, 5), "drop": round(drop, 5), "verdicts": agree}
+            )
+            ok = drop <= tol and agree >= VERDICT_AGREEMENT
+            drop = drop if ok else max(drop, tol) + (1.0 - agree)  # ranks the refused ones
         if chosen is None or drop < chosen[0]:
             chosen = (drop, files, info)
-        if drop <= tol:
+        if ok:
             break
     assert chosen is not None
     _, files, info = chosen
@@ -605,6 +635,47 @@ def export_best(
         if stop_at is not None and speedup >= stop_at:
             break
     return passed, refused
+
+
+def served_agreement(
+    m: ModelManifest, ref: list[list[np.ndarray]], got: list[list[np.ndarray]], score_at: int = 0
+) -> dict[str, float]:
+    """How far the answers a server gives at the model's own thresholds agree with fp32's: the metric
+    gate ranks (mAP50, AUROC), this checks the operating point.
+
+    ``verdicts``: the share of inputs with the same verdict (detector: a box at ``thresholds.conf`` or
+    not; anomaly: score at ``thresholds.image``; process: P(NG) at ``thresholds.ng``, the score in output
+    ``score_at``). Detectors also ``boxes``: F1 between the two runtimes' boxes at ``thresholds.conf``
+    (same class, IoU >= 0.5)."""
+    if m.task == "detect":
+        from jangin.core.detections import box_iou
+        from jangin.training._parity import decode
+
+        conf, iou = float(m.thresholds.get("conf", 0.25)), float(m.thresholds.get("iou", 0.45))
+        matched = total = same = 0
+        for r, g in zip(ref, got, strict=True):
+            rb, _, rc = decode(r[0], conf, iou)
+            gb, _, gc = decode(g[0], conf, iou)
+            total += len(rb) + len(gb)
+            same += bool(len(rb)) == bool(len(gb))
+            free = np.ones(len(gb), bool)
+            if len(rb) and len(gb):
+                ov = box_iou(rb, gb) * (rc[:, None] == gc[None, :])
+                for i in range(len(rb)):
+                    j = int(np.argmax(np.where(free, ov[i], -1.0)))
+                    if free[j] and ov[i, j] >= 0.5:
+                        free[j] = False
+                        matched += 2
+        return {
+            "verdicts": round(same / len(ref), 4) if ref else 1.0,
+            "boxes": round(matched / total, 4) if total else 1.0,
+        }
+    t = float(m.thresholds.get("image" if m.task == "anomaly" else "ng", 0.5))
+    verdict = [
+        (float(np.ravel(r[score_at])[-1]) >= t) == (float(np.ravel(g[score_at])[-1]) >= t)
+        for r, g in zip(ref, got, strict=True)
+    ]
+    return {"verdicts": round(float(np.mean(verdict)), 4) if verdict else 1.0}
 
 
 def _max_rel_diff(ref: list[list[np.ndarray]], got: list[list[np.ndarray]]) -> float:
