@@ -6,7 +6,8 @@ through the parity gate; a refused one is listed with its figures):
 * latency p50 / p99 at batch 1 (one caller; OpenVINO compiled with its LATENCY hint for this part);
 * throughput at batch 8 (images/s, the best of 1 and 2 calling threads: OpenVINO's THROUGHPUT hint
   runs one stream per request);
-* the task metric on the held-out inputs (detector mAP50, anomaly AUROC) and its drop vs fp32;
+* the task metric on the held-out inputs (detector mAP50, anomaly AUROC) and its drop vs fp32, and the
+  share of verdicts (detectors also boxes, F1) agreeing with fp32 at the model's thresholds;
 * CPU-seconds per image over the throughput run (``resource.getrusage``), and joules per image where
   ``/sys/class/powercap`` RAPL is readable (said when it is not);
 * the ratio of throughput to fp32 ONNX Runtime measured in the same run;
@@ -179,6 +180,8 @@ def bench_model(
                     drop=p["drop"],
                     gate="passed",
                     max_rel_output_diff=float(f"{p['max_rel_output_diff']:.3g}"),
+                    verdicts_agree=p["agreement"]["verdicts"],
+                    boxes_agree=p["agreement"].get("boxes", ""),
                 )
                 path = mv.path / art.files[0]
                 rt = open_runtime(path, runtime=runtime, precision=precision, threads=args.threads)
@@ -394,6 +397,8 @@ def main() -> None:
         "value",
         "drop",
         "max_rel_output_diff",
+        "verdicts_agree",
+        "boxes_agree",
         "p50_ms",
         "p99_ms",
         "img_s",

@@ -23,6 +23,12 @@ Measured on the demo detector (YOLO11n, 256 px; check set its 24 held-out test i
 112 training images; 2 shared AVX2 cores): 16 calibration images lost 0.03 mAP50 (refused), 112 kept
 both INT8 artifacts within 0.003; keeping the whole detection head in float did not help (ONNX Runtime
 drop 0.015, OpenVINO 0.044). :func:`export_best` tries the candidates and keeps each one that passes.
+
+The stem (the first convolutions, which see raw pixels) is what real images are sensitive to: on
+NEU-DET (steel, YOLO11n at 192 px) ONNX Runtime INT8 lost 0.052 mAP50 on the val split with it in
+int8 and none with it in float, so :data:`INT8_FLOAT_STEM` is chosen per model on the val split
+(``CheckSet.select``) and the gate checks the choice on the test split. Every artifact must also give
+fp32's verdict at the model's own thresholds on :data:`VERDICT_AGREEMENT` of the check inputs.
 """
 
 from __future__ import annotations
