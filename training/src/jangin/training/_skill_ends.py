@@ -76,11 +76,6 @@ def _best_cue(
     durs = np.array([st.duration_s for _, st in pairs])
     if spread is None:
         spread = float(np.std(durs, ddof=1))
-        slack_of = {
-            c: _level_slack([traces_of[(id(s), c)] for s, _ in pairs], pairs, hz)
-            for c in channels
-            if all((id(s), c) in traces_of for s, _ in pairs)
-        }
     if spread < 2 * floor_s:  # a fixed-length step: nothing to explain
         return None
     best: tuple[float, str, float, int, list[float]] | None = None
