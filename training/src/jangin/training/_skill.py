@@ -373,7 +373,9 @@ def profile_from_sessions(
         durations_cal["end_half_sigma"] = end_calibration(ends, DURATION_FLOOR_S, cfg.major_ratio, margin)
         # a step whose length is a share of earlier steps' time (an over etch of the main-etch time)
         per = [{x.name: x.duration_s for x in steps[s.session_id]} for s in sigs]
-        durations_cal["shares"] = mine_step_shares(per, order, DURATION_FLOOR_S, cfg.major_ratio, margin)
+        durations_cal["shares"] = mine_step_shares(
+            per, order, DURATION_FLOOR_S, cfg.major_ratio, margin, skip=set(ends)
+        )
     units = {c: meta[c]["unit"] for c in channels}
     for c in channels:
         meta[c]["scale"] = scale.get(c)

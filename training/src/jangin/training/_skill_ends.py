@@ -14,7 +14,7 @@ The lag's half-width is calibrated leave-one-out like every other threshold of t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -250,6 +250,7 @@ def mine_step_shares(
     floor_s: float,
     major_ratio: float,
     margin: float,
+    skip: Collection[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """Per variable-length step whose length the experts set as a share of earlier steps' time (an
     over etch the tool runs for 20 % of the main-etch time): ``{step: {"base": [steps],
@@ -260,10 +261,12 @@ def mine_step_shares(
     leave-one-out (each expert's share judged with the base and median chosen without it; the
     largest error under half the duration's own leave-one-out error). σ is floored at the marking
     precision (``floor_s`` of the step's median length); the half-width (in σ) keeps every
-    leave-one-out expert below major, times ``margin`` (at least 2 σ)."""
+    leave-one-out expert below major, times ``margin`` (at least 2 σ). Steps in ``skip`` (those the
+    experts end on a cue in the signals: the direct evidence) get none: among the many bases a few
+    experts' durations fit one by chance (a second main etch at 2.5 times the stabilize step)."""
     out: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(order):
-        if k == 0:
+        if k == 0 or name in skip:
             continue
         rows = [d for d in durations if name in d and all(o in d for o in order[:k])]
         if len(rows) < 3:
