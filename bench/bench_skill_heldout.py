@@ -21,7 +21,9 @@ changes were final, 2026-11-28, and read: development data for a fifth round) an
 five's changes were final, 2026-11-28 ~11:00Z, beside the other sets at ``--limit 4``, and read:
 development data for a sixth round) and ``heldout_v6`` (7001-7008, frozen 2026-11-28 ~13:50Z before
 the sixth round, together with the list's ``shrink`` entries (a step cut short, an endpoint called
-early); run once, all 8 seeds, when round six's changes are final).
+early); all 8 seeds were run once when round six's changes were final, 2026-11-28 ~14:28Z, beside
+tuning and v5 at ``--limit 4``, and read (etch RF ±12 % missed on 7006 and 7008, two welding
+leave-one-out false majors): development data for a seventh round, which needs a new frozen set).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
