@@ -14,7 +14,9 @@ import pytest
 def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
     plan = harness.load_plan()
     tuning, held = set(plan["seeds"]["tuning"]), set(plan["seeds"]["heldout"])
-    later = [set(plan["seeds"][k]) for k in ("heldout_v2", "heldout_v3", "heldout_v4", "heldout_v5")]
+    later = [
+        set(plan["seeds"][k]) for k in ("heldout_v2", "heldout_v3", "heldout_v4", "heldout_v5", "heldout_v6")
+    ]
     assert tuning and held and all(later) and not tuning & held
     seen = tuning | held
     for s in later:  # each held-out set disjoint from everything frozen before it
@@ -27,6 +29,7 @@ def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
         "heldout_v3",
         "heldout_v4",
         "heldout_v5",
+        "heldout_v6",
     }
     devs = plan["deviations"]
     assert len({d["id"] for d in devs}) == len(devs) >= 10

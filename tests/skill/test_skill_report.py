@@ -38,7 +38,7 @@ def test_coaching_report_of_a_novice(skill_ds, welding_definition, tmp_path: Pat
     # plain language: the planted travel-speed deviation of weld-02 (segment_3, undercut)
     # (words from the process definition: display name, ratio quantity → %, "faster")
     assert re.search(
-        r"In step \d \(segment_3\) (you travelled faster than the experts by \d+ %|travel speed: \d+ % faster than the experts)",
+        r"In step \d \(segment 3\) (you travelled faster than the experts by \d+ %|travel speed: \d+ % faster than the experts)",
         page,
     ), page[:3000]
     assert "missed" in page and "plate temperature rose above" in page

@@ -283,7 +283,7 @@ def score_session(
     major_ratio, major_share = judge.major_ratio, judge.major_share
     steps = list(steps) if steps is not None else session_steps(profile, sig)
     nsm = max(1, int(round(float(profile.params.get("smooth_s", 0.25)) * hz)))
-    crossings = judge.crossings(sig, steps)
+    crossings, sizes = judge.due(sig, steps)
     deviations: list[Deviation] = []
     curves: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     timing = []
@@ -296,14 +296,21 @@ def score_session(
             continue
         dratio, ddir = judge.duration_ratio(st.name, st.duration_s, sp)
         lo_d, hi_d = min(sp.durations_s), max(sp.durations_s)
-        what = f"{st.name} took {st.duration_s:.1f} s; the experts take {lo_d:.1f}–{hi_d:.1f} s"
+        what = f"{st.name} took {_took(st.duration_s, lo_d, hi_d)}"
         cue_note = ""
         end = judge.end_ratio(sig, st)
         if end is not None:  # a variable-length step: judged by when it ended after the experts' cue
             cue_note = _cue_words(profile, judge, st.name, end[2])
             if end[0] > dratio:
                 dratio, ddir = end[0], end[1]
-                what = f"{st.name} took {st.duration_s:.1f} s: {cue_note}"
+                what = f"{st.name} took {_took(st.duration_s, lo_d, hi_d)}: {cue_note}"
+        share = judge.share_ratio(st.name, {x.name: x.duration_s for x in steps})
+        if share is not None:  # a share of earlier steps' time (an over etch of the main-etch time)
+            note = _share_words(judge, st.name, share[2])
+            cue_note = f"{cue_note}; {note}" if cue_note else note
+            if share[0] > dratio:
+                dratio, ddir = share[0], share[1]
+                what = f"{st.name} took {_took(st.duration_s, lo_d, hi_d)}: {note}"
         timing.append(
             {
                 "step": st.name,
@@ -345,7 +352,9 @@ def score_session(
             b = bin_means(t, v, st.start_us, st.end_us, hz)
             if len(b) == 0:
                 continue
-            f = judge.factor(ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings, st.name)
+            f = judge.factor(
+                ch, st.start_us + (np.arange(len(b)) + 0.5) * 1e6 / hz, crossings, st.name, sizes
+            )
             x = smooth(b, nsm)
             u = (np.arange(len(b)) + 0.5) / len(b)
             med = np.interp(u, grid, band.median) * f
@@ -415,20 +424,56 @@ def score_session(
     return SkillScore(sig.session_id, profile_name, score, steps, deviations, adjustments, timing, curves)
 
 
+def _span(lo: float, hi: float) -> str:
+    """``"28.0–29.5 s"``, or ``"1.5 s"`` when the two agree to the digit shown."""
+    return f"{lo:.1f} s" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}–{hi:.1f} s"
+
+
+def _took(duration_s: float, lo: float, hi: float) -> str:
+    """``"24.3 s, 3.7 s less than the shortest of the experts' (28.0–29.5 s)"``; inside their range
+    ``"30.1 s (the experts 28.0–29.5 s)"``."""
+    if duration_s < lo - 0.05:
+        return f"{duration_s:.1f} s, {lo - duration_s:.1f} s less than the shortest of the experts' ({_span(lo, hi)})"
+    if duration_s > hi + 0.05:
+        return f"{duration_s:.1f} s, {duration_s - hi:.1f} s more than the longest of the experts' ({_span(lo, hi)})"
+    return f"{duration_s:.1f} s (the experts {_span(lo, hi)})"
+
+
+def _share_words(judge: Judge, step: str, share: float) -> str:
+    """``"12 % of the time of main_etch and main_etch#2 before it; the experts 20 %"``."""
+    e = (judge.durations.get("shares") or {}).get(step) or {}
+    base = " and ".join(str(b) for b in e.get("base", []))
+    shares = [float(x) * 100 for x in e.get("shares", [])] or [0.0]
+    lo, hi = min(shares), max(shares)
+    theirs = f"{lo:.0f} %" if f"{lo:.0f}" == f"{hi:.0f}" else f"{lo:.0f}–{hi:.0f} %"
+    return f"{share * 100:.0f} % of the time of {base} before it; the experts {theirs}"
+
+
+def _level_words(x: float) -> str:
+    """``0.16``, ``4.2``, ``1086``: a cue's level with the digits a person reads, not the mined ones."""
+    return f"{x:.2f}" if x < 1 else f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
 def _cue_words(profile: SkillProfile, judge: Judge, step: str, lag_s: float) -> str:
-    """``"it ended 10.6 s after endpoint signal fell below 0.52; the experts end it 0.5–1.0 s after"``."""
+    """``"it ended 10.6 s after endpoint signal fell by 0.16 …; the experts end it 0.5–1.0 s after"``;
+    a step ended before the cue: ``"it ended 2.5 s before endpoint signal fell by 0.13 …, which the
+    experts wait for: they end it 0.3–0.7 s after it"``."""
     e = judge.end_cue(step) or {}
     ch = str(e.get("channel", ""))
     meta = profile.channels.get(ch, {})
     unit = str(meta.get("unit") or "")
     cue = (
         f"{meta.get('display_name') or ch} {'rose' if e.get('direction', 1) > 0 else 'fell'} by "
-        f"{abs(float(e.get('level', 0.0))):.4g} {unit}".rstrip()
+        f"{_level_words(abs(float(e.get('level', 0.0))))} {unit}".rstrip()
         + " from where it was when the step began"
     )
     lags = [float(x) for x in e.get("lags_s", [])] or [0.0]
-    when = f"{lag_s:.1f} s after" if lag_s >= 0 else f"{-lag_s:.1f} s before"
-    return f"it ended {when} {cue}; the experts end it {min(lags):.1f}–{max(lags):.1f} s after"
+    if lag_s < 0:
+        return (
+            f"it ended {-lag_s:.1f} s before {cue}, which the experts wait for: they end it "
+            f"{_span(min(lags), max(lags))} after it"
+        )
+    return f"it ended {lag_s:.1f} s after {cue}; the experts end it {_span(min(lags), max(lags))} after"
 
 
 def _level_deviations(

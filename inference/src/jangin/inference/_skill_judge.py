@@ -111,17 +111,28 @@ class Judge:
         return severity_of(ratio, self.major_ratio)
 
     def factor(
-        self, channel: str, t_us: np.ndarray, crossings: Mapping[int, int], step: str = ""
+        self,
+        channel: str,
+        t_us: np.ndarray,
+        crossings: Mapping[int, int],
+        step: str = "",
+        sizes: Mapping[int, float] | None = None,
     ) -> np.ndarray:
         """The factor the experts' adjustments would have applied to ``channel`` by the times ``t_us``
         (their trigger crossed, or the session made the change itself, at ``crossings``: rule index
-        → µs, the change then due ``delay_s`` later) in ``step`` (none where the change lapses)."""
+        → µs, the change then due ``delay_s`` later) in ``step`` (none where the change lapses).
+        ``sizes`` (rule index → relative change, see :meth:`due`): a change the session made inside the
+        experts' predicted range is taken out at its own size (the channels that move with it in
+        proportion), not the experts' usual one: a +13 % nudge the experts' range admits leaves no
+        +5 % level behind to add to a real shift."""
         t = np.atleast_1d(np.asarray(t_us, float))
         f = np.ones(len(t))
         for i, r in enumerate(self.profile.adjustments):
             change = r.change_rel if r.channel == channel else r.also.get(channel)
             if change is None or i not in crossings or step in r.lapses:
                 continue
+            if sizes and i in sizes and r.change_rel:
+                change = change * sizes[i] / r.change_rel
             start = crossings[i] + r.delay_s * 1e6
             f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
         return f
@@ -132,18 +143,28 @@ class Judge:
         range wherever it is made (:meth:`own_change`), one of any size (at least half theirs) where
         the trigger never crossed; the experts' usual change is then taken out and the rest judged as a
         level (a change too large or too small still shows). Report and live coaching both use it."""
+        return self.due(sig, steps)[0]
+
+    def due(self, sig: SessionSignals, steps: Sequence[Step]) -> tuple[dict[int, int], dict[int, float]]:
+        """(:meth:`crossings`, sizes): rule index → the relative change the session made of its own
+        accord inside the experts' predicted range (taken out at that size by :meth:`factor`); a
+        change of any size where the trigger never crossed is not in it (the experts' usual change is
+        taken out, the rest judged as a level)."""
         out: dict[int, int] = {}
+        sizes: dict[int, float] = {}
         for i, r in enumerate(self.profile.adjustments):
             tc = rule_crossing(r, sig, steps, self.profile.bin_hz)
             if tc is not None:
                 out[i] = tc
             largest = self._largest_change(r, sig, steps)  # scanned once, judged one or two ways
             own = self._own(r, largest)
+            if own is not None and largest is not None:
+                sizes[i] = float(largest[0]) * float(np.sign(r.change_rel))
             if own is None and tc is None:
                 own = self._own(r, largest, any_size=True)
             if own is not None:
                 out[i] = int(own - r.delay_s * 1e6)
-        return out
+        return out, sizes
 
     def made(
         self, i: int, t: np.ndarray, v: np.ndarray, tc: float, crossings: Mapping[int, int]
@@ -288,6 +309,20 @@ class Judge:
         z = (lag - float(e["lag_median_s"])) / max(float(e["lag_sigma_s"]), 1e-3)
         half = float(e.get("half_sigma", self.durations.get("end_half_sigma", 3.0)))
         return float(abs(z) / half), "longer" if z > 0 else "shorter", float(lag)
+
+    def share_ratio(self, step: str, durations: Mapping[str, float]) -> tuple[float, str, float] | None:
+        """For a step whose length the experts set as a share of earlier steps' time: how far this
+        session's share is from theirs (in calibrated half-widths), which way (``longer`` /
+        ``shorter``) and the share; None without one (or a session without those steps)."""
+        e = (self.durations.get("shares") or {}).get(step)
+        if not e or step not in durations or not all(b in durations for b in e["base"]):
+            return None
+        base = sum(float(durations[b]) for b in e["base"])
+        if base <= 0 or durations[step] <= 0:
+            return None
+        share = float(durations[step]) / base
+        z = (np.log(share) - float(e["log_share_median"])) / max(float(e["sigma"]), 1e-3)
+        return float(abs(z) / float(e["half_sigma"])), "longer" if z > 0 else "shorter", share
 
     def duration_limit_s(self, step: str, ratio: float = 1.0) -> float | None:
         """The duration at which a step that runs long reaches ``ratio`` half-widths (None without a

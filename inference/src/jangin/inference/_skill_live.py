@@ -76,6 +76,7 @@ class LiveCoach:
         self.has_markers = False
         self.t_first: int | None = None
         self.crossed: dict[int, int] = {}  # rule → when its change was due to start (as the report)
+        self.sizes: dict[int, float] = {}  # rule → the session's own in-range change (as the report)
         self.triggered: dict[int, int] = {}  # rule → when its trigger crossed (missed-adjustment alerts)
         self.marks: list[tuple[str, int]] = []  # (step key, start µs) from the markers
         self.history: dict[str, list[tuple[int, float]]] = {}  # bin means of the adjustments' channels
@@ -190,7 +191,7 @@ class LiveCoach:
         band = self.profile.bands.get((step, name))
         if band is None or not np.isfinite(x):
             return alerts
-        f = float(self.judge.factor(name, np.array([t_mid]), self.crossed, step)[0])
+        f = float(self.judge.factor(name, np.array([t_mid]), self.crossed, step, self.sizes)[0])
         r = float(self.judge.ratio(step, name, np.array([u]), np.array([x]), f)[0])
         st.step_ratios.append(r)
         st.step_bins.append((t_mid, u, x))
@@ -331,9 +332,13 @@ class LiveCoach:
                 tc = rule_crossing(r, sig, steps, self.hz)
                 if tc is not None:
                     self.triggered[i] = tc
-        crossed = self.judge.crossings(sig, steps)
-        changed = {i for i in set(crossed) | set(self.crossed) if crossed.get(i) != self.crossed.get(i)}
-        self.crossed = crossed
+        crossed, sizes = self.judge.due(sig, steps)
+        changed = {
+            i
+            for i in set(crossed) | set(self.crossed) | set(sizes) | set(self.sizes)
+            if crossed.get(i) != self.crossed.get(i) or sizes.get(i) != self.sizes.get(i)
+        }
+        self.crossed, self.sizes = crossed, sizes
         for i in changed:
             r = self.profile.adjustments[i]
             for c in (r.channel, *r.also):
@@ -341,5 +346,5 @@ class LiveCoach:
                 if st is None or not st.step_bins:
                     continue
                 t, u, x = (np.array(v, float) for v in zip(*st.step_bins, strict=True))
-                f = self.judge.factor(c, t, self.crossed, st.step_name)
+                f = self.judge.factor(c, t, self.crossed, st.step_name, self.sizes)
                 st.step_ratios = [float(v) for v in self.judge.ratio(st.step_name, c, u, x, f)]

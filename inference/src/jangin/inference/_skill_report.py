@@ -2,7 +2,7 @@
 with the apprentice.
 
 It holds the overall score, a plain-language summary of the largest deviations ("In step 5
-(segment_3) you travelled 36 % faster than the experts for 3.4 s"), one plot per channel of the
+(segment 3) you travelled 36 % faster than the experts for 3.4 s"), one plot per channel of the
 session inside the experts' band (each step on its own normalised time axis, deviations shaded red),
 the video frame nearest each major deviation, the adjustments the experts make that the session
 missed, and which deviations preceded NG judgments. Plots and frames are inline (base64); the page
@@ -42,6 +42,17 @@ def _display(profile: SkillProfile, channel: str) -> str:
     return str(_meta(profile, channel).get("display_name") or channel)
 
 
+def _rule_words(profile: SkillProfile, rule: Any) -> str:
+    """An adjustment rule in the definition's names: ``"welding current -8 % within 2.4 s after plate
+    temperature rises above 180 degC"``."""
+    unit = str(_meta(profile, rule.trigger_channel).get("unit") or "")
+    arrow = "rises above" if rule.direction > 0 else "falls below"
+    return (
+        f"{_display(profile, rule.channel)} {rule.change_rel * 100:+.0f} % within {rule.delay_max_s:.1f} s "
+        f"after {_display(profile, rule.trigger_channel)} {arrow} {rule.trigger_value:g} {unit}"
+    ).rstrip()
+
+
 def _advisable(profile: SkillProfile, channel: str) -> bool:
     """Advice only on what the operator controls (profiles without the flag: every scored channel)."""
     return bool(_meta(profile, channel).get("advice", True))
@@ -51,9 +62,21 @@ def _word(profile: SkillProfile, key: str, default: str) -> str:
     return str((profile.params.get("words") or {}).get(key) or default)
 
 
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def step_words(step: str) -> str:
+    """A step key as a person reads it: ``main_etch#2`` → ``main etch, 2nd time``; ``segment_3`` →
+    ``segment 3`` (the names are the recording's own, only the separators change)."""
+    name, _, occ = step.partition("#")
+    words = name.replace("_", " ").strip() or step
+    return f"{words}, {_ordinal(int(occ))} time" if occ.isdigit() else words
+
+
 def _step_title(profile: SkillProfile, step: str) -> str:
     names = profile.step_names
-    return f"step {names.index(step) + 1} ({step})" if step in names else step
+    return f"step {names.index(step) + 1} ({step_words(step)})" if step in names else step_words(step)
 
 
 def _n(x: float) -> str:
@@ -442,19 +465,23 @@ def render_report(
             parts.append(
                 f"<figure><img alt='frame {e(str(f['frame_id']))}' src='data:image/jpeg;base64,{img}'>"
                 f"<figcaption><span class='sev-{d.severity}'>{e(d.severity)}</span> · {e(_step_title(profile, d.step))} · "
-                f"{e(d.channel)} {e(d.direction)} · t = {(f['ts_us'] - t0) / 1e6:.1f} s</figcaption></figure>"
+                f"{e(_display(profile, d.channel) if d.channel else 'duration')} {e(d.direction)} · "
+                f"t = {(f['ts_us'] - t0) / 1e6:.1f} s</figcaption></figure>"
             )
         parts.append("</div></section>")
 
     parts.append("<section><h2>Adjustments the experts make</h2>")
     if sc.adjustments:
         parts.append("<table><tr><th>adjustment</th><th>expected</th><th>this session</th><th></th></tr>")
+        units = {c: str(v.get("unit") or "") for c, v in profile.channels.items()}
+        rules = {r.describe(units): r for r in profile.adjustments}
         for a in sc.adjustments:
             status = (
                 "<span class='sev-minor'>made</span>" if a.made else "<span class='sev-major'>missed</span>"
             )
             parts.append(
-                f"<tr><td>{e(a.rule)}</td><td>{a.expected_change * 100:+.1f} %</td>"
+                f"<tr><td>{e(_rule_words(profile, rules[a.rule]) if a.rule in rules else a.rule)}</td>"
+                f"<td>{a.expected_change * 100:+.1f} %</td>"
                 f"<td>{a.observed_change * 100:+.1f} %</td><td>{status}</td></tr>"
             )
         parts.append("</table>")

@@ -44,7 +44,7 @@ from jangin.training._skill_adjust import (
     mine_adjustments,
     rule_starts,
 )
-from jangin.training._skill_ends import end_calibration, mine_step_ends
+from jangin.training._skill_ends import end_calibration, mine_step_ends, mine_step_shares
 from jangin.training._skill_select import select_channels
 
 __all__ = [
@@ -371,6 +371,11 @@ def profile_from_sessions(
         ends = mine_step_ends(sigs, steps, order, channels, hz, DURATION_FLOOR_S)
         durations_cal["ends"] = ends
         durations_cal["end_half_sigma"] = end_calibration(ends, DURATION_FLOOR_S, cfg.major_ratio, margin)
+        # a step whose length is a share of earlier steps' time (an over etch of the main-etch time)
+        per = [{x.name: x.duration_s for x in steps[s.session_id]} for s in sigs]
+        durations_cal["shares"] = mine_step_shares(
+            per, order, DURATION_FLOOR_S, cfg.major_ratio, margin, skip=set(ends)
+        )
     units = {c: meta[c]["unit"] for c in channels}
     for c in channels:
         meta[c]["scale"] = scale.get(c)
