@@ -23,7 +23,8 @@ development data for a sixth round) and ``heldout_v6`` (7001-7008, frozen 2026-1
 the sixth round, together with the list's ``shrink`` entries (a step cut short, an endpoint called
 early); all 8 seeds were run once when round six's changes were final, 2026-11-28 ~14:28Z, beside
 tuning and v5 at ``--limit 4``, and read (etch RF ±12 % missed on 7006 and 7008, two welding
-leave-one-out false majors): development data for a seventh round, which needs a new frozen set).
+leave-one-out false majors): development data for a seventh round) and ``heldout_v7`` (8001-8008,
+frozen 2026-11-28 ~14:45Z before any seventh round; not run yet).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -56,7 +57,16 @@ REPO = Path(__file__).resolve().parents[1]
 DEVIATIONS = REPO / "sample_data" / "heldout" / "deviations.yaml"
 T0_US = 1_772_438_400_000_000
 RAMP_S = 0.3
-SEED_SETS = ("tuning", "heldout", "heldout_v2", "heldout_v3", "heldout_v4", "heldout_v5", "heldout_v6")
+SEED_SETS = (
+    "tuning",
+    "heldout",
+    "heldout_v2",
+    "heldout_v3",
+    "heldout_v4",
+    "heldout_v5",
+    "heldout_v6",
+    "heldout_v7",
+)
 
 _WELDING_FALLBACK = """
 name: mig_butt_weld
