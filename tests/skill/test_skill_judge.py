@@ -152,6 +152,35 @@ def test_live_judges_as_the_report_and_only_operator_channels(built: Any) -> Non
     assert not [a for a in _feed(LiveCoach(prof), hot) if a.get("channel") == "temp_C"]
 
 
+def _feed_early(coach: Any, sig: SessionSignals, early_s: float) -> list[dict[str, Any]]:
+    """As :func:`_feed`, with each marker sent ``early_s`` ahead of the samples around it."""
+    ts = sig.channels["valve_pct"][0]
+    marks = sorted((e for e in sig.events if e["kind"] == "step_start"), key=lambda e: e["ts"])
+    alerts: list[dict[str, Any]] = []
+    k = 0
+    for a in range(0, len(ts), 5):
+        while k < len(marks) and marks[k]["ts"] <= ts[a] + early_s * 1e6:
+            coach.feed_events([{**marks[k], "ts": marks[k]["ts"] / 1e6}])
+            k += 1
+        alerts += coach.feed_samples(ts[a : a + 5], {c: v[a : a + 5] for c, (_, v) in sig.channels.items()})
+    return alerts
+
+
+def test_live_step_edges_are_not_deviations(built: Any) -> None:
+    """A step's marker may reach the coach before the last samples of the step before it (events and
+    samples travel in separate messages): each bin is judged in the step its own time falls in, and
+    smoothed within that step only, so an expert's set point change at the step edge raises nothing."""
+    from jangin.inference._skill_live import LiveCoach
+
+    prof, _ = built
+    for early_s in (0.0, 1.0):  # markers on time, and 1 s ahead of the samples
+        alerts = _feed_early(LiveCoach(prof), _run(74), early_s)
+        assert not [x for x in alerts if x["type"] == "deviation"], (early_s, alerts)
+    # a real deviation still shows with early markers (the valve 20 % further open through the fill)
+    alerts = _feed_early(LiveCoach(prof), _run(75, valve_shift=0.2), 1.0)
+    assert any(x["type"] == "deviation" and x["channel"] == "valve_pct" for x in alerts), alerts
+
+
 def test_live_warns_when_a_step_runs_long(built: Any) -> None:
     from jangin.inference._skill_live import LiveCoach
 

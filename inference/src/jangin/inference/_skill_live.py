@@ -54,8 +54,10 @@ class _Channel:
         self.step_name = ""
 
     def reset(self) -> None:
+        """A new step: judged afresh, and smoothed within the step only (as the report smooths), so the
+        last step's level does not leak into the first bins of this one."""
         self.out_bins, self.alerted, self.step_ratios, self.major_alerted = 0, False, [], ""
-        self.step_bins = []
+        self.step_bins, self.recent = [], []
 
 
 class LiveCoach:
@@ -97,9 +99,7 @@ class LiveCoach:
                 k = int(e.get("occurrence") or self.occurrences.get(name, 0) + 1)
                 self.occurrences[name] = k
                 self.step = (step_key(name, k), _ts_us(e["ts"]))
-                self.marks.append(self.step)
-                for ch in self.channels.values():
-                    ch.reset()
+                self.marks.append(self.step)  # each channel starts the step afresh at its first bin in it
         return []
 
     def feed_samples(
@@ -152,8 +152,12 @@ class LiveCoach:
     def _current_step(self, t: int) -> tuple[str, float] | None:
         """(step name, progress 0..1) at time ``t``."""
         prof = self.profile
-        if self.step is not None:
-            name, start = self.step
+        if self.step is not None:  # the step whose marker is the last at or before t (a bin that
+            # closes after the next marker arrived still belongs to its own step)
+            at = [m for m in self.marks if m[1] <= t]
+            if not at:
+                return None
+            name, start = at[-1]
             sp = prof.step(name)
             if sp is None:
                 return None
@@ -172,6 +176,10 @@ class LiveCoach:
         assert st.open_bin is not None
         mean = st.sum / st.cnt if st.cnt else float("nan")
         t_mid = int((st.open_bin + 0.5) * self.bin_us)
+        cur = self._current_step(t_mid)
+        if cur is not None and st.step_name != cur[0]:  # a new step (a marker, or walked by duration)
+            st.reset()
+            st.step_name = cur[0]
         st.recent.append(mean)
         del st.recent[: -st.nsm]
         x = float(np.nanmean(st.recent))
@@ -181,13 +189,9 @@ class LiveCoach:
         spec = self.profile.channels.get(name, {})
         if spec.get("role", "scored") != "scored" or not self.judge.advises(name):
             return alerts  # machine state and context: scored after the run, never coached live
-        cur = self._current_step(t_mid)
         if cur is None:
             return alerts
         step, u = cur
-        if st.step_name != step:  # a new step (walked by duration, or a marker): judged afresh
-            st.reset()
-            st.step_name = step
         band = self.profile.bands.get((step, name))
         if band is None or not np.isfinite(x):
             return alerts
