@@ -50,3 +50,26 @@ def _heldout() -> Any:
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture
+def nudge_profile() -> Any:
+    """A one-step profile (20 Hz) whose experts raise ``power`` by 8-12 % (usual 10 %) 0.5-1.7 s after
+    ``temp`` falls through 100; its band is 100 W +- 3."""
+    import numpy as np
+
+    from jangin.core.skill import AdjustmentRule, Band, SkillProfile, StepProfile
+
+    n = 100
+    rule = AdjustmentRule("power", 0.1, "temp", 100.0, -1, 0.5, 1.7, 5, 5, 0.08, 0.12, steps=["run"])
+    return SkillProfile(
+        process="p",
+        channels={"power": {"role": "scored", "unit": "W"}, "temp": {"role": "context", "unit": "degC"}},
+        steps=[StepProfile("run", 0, [20.0] * 5)],
+        bands={("run", "power"): Band(np.full(n, 100.0), np.full(n, 97.0), np.full(n, 103.0))},
+        adjustments=[rule],
+        sessions=list("abcde"),
+        n_points=n,
+        bin_hz=20.0,
+        params={"calibration": {"false_major_rate": 0.05}},
+    )

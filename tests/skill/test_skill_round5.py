@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from jangin.core.skill import AdjustmentRule, Band, SessionSignals, SkillProfile, Step, StepProfile
+from jangin.core.skill import SessionSignals, Step
 
 T0 = 1_772_438_400_000_000
 HZ = 20.0
@@ -56,22 +56,6 @@ def test_a_level_crossed_by_noise_is_not_a_trigger(monkeypatch: pytest.MonkeyPat
     assert [r.trigger_channel for r in before] == ["clamp_V"], before
 
 
-def _profile() -> SkillProfile:
-    n = 100
-    rule = AdjustmentRule("power", 0.1, "temp", 100.0, -1, 0.5, 1.7, 5, 5, 0.08, 0.12, steps=["run"])
-    return SkillProfile(
-        process="p",
-        channels={"power": {"role": "scored", "unit": "W"}, "temp": {"role": "context", "unit": "degC"}},
-        steps=[StepProfile("run", 0, [20.0] * 5)],
-        bands={("run", "power"): Band(np.full(n, 100.0), np.full(n, 97.0), np.full(n, 103.0))},
-        adjustments=[rule],
-        sessions=list("abcde"),
-        n_points=n,
-        bin_hz=HZ,
-        params={"calibration": {"false_major_rate": 0.05}},
-    )
-
-
 def _session(change_at: float | None, gain: float = 0.1) -> SessionSignals:
     """Temperature falls through 100 at 10 s; the power changes by ``gain`` at ``change_at`` (s)."""
     t = (T0 + np.arange(0, 20, 0.05) * 1e6).astype(np.int64)
@@ -95,13 +79,15 @@ def _session(change_at: float | None, gain: float = 0.1) -> SessionSignals:
         (8.3, 0.30, False),  # early and three times the experts' change: not theirs, judged as before
     ],
 )
-def test_a_change_made_before_its_trigger_crossed(change_at: float | None, gain: float, made: bool) -> None:
+def test_a_change_made_before_its_trigger_crossed(
+    change_at: float | None, gain: float, made: bool, nudge_profile: Any
+) -> None:
     """The report (``check_adjustments``) and live coaching (``Judge.made``) agree with the level
     judge: an in-range change in the rule's step by the time it was due is the adjustment."""
     from jangin.inference._skill import check_adjustments
     from jangin.inference._skill_judge import Judge
 
-    prof = _profile()
+    prof = nudge_profile
     sig = _session(change_at, gain)
     steps = [Step("run", T0, T0 + 20_000_000, "events", 1.0)]
     adj = check_adjustments(prof, sig, steps)

@@ -109,25 +109,6 @@ def test_late_endpoint_stays_found(harness: Any) -> None:
 T0 = 1_772_438_400_000_000
 
 
-def _nudge_profile() -> Any:
-    from jangin.core.skill import AdjustmentRule, Band, SkillProfile, StepProfile
-
-    n = 100
-    # the experts raise the power by 8-12 % (usual 10 %) 0.5-1.7 s after the temperature falls through 100
-    rule = AdjustmentRule("power", 0.1, "temp", 100.0, -1, 0.5, 1.7, 5, 5, 0.08, 0.12, steps=["run"])
-    return SkillProfile(
-        process="p",
-        channels={"power": {"role": "scored", "unit": "W"}, "temp": {"role": "context", "unit": "degC"}},
-        steps=[StepProfile("run", 0, [20.0] * 5)],
-        bands={("run", "power"): Band(np.full(n, 100.0), np.full(n, 97.0), np.full(n, 103.0))},
-        adjustments=[rule],
-        sessions=list("abcde"),
-        n_points=n,
-        bin_hz=20.0,
-        params={"calibration": {"false_major_rate": 0.05}},
-    )
-
-
 def _nudged(gain: float, shift: float) -> Any:
     """The power ``shift`` above the experts all run; a ``gain`` nudge 1 s after the trigger (10 s)."""
     from jangin.core.skill import SessionSignals
@@ -156,12 +137,14 @@ def _nudged(gain: float, shift: float) -> Any:
         (0.30, 0.02, True),  # three times the experts' change: not theirs; the usual 10 % taken out
     ],
 )
-def test_an_in_range_nudge_is_taken_out_at_its_own_size(gain: float, shift: float, major: bool) -> None:
+def test_an_in_range_nudge_is_taken_out_at_its_own_size(
+    gain: float, shift: float, major: bool, nudge_profile: Any
+) -> None:
     from jangin.core.skill import Step
     from jangin.inference._skill import score_session
     from jangin.inference._skill_judge import Judge
 
-    prof = _nudge_profile()
+    prof = nudge_profile
     sig = _nudged(gain, shift)
     steps = [Step("run", T0, T0 + 20_000_000, "events", 1.0)]
     sc = score_session(prof, sig, steps=steps)
