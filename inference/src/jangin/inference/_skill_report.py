@@ -230,7 +230,7 @@ def channel_plots(sc: SkillScore, profile: SkillProfile) -> dict[str, str]:
             ax.text(
                 k + 0.5,
                 1.0,
-                st.name,
+                step_words(st.name),
                 transform=ax.get_xaxis_transform(),
                 ha="center",
                 va="bottom",
@@ -503,12 +503,13 @@ def render_report(
     )
     for d in sc.deviations:
         parts.append(
-            f"<tr><td>{e(d.step)}</td><td>{e(d.channel)}</td><td>{e(d.message or d.direction)}</td>"
+            f"<tr><td>{e(step_words(d.step))}</td><td>{e(_display(profile, d.channel) if d.channel else 'duration')}</td>"
+            f"<td>{e(d.message or d.direction)}</td>"
             f"<td>{d.duration_s:.1f}</td><td class='sev-{d.severity}'>{e(d.severity)}</td></tr>"
         )
     parts.append("</table>")
     timing = "".join(
-        f"<tr><td>{e(x['step'])}</td><td>{x['duration_s']:.1f}</td><td>{x['expert_min_s']:.1f}–{x['expert_max_s']:.1f}</td>"
+        f"<tr><td>{e(step_words(x['step']))}</td><td>{x['duration_s']:.1f}</td><td>{x['expert_min_s']:.1f}–{x['expert_max_s']:.1f}</td>"
         f"<td>{'ok' if x['ok'] else '<b>outside</b>'}</td><td>{e(x.get('end_cue') or '')}</td>"
         f"<td>{e(x['method'])} ({x['confidence']:.2f})</td></tr>"
         for x in sc.step_timing
