@@ -43,8 +43,8 @@ def _display(profile: SkillProfile, channel: str) -> str:
 
 
 def _rule_words(profile: SkillProfile, rule: Any) -> str:
-    """An adjustment rule in the definition's names: ``"welding current -8 % within 2.4 s after plate
-    temperature rises above 180 degC"``."""
+    """An adjustment rule in the definition's names: ``"pump speed -8 % within 2.4 s after tank
+    temperature rises above 80 degC"``."""
     unit = str(_meta(profile, rule.trigger_channel).get("unit") or "")
     arrow = "rises above" if rule.direction > 0 else "falls below"
     return (
