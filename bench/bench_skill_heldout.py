@@ -189,22 +189,8 @@ def etch_adapter() -> Adapter | None:
             planted.append(d)
         level = "expert" if who == "expert" else "novice"
         cols, phases, params = gen.generate_run(seed, level, deviations=planted)
-        n = len(phases)
-        t = np.arange(n) / float(getattr(gen, "RATE_HZ", 10))
-        steps: list[tuple[str, float, float]] = []
-        for i, p in enumerate(phases):
-            if steps and steps[-1][0] == p:
-                steps[-1] = (p, steps[-1][1], float(t[i] + 0.1))
-            else:
-                steps.append((p, float(t[i]), float(t[i] + 0.1)))
-        ignore = set(definition.steps.ignore)
-        events: list[dict[str, Any]] = []
-        for name, a, b in steps:
-            if name not in ignore:
-                events += [
-                    {"t_s": a, "kind": "step_start", "name": name, "value": ""},
-                    {"t_s": b, "kind": "step_end", "name": name, "value": ""},
-                ]
+        t = np.arange(len(phases)) / float(getattr(gen, "RATE_HZ", 10))
+        steps, events = phase_steps(phases, t, set(definition.steps.ignore))
         for a in params.get("adjustments", []):
             events.append(
                 {"t_s": float(a["t_s"]), "kind": "adjustment", "name": a["channel"], "value": a["value"]}
@@ -215,6 +201,27 @@ def etch_adapter() -> Adapter | None:
         return raw, expect
 
     return Adapter("etch", generate, definition, ("novice",))
+
+
+def phase_steps(
+    phases: Sequence[str], t: np.ndarray, ignore: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[tuple[str, float, float]], list[dict[str, Any]]]:
+    """Runs of one phase value (a recipe-step column at 10 Hz) as steps ``(name, start s, end s)``, and
+    their ``step_start`` / ``step_end`` events (none for the ``ignore``d names)."""
+    steps: list[tuple[str, float, float]] = []
+    for i, p in enumerate(phases):
+        if steps and steps[-1][0] == p:
+            steps[-1] = (p, steps[-1][1], float(t[i] + 0.1))
+        else:
+            steps.append((p, float(t[i]), float(t[i] + 0.1)))
+    events: list[dict[str, Any]] = []
+    for name, a, b in steps:
+        if name not in ignore:
+            events += [
+                {"t_s": a, "kind": "step_start", "name": name, "value": ""},
+                {"t_s": b, "kind": "step_end", "name": name, "value": ""},
+            ]
+    return steps, events
 
 
 # -- planting ----------------------------------------------------------------------------------------

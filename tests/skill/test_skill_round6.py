@@ -28,18 +28,7 @@ def _etch_run(harness: Any, name: str, level: str) -> Any:
     phases = [r[-1] for r in body]
     t = np.arange(len(body)) / 10.0
     chans = {c: (t, np.array([float(r[i]) for r in body])) for i, c in enumerate(head[:-1])}
-    steps: list[tuple[str, float, float]] = []
-    for i, p in enumerate(phases):
-        if steps and steps[-1][0] == p:
-            steps[-1] = (p, steps[-1][1], float(t[i] + 0.1))
-        else:
-            steps.append((p, float(t[i]), float(t[i] + 0.1)))
-    events = []
-    for nm, a, b in steps:
-        events += [
-            {"t_s": a, "kind": "step_start", "name": nm, "value": ""},
-            {"t_s": b, "kind": "step_end", "name": nm, "value": ""},
-        ]
+    steps, events = harness.phase_steps(phases, t)
     raw = harness.Raw(chans, {}, events, steps, level, "plasma_etch", {})
     return harness.to_signals(raw, name)
 

@@ -154,10 +154,10 @@ class LiveCoach:
         prof = self.profile
         if self.step is not None:  # the step whose marker is the last at or before t (a bin that
             # closes after the next marker arrived still belongs to its own step)
-            at = [m for m in self.marks if m[1] <= t]
-            if not at:
+            mark = next((m for m in reversed(self.marks) if m[1] <= t), None)
+            if mark is None:
                 return None
-            name, start = at[-1]
+            name, start = mark
             sp = prof.step(name)
             if sp is None:
                 return None
