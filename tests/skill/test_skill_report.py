@@ -42,7 +42,10 @@ def test_coaching_report_of_a_novice(skill_ds, welding_definition, tmp_path: Pat
         page,
     ), page[:3000]
     assert "missed" in page and "plate temperature rose above" in page
-    assert "preceded 1 of 1 undercut" in page
+    # the deviations that preceded defects read in the definition's words, not raw keys
+    section = page.split("Deviations and defects", 1)[1].split("</section>", 1)[0]
+    assert re.search(r"Step \d \(segment 3\): travel speed above the experts&#x27;", section), section
+    assert "preceded 1 of 1 undercut" in section and "travel_speed_mm_s" not in section
 
 
 def test_advice_in_the_process_words() -> None:
@@ -52,7 +55,12 @@ def test_advice_in_the_process_words() -> None:
 
     from jangin.core.skill import SkillProfile, Step, StepProfile
     from jangin.inference._skill import Deviation, SkillScore
-    from jangin.inference._skill_report import coaching_sentences, difference_words, machine_notes
+    from jangin.inference._skill_report import (
+        coaching_sentences,
+        difference_words,
+        machine_notes,
+        outcome_words,
+    )
 
     chans = {
         "ang": {
@@ -103,3 +111,20 @@ def test_advice_in_the_process_words() -> None:
     assert "throttle valve" not in text  # machine state: no advice
     assert machine_notes(sc, prof) and "throttle valve" in machine_notes(sc, prof)[0]
     assert np.isfinite(sc.score)
+    row = {
+        "step": "s1",
+        "channel": "ang",
+        "direction": "below",
+        "defect": "crack",
+        "preceded": 2,
+        "defects": 3,
+    }
+    assert (
+        outcome_words(prof, row)
+        == "Step 1 (s1): tool angle below the experts' band preceded 2 of 3 crack defect(s)"
+    )
+    row.update(channel="", direction="shorter", step="etch#2")
+    assert (
+        outcome_words(prof, row)
+        == "Etch, 2nd time: the step shorter than the experts' preceded 2 of 3 crack defect(s)"
+    )

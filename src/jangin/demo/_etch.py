@@ -151,7 +151,6 @@ def demo_etch(
                 where=where,
                 operator_channels_only=True,  # the engineer's set points; the chamber's answers are context
                 bin_hz=float(RATE_HZ),
-                max_reports=1,  # the lowest-scoring run of each recipe gets a coaching report
                 condition_on=("recipe",),  # the profile (and its coaching pages) name the recipe
                 progress=progress,
             )

@@ -53,7 +53,7 @@ def demo_skill(
     """
     from jangin.core.skill import read_session
     from jangin.inference._skill import load_profile, relate_outcomes, score_session
-    from jangin.inference._skill_report import write_report
+    from jangin.inference._skill_report import outcome_words, write_report
     from jangin.training._skill import SkillProfileConfig, build_skill_profile, profile_from_sessions
 
     if process is None:
@@ -143,7 +143,7 @@ def demo_skill(
         "experts": experts,
         "sessions": out,
         "adjustments": mv.manifest.extra.get("adjustments", []),
-        "outcomes": [r["text"] for r in outcomes],
+        "outcomes": [outcome_words(prof, r) for r in outcomes],
         "build_s": round(build_s, 2),
         "score_s": round(score_s, 2),
     }

@@ -722,8 +722,10 @@ def relate_outcomes(
     sessions, how many NG judgments of that step (per defect) came after it, out of all NG of that defect.
 
     Returns rows sorted by how often the deviation preceded a defect, e.g.
-    ``{"deviation": "speed_mm_s above band in step_3", "defect": "undercut", "preceded": 1,
-    "defects": 1, "sessions_with_deviation": 1, "text": "… preceded 1 of 1 undercut defects"}``.
+    ``{"step": "step_3", "channel": "speed_mm_s", "direction": "above", "deviation": "speed_mm_s above
+    band in step_3", "defect": "undercut", "preceded": 1, "defects": 1, "sessions_with_deviation": 1,
+    "text": "… preceded 1 of 1 undercut defects"}`` (``text`` uses the recording's raw keys; the
+    coaching report words a row with the process definition's names: ``outcome_words``).
     """
     rank = {"minor": 0, "major": 1, "critical": 2}
     ng: dict[str, list[tuple[str, str]]] = {}  # defect -> [(session, step)]
@@ -747,6 +749,9 @@ def relate_outcomes(
                 what = f"{ch} {how} in {step}"
                 rows.append(
                     {
+                        "step": step,
+                        "channel": ch,
+                        "direction": direction,
                         "deviation": what,
                         "defect": defect,
                         "preceded": hit,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from jangin.core._dataset import Dataset
     from jangin.inference._skill import Deviation, SkillScore
 
-__all__ = ["coaching_sentences", "render_report", "session_frames", "write_report"]
+__all__ = ["coaching_sentences", "outcome_words", "render_report", "session_frames", "write_report"]
 
 _RANK = {"minor": 0, "major": 1, "critical": 2}
 
@@ -184,6 +184,28 @@ def coaching_sentences(sc: SkillScore, profile: SkillProfile, *, limit: int = 6)
                 f"{d.duration_s:.1f} s ({_n(d.value)} {unit} against {_n(d.expected)} {unit})."
             )
     return [x.replace(" )", ")") for x in out]
+
+
+def outcome_words(profile: SkillProfile, row: Mapping[str, Any]) -> str:
+    """A ``relate_outcomes`` row in the process definition's words: ``"Step 3 (segment 3): travel speed
+    above the experts' band preceded 1 of 1 undercut defect(s)"`` (a row without its structured fields,
+    from an older caller, keeps its own text)."""
+    if "step" not in row:
+        return str(row.get("text", ""))
+    ch, direction = str(row.get("channel") or ""), str(row.get("direction") or "")
+    name = _display(profile, ch) if ch else "the step"
+    what = {
+        "above": f"{name} above the experts' band",
+        "below": f"{name} below the experts' band",
+        "missed": f"the experts' change of {name} not made",
+        "unsteady": f"{name} unsteady",
+        "longer": "the step longer than the experts'",
+        "shorter": "the step shorter than the experts'",
+    }.get(direction, f"{name} {direction}".strip())
+    return (
+        f"{_step_title(profile, str(row['step'])).capitalize()}: {what} preceded {row['preceded']} of "
+        f"{row['defects']} {row['defect']} defect(s)"
+    )
 
 
 def machine_notes(sc: SkillScore, profile: SkillProfile) -> list[str]:
@@ -492,7 +514,7 @@ def render_report(
     rows = list(outcomes) if outcomes is not None else relate_outcomes([(sc, sig)])
     parts.append("<section><h2>Deviations and defects</h2>")
     if rows:
-        parts.append("<ul>" + "".join(f"<li>{e(str(r['text']))}</li>" for r in rows) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{e(outcome_words(profile, r))}</li>" for r in rows) + "</ul>")
     else:
         parts.append("<p class='muted'>No NG judgment followed a major deviation.</p>")
     parts.append("</section>")
