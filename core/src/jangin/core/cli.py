@@ -50,7 +50,9 @@ def console() -> Any:
     from rich.console import Console
 
     if "console" not in _state:
-        _state["console"] = Console(stderr=True, highlight=False)
+        # soft_wrap: a long line (a path) is never broken at the terminal's width, where a copied
+        # path would carry the break (CI's narrow terminal printed ".../wear/v1/o of.parquet").
+        _state["console"] = Console(stderr=True, highlight=False, soft_wrap=True)
     return _state["console"]
 
 
