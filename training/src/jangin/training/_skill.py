@@ -201,14 +201,59 @@ def _step_order(steps: dict[str, list[Step]]) -> list[str]:
     )
 
 
-def _band_stats(arr: np.ndarray, within: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Median and spread (σ per point of normalised time) of the experts' aligned curves ``arr``."""
+#: degrees of freedom the channel's spread over its steps counts for when a step's spread is shrunk
+#: toward it: as much as the step's own from four experts
+PRIOR_DF = 3
+
+
+def _spread(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Median, spread per point and the step's pooled spread of the experts' aligned curves ``arr``."""
     med = np.median(arr, axis=0) if not np.isnan(arr).any() else np.nanmedian(arr, axis=0)
     point = np.nanstd(arr, axis=0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
     point = np.nan_to_num(point)
-    pooled = float(np.sqrt(np.nanmean(point**2)))
-    # a few experts under-estimate the spread point by point: mix in the step's pooled spread; the
-    # band is for a session not among them, so the spread of a new one (prediction, × √(1 + 1/n))
+    return med, point, float(np.sqrt(np.nanmean(point**2)))
+
+
+def _level(med: np.ndarray, relative: bool) -> float:
+    """What a channel's spread in a step is relative to: its median level for a ratio quantity."""
+    return float(np.nanmedian(np.abs(med))) if relative else 1.0
+
+
+def _prior_spread(cells: dict[str, tuple[np.ndarray, bool]]) -> float | None:
+    """A channel's between-expert spread over its steps (the median of the steps' pooled spreads,
+    each relative to the step's level for a ratio quantity): the prior a step's own spread, from a
+    handful of experts, is shrunk toward (see :func:`_band_stats`). None with fewer than two steps."""
+    rel = []
+    for arr, relative in cells.values():
+        if len(arr) < 2:
+            continue
+        med, _, pooled = _spread(arr)
+        lev = _level(med, relative)
+        if lev > 0 and np.isfinite(pooled):
+            rel.append(pooled / lev)
+    return float(np.median(rel)) if len(rel) >= 2 else None
+
+
+def _band_stats(
+    arr: np.ndarray, within: float, floor: float, prior: float | None = None, relative: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median and spread (σ per point of normalised time) of the experts' aligned curves ``arr``.
+
+    A step's spread from a handful of experts is itself uncertain (from 4 experts, 3 degrees of
+    freedom: below half the true spread one time in seven); when the experts happened to agree
+    in a step, the next expert's ordinary difference read major. So the step's pooled spread is
+    shrunk toward ``prior`` (the channel's spread over its steps, :func:`_prior_spread`, weighted as
+    :data:`PRIOR_DF` degrees of freedom), never below its own: a step the experts really do differ in
+    keeps its width (the held-out harness's first sample process, v6 seed 7001, an expert left out:
+    one channel in its last step 2.22 half-widths out of the other four's band before, 1.34 after)."""
+    med, point, pooled = _spread(arr)
+    if prior is not None and len(arr) >= 2:
+        df = len(arr) - 1
+        prior_abs = prior * _level(med, relative)
+        shrunk = float(np.sqrt((df * pooled**2 + PRIOR_DF * prior_abs**2) / (df + PRIOR_DF)))
+        if shrunk > pooled:
+            point = point * (shrunk / pooled) if pooled > 0 else np.full_like(point, shrunk)
+            pooled = shrunk
     between = np.sqrt(0.5 * (smooth(point, 9) ** 2 + pooled**2)) * np.sqrt(1 + 1 / max(len(arr), 1))
     return med, np.sqrt(between**2 + within**2 + floor**2)
 
@@ -284,6 +329,7 @@ def profile_from_sessions(
     )
     step_profiles: list[StepProfile] = []
     stats: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (step, ch) -> (med, σ)
+    cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, float, float, list[int]]] = {}
     pooled_d: dict[str, list[np.ndarray]] = {c: [] for c in scored}
     s_major: dict[str, list[float]] = {c: [] for c in scored}
     unsteady: dict[tuple[str, str], list[float]] = {}
@@ -297,10 +343,12 @@ def profile_from_sessions(
         as_scored: dict[str, list[np.ndarray]] = {c: [] for c in scored}
         noise: dict[str, list[float]] = {c: [] for c in scored}
         durations = []
-        for s in sigs:
+        who: list[int] = []  # the sessions (index in sigs) the step's rows come from
+        for si, s in enumerate(sigs):
             st = next((x for x in steps[s.session_id] if x.name == name), None)
             if st is None:
                 continue
+            who.append(si)
             durations.append(round(st.duration_s, 3))
             for c in scored:
                 t, v = s.channels[c]
@@ -323,20 +371,38 @@ def profile_from_sessions(
             continue
         aligned = _dtw_align(curves, scored, cfg)
         for c in scored:
-            arr = np.vstack(aligned[c])
-            raw = np.vstack(as_scored[c])
-            within = float(np.nanmedian(noise[c])) / np.sqrt(nsm)
-            floor = cfg.level_floor * scale[c]
-            stats[(name, c)] = _band_stats(arr, within, floor)
-            if not loo or len(arr) < 3:
-                continue
-            for i in range(len(arr)):
-                med_i, sig_i = _band_stats(np.delete(arr, i, axis=0), within, floor)
-                lo_i, hi_i, sr_i = _envelope(med_i, sig_i, tw)
-                d = np.abs(outside(raw[i], lo_i, hi_i, sr_i))
-                pooled_d[c].append(d)
-                s_major[c].append(float(np.nanquantile(d, 1 - cfg.major_share)))
+            cells[(name, c)] = (
+                np.vstack(aligned[c]),
+                np.vstack(as_scored[c]),
+                float(np.nanmedian(noise[c])) / np.sqrt(nsm),
+                cfg.level_floor * scale[c],
+                who,
+            )
     progress("skill profile steps", len(order), len(order))
+    relative = {c: meta[c].get("quantity", "ratio") == "ratio" for c in scored}
+
+    def prior(c: str, drop: int | None = None) -> float | None:
+        return _prior_spread(
+            {
+                nm: (np.delete(arr, ws.index(drop), axis=0) if drop in ws else arr, relative[c])
+                for (nm, ch), (arr, _, _, _, ws) in cells.items()
+                if ch == c
+            }
+        )
+
+    priors = {c: prior(c) for c in scored}
+    for (name, c), (arr, raw, within, floor, who) in cells.items():
+        stats[(name, c)] = _band_stats(arr, within, floor, priors[c], relative[c])
+        if not loo or len(arr) < 3:
+            continue
+        for i in range(len(arr)):
+            med_i, sig_i = _band_stats(
+                np.delete(arr, i, axis=0), within, floor, prior(c, who[i]), relative[c]
+            )
+            lo_i, hi_i, sr_i = _envelope(med_i, sig_i, tw)
+            d = np.abs(outside(raw[i], lo_i, hi_i, sr_i))
+            pooled_d[c].append(d)
+            s_major[c].append(float(np.nanquantile(d, 1 - cfg.major_share)))
     # -- calibration (leave-one-out) ---------------------------------------------------------------
     half: dict[str, float] = {}
     for c in scored:
