@@ -32,13 +32,18 @@ from jangin.core.skill import (
     SkillProfile,
     Step,
     StepProfile,
-    bin_means,
     end_trace,
     outside,
-    smooth,
     step_end_lag,
 )
-from jangin.core.skill_stats import range_prediction_half
+from jangin.core.skill_rules import (
+    adjustment_factor,
+    first_crossing,
+    largest_change,
+    own_change_at,
+    rule_crossing,
+    rules_due,
+)
 
 __all__ = ["Judge", "first_crossing", "rule_crossing", "severity_of"]
 
@@ -47,34 +52,6 @@ def severity_of(ratio: float, major_ratio: float = 1.5) -> str:
     """Severity from the sustained distance outside the band (``ratio`` 1 = at the band's edge,
     ``major_ratio`` = that many half-widths beyond the experts' median envelope)."""
     return "critical" if ratio >= 2 * major_ratio else "major" if ratio >= major_ratio else "minor"
-
-
-def first_crossing(t: np.ndarray, v: np.ndarray, level: float, direction: int, hz: float) -> int | None:
-    """First time (µs) the 0.25 s-smoothed channel crosses ``level`` in ``direction``."""
-    if len(t) < 2:
-        return None
-    t0 = int(t[0])
-    b = smooth(bin_means(t, v, t0, int(t[-1]) + 1, hz), max(1, int(0.25 * hz)))
-    above = (b - level) * direction > 0
-    idx = np.flatnonzero(~above[:-1] & above[1:])
-    return None if len(idx) == 0 else int(t0 + (idx[0] + 1) * 1e6 / hz)
-
-
-def rule_crossing(rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step], hz: float) -> int | None:
-    """When this session's trigger of ``rule`` crossed: the first crossing inside the steps the experts
-    made the adjustment in (from 2 s before each such step starts), anywhere for a rule without steps."""
-    if rule.trigger_channel not in sig.channels:
-        return None
-    t, v = sig.channels[rule.trigger_channel]
-    if not rule.steps:
-        return first_crossing(t, v, rule.trigger_value, rule.direction, hz)
-    for st in steps:
-        if st.name in rule.steps:
-            m = (t >= st.start_us - 2e6) & (t < st.end_us)
-            tc = first_crossing(t[m], v[m], rule.trigger_value, rule.direction, hz) if m.sum() > 2 else None
-            if tc is not None:
-                return tc
-    return None
 
 
 @dataclass(frozen=True)
@@ -125,46 +102,24 @@ class Judge:
         experts' predicted range is taken out at its own size (the channels that move with it in
         proportion), not the experts' usual one: a +13 % nudge the experts' range admits leaves no
         +5 % level behind to add to a real shift."""
-        t = np.atleast_1d(np.asarray(t_us, float))
-        f = np.ones(len(t))
-        for i, r in enumerate(self.profile.adjustments):
-            change = r.change_rel if r.channel == channel else r.also.get(channel)
-            if change is None or i not in crossings or step in r.lapses:
-                continue
-            if sizes and i in sizes and r.change_rel:
-                change = change * sizes[i] / r.change_rel
-            start = crossings[i] + r.delay_s * 1e6
-            f = f * (1 + change * np.clip((t - start) / 0.5e6, 0, 1))
-        return f
+        return adjustment_factor(self.profile.adjustments, channel, t_us, crossings, step, sizes)
 
     def crossings(self, sig: SessionSignals, steps: Sequence[Step]) -> dict[int, int]:
         """When (µs) each adjustment was due to start in this session, rule index → the time its
         trigger crossed, or the session's own change less the usual delay: a change inside the experts'
         range wherever it is made (:meth:`own_change`), one of any size (at least half theirs) where
-        the trigger never crossed; the experts' usual change is then taken out and the rest judged as a
-        level (a change too large or too small still shows). Report and live coaching both use it."""
+        the trigger never crossed or made by the deadline of the last crossing before it (a trigger's
+        early transient is not what it answered); the experts' usual change is then taken out and the
+        rest judged as a level (a change too large or too small still shows). Report, live coaching and
+        the profile's calibration all use it (:func:`jangin.core.skill_rules.rules_due`)."""
         return self.due(sig, steps)[0]
 
     def due(self, sig: SessionSignals, steps: Sequence[Step]) -> tuple[dict[int, int], dict[int, float]]:
         """(:meth:`crossings`, sizes): rule index → the relative change the session made of its own
         accord inside the experts' predicted range (taken out at that size by :meth:`factor`); a
-        change of any size where the trigger never crossed is not in it (the experts' usual change is
-        taken out, the rest judged as a level)."""
-        out: dict[int, int] = {}
-        sizes: dict[int, float] = {}
-        for i, r in enumerate(self.profile.adjustments):
-            tc = rule_crossing(r, sig, steps, self.profile.bin_hz)
-            if tc is not None:
-                out[i] = tc
-            largest = self._largest_change(r, sig, steps)  # scanned once, judged one or two ways
-            own = self._own(r, largest)
-            if own is not None and largest is not None:
-                sizes[i] = float(largest[0]) * float(np.sign(r.change_rel))
-            if own is None and tc is None:
-                own = self._own(r, largest, any_size=True)
-            if own is not None:
-                out[i] = int(own - r.delay_s * 1e6)
-        return out, sizes
+        change of another size is not in it (the experts' usual change is taken out, the rest judged
+        as a level)."""
+        return rules_due(self.profile.adjustments, sig, steps, self.profile.bin_hz, self.rate)
 
     def made(
         self, i: int, t: np.ndarray, v: np.ndarray, tc: float, crossings: Mapping[int, int]
@@ -196,41 +151,8 @@ class Judge:
         at its own time, not judged as a deviation; a change outside the experts' range stays one.
         ``any_size``: any change at least half the experts' usual one (the time a reaction was made,
         whatever its size)."""
-        return self._own(rule, self._largest_change(rule, sig, steps), any_size=any_size)
-
-    def _largest_change(
-        self, rule: AdjustmentRule, sig: SessionSignals, steps: Sequence[Step]
-    ) -> tuple[float, int] | None:
-        """The largest change of ``rule``'s channel in its direction inside its steps: (size in the
-        rule's direction, µs), or None."""
-        if rule.channel not in sig.channels or not rule.change_rel:
-            return None
-        t, v = sig.channels[rule.channel]
-        hz, c = self.profile.bin_hz, rule.change_rel
-        best: tuple[float, int] | None = None
-        for st in steps:
-            if rule.steps and st.name not in rule.steps:
-                continue
-            b = bin_means(t, v, st.start_us, st.end_us, hz)
-            k0, k1, k2 = int(hz), int(0.6 * hz), int(1.6 * hz)
-            for k in range(k0, len(b) - k2):
-                before = float(np.nanmedian(b[k - k0 : k]))
-                ch = float(np.nanmedian(b[k + k1 : k + k2])) / before - 1 if abs(before) > 1e-9 else 0.0
-                if np.isfinite(ch) and (best is None or ch * np.sign(c) > best[0]):
-                    best = (ch * np.sign(c), int(st.start_us + k * 1e6 / hz))
-        return best
-
-    def _own(
-        self, rule: AdjustmentRule, best: tuple[float, int] | None, *, any_size: bool = False
-    ) -> int | None:
-        """:meth:`own_change`'s verdict on the largest change found (see there)."""
-        c = rule.change_rel
-        half = range_prediction_half(rule.change_rel_min, rule.change_rel_max, rule.support, self.rate)
-        if best is None or best[0] < 0.5 * abs(c):
-            return None
-        if not any_size and not (max(0.5 * abs(c), abs(c) - half) <= best[0] <= abs(c) + half):
-            return None
-        return best[1]
+        best = largest_change(rule, sig, steps, self.profile.bin_hz)
+        return own_change_at(rule, best, self.rate, any_size=any_size)
 
     def ratio(
         self,

@@ -36,14 +36,9 @@ from jangin.core.skill import (
     steps_from_signals,
     unsteadiness,
 )
+from jangin.core.skill_rules import adjustment_factor, rules_due
 from jangin.core.skill_stats import small_sample_margin
-from jangin.training._skill_adjust import (
-    check_rules,
-    compensation,
-    expected_factor,
-    mine_adjustments,
-    rule_starts,
-)
+from jangin.training._skill_adjust import check_rules, compensation, mine_adjustments
 from jangin.training._skill_ends import end_calibration, mine_step_ends, mine_step_shares
 from jangin.training._skill_select import select_channels
 
@@ -333,7 +328,9 @@ def profile_from_sessions(
     pooled_d: dict[str, list[np.ndarray]] = {c: [] for c in scored}
     s_major: dict[str, list[float]] = {c: [] for c in scored}
     unsteady: dict[tuple[str, str], list[float]] = {}
-    starts = {s.session_id: rule_starts(rules, s, hz) for s in sigs}
+    # each expert as scoring will see it: the change due from its trigger's crossing at the usual
+    # delay and size, or its own change at its own time and size when that is inside the experts' range
+    due = {s.session_id: rules_due(rules, s, steps[s.session_id], hz, cfg.false_major_rate) for s in sigs}
     lapsed = {r.channel: set(r.lapses) for r in rules}  # an adjustment is undone in these steps
     for k, name in enumerate(order):
         progress("skill profile steps", k, len(order))
@@ -357,7 +354,9 @@ def profile_from_sessions(
                     a for a in applied.get(s.session_id, []) if name not in lapsed.get(next(iter(a[1])), ())
                 ]
                 b = b0 * compensation(len(b0), st.start_us, hz, held, c)
-                ef = expected_factor(len(b0), st.start_us, hz, rules, starts[s.session_id], c, name)
+                t_bins = st.start_us + (np.arange(len(b0)) + 0.5) * 1e6 / hz
+                crossed, sizes = due[s.session_id]
+                ef = adjustment_factor(rules, c, t_bins, crossed, name, sizes)
                 as_scored[c].append(normalise(smooth(b0 / ef, nsm), cfg.n_points))
                 noise[c].append(_noise(b))
                 sb = smooth(b, nsm)

@@ -15,7 +15,7 @@ import numpy as np
 from jangin.core.skill import AdjustmentRule, SessionSignals, bin_means, smooth, steps_from_events
 from jangin.core.skill_stats import prediction_bound, t_quantile
 
-__all__ = ["check_rules", "compensation", "expected_factor", "mine_adjustments", "rule_starts"]
+__all__ = ["check_rules", "compensation", "mine_adjustments"]
 
 log = logging.getLogger(__name__)
 
@@ -281,38 +281,4 @@ def compensation(
         if ch in moved:
             frac = np.clip((t - ts) / (ramp_s * 1e6), 0, 1)
             f = f / (1 + moved[ch] * frac)
-    return f
-
-
-def rule_starts(rules: Sequence[AdjustmentRule], sig: SessionSignals, hz: float) -> dict[int, float]:
-    """Per rule whose trigger this session crossed (in the rule's steps): when scoring expects the
-    adjustment (the crossing plus the rule's median delay, µs)."""
-    out = {}
-    for i, r in enumerate(rules):
-        tc = _first_crossing_in(sig, r, hz) if r.trigger_channel in sig.channels else None
-        if tc is not None:
-            out[i] = tc + r.delay_s * 1e6
-    return out
-
-
-def expected_factor(
-    n: int,
-    t0_us: int,
-    hz: float,
-    rules: Sequence[AdjustmentRule],
-    starts: dict[int, float],
-    ch: str,
-    step: str = "",
-) -> np.ndarray:
-    """Per-bin factor the rules' median changes apply to ``ch`` from their expected start on (as
-    scoring compensates a session: the experts' usual change at their usual delay, not this session's
-    own; the leave-one-out calibration uses it so that the thresholds cover the difference); none in
-    a ``step`` the rule lapses in."""
-    f = np.ones(n)
-    t = t0_us + (np.arange(n) + 0.5) * 1e6 / hz
-    for i, r in enumerate(rules):
-        change = r.change_rel if r.channel == ch else r.also.get(ch)
-        if change is None or i not in starts or step in r.lapses:
-            continue
-        f = f * (1 + change * np.clip((t - starts[i]) / 0.5e6, 0, 1))
     return f
