@@ -8,6 +8,7 @@ for tuning, for every sample process whose generator is present; tuning and held
     python bench/bench_skill_heldout.py --limit 2              # first 2 seeds of each set (quick)
     python bench/bench_skill_heldout.py --set tuning heldout_v4 heldout_v5 --limit 4 --limit-of heldout_v5=8
     python bench/bench_skill_heldout.py --set tuning heldout_v5 heldout_v6 --limit 4 --limit-of heldout_v6=8
+    python bench/bench_skill_heldout.py --set tuning heldout_v6 heldout_v7 --limit 4 --limit-of heldout_v6=8 heldout_v7=8
 
 Seed sets (``seeds:`` in the YAML): ``tuning`` (thresholds may be chosen on it), ``heldout`` (v1,
 2001-2008: looked at while fixing etch, so no longer clean), ``heldout_v2`` (3001-3008, frozen
@@ -24,7 +25,9 @@ the sixth round, together with the list's ``shrink`` entries (a step cut short, 
 early); all 8 seeds were run once when round six's changes were final, 2026-11-28 ~14:28Z, beside
 tuning and v5 at ``--limit 4``, and read (etch RF ±12 % missed on 7006 and 7008, two welding
 leave-one-out false majors): development data for a seventh round) and ``heldout_v7`` (8001-8008,
-frozen 2026-11-28 ~14:45Z before any seventh round; not run yet).
+frozen 2026-11-28 ~14:45Z before any seventh round; all 8 seeds were run once when round seven's
+changes were final, 2026-11-29 ~02:41Z, beside tuning and v6 at ``--limit 4``, and read: development
+data for an eighth round) and ``heldout_v8`` (9001-9008, frozen 2026-11-29 ~02:50Z; not run yet).
 
 Per seed: a profile is built from ``experts_per_profile`` generated expert sessions; each planted
 deviation goes into a fresh expert session (never one of the profile's), which is scored. Printed:
@@ -66,6 +69,7 @@ SEED_SETS = (
     "heldout_v5",
     "heldout_v6",
     "heldout_v7",
+    "heldout_v8",
 )
 
 _WELDING_FALLBACK = """

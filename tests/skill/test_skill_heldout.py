@@ -16,7 +16,15 @@ def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
     tuning, held = set(plan["seeds"]["tuning"]), set(plan["seeds"]["heldout"])
     later = [
         set(plan["seeds"][k])
-        for k in ("heldout_v2", "heldout_v3", "heldout_v4", "heldout_v5", "heldout_v6", "heldout_v7")
+        for k in (
+            "heldout_v2",
+            "heldout_v3",
+            "heldout_v4",
+            "heldout_v5",
+            "heldout_v6",
+            "heldout_v7",
+            "heldout_v8",
+        )
     ]
     assert tuning and held and all(later) and not tuning & held
     seen = tuning | held
@@ -32,6 +40,7 @@ def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
         "heldout_v5",
         "heldout_v6",
         "heldout_v7",
+        "heldout_v8",
     }
     devs = plan["deviations"]
     assert len({d["id"] for d in devs}) == len(devs) >= 10
