@@ -14,34 +14,15 @@ import pytest
 def test_plan_is_frozen_and_seed_sets_disjoint(harness: Any) -> None:
     plan = harness.load_plan()
     tuning, held = set(plan["seeds"]["tuning"]), set(plan["seeds"]["heldout"])
-    later = [
-        set(plan["seeds"][k])
-        for k in (
-            "heldout_v2",
-            "heldout_v3",
-            "heldout_v4",
-            "heldout_v5",
-            "heldout_v6",
-            "heldout_v7",
-            "heldout_v8",
-        )
-    ]
+    versions = [f"heldout_v{i}" for i in range(2, 9)]  # frozen one after another, in this order
+    assert ("tuning", "heldout", *versions) == harness.SEED_SETS
+    assert set(plan["seeds"]) == {*harness.SEED_SETS, "experts_per_profile"}
+    later = [set(plan["seeds"][k]) for k in versions]
     assert tuning and held and all(later) and not tuning & held
     seen = tuning | held
     for s in later:  # each held-out set disjoint from everything frozen before it
         assert not seen & s
         seen |= s
-    assert set(harness.SEED_SETS) == {
-        "tuning",
-        "heldout",
-        "heldout_v2",
-        "heldout_v3",
-        "heldout_v4",
-        "heldout_v5",
-        "heldout_v6",
-        "heldout_v7",
-        "heldout_v8",
-    }
     devs = plan["deviations"]
     assert len({d["id"] for d in devs}) == len(devs) >= 10
     assert len({(d["process"], d["channel"]) for d in devs if d["channel"]}) >= 4
