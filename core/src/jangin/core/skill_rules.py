@@ -74,11 +74,12 @@ def rule_crossing(
                 break
             b = min(b, float(before_us))
         m = (t >= a) & (t < b)
+        if m.sum() <= 2:
+            continue
         tc = first_crossing(t[m], v[m], rule.trigger_value, rule.direction, hz, last=before_us is not None)
-        if tc is not None and m.sum() > 2:
-            if before_us is None:
-                return tc
-            found = tc
+        if tc is not None and before_us is None:
+            return tc
+        found = tc if tc is not None else found
     return found
 
 
@@ -146,16 +147,14 @@ def rules_due(
         if own is not None and largest is not None:
             sizes[i] = float(largest[0]) * float(np.sign(r.change_rel))
         if own is None:  # a change of another size: at its own time where the trigger never crossed,
-            # or where it came after the crossing and by the deadline (its size is judged as a level)
+            # or where it came by the deadline of the last crossing before it (its size is judged as a
+            # level); the change is measured from the second before ``any_size`` to 1.6 s after it
             any_size = own_change_at(r, largest, rate, any_size=True)
-            # (the change is measured from the second before ``any_size`` to 0.6-1.6 s after it)
-            last = (
-                rule_crossing(r, sig, steps, hz, before_us=any_size + 1.6e6) if any_size is not None else None
-            )
-            if any_size is not None and (
-                tc is None or (last is not None and any_size <= last + r.delay_max_s * 1e6)
-            ):
-                own = any_size
+            if any_size is not None and tc is not None:
+                last = rule_crossing(r, sig, steps, hz, before_us=any_size + 1.6e6)
+                if last is None or any_size > last + r.delay_max_s * 1e6:
+                    any_size = None
+            own = any_size
         if own is not None:
             out[i] = int(own - r.delay_s * 1e6)
     return out, sizes

@@ -7,6 +7,7 @@ The format (and what scoring reads) is :mod:`jangin.core.skill`; scoring and liv
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import warnings
@@ -347,6 +348,7 @@ def profile_from_sessions(
                 continue
             who.append(si)
             durations.append(round(st.duration_s, 3))
+            crossed, sizes = due[s.session_id]
             for c in scored:
                 t, v = s.channels[c]
                 b0 = bin_means(t, v, st.start_us, st.end_us, hz)
@@ -355,7 +357,6 @@ def profile_from_sessions(
                 ]
                 b = b0 * compensation(len(b0), st.start_us, hz, held, c)
                 t_bins = st.start_us + (np.arange(len(b0)) + 0.5) * 1e6 / hz
-                crossed, sizes = due[s.session_id]
                 ef = adjustment_factor(rules, c, t_bins, crossed, name, sizes)
                 as_scored[c].append(normalise(smooth(b0 / ef, nsm), cfg.n_points))
                 noise[c].append(_noise(b))
@@ -380,7 +381,9 @@ def profile_from_sessions(
     progress("skill profile steps", len(order), len(order))
     relative = {c: meta[c].get("quantity", "ratio") == "ratio" for c in scored}
 
+    @functools.cache
     def prior(c: str, drop: int | None = None) -> float | None:
+        """The channel's spread over its steps, without session ``drop`` (index in ``sigs``)."""
         return _prior_spread(
             {
                 nm: (np.delete(arr, ws.index(drop), axis=0) if drop in ws else arr, relative[c])
@@ -389,9 +392,8 @@ def profile_from_sessions(
             }
         )
 
-    priors = {c: prior(c) for c in scored}
     for (name, c), (arr, raw, within, floor, who) in cells.items():
-        stats[(name, c)] = _band_stats(arr, within, floor, priors[c], relative[c])
+        stats[(name, c)] = _band_stats(arr, within, floor, prior(c), relative[c])
         if not loo or len(arr) < 3:
             continue
         for i in range(len(arr)):
